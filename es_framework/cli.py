@@ -1,0 +1,217 @@
+"""The ``es-framework`` command: flags (with ``ES_MESOS_*`` environment fall-backs) and subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from es_framework import __version__
+from es_framework.config import FLAGS, Config, ConfigError, resolve_config
+from es_framework.offers import OfferError, offers_from_document
+from es_framework.plan import PlanStep, plan_offers
+from es_framework.resources import format_milli
+
+log = logging.getLogger("es_framework")
+
+DESCRIPTION = """\
+es-mesos runs an Elasticsearch cluster on Apache Mesos. Each node has a recyclable id; with
+--externalVolumeDriver its config and data live on the volumes <frameworkName><id>config and
+<frameworkName><id>data, so a replaced node re-attaches its data on any agent.
+
+Every flag can also be set in the environment as ES_MESOS_<FLAG_IN_UPPER_SNAKE>, e.g.
+ES_MESOS_ELASTICSEARCH_NODES=5 for --elasticsearchNodes; a flag given on the command line wins.
+Boolean flags take true/false (a bare boolean flag means true)."""
+
+COMMANDS_EPILOG = """\
+commands:
+  plan     judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
+  config   check the flags and print the resulting configuration (secrets masked)
+
+Running the scheduler itself against Mesos is not part of this release yet."""
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("configuration flags")
+    for spec in FLAGS:
+        default = spec.default if spec.default else "unset"
+        if spec.secret:
+            default = "unset"
+        help_text = f"{spec.help} [default: {default}; env: {spec.env_var}]"
+        kwargs: dict[str, Any] = {
+            "dest": spec.name,
+            "metavar": spec.metavar,
+            "help": help_text,
+            "default": argparse.SUPPRESS,
+        }
+        if spec.metavar == "BOOL":
+            kwargs.update(nargs="?", const="true")
+        elif spec.name == "executorLabels":
+            kwargs.update(nargs="+")
+        group.add_argument(f"--{spec.name}", **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="es-framework", description=DESCRIPTION, epilog=COMMANDS_EPILOG, formatter_class=formatter
+    )
+    parser.add_argument("--version", action="version", version=f"es-mesos {__version__}")
+    parser.add_argument("--logLevel", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    _add_config_flags(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    plan = commands.add_parser(
+        "plan",
+        help="judge a file of offers as the scheduler would",
+        description='Judge a JSON file of Mesos offers (a list, {"offers": [...]}, or a v1 OFFERS event) '
+        "as the scheduler would for an empty cluster: which offer gets which node id and volumes, and why "
+        "each other offer is declined. Takes the same configuration flags as the scheduler.",
+        formatter_class=formatter,
+    )
+    plan.add_argument("--offers", required=True, metavar="FILE", help="JSON file of offers ('-' for standard input)")
+    plan.add_argument("--json", action="store_true", help="print the plan, with full TaskInfos, as JSON")
+    _add_config_flags(plan)
+
+    config = commands.add_parser(
+        "config",
+        help="check the flags and print the configuration",
+        description="Validate the flags and environment and print the configuration as JSON (secrets masked).",
+    )
+    _add_config_flags(config)
+    return parser
+
+
+def _given_flags(namespace: argparse.Namespace) -> dict[str, str]:
+    given: dict[str, str] = {}
+    for spec in FLAGS:
+        if hasattr(namespace, spec.name):
+            value = getattr(namespace, spec.name)
+            given[spec.name] = " ".join(value) if isinstance(value, list) else value
+    return given
+
+
+def _describe_step(step: PlanStep, config: Config) -> str:
+    if step.error is not None:
+        return f"offer {step.offer_id}: DECLINE [malformed] {step.error}"
+    assert step.verdict is not None
+    where = f"offer {step.offer_id} on {step.hostname} [{step.agent_id}]"
+    if not step.verdict.accepted:
+        return f"{where}: DECLINE [{step.verdict.rule}] {step.verdict.reason}"
+    assert step.task_info is not None
+    env = {v["name"]: v["value"] for v in step.task_info["executor"]["command"]["environment"]["variables"]}
+    totals: Counter[str] = Counter()
+    for resource in step.task_info["resources"]:
+        if "scalar" in resource:
+            totals[resource["name"]] += round(resource["scalar"]["value"] * 1000)
+    amounts = " ".join(f"{name} {format_milli(totals[name])}" for name in ("cpus", "mem", "disk") if totals[name])
+    storage = (
+        f"volumes {step.volumes[0]}, {step.volumes[1]} via {config.external_volume_driver}"
+        if step.volumes
+        else f"data on the agent at {env['ELASTICSEARCH_DATA_PATH']}"
+        if not config.use_docker
+        else f"data on the agent at {step.task_info['executor']['container']['volumes'][0]['host_path']}"
+    )
+    return (
+        f"{where}: ACCEPT node {step.node_id} as {step.task_info['name']} "
+        f"(task {step.task_info['task_id']['value']}); {storage}; "
+        f"ports http {env['ELASTICSEARCH_HTTP_PORT']} transport {env['ELASTICSEARCH_TRANSPORT_PORT']}; {amounts}"
+    )
+
+
+def _run_plan(args: argparse.Namespace, config: Config) -> int:
+    try:
+        if args.offers == "-":
+            document = json.load(sys.stdin)
+        else:
+            with open(args.offers, encoding="utf-8") as handle:
+                document = json.load(handle)
+        raw_offers = offers_from_document(document)
+    except FileNotFoundError:
+        log.error("--offers %s: no such file", args.offers)
+        return 2
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        log.error("--offers %s: not valid JSON: %s", args.offers, exc)
+        return 2
+    except OfferError as exc:
+        log.error("--offers %s: %s", args.offers, exc)
+        return 2
+    steps = plan_offers(raw_offers, config)
+    placed = [s for s in steps if s.node_id is not None]
+    declined: Counter[str] = Counter(
+        (s.verdict.rule or "") if s.verdict is not None else "malformed" for s in steps if s.node_id is None
+    )
+    if args.json:
+        out = {
+            "framework": config.framework_name,
+            "cluster": config.cluster_name,
+            "strategy": config.strategy_name,
+            "desired_nodes": config.elasticsearch_nodes,
+            "steps": [
+                {
+                    "offer_id": s.offer_id,
+                    "agent_id": s.agent_id,
+                    "hostname": s.hostname,
+                    "accepted": s.node_id is not None,
+                    "rule": s.verdict.rule if s.verdict else "malformed",
+                    "reason": s.verdict.reason if s.verdict else s.error,
+                    "node_id": s.node_id,
+                    "volumes": list(s.volumes) if s.volumes else None,
+                    "task_info": s.task_info,
+                }
+                for s in steps
+            ],
+        }
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    storage = (
+        f"external strategy, volume driver {config.external_volume_driver}"
+        if config.external_volume_driver
+        else "normal strategy, local disk"
+    )
+    lines = [
+        f"plan for cluster {config.cluster_name} (framework {config.framework_name}, {storage}, "
+        f"{'Docker' if config.use_docker else 'Mesos'} containerizer): {config.elasticsearch_nodes} nodes wanted, "
+        f"{len(steps)} offers",
+        *(_describe_step(step, config) for step in steps),
+        f"result: {len(placed)} of {config.elasticsearch_nodes} nodes placed; {sum(declined.values())} offers declined"
+        + (f" ({', '.join(f'{rule}: {n}' for rule, n in sorted(declined.items()))})" if declined else ""),
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.logLevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        config = resolve_config(_given_flags(args), os.environ if env is None else env)
+    except ConfigError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if args.command == "plan":
+        return _run_plan(args, config)
+    if args.command == "config":
+        json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    sys.stderr.write(
+        "es-framework: the configuration is valid, but running the scheduler against Mesos is not part of this "
+        "release yet; use `es-framework plan` or `es-framework config` (see --help)\n"
+    )
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Mesos offers as plain, typed data, parsed once from the v1 JSON the master sends.
+
+The original JSON of every resource is kept, because a launch must hand resources back to Mesos
+with their ``role``, ``reservations``, ``allocation_info`` and anything else the master put in,
+or the master refuses the launch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OfferError(ValueError):
+    """An offer (or a resource in it) is not the JSON the Mesos v1 API defines."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    type: str
+    #: Scalars in thousandths (Mesos' own fixed-point precision), so sums are exact.
+    scalar_milli: int = 0
+    ranges: tuple[tuple[int, int], ...] = ()
+    items: frozenset[str] = frozenset()
+    #: The role whose reservation this is (the last in a refined chain), or ``*`` for unreserved.
+    reservation_role: str = "*"
+    #: ``allocation_info.role``: the role the master offered it to (multi-role frameworks).
+    allocation_role: str | None = None
+    #: Why this entry can never back one of our tasks (revocable, persistent volume, ...), or None.
+    unusable_because: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def reserved(self) -> bool:
+        return self.reservation_role != "*"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str
+    value: str | float | tuple[tuple[int, int], ...] | frozenset[str]
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: str
+    agent_id: str
+    hostname: str
+    resources: tuple[Resource, ...]
+    attributes: tuple[Attribute, ...] = ()
+    framework_id: str | None = None
+    zone: str | None = None
+    region: str | None = None
+
+
+def _value_field(obj: Mapping[str, Any], key: str, where: str) -> str:
+    inner = obj.get(key)
+    if not isinstance(inner, Mapping) or not isinstance(inner.get("value"), str) or not inner["value"]:
+        raise OfferError(f"{where}: '{key}' must be an object with a non-empty string 'value'")
+    value: str = inner["value"]
+    return value
+
+
+def _scalar_milli(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise OfferError(f"{where}: scalar value must be a finite, non-negative number, got {value!r}")
+    return round(value * 1000)
+
+
+def _ranges(obj: object, where: str) -> tuple[tuple[int, int], ...]:
+    if not isinstance(obj, Mapping):
+        raise OfferError(f"{where}: 'ranges' must be an object with a 'range' list")
+    out: list[tuple[int, int]] = []
+    for item in obj.get("range", []) or []:
+        if not isinstance(item, Mapping):
+            raise OfferError(f"{where}: each range must be an object with begin and end")
+        begin, end = item.get("begin"), item.get("end")
+        if (
+            not isinstance(begin, int)
+            or not isinstance(end, int)
+            or isinstance(begin, bool)
+            or isinstance(end, bool)
+            or begin < 0
+            or end < begin
+        ):
+            raise OfferError(f"{where}: range {dict(item)!r} must have integer begin <= end, both >= 0")
+        out.append((begin, end))
+    return tuple(sorted(out))
+
+
+def _reservation_role(raw: Mapping[str, Any]) -> str:
+    reservations = raw.get("reservations")
+    if isinstance(reservations, list) and reservations:
+        last = reservations[-1]
+        if isinstance(last, Mapping) and isinstance(last.get("role"), str):
+            last_role: str = last["role"]
+            return last_role
+    # Pre-1.5 ("pre-refinement") format: the deprecated top-level role names the reservation.
+    role = raw.get("role")
+    return role if isinstance(role, str) and role else "*"
+
+
+def _unusable_because(raw: Mapping[str, Any]) -> str | None:
+    if "revocable" in raw:
+        return "revocable"
+    if "shared" in raw:
+        return "shared"
+    disk = raw.get("disk")
+    if isinstance(disk, Mapping):
+        if "persistence" in disk:
+            return "a persistent volume"
+        source = disk.get("source")
+        if isinstance(source, Mapping) and source.get("type") not in (None, "PATH"):
+            # MOUNT disks must be taken whole and BLOCK/RAW ones need a CSI volume; neither is a
+            # few hundred MB of scratch space we can carve.
+            return f"a {source.get('type')} disk"
+    return None
+
+
+def parse_resource(raw: object, where: str = "resource") -> Resource:
+    if not isinstance(raw, Mapping):
+        raise OfferError(f"{where}: must be an object")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise OfferError(f"{where}: 'name' must be a non-empty string")
+    where = f"{where} {name!r}"
+    kind = raw.get("type")
+    if kind not in ("SCALAR", "RANGES", "SET", "TEXT"):
+        raise OfferError(f"{where}: 'type' must be SCALAR, RANGES, SET or TEXT, got {kind!r}")
+    scalar = 0
+    ranges: tuple[tuple[int, int], ...] = ()
+    items: frozenset[str] = frozenset()
+    if kind == "SCALAR":
+        scalar_obj = raw.get("scalar")
+        if not isinstance(scalar_obj, Mapping):
+            raise OfferError(f"{where}: a SCALAR needs 'scalar': {{'value': ...}}")
+        scalar = _scalar_milli(scalar_obj.get("value"), where)
+    elif kind == "RANGES":
+        ranges = _ranges(raw.get("ranges"), where)
+    elif kind == "SET":
+        set_obj = raw.get("set")
+        item_list = set_obj.get("item", []) if isinstance(set_obj, Mapping) else None
+        if not isinstance(item_list, list) or not all(isinstance(i, str) for i in item_list):
+            raise OfferError(f"{where}: a SET needs 'set': {{'item': [strings]}}")
+        items = frozenset(item_list)
+    allocation = raw.get("allocation_info")
+    allocation_role = allocation.get("role") if isinstance(allocation, Mapping) else None
+    return Resource(
+        name=name,
+        type=kind,
+        scalar_milli=scalar,
+        ranges=ranges,
+        items=items,
+        reservation_role=_reservation_role(raw),
+        allocation_role=allocation_role if isinstance(allocation_role, str) else None,
+        unusable_because=_unusable_because(raw),
+        raw=raw,
+    )
+
+
+def _attribute(raw: object, where: str) -> Attribute:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        raise OfferError(f"{where}: an attribute needs a string 'name'")
+    kind = raw.get("type")
+    value: str | float | tuple[tuple[int, int], ...] | frozenset[str]
+    if kind == "TEXT" and isinstance(raw.get("text"), Mapping):
+        value = str(raw["text"].get("value", ""))
+    elif kind == "SCALAR" and isinstance(raw.get("scalar"), Mapping):
+        value = float(raw["scalar"].get("value", 0))
+    elif kind == "RANGES":
+        value = _ranges(raw.get("ranges"), where)
+    elif kind == "SET" and isinstance(raw.get("set"), Mapping):
+        value = frozenset(str(i) for i in raw["set"].get("item", []))
+    else:
+        raise OfferError(f"{where}: attribute {raw['name']!r} has an unknown type or no value")
+    return Attribute(name=raw["name"], type=str(kind), value=value)
+
+
+def parse_offer(raw: object) -> Offer:
+    """One offer from the v1 API's JSON (``event.offers.offers[i]``)."""
+    if not isinstance(raw, Mapping):
+        raise OfferError("an offer must be a JSON object")
+    offer_id = _value_field(raw, "id", "offer")
+    where = f"offer {offer_id}"
+    agent_id = _value_field(raw, "agent_id", where)
+    hostname = raw.get("hostname")
+    if not isinstance(hostname, str) or not hostname:
+        raise OfferError(f"{where}: 'hostname' must be a non-empty string")
+    resources_raw = raw.get("resources", [])
+    if not isinstance(resources_raw, list):
+        raise OfferError(f"{where}: 'resources' must be a list")
+    attributes_raw = raw.get("attributes", [])
+    if not isinstance(attributes_raw, list):
+        raise OfferError(f"{where}: 'attributes' must be a list")
+    framework = raw.get("framework_id")
+    domain = raw.get("domain", {}).get("fault_domain", {}) if isinstance(raw.get("domain"), Mapping) else {}
+    return Offer(
+        id=offer_id,
+        agent_id=agent_id,
+        hostname=hostname,
+        resources=tuple(parse_resource(r, f"{where}: resource #{i}") for i, r in enumerate(resources_raw)),
+        attributes=tuple(_attribute(a, f"{where}: attribute #{i}") for i, a in enumerate(attributes_raw)),
+        framework_id=framework.get("value") if isinstance(framework, Mapping) else None,
+        zone=(domain.get("zone") or {}).get("name") if isinstance(domain, Mapping) else None,
+        region=(domain.get("region") or {}).get("name") if isinstance(domain, Mapping) else None,
+    )
+
+
+def offers_from_document(document: object) -> list[object]:
+    """The raw offers in a JSON document: a list of offers, ``{"offers": [...]}``, or an OFFERS event."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, Mapping):
+        if document.get("type") == "OFFERS" and isinstance(document.get("offers"), Mapping):
+            inner = document["offers"].get("offers")
+        else:
+            inner = document.get("offers")
+        if isinstance(inner, list):
+            return inner
+    raise OfferError('expected a list of offers, {"offers": [...]}, or a Mesos OFFERS event')

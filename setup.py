@@ -1,0 +1,36 @@
+"""es-mesos: Elasticsearch on Apache Mesos with external volumes and recyclable node identity."""
+
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "es_framework" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="es-mesos",
+    version=VERSION,
+    description="Elasticsearch on Apache Mesos with external volumes and recyclable node identity",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=["es_framework", "strategies", "identity"],
+    package_data={"es_framework": ["py.typed"], "strategies": ["py.typed"], "identity": ["py.typed"]},
+    # Ranges here; exact pins in requirements.txt. pymesos' http-parser dependency needs the
+    # source build that scripts/setup.sh does first (see README).
+    install_requires=[
+        "bitarray>=3.0,<4",
+        "pymesos==0.3.15",
+        "kazoo>=2.9,<3",
+        "requests>=2.31,<3",
+    ],
+    extras_require={"dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10"]},
+    entry_points={"console_scripts": ["es-framework=es_framework.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: System :: Clustering",
+    ],
+)

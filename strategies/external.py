@@ -1,0 +1,6 @@
+"""The external-storage strategy: the volume driver (REX-Ray, ...) provides the storage, so no
+rule looks at the agent's disk and the task takes none."""
+
+from strategies.base import COMMON_RULES, OfferStrategy
+
+EXTERNAL = OfferStrategy(name="external", rules=COMMON_RULES, uses_local_disk=False)
