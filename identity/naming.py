@@ -11,7 +11,7 @@ import re
 
 #: Lowercase letters, digits and ``-``; starts and ends with a letter. Valid as a Docker volume
 #: name prefix, for the usual volume drivers (REX-Ray, EBS tags, Ceph RBD) and as a DNS label.
-FRAMEWORK_NAME_PATTERN = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z])?$")
+FRAMEWORK_NAME_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]*[a-z])?")
 #: A DNS label (Mesos-DNS uses the framework name as one) is at most 63 characters.
 FRAMEWORK_NAME_MAX_LENGTH = 63
 
@@ -29,7 +29,7 @@ def framework_name_problem(name: str) -> str | None:
         return "it is empty"
     if len(name) > FRAMEWORK_NAME_MAX_LENGTH:
         return f"it is {len(name)} characters long; at most {FRAMEWORK_NAME_MAX_LENGTH} are allowed (a DNS label)"
-    if not FRAMEWORK_NAME_PATTERN.match(name):
+    if not FRAMEWORK_NAME_PATTERN.fullmatch(name):
         if name[-1].isdigit():
             return (
                 "it ends with a digit, which makes volume names ambiguous "

@@ -13,7 +13,7 @@ import uuid
 from identity.naming import validate_framework_name
 
 _TASK_ID = re.compile(
-    r"^(?P<framework>[a-z](?:[a-z0-9-]*[a-z])?)-node(?P<node_id>[1-9][0-9]*)-(?P<launch>[0-9a-f]{32})$"
+    r"(?P<framework>[a-z](?:[a-z0-9-]*[a-z])?)-node(?P<node_id>[1-9][0-9]*)-(?P<launch>[0-9a-f]{32})"
 )
 
 #: The task label that repeats the node id (for operators and tools that read labels).
@@ -44,7 +44,7 @@ def node_id_from_task_id(task_id: str, framework_name: str) -> int:
     A task of another framework, or a malformed id, is never guessed at: adopting the wrong task
     would put two nodes on one volume.
     """
-    match = _TASK_ID.match(task_id)
+    match = _TASK_ID.fullmatch(task_id)
     if match is None:
         raise TaskIdError(f"task id {task_id!r} is not an es-mesos task id (<framework>-node<id>-<32 hex>)")
     if match["framework"] != framework_name:
