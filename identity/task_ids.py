@@ -12,9 +12,7 @@ import uuid
 
 from identity.naming import validate_framework_name
 
-_TASK_ID = re.compile(
-    r"(?P<framework>[a-z](?:[a-z0-9-]*[a-z])?)-node(?P<node_id>[1-9][0-9]*)-(?P<launch>[0-9a-f]{32})"
-)
+_TASK_ID = re.compile(r"(?P<framework>[a-z](?:[a-z0-9-]*[a-z])?)-node(?P<node_id>[1-9][0-9]*)-(?P<launch>[0-9a-f]{32})")
 
 #: The task label that repeats the node id (for operators and tools that read labels).
 NODE_ID_LABEL = "es-mesos.node-id"
