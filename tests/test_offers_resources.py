@@ -232,7 +232,7 @@ def test_chosen_ports_are_offered_distinct_and_honour_fixed_ones(
 
 
 def _scalar_sum(pieces: list[dict[str, Any]], name: str) -> float:
-    return round(sum(p["scalar"]["value"] for p in pieces if p["name"] == name), 3)
+    return round(float(sum(p["scalar"]["value"] for p in pieces if p["name"] == name)), 3)
 
 
 def test_carve_takes_reserved_first_and_keeps_each_entrys_fields() -> None:

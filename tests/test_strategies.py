@@ -14,7 +14,7 @@ from tests.builders import config, offer, ports, scalar
 EMPTY = ClusterView(desired_nodes=3)
 
 
-def judge(raw: dict[str, Any], view: ClusterView = EMPTY, **flags: str) -> Verdict:
+def judge(raw: dict[str, Any], view: ClusterView = EMPTY, /, **flags: str) -> Verdict:
     cfg = config(**flags)
     return strategy_for(cfg).evaluate(parse_offer(raw), view, cfg)
 

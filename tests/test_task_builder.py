@@ -22,7 +22,7 @@ LAUNCH = "0123456789abcdef0123456789abcdef"
 VIEW = ClusterView(desired_nodes=3, seed_hosts=("agent1.example.com:31001", "agent2.example.com:31001"))
 
 
-def build(node_id: int = 2, raw: dict[str, Any] | None = None, **flags: str) -> dict[str, Any]:
+def build(node_id: int = 2, raw: dict[str, Any] | None = None, /, **flags: str) -> dict[str, Any]:
     cfg = config(**flags)
     return build_task_info(parse_offer(raw or offer(5)), node_id, cfg, VIEW, launch_id=LAUNCH)
 
@@ -36,7 +36,7 @@ def params_of(task: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def scalar_total(task: dict[str, Any], name: str) -> float:
-    return sum(r["scalar"]["value"] for r in task["resources"] if r["name"] == name)
+    return float(sum(r["scalar"]["value"] for r in task["resources"] if r["name"] == name))
 
 
 def test_identity_in_task_id_label_env_and_names() -> None:
