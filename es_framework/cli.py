@@ -113,8 +113,8 @@ def _describe_step(step: PlanStep, config: Config) -> str:
     storage = (
         f"volumes {step.volumes[0]}, {step.volumes[1]} via {config.external_volume_driver}"
         if step.volumes
-        else f"data on the agent at {env['ELASTICSEARCH_DATA_PATH']}"
-        if not config.use_docker
+        # Both containerizers mount the agent directory as the first volume (ELASTICSEARCH_DATA_PATH is
+        # the path inside the container, a relative sandbox path under the Mesos containerizer).
         else f"data on the agent at {step.task_info['executor']['container']['volumes'][0]['host_path']}"
     )
     return (
@@ -134,6 +134,9 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
         raw_offers = offers_from_document(document)
     except FileNotFoundError:
         log.error("--offers %s: no such file", args.offers)
+        return 2
+    except OSError as exc:  # a directory, no permission, ...
+        log.error("--offers %s: cannot be read: %s", args.offers, exc.strerror or exc)
         return 2
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         log.error("--offers %s: not valid JSON: %s", args.offers, exc)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from es_framework import __version__
 from identity.naming import framework_name_problem
@@ -166,6 +166,8 @@ def _to_public(value: Any) -> Any:
         if all(isinstance(v, tuple) and len(v) == 2 for v in value):
             return dict(value)
         return list(value)
+    if isinstance(value, str):
+        return _redact(value, value)
     return value
 
 
@@ -185,10 +187,9 @@ def parse_bool(text: str) -> bool:
 
 
 def _positive_number(text: str, *, unit: str = "") -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"must be a number greater than 0{unit}") from None
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise ValueError(f"must be a number greater than 0{unit}")
+    value = float(text)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"must be a number greater than 0{unit}")
     # Mesos keeps scalars to three decimal places; anything finer is silently lost there.
@@ -198,10 +199,22 @@ def _positive_number(text: str, *, unit: str = "") -> float:
     return rounded
 
 
+# ASCII only: int() and float() also take "１０", "1_000" and "infinity", which no operator means.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _ascii_int(text: str) -> int:
+    stripped = text.strip()
+    if not _INTEGER.fullmatch(stripped):
+        raise ValueError(f"{text!r} is not an integer")
+    return int(stripped)
+
+
 def _int_in(text: str, low: int, high: int | None = None, what: str = "an integer") -> int:
     allowed = f"{what} from {low} to {high}" if high is not None else f"{what} of at least {low}"
     try:
-        value = int(text.strip(), 10)
+        value = _ascii_int(text)
     except ValueError:
         raise ValueError(f"must be {allowed}") from None
     if value < low or (high is not None and value > high):
@@ -218,7 +231,7 @@ def parse_ports(text: str) -> Ports:
     if len(parts) != 2:
         raise ValueError(allowed)
     try:
-        http, transport = (int(p.strip(), 10) for p in parts)
+        http, transport = (_ascii_int(p) for p in parts)
     except ValueError:
         raise ValueError(allowed) from None
     if not all(0 <= p <= 65535 for p in (http, transport)):
@@ -228,13 +241,11 @@ def parse_ports(text: str) -> Ports:
     return Ports(http, transport)
 
 
-_HOST_PORT = re.compile(
-    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]+))?$"
-)
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]+))?")
 
 
 def _host_port(text: str, default_port: int | None) -> tuple[str, int]:
-    match = _HOST_PORT.match(text)
+    match = _HOST_PORT.fullmatch(text)
     if not match:
         raise ValueError(f"{text!r} is not host[:port]")
     port_text = match["port"]
@@ -267,10 +278,17 @@ def parse_zk_url(text: str) -> MesosMaster:
     except ValueError as exc:
         raise ValueError(f"{allowed} ({exc})") from None
     path = "/" + path.strip("/")
-    if "//" in path or any(part in (".", "..") for part in path.split("/")):
+    if "//" in path or any(part in (".", "..") for part in path.split("/")) or not path.isprintable():
         raise ValueError(f"{allowed} (the path {path!r} is not a valid znode path)")
     url = "zk://" + ",".join(f"{h}:{p}" for h, p in hosts) + path
     return MesosMaster(kind="zk", url=url, hosts=hosts, path=path, zk_auth=auth)
+
+
+def _urlsplit(text: str, allowed: str) -> SplitResult:
+    try:
+        return urlsplit(text)
+    except ValueError:  # e.g. "Invalid IPv6 URL", which would not say what is allowed
+        raise ValueError(allowed) from None
 
 
 def parse_mesos_master(text: str) -> MesosMaster:
@@ -281,7 +299,7 @@ def parse_mesos_master(text: str) -> MesosMaster:
     scheme = "http"
     rest = stripped
     if "://" in stripped:
-        parts = urlsplit(stripped)
+        parts = _urlsplit(stripped, allowed)
         if parts.scheme not in ("http", "https") or parts.query or parts.fragment or parts.path not in ("", "/"):
             raise ValueError(allowed)
         scheme, rest = parts.scheme, parts.netloc
@@ -397,9 +415,10 @@ def _absolute_path(text: str) -> str:
 def _location(text: str, schemes: tuple[str, ...]) -> str:
     """A path (which must exist here) or a URL with one of ``schemes``."""
     if "://" in text:
-        parts = urlsplit(text)
+        allowed = f"must be a path or a URL with scheme {', '.join(schemes)}"
+        parts = _urlsplit(text, allowed)
         if parts.scheme not in schemes or (parts.scheme != "file" and not parts.netloc):
-            raise ValueError(f"must be a path or a URL with scheme {', '.join(schemes)}")
+            raise ValueError(allowed)
         if parts.scheme == "file" and not os.path.isfile(parts.path):
             raise ValueError(f"names the file {parts.path!r}, which does not exist")
         return text
@@ -415,13 +434,12 @@ def _settings_location(text: str) -> str:
 def _binary_url(text: str) -> str:
     # The Mesos fetcher downloads it on the agent, so a URL cannot be checked from here.
     if "://" in text:
-        parts = urlsplit(text)
+        allowed = "must be a URL the Mesos fetcher understands (http, https, ftp, hdfs, s3, file) or an absolute path"
+        parts = _urlsplit(text, allowed)
         if parts.scheme not in ("http", "https", "ftp", "ftps", "hdfs", "s3", "s3a", "s3n", "file") or not (
             parts.netloc or parts.scheme == "file"
         ):
-            raise ValueError(
-                "must be a URL the Mesos fetcher understands (http, https, ftp, hdfs, s3, file) or an absolute path"
-            )
+            raise ValueError(allowed)
         return text
     return _absolute_path(text)
 
@@ -444,6 +462,15 @@ def _user(text: str) -> str:
     if text == "root":
         raise ValueError("must not be root: Elasticsearch refuses to run as root")
     return text
+
+
+_URL_CREDENTIALS = re.compile(r"://([^/\s]+)@")
+
+
+def _redact(message: str, text: str) -> str:
+    """``message`` with the ``user:password`` of a URL in ``text`` (e.g. ZooKeeper digest auth) masked."""
+    match = _URL_CREDENTIALS.search(text)
+    return message.replace(match[1], "****") if match else message
 
 
 def _optional(parser: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -726,6 +753,12 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
 
     problems: list[str] = []
     warnings: list[str] = []
+    known_env = {spec.env_var for spec in FLAGS}
+    warnings.extend(
+        f"{name} is set but is not one of es-framework's variables (a typo?); it is ignored"
+        for name in sorted(env)
+        if name.startswith(ENV_PREFIX) and name not in known_env
+    )
     values: dict[str, Any] = {}
     explicit: set[str] = set()
 
@@ -744,7 +777,7 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
                 value = _read_secret(value, warnings)
         except ValueError as exc:
             shown = "****" if spec.secret else text
-            problems.append(f"{source}: {shown!r} {exc}")
+            problems.append(_redact(f"{source}: {shown!r} {exc}", text))
             continue
         values[spec.name] = value
 
@@ -769,11 +802,15 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
             "(it adds no fault tolerance over one node fewer)"
         )
     driver = values.get("externalVolumeDriver")
-    if driver is None:
+    if driver is None and "externalVolumeDriver" in values:
         for name in ("externalVolumeOptions", "externalVolumeConfigOptions", "externalVolumeMethod"):
             if name in explicit and values.get(name):
                 problems.append(f"--{name} needs --externalVolumeDriver")
-    if values.get("frameworkUseDocker") is True and "externalVolumeMethod" in explicit:
+    if (
+        values.get("frameworkUseDocker") is True
+        and "externalVolumeMethod" in explicit
+        and "externalVolumeMethod" in values
+    ):
         problems.append(
             "--externalVolumeMethod applies to the Mesos containerizer only (--frameworkUseDocker false); "
             "with Docker the volumes always go through docker parameters"

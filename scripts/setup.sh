@@ -8,7 +8,7 @@
 # Works from any cwd, on a fresh clone, with nothing done by hand; re-runs skip
 # work already done. Steps:
 #   1. find a CPython 3.11 (python3.11, else python3 if it is 3.11; override
-#      with ES_MESOS_PYTHON=/path/to/python) and create/reuse .venv (recreated
+#      with SETUP_PYTHON=/path/to/python) and create/reuse .venv (recreated
 #      when it is broken or not 3.11);
 #   2. upgrade pip in .venv only when it is older than PIP_MIN;
 #   3. build http-parser 0.9.0 (pymesos' dependency) from its sdist: the sdist
@@ -84,7 +84,7 @@ apt_install() {
 find_python() {
     local cand exe
     local -a cands=(python3.11 python3)
-    [[ -n "${ES_MESOS_PYTHON:-}" ]] && cands=("$ES_MESOS_PYTHON")
+    [[ -n "${SETUP_PYTHON:-}" ]] && cands=("$SETUP_PYTHON")
     for cand in "${cands[@]}"; do
         command -v "$cand" >/dev/null 2>&1 || continue
         # Run it: a pyenv shim exists even when it cannot resolve to a 3.11.
@@ -109,7 +109,7 @@ sys.exit(0 if ok else 1)' >/dev/null 2>&1
 if venv_ok; then
     log "reusing .venv ($("$VPY" -c 'import platform; print(platform.python_version())'))"
 else
-    PY="$(find_python)" || die "no CPython 3.11 found: need 'python3.11' on PATH, or 'python3' being 3.11 (or set ES_MESOS_PYTHON=/path/to/python3.11)"
+    PY="$(find_python)" || die "no CPython 3.11 found: need 'python3.11' on PATH, or 'python3' being 3.11 (or set SETUP_PYTHON=/path/to/python3.11)"
     if [[ -e "$VENV" || -L "$VENV" ]]; then
         log ".venv is broken or not CPython 3.11; recreating it"
         rm -rf -- "$VENV"

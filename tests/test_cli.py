@@ -1,0 +1,620 @@
+"""The ``es-framework`` command, in-process (``main(argv, env=...)``) and as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from es_framework import __version__
+from es_framework.cli import main
+from es_framework.config import FLAGS, resolve_config
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "offers.json"
+SECRET_TEXT = "hunter2-Zq9-very-secret"
+BINARY_URL = "https://artifacts.example.com/elasticsearch-8.13.tar.gz"
+SCHEDULER_NOT_HERE = "running the scheduler against Mesos is not part of this release yet"
+
+MARATHON_GARBAGE = {
+    "PORT0": "not-a-port",
+    "PORT": "garbage",
+    "PORTS": "x,y",
+    "HOST": "!!bad host!!",
+    "MESOS_MASTER": "ftp://nonsense",
+    "MESOS_SANDBOX": "relative/dir",
+    "MESOS_TASK_ID": "garbage",
+    "MARATHON_APP_ID": "/garbage",
+    "ELASTICSEARCH_NODES": "abc",
+    "FRAMEWORK_NAME": "Es1",
+}
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    code = main(list(argv), env={} if env is None else env)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_exit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """For argparse paths that end in SystemExit (--help, --version, usage errors)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv), env={})
+    out, err = capsys.readouterr()
+    assert isinstance(info.value.code, int)
+    return info.value.code, out, err
+
+
+def run_process(
+    *argv: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python3 -m es_framework ...`` from the repository root with a controlled environment."""
+    controlled = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONDONTWRITEBYTECODE": "1",  # write nothing into the repository
+        "PYTHONIOENCODING": "utf-8",
+        "COLUMNS": "100",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "es_framework", *argv],
+        cwd=REPO,
+        env=controlled,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def help_blocks(help_text: str) -> dict[str, str]:
+    """Each ``--flag``'s help entry, whitespace-normalised (argparse wraps lines)."""
+    blocks: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in help_text.splitlines():
+        match = re.match(r"^  --(\w+)", line)
+        if match:
+            current = match[1]
+            blocks[current] = [line]
+        elif current is not None and line.startswith("   "):
+            blocks[current].append(line)
+        else:
+            current = None
+    return {name: " ".join(" ".join(lines).split()) for name, lines in blocks.items()}
+
+
+def accepted_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if ": ACCEPT node " in line]
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name == "es_framework"]
+
+
+def warning_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "es_framework"]
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret"
+    path.write_text(SECRET_TEXT + "\n")
+    return path
+
+
+# --- help and version ------------------------------------------------------------------------------
+
+
+def _assert_help_lists_every_flag(text: str) -> None:
+    blocks = help_blocks(text)
+    for spec in FLAGS:
+        assert spec.name in blocks, f"--{spec.name} missing from --help"
+        assert f"env: {spec.env_var}]" in blocks[spec.name], blocks[spec.name]
+    assert "[default: 31100; env: ES_MESOS_WEB_UI_PORT]" in blocks["webUiPort"]
+    assert "[default: 3; env: ES_MESOS_ELASTICSEARCH_NODES]" in blocks["elasticsearchNodes"]
+    assert "[default: unset; env: ES_MESOS_FRAMEWORK_SECRET_PATH]" in blocks["frameworkSecretPath"]
+    assert "[default: size=1; env: ES_MESOS_EXTERNAL_VOLUME_CONFIG_OPTIONS]" in blocks["externalVolumeConfigOptions"]
+    assert "ES_MESOS_<FLAG_IN_UPPER_SNAKE>" in text
+    assert "plan" in text and "config" in text
+
+
+def test_help_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_exit(capsys, "--help")
+    assert code == 0 and err == ""
+    assert out.startswith("usage: es-framework ")
+    _assert_help_lists_every_flag(out)
+
+
+def test_help_as_a_subprocess() -> None:
+    result = run_process("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    _assert_help_lists_every_flag(result.stdout)
+
+
+@pytest.mark.parametrize("command", ["plan", "config"])
+def test_subcommands_take_the_configuration_flags(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, err = run_exit(capsys, command, "--help")
+    assert code == 0 and err == ""
+    blocks = help_blocks(out)
+    assert {spec.name for spec in FLAGS} <= set(blocks)
+    assert ("offers" in blocks) is (command == "plan")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_exit(capsys, "--version")
+    assert code == 0 and out == f"es-mesos {__version__}\n" and err == ""
+
+
+# --- config ------------------------------------------------------------------------------------------
+
+
+def test_config_prints_the_configuration_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "config")
+    assert code == 0 and err == ""
+    printed = json.loads(out)
+    assert printed == json.loads(json.dumps(resolve_config({}, {}).public_dict()))
+    assert printed["webUiPort"] == 31100 and printed["frameworkName"] == "elasticsearch"
+    assert list(printed) == sorted(printed)  # stable output
+
+
+def test_config_masks_the_secret(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, secret_file: Path
+) -> None:
+    code, out, err = run_main(
+        capsys,
+        "config",
+        "--frameworkPrincipal",
+        "ops",
+        "--frameworkSecretPath",
+        str(secret_file),
+        "--mesosMaster",
+        "zk://super:zkPa55@zk1:2181/mesos",
+    )
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["frameworkSecretPath"] == "****"
+    assert printed["frameworkPrincipal"] == "ops"
+    assert printed["mesosMaster"] == "zk://zk1:2181/mesos"
+    everything = out + err + "\n".join(r.getMessage() for r in caplog.records)
+    assert SECRET_TEXT not in everything and "zkPa55" not in everything
+    assert warning_records(caplog) == [
+        f"--frameworkSecretPath: {secret_file} ends with a newline; it was stripped from the secret"
+    ]
+
+
+def test_config_secret_as_a_subprocess(secret_file: Path) -> None:
+    result = run_process("config", "--frameworkPrincipal=ops", f"--frameworkSecretPath={secret_file}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["frameworkSecretPath"] == "****"
+    assert SECRET_TEXT not in result.stdout + result.stderr
+    assert "WARNING es_framework: --frameworkSecretPath:" in result.stderr
+    assert "ends with a newline" not in result.stdout
+
+
+def test_env_values_are_honoured_and_flags_win(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {
+        "ES_MESOS_WEB_UI_PORT": "8080",
+        "ES_MESOS_USE_IP_ADDRESS": "true",
+        "ES_MESOS_ELASTICSEARCH_NODES": "5",
+        "ES_MESOS_ZOOKEEPER_MESOS_URL": "zk://zk1:2181/mesos",
+    }
+    code, out, _ = run_main(capsys, "config", env=env)
+    printed = json.loads(out)
+    assert code == 0
+    assert (printed["webUiPort"], printed["useIpAddress"], printed["elasticsearchNodes"]) == (8080, True, 5)
+    assert printed["mesosMaster"] == "zk://zk1:2181/mesos"
+    code, out, _ = run_main(capsys, "config", "--webUiPort", "9090", "--useIpAddress", "false", env=env)
+    printed = json.loads(out)
+    assert code == 0 and printed["webUiPort"] == 9090 and printed["useIpAddress"] is False
+    assert printed["elasticsearchNodes"] == 5
+
+
+def test_main_without_env_reads_the_process_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ES_MESOS_WEB_UI_PORT", "8181")
+    assert main(["config"]) == 0
+    assert json.loads(capsys.readouterr().out)["webUiPort"] == 8181
+    # an explicit env replaces the process environment entirely
+    assert main(["config"], env={}) == 0
+    assert json.loads(capsys.readouterr().out)["webUiPort"] == 31100
+    assert main(["config"], env={"ES_MESOS_WEB_UI_PORT": "8282"}) == 0
+    assert json.loads(capsys.readouterr().out)["webUiPort"] == 8282
+
+
+def test_marathon_variables_are_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    code, baseline, _ = run_main(capsys, "config")
+    code2, out, err = run_main(capsys, "config", env=MARATHON_GARBAGE)
+    assert code == code2 == 0
+    assert out == baseline and err == ""
+
+
+def test_marathon_variables_are_ignored_by_the_real_process() -> None:
+    clean = run_process("config")
+    dirty = run_process("config", env=MARATHON_GARBAGE)
+    assert clean.returncode == dirty.returncode == 0, dirty.stderr
+    assert dirty.stdout == clean.stdout and dirty.stderr == ""
+    assert json.loads(dirty.stdout)["elasticsearchNodes"] == 3
+
+
+def test_flag_spellings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(
+        capsys,
+        "--elasticsearchNodes",
+        "5",  # before the subcommand
+        "config",
+        "--useIpAddress",  # a bare boolean means true
+        "--executorLabels",
+        "team=search",
+        "env=prod",  # several values
+        "--elasticsearchPorts=9200,9300",
+        "--frameworkRole=eng/es",
+        "--allowGpuAgents",
+    )
+    printed = json.loads(out)
+    assert code == 0
+    assert printed["elasticsearchNodes"] == 5
+    assert printed["useIpAddress"] is True and printed["allowGpuAgents"] is True
+    assert printed["executorLabels"] == {"team": "search", "env": "prod"}
+    assert printed["elasticsearchPorts"] == {"http": 9200, "transport": 9300}
+    assert printed["frameworkRole"] == "eng/es"
+
+
+# --- invalid flags ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--elasticsearchNodes", "0"], "--elasticsearchNodes: '0' must be a whole number of nodes of at least 1"),
+        (["--elasticsearchNodes", "2.5"], "--elasticsearchNodes: '2.5' must be a whole number of nodes"),
+        (["--elasticsearchCpu", "nan"], "--elasticsearchCpu: 'nan' must be a number greater than 0"),
+        (["--elasticsearchRam=-5"], "--elasticsearchRam: '-5' must be a number greater than 0 (MB)"),
+        (["--frameworkFailoverTimeout", "inf"], "--frameworkFailoverTimeout: 'inf' must be a number greater than 0"),
+        (["--zookeeperMesosUrl", "zk://h:2181"], "--zookeeperMesosUrl: 'zk://h:2181' must be zk://"),
+        (["--mesosMaster", "ftp://x"], "--mesosMaster: 'ftp://x' must be host:port, http(s)://host:port or zk://"),
+        (["--elasticsearchPorts", "9200,9200"], "--elasticsearchPorts: '9200,9200' the HTTP and transport ports must"),
+        (["--frameworkName", "es1"], "--frameworkName: 'es1' is not allowed: it ends with a digit"),
+        (["--frameworkRole=-x"], "--frameworkRole: '-x' must be '*' or a Mesos role name"),
+        (["--executorLabels", "es-mesos.node-id=1"], "label keys starting with 'es-mesos.' belong to the framework"),
+        (["--elasticsearchUser", "root"], "--elasticsearchUser: 'root' must not be root"),
+        (["--dataDir", "data"], "--dataDir: 'data' must be an absolute path"),
+        (["--externalVolumeOptions", "size=1"], "--externalVolumeOptions needs --externalVolumeDriver"),
+        (["--frameworkUseDocker", "false"], "--frameworkUseDocker false needs --elasticsearchBinaryUrl"),
+        (["--externalVolumeDriver", "rexray", "--externalVolumeMethod", "dvdi"], "--externalVolumeMethod applies to"),
+        (["--mesosMaster", "zk://a/mesos", "--zookeeperMesosUrl", "zk://b/mesos"], "disagree; give one of them"),
+    ],
+)
+@pytest.mark.parametrize("command", ["config", "plan", None])
+def test_invalid_flags_exit_2_with_the_flag_on_stderr(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str, command: str | None
+) -> None:
+    # plan: the configuration is rejected before the offers file is even opened
+    full = [command, *argv] if command else argv
+    if command == "plan":
+        full += ["--offers", "/nonexistent/offers.json"]
+    code, out, err = run_main(capsys, *full)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("es-framework: invalid configuration:\n  - ")
+    assert expected in err
+    assert SCHEDULER_NOT_HERE not in err and "no such file" not in err
+
+
+def test_all_invalid_flags_are_reported_together(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(
+        capsys,
+        "config",
+        "--elasticsearchNodes",
+        "0",
+        "--webUiPort",
+        "0",
+        "--elasticsearchPorts",
+        "9200",
+        env={"ES_MESOS_ELASTICSEARCH_CPU": "abc"},
+    )
+    assert code == 2 and out == ""
+    assert err.count("\n  - ") == 4
+    for fragment in (
+        "--elasticsearchNodes: '0'",
+        "--elasticsearchCpu (from ES_MESOS_ELASTICSEARCH_CPU): 'abc'",
+        "--elasticsearchPorts: '9200'",
+        "--webUiPort: '0' must be a port from 1 to 65535",
+    ):
+        assert fragment in err
+
+
+def test_secret_is_not_in_error_output(capsys: pytest.CaptureFixture[str], secret_file: Path) -> None:
+    code, out, err = run_main(capsys, "config", "--frameworkSecretPath", str(secret_file), "--elasticsearchNodes", "0")
+    assert code == 2 and out == ""
+    assert "--frameworkSecretPath is given without --frameworkPrincipal" in err
+    assert SECRET_TEXT not in err
+
+
+def test_invalid_flags_as_a_subprocess() -> None:
+    result = run_process("config", "--elasticsearchNodes", "abc", "--frameworkName", "Es")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--elasticsearchNodes: 'abc' must be a whole number of nodes of at least 1" in result.stderr
+    assert "--frameworkName: 'Es' is not allowed" in result.stderr
+
+
+def test_invalid_env_as_a_subprocess() -> None:
+    result = run_process("plan", "--offers", "examples/offers.json", env={"ES_MESOS_ELASTICSEARCH_PORTS": "a,b"})
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--elasticsearchPorts (from ES_MESOS_ELASTICSEARCH_PORTS): 'a,b'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["config", "--bogus", "1"], ["config", "--elasticsearchNodes"], ["deploy"], ["--logLevel", "TRACE", "config"]],
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, err = run_exit(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "es-framework" in err and "error:" in err
+
+
+# --- the bare command -----------------------------------------------------------------------------
+
+
+def test_bare_command_explains_the_scheduler_is_not_in_this_release(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--mesosMaster", "zk://zk1:2181/mesos", "--elasticsearchNodes", "5")
+    assert code == 2 and out == ""
+    assert err.startswith("es-framework: the configuration is valid, but " + SCHEDULER_NOT_HERE)
+    assert "es-framework plan" in err and "es-framework config" in err
+
+
+def test_bare_command_as_a_subprocess() -> None:
+    result = run_process("--elasticsearchNodes", "3")
+    assert result.returncode == 2 and result.stdout == ""
+    assert SCHEDULER_NOT_HERE in result.stderr
+
+
+# --- plan ---------------------------------------------------------------------------------------------
+
+
+def test_plan_external_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "plan", "--offers", str(EXAMPLE), "--externalVolumeDriver", "rexray")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == (
+        "plan for cluster mesos-ha (framework elasticsearch, external strategy, volume driver rexray, "
+        "Docker containerizer): 3 nodes wanted, 8 offers"
+    )
+    accepted = accepted_lines(out)
+    assert [re.search(r"^offer (\S+) .*ACCEPT node (\d+) as (\S+) ", line).groups() for line in accepted] == [  # type: ignore[union-attr]
+        ("offer-1", "1", "elasticsearch1"),
+        ("offer-3", "2", "elasticsearch2"),
+        ("offer-6", "3", "elasticsearch3"),
+    ]
+    for node_id, line in enumerate(accepted, start=1):
+        assert f"volumes elasticsearch{node_id}config, elasticsearch{node_id}data via rexray;" in line
+        assert re.search(rf"\(task elasticsearch-node{node_id}-[0-9a-f]{{32}}\)", line)
+        assert "ports http 31000 transport 31001; cpus 1 mem 2048" in line
+    offer_2 = "offer offer-2 on agent2.example.com [agent-2-S0]: "
+    assert offer_2 + "DECLINE [mem] not enough mem: 1024 MB offered, 2048 MB needed" in lines
+    assert (
+        "offer offer-4 on agent1.example.com [agent-1-S0]: DECLINE [agent_has_node] this agent already runs node 1"
+        in out
+    )
+    assert "offer offer-5 on agent5.example.com [agent-5-S0]: DECLINE [gpu_agent] agent offers 1 GPUs" in out
+    assert "offer offer-7 on agent7.example.com [agent-7-S0]: DECLINE [cluster_full]" in out
+    assert lines[-1] == (
+        "result: 3 of 3 nodes placed; 5 offers declined (agent_has_node: 1, cluster_full: 2, gpu_agent: 1, mem: 1)"
+    )
+
+
+def test_plan_normal_strategy_uses_local_disk(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "plan", "--offers", str(EXAMPLE))
+    assert code == 0
+    assert "normal strategy, local disk, Docker containerizer" in out.splitlines()[0]
+    accepted = accepted_lines(out)
+    assert [line.split()[1] for line in accepted] == ["offer-1", "offer-3", "offer-7"]
+    for line in accepted:
+        assert "data on the agent at /var/lib/mesos/slave/elasticsearch/elasticsearch/mesos-ha;" in line
+        assert "disk 1024" in line and "volumes " not in line
+    assert "offer offer-6 on agent6.example.com [agent-6-S0]: DECLINE [disk] not enough disk" in out
+    assert out.splitlines()[-1].endswith("(agent_has_node: 1, cluster_full: 1, disk: 1, gpu_agent: 1, mem: 1)")
+
+
+def test_plan_mesos_containerizer_names_the_agent_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(
+        capsys,
+        "plan",
+        "--offers",
+        str(EXAMPLE),
+        "--frameworkUseDocker",
+        "false",
+        "--elasticsearchBinaryUrl",
+        BINARY_URL,
+        "--dataDir",
+        "/srv/es",
+        "--frameworkName",
+        "search",
+        "--elasticsearchClusterName",
+        "logs",
+    )
+    assert code == 0
+    assert "(framework search, normal strategy, local disk, Mesos containerizer)" in out.splitlines()[0]
+    accepted = accepted_lines(out)
+    assert len(accepted) == 3
+    for node_id, line in enumerate(accepted, start=1):
+        assert f"ACCEPT node {node_id} as search{node_id} " in line
+        assert "data on the agent at /srv/es/search/logs;" in line
+
+
+def test_plan_takes_flags_from_env_and_before_the_subcommand(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    code, out, _ = run_main(
+        capsys,
+        "--elasticsearchNodes",
+        "2",
+        "plan",
+        "--offers",
+        str(EXAMPLE),
+        env={"ES_MESOS_EXTERNAL_VOLUME_DRIVER": "rexray", "ES_MESOS_FRAMEWORK_NAME": "es-prod"},
+    )
+    assert code == 0
+    assert "2 nodes wanted" in out
+    assert [line.split(" as ")[1].split()[0] for line in accepted_lines(out)] == ["es-prod1", "es-prod2"]
+    assert "volumes es-prod2config, es-prod2data via rexray" in out
+    assert warning_records(caplog) == [
+        "--elasticsearchNodes 2: an even number of nodes is allowed but not recommended "
+        "(it adds no fault tolerance over one node fewer)"
+    ]
+
+
+def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "plan", "--offers", str(EXAMPLE), "--json", "--externalVolumeDriver", "rexray")
+    assert code == 0 and err == ""
+    plan = json.loads(out)
+    assert {k: plan[k] for k in ("framework", "cluster", "strategy", "desired_nodes")} == {
+        "framework": "elasticsearch",
+        "cluster": "mesos-ha",
+        "strategy": "external",
+        "desired_nodes": 3,
+    }
+    steps = plan["steps"]
+    assert [s["offer_id"] for s in steps] == [f"offer-{i}" for i in range(1, 9)]
+    accepted = [s for s in steps if s["accepted"]]
+    assert [(s["offer_id"], s["node_id"]) for s in accepted] == [("offer-1", 1), ("offer-3", 2), ("offer-6", 3)]
+    for step in accepted:
+        n = step["node_id"]
+        task: dict[str, Any] = step["task_info"]
+        assert step["volumes"] == [f"elasticsearch{n}config", f"elasticsearch{n}data"]
+        assert task["name"] == f"elasticsearch{n}"
+        assert task["agent_id"] == {"value": step["agent_id"]}
+        assert re.fullmatch(rf"elasticsearch-node{n}-[0-9a-f]{{32}}", task["task_id"]["value"])
+        assert {r["name"] for r in task["resources"]} >= {"cpus", "mem", "ports"}
+    declined = {s["offer_id"]: s["rule"] for s in steps if not s["accepted"]}
+    assert declined == {
+        "offer-2": "mem",
+        "offer-4": "agent_has_node",
+        "offer-5": "gpu_agent",
+        "offer-7": "cluster_full",
+        "offer-8": "cluster_full",
+    }
+    for step in steps:
+        if not step["accepted"]:
+            assert step["task_info"] is None and step["node_id"] is None and step["volumes"] is None
+            assert step["reason"]
+
+
+def test_plan_json_marks_malformed_offers(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    offers = json.loads(EXAMPLE.read_text())["offers"]["offers"][:1]
+    path = tmp_path / "offers.json"
+    path.write_text(json.dumps({"offers": [{"id": {"value": "bad"}}, *offers]}))
+    code, out, _ = run_main(capsys, "plan", "--offers", str(path), "--json")
+    steps = json.loads(out)["steps"]
+    assert code == 0
+    assert steps[0]["accepted"] is False and steps[0]["rule"] == "malformed" and steps[0]["offer_id"] == "#0"
+    assert "agent_id" in steps[0]["reason"]
+    assert steps[1]["accepted"] is True and steps[1]["node_id"] == 1
+    code, out, _ = run_main(capsys, "plan", "--offers", str(path))
+    assert code == 0
+    assert out.splitlines()[1].startswith("offer #0: DECLINE [malformed] offer bad: 'agent_id' must be")
+    assert out.splitlines()[-1] == "result: 1 of 3 nodes placed; 1 offers declined (malformed: 1)"
+
+
+def test_plan_reads_a_plain_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    offers = json.loads(EXAMPLE.read_text())["offers"]["offers"]
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(offers))
+    code, out, _ = run_main(capsys, "plan", "--offers", str(path), "--externalVolumeDriver", "rexray")
+    assert code == 0 and len(accepted_lines(out)) == 3
+
+
+def test_plan_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(EXAMPLE.read_text()))
+    code, out, _ = run_main(capsys, "plan", "--offers", "-", "--externalVolumeDriver", "rexray", "--json")
+    assert code == 0
+    assert [s["node_id"] for s in json.loads(out)["steps"] if s["accepted"]] == [1, 2, 3]
+
+
+def test_plan_reads_stdin_as_a_subprocess() -> None:
+    result = run_process("plan", "--offers", "-", "--externalVolumeDriver", "rexray", stdin=EXAMPLE.read_text())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "volumes elasticsearch3config, elasticsearch3data via rexray" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("result: 3 of 3 nodes placed; 5 offers declined")
+
+
+def test_plan_example_file_as_a_subprocess() -> None:
+    result = run_process("plan", "--offers", "examples/offers.json", "--externalVolumeDriver", "rexray", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [(s["node_id"], s["volumes"]) for s in plan["steps"] if s["accepted"]] == [
+        (n, [f"elasticsearch{n}config", f"elasticsearch{n}data"]) for n in (1, 2, 3)
+    ]
+    assert all(s["task_info"]["name"] == f"elasticsearch{s['node_id']}" for s in plan["steps"] if s["accepted"])
+
+
+def _bad_offer_files(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    (tmp_path / "broken.json").write_text('{"offers": [')
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\xfa")
+    (tmp_path / "other.json").write_text('{"kind": "not offers"}')
+    (tmp_path / "number.json").write_text("42")
+    (tmp_path / "event.json").write_text('{"type": "OFFERS", "offers": {"offers": {"id": 1}}}')
+    (tmp_path / "dir").mkdir()
+    expected_shape = 'expected a list of offers, {"offers": [...]}, or a Mesos OFFERS event'
+    return {
+        "missing": (str(tmp_path / "missing.json"), "no such file"),
+        "broken": (str(tmp_path / "broken.json"), "not valid JSON: "),
+        "binary": (str(tmp_path / "binary.json"), "not valid JSON: "),
+        "other": (str(tmp_path / "other.json"), expected_shape),
+        "number": (str(tmp_path / "number.json"), expected_shape),
+        "event": (str(tmp_path / "event.json"), expected_shape),
+        "dir": (str(tmp_path / "dir"), "cannot be read: Is a directory"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "broken", "binary", "other", "number", "event", "dir"])
+def test_plan_bad_offer_files_exit_2(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tmp_path: Path, case: str
+) -> None:
+    path, message = _bad_offer_files(tmp_path)[case]
+    code, out, _ = run_main(capsys, "plan", "--offers", path)
+    assert code == 2 and out == ""
+    errors = error_records(caplog)
+    assert len(errors) == 1
+    assert errors[0].startswith(f"--offers {path}: {message}")
+
+
+def test_plan_bad_stdin_exits_2(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("not json"))
+    code, out, _ = run_main(capsys, "plan", "--offers", "-")
+    assert code == 2 and out == ""
+    assert error_records(caplog)[0].startswith("--offers -: not valid JSON: ")
+
+
+@pytest.mark.parametrize("case", ["missing", "broken", "other"])
+def test_plan_bad_offer_files_as_a_subprocess(tmp_path: Path, case: str) -> None:
+    path, message = _bad_offer_files(tmp_path)[case]
+    result = run_process("plan", "--offers", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"ERROR es_framework: --offers {path}: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_needs_offers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_exit(capsys, "plan")
+    assert code == 2 and out == ""
+    assert "the following arguments are required: --offers" in err
