@@ -56,6 +56,35 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{spec.name}", **kwargs)
 
 
+SUBCOMMANDS = ("plan", "config")
+_BOOL_FLAGS = {f"--{spec.name}" for spec in FLAGS if spec.metavar == "BOOL"}
+
+
+def normalise_argv(argv: Sequence[str]) -> list[str]:
+    """Make the Java-style forms unambiguous before argparse sees them.
+
+    A bare boolean flag followed by a subcommand (``--useIpAddress plan``) and a label list
+    followed by one (``--executorLabels a=b c=d plan``) would otherwise swallow the subcommand.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token in _BOOL_FLAGS and (following is None or following.startswith("-") or following in SUBCOMMANDS):
+            out.append(f"{token}=true")
+        elif token == "--executorLabels" and following is not None and "=" in following:
+            labels = []
+            while index + 1 < len(argv) and "=" in argv[index + 1] and not argv[index + 1].startswith("-"):
+                index += 1
+                labels.append(argv[index])
+            out.append(f"--executorLabels={' '.join(labels)}")
+        else:
+            out.append(token)
+        index += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -192,7 +221,7 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=args.logLevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -618,3 +618,24 @@ def test_plan_needs_offers(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_exit(capsys, "plan")
     assert code == 2 and out == ""
     assert "the following arguments are required: --offers" in err
+
+
+def test_flags_before_the_subcommand_do_not_swallow_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--useIpAddress", "--executorLabels", "a=b", "c=d", "--allowGpuAgents", "config")
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed["useIpAddress"] is True and printed["allowGpuAgents"] is True
+    assert printed["executorLabels"] == {"a": "b", "c": "d"}
+
+
+def test_a_bare_boolean_before_another_flag_or_at_the_end_means_true(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "config", "--executorForcePullImage", "--useIpAddress")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["executorForcePullImage"] is True and printed["useIpAddress"] is True
+
+
+def test_a_wrong_boolean_value_is_still_named(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "config", "--useIpAddress", "maybe")
+    assert code == 2 and out == ""
+    assert "--useIpAddress: 'maybe' must be true or false" in err
