@@ -1,0 +1,27 @@
+"""The benchmark script runs on a fresh checkout (its figures are read by people, not asserted on)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_runs_and_prints_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT.parent,  # not the repository root: the script must find the packages itself
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    keys = {figure["key"] for figure in report["figures"]}
+    assert {"alloc.allocate_rate", "alloc.linearity_ratio", "alloc.bytes_per_id_capacity"} <= keys
+    assert {"verdicts.n1000.external.ratio_accept", "verdicts.n1000.normal.ratio_decline"} <= keys
+    assert all(isinstance(figure["value"], (int, float)) and figure["value"] > 0 for figure in report["figures"])
