@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from es_framework.config import Config, resolve_config
+
+EXAMPLE_OFFERS = Path(__file__).resolve().parent.parent / "examples" / "offers.json"
+#: What the external strategy declines in ``examples/offers.json``, by offer id (3 nodes wanted).
+EXAMPLE_EXTERNAL_DECLINES = {
+    "offer-2": "mem",
+    "offer-4": "agent_has_node",
+    "offer-5": "gpu_agent",
+    "offer-7": "cluster_full",
+    "offer-8": "cluster_full",
+}
+#: Variables Marathon and Mesos set in a scheduler's environment, all invalid as our values:
+#: none of them may ever be read.
+MARATHON_GARBAGE = {
+    "PORT0": "not-a-port",
+    "PORT1": "-5",
+    "PORT": "garbage",
+    "PORTS": "x,y",
+    "HOST": "!!bad host!!",
+    "MESOS_MASTER": "ftp://nonsense",
+    "MESOS_SANDBOX": "relative/dir",
+    "MESOS_TASK_ID": "garbage",
+    "MESOS_ROLE": "-bad",
+    "MARATHON_APP_ID": "/garbage",
+    "ELASTICSEARCH_NODES": "abc",
+    "WEB_UI_PORT": "0",
+    "FRAMEWORK_NAME": "Es1",
+    "elasticsearchNodes": "abc",
+    "ZOOKEEPER_MESOS_URL": "zk://h:2181",
+}
 
 
 def config(**flags: str) -> Config:

@@ -17,25 +17,13 @@ import pytest
 from es_framework import __version__
 from es_framework.cli import main
 from es_framework.config import FLAGS, resolve_config
+from tests.builders import EXAMPLE_EXTERNAL_DECLINES, MARATHON_GARBAGE
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "offers.json"
 SECRET_TEXT = "hunter2-Zq9-very-secret"
 BINARY_URL = "https://artifacts.example.com/elasticsearch-8.13.tar.gz"
 SCHEDULER_NOT_HERE = "running the scheduler against Mesos is not part of this release yet"
-
-MARATHON_GARBAGE = {
-    "PORT0": "not-a-port",
-    "PORT": "garbage",
-    "PORTS": "x,y",
-    "HOST": "!!bad host!!",
-    "MESOS_MASTER": "ftp://nonsense",
-    "MESOS_SANDBOX": "relative/dir",
-    "MESOS_TASK_ID": "garbage",
-    "MARATHON_APP_ID": "/garbage",
-    "ELASTICSEARCH_NODES": "abc",
-    "FRAMEWORK_NAME": "Es1",
-}
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -502,13 +490,7 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert re.fullmatch(rf"elasticsearch-node{n}-[0-9a-f]{{32}}", task["task_id"]["value"])
         assert {r["name"] for r in task["resources"]} >= {"cpus", "mem", "ports"}
     declined = {s["offer_id"]: s["rule"] for s in steps if not s["accepted"]}
-    assert declined == {
-        "offer-2": "mem",
-        "offer-4": "agent_has_node",
-        "offer-5": "gpu_agent",
-        "offer-7": "cluster_full",
-        "offer-8": "cluster_full",
-    }
+    assert declined == EXAMPLE_EXTERNAL_DECLINES
     for step in steps:
         if not step["accepted"]:
             assert step["task_info"] is None and step["node_id"] is None and step["volumes"] is None

@@ -29,6 +29,7 @@ from es_framework.config import (
     parse_ports,
     resolve_config,
 )
+from tests.builders import MARATHON_GARBAGE
 
 # Hypothesis must not write its example database into the repository.
 no_db = settings(database=None, deadline=None)
@@ -270,25 +271,6 @@ def test_an_invalid_env_value_names_flag_and_env_var() -> None:
         "--elasticsearchNodes (from ES_MESOS_ELASTICSEARCH_NODES): 'abc' must be a whole number of nodes of at least 1",
         "--webUiPort (from ES_MESOS_WEB_UI_PORT): '70000' must be a port from 1 to 65535",
     )
-
-
-MARATHON_GARBAGE = {
-    "PORT0": "not-a-port",
-    "PORT1": "-5",
-    "PORT": "garbage",
-    "PORTS": "x,y",
-    "HOST": "!!bad host!!",
-    "MESOS_MASTER": "ftp://nonsense",
-    "MESOS_SANDBOX": "relative/dir",
-    "MESOS_TASK_ID": "garbage",
-    "MESOS_ROLE": "-bad",
-    "MARATHON_APP_ID": "/garbage",
-    "ELASTICSEARCH_NODES": "abc",
-    "WEB_UI_PORT": "0",
-    "FRAMEWORK_NAME": "Es1",
-    "elasticsearchNodes": "abc",
-    "ZOOKEEPER_MESOS_URL": "zk://h:2181",
-}
 
 
 def test_marathon_and_other_env_vars_are_never_read() -> None:

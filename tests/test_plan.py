@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from es_framework.offers import offers_from_document
 from es_framework.plan import plan_offers
 from identity import node_id_from_task_id
-from tests.builders import config, offer
+from tests.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "offers.json"
+EXAMPLE = EXAMPLE_OFFERS
 
 
 def test_example_offers_external_strategy() -> None:
@@ -21,13 +20,7 @@ def test_example_offers_external_strategy() -> None:
         ("offer-6", 3, ("elasticsearch3config", "elasticsearch3data")),
     ]
     declined = {s.offer_id: s.verdict.rule for s in steps if s.node_id is None and s.verdict}
-    assert declined == {
-        "offer-2": "mem",
-        "offer-4": "agent_has_node",
-        "offer-5": "gpu_agent",
-        "offer-7": "cluster_full",
-        "offer-8": "cluster_full",
-    }
+    assert declined == EXAMPLE_EXTERNAL_DECLINES
     for step in steps:
         if step.task_info is not None:
             assert node_id_from_task_id(step.task_info["task_id"]["value"], "elasticsearch") == step.node_id
