@@ -126,12 +126,11 @@ def _given_flags(namespace: argparse.Namespace) -> dict[str, str]:
 
 
 def _describe_step(step: PlanStep, config: Config) -> str:
-    if step.error is not None:
-        return f"offer {step.offer_id}: DECLINE [malformed] {step.error}"
-    assert step.verdict is not None
+    if step.rule == "malformed":
+        return f"offer {step.offer_id}: DECLINE [malformed] {step.reason}"
     where = f"offer {step.offer_id} on {step.hostname} [{step.agent_id}]"
-    if not step.verdict.accepted:
-        return f"{where}: DECLINE [{step.verdict.rule}] {step.verdict.reason}"
+    if not step.accepted:
+        return f"{where}: DECLINE [{step.rule}] {step.reason}"
     assert step.task_info is not None
     env = {v["name"]: v["value"] for v in step.task_info["executor"]["command"]["environment"]["variables"]}
     totals: Counter[str] = Counter()
@@ -175,9 +174,7 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
         return 2
     steps = plan_offers(raw_offers, config)
     placed = [s for s in steps if s.node_id is not None]
-    declined: Counter[str] = Counter(
-        (s.verdict.rule or "") if s.verdict is not None else "malformed" for s in steps if s.node_id is None
-    )
+    declined: Counter[str] = Counter(s.rule or "" for s in steps if not s.accepted)
     if args.json:
         out = {
             "framework": config.framework_name,
@@ -190,8 +187,8 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
                     "agent_id": s.agent_id,
                     "hostname": s.hostname,
                     "accepted": s.node_id is not None,
-                    "rule": s.verdict.rule if s.verdict else "malformed",
-                    "reason": s.verdict.reason if s.verdict else s.error,
+                    "rule": s.rule,
+                    "reason": s.reason,
                     "node_id": s.node_id,
                     "volumes": list(s.volumes) if s.volumes else None,
                     "task_info": s.task_info,

@@ -28,12 +28,13 @@ class ClusterView:
     def missing_nodes(self) -> int:
         return max(0, self.desired_nodes - self.present_nodes)
 
-    def with_node(self, node_id: int, agent_id: str, hostname: str) -> ClusterView:
-        """The view after a node was placed on an agent (used by planning, which places several)."""
+    def with_node(self, node_id: int, agent_id: str, hostname: str, *, seed_host: str | None = None) -> ClusterView:
+        """The view after a node was placed on an agent (planning places several per cycle);
+        ``seed_host`` is its transport address when it is master-eligible."""
         return ClusterView(
             desired_nodes=self.desired_nodes,
             present_nodes=self.present_nodes + 1,
             nodes_by_agent=MappingProxyType({**self.nodes_by_agent, agent_id: node_id}),
             nodes_by_hostname=MappingProxyType({**self.nodes_by_hostname, hostname: node_id}),
-            seed_hosts=self.seed_hosts,
+            seed_hosts=(*self.seed_hosts, seed_host) if seed_host else self.seed_hosts,
         )

@@ -1,23 +1,117 @@
-"""A dry run of offer handling: which offers would launch which node, and why the rest are declined.
+"""Planning one offer cycle: which offers launch which node, and how long to refuse the others.
 
-Offers are judged in order, as the scheduler would judge one batch: each accepted offer places
-the lowest free node id and updates the cluster view, so the next verdict sees it.
+:func:`plan_offer_cycle` is what the scheduler runs on every OFFERS event, as a pure function:
+offers are judged in order; each accepted offer takes the lowest free node id, and the node's
+record is added to the returned state (to be persisted *before* the ACCEPT goes out), so the next
+verdict sees it and no agent gets two nodes. :func:`plan_offers` is the dry run behind
+``es-framework plan``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from es_framework.cluster_view import ClusterView
 from es_framework.config import Config
+from es_framework.failures import HINTS, Backoff
+from es_framework.node_state import MASTER_ELIGIBLE_NODES, ClusterState, NodeRecord, record_launch
 from es_framework.offers import Offer, OfferError, parse_offer
-from es_framework.task_builder import build_task_info
-from identity.allocator import NodeIdAllocator
+from es_framework.task_builder import build_task_info, task_ports
 from identity.naming import volume_names
-from identity.task_ids import new_launch_id
-from strategies import Verdict, strategy_for
+from identity.task_ids import new_launch_id, task_id_for
+from strategies import strategy_for
+
+#: Declined offers come back this soon while nodes are missing ...
+SHORT_REFUSE_S = 5.0
+#: ... and this late once the cluster is complete (the scheduler also suppresses offers then).
+LONG_REFUSE_S = 300.0
+
+
+@dataclass(frozen=True)
+class Launch:
+    offer: Offer
+    record: NodeRecord
+    task_info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decline:
+    offer: Offer
+    #: The rule that declined it (``backoff`` when the next node is waiting after failures).
+    rule: str
+    reason: str
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class OfferPlan:
+    #: The state with a LAUNCHING record per launch: persist it, then send the ACCEPTs.
+    state: ClusterState
+    launches: tuple[Launch, ...]
+    declines: tuple[Decline, ...]
+
+    @property
+    def wants_offers(self) -> bool:
+        """Whether nodes are still missing after these launches (else: suppress offers)."""
+        return len(self.state.nodes) < self.state.desired_nodes
+
+
+def plan_offer_cycle(
+    state: ClusterState,
+    offers: Sequence[Offer],
+    config: Config,
+    *,
+    now: float,
+    backoff: Backoff | None = None,
+    new_launch_id: Callable[[], str] = new_launch_id,
+) -> OfferPlan:
+    strategy = strategy_for(config)
+    backoff = backoff or Backoff()
+    allocator = state.allocator()
+    view = state.view()
+    launches: list[Launch] = []
+    declines: list[Decline] = []
+    for offer in offers:
+        verdict = strategy.evaluate(offer, view, config)
+        if not verdict.accepted:
+            complete = view.missing_nodes == 0
+            refuse = LONG_REFUSE_S if complete else SHORT_REFUSE_S
+            declines.append(Decline(offer, verdict.rule or "", verdict.reason, refuse))
+            continue
+        node_id = allocator.lowest_free
+        wait = backoff.wait(node_id, now)
+        if wait > 0:
+            failures = backoff.failures[node_id]
+            reason = (
+                f"node {node_id} failed {failures.count} time(s) in a row ({failures.kind}: {HINTS[failures.kind]}); "
+                f"next launch in {wait:.0f}s"
+            )
+            declines.append(Decline(offer, "backoff", reason, max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))))
+            continue
+        allocator.reserve(node_id)
+        task = build_task_info(offer, node_id, config, view, launch_id=new_launch_id())
+        http_port, transport_port = task_ports(task)
+        record = NodeRecord(
+            node_id=node_id,
+            task_id=task["task_id"]["value"],
+            agent_id=offer.agent_id,
+            hostname=offer.hostname,
+            http_port=http_port,
+            transport_port=transport_port,
+            volumes=volume_names(config.framework_name, node_id) if config.external_volume_driver else None,
+            updated_at=now,
+        )
+        state = record_launch(state, record)
+        master_eligible = node_id <= MASTER_ELIGIBLE_NODES
+        view = view.with_node(
+            node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
+        )
+        launches.append(Launch(offer, record, task))
+    return OfferPlan(state, tuple(launches), tuple(declines))
+
+
+# --- the dry run ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -25,48 +119,57 @@ class PlanStep:
     offer_id: str
     hostname: str
     agent_id: str
-    verdict: Verdict | None
+    accepted: bool
+    rule: str | None
+    reason: str
     node_id: int | None = None
     volumes: tuple[str, str] | None = None
     task_info: dict[str, Any] | None = None
-    #: Set when the offer itself is malformed (the scheduler declines such offers).
-    error: str | None = None
 
 
-def plan_offers(
-    raw_offers: Iterable[object],
-    config: Config,
-    view: ClusterView | None = None,
-    *,
-    taken_ids: Iterable[int] = (),
-) -> list[PlanStep]:
-    """Judge ``raw_offers`` (v1 JSON) against ``view`` (empty cluster by default)."""
-    view = view or ClusterView(desired_nodes=config.elasticsearch_nodes)
-    allocator = NodeIdAllocator(list(taken_ids))
-    strategy = strategy_for(config)
-    steps: list[PlanStep] = []
+def plan_offers(raw_offers: Iterable[object], config: Config, *, taken_ids: Iterable[int] = ()) -> list[PlanStep]:
+    """Judge ``raw_offers`` (v1 JSON) for a cluster whose only nodes hold ``taken_ids``.
+
+    A malformed offer gets a step with rule ``malformed`` (the scheduler declines those too).
+    """
+    placeholder = ClusterState(desired_nodes=config.elasticsearch_nodes)
+    for node_id in taken_ids:
+        placeholder = record_launch(placeholder, _placeholder(config, node_id))
+    steps: list[PlanStep | Offer] = []
     for index, raw in enumerate(raw_offers):
         try:
-            offer: Offer = parse_offer(raw)
+            steps.append(parse_offer(raw))
         except OfferError as exc:
-            steps.append(PlanStep(f"#{index}", "?", "?", None, error=str(exc)))
-            continue
-        verdict = strategy.evaluate(offer, view, config)
-        if not verdict.accepted:
-            steps.append(PlanStep(offer.id, offer.hostname, offer.agent_id, verdict))
-            continue
-        node_id = allocator.allocate()
-        task = build_task_info(offer, node_id, config, view, launch_id=new_launch_id())
-        view = view.with_node(node_id, offer.agent_id, offer.hostname)
-        steps.append(
-            PlanStep(
-                offer.id,
-                offer.hostname,
-                offer.agent_id,
-                verdict,
-                node_id=node_id,
-                volumes=volume_names(config.framework_name, node_id) if config.external_volume_driver else None,
-                task_info=task,
-            )
+            steps.append(PlanStep(f"#{index}", "?", "?", False, "malformed", str(exc)))
+    offers = [s for s in steps if isinstance(s, Offer)]
+    plan = plan_offer_cycle(placeholder, offers, config, now=0.0)
+    by_offer: dict[str, PlanStep] = {}
+    for launch in plan.launches:
+        by_offer[launch.offer.id] = PlanStep(
+            launch.offer.id,
+            launch.offer.hostname,
+            launch.offer.agent_id,
+            True,
+            None,
+            "every rule passed",
+            node_id=launch.record.node_id,
+            volumes=launch.record.volumes,
+            task_info=launch.task_info,
         )
-    return steps
+    for decline in plan.declines:
+        by_offer[decline.offer.id] = PlanStep(
+            decline.offer.id, decline.offer.hostname, decline.offer.agent_id, False, decline.rule, decline.reason
+        )
+    return [by_offer[s.id] if isinstance(s, Offer) else s for s in steps]
+
+
+def _placeholder(config: Config, node_id: int) -> NodeRecord:
+    # Ids the operator says are taken, on no agent this plan knows.
+    return NodeRecord(
+        node_id=node_id,
+        task_id=task_id_for(config.framework_name, node_id, "0" * 32),
+        agent_id=f"(taken-{node_id})",
+        hostname="",
+        http_port=0,
+        transport_port=0,
+    )

@@ -69,6 +69,12 @@ def requirements_for(offer: Offer, config: Config, *, uses_local_disk: bool) -> 
     )
 
 
+def task_ports(task_info: dict[str, Any]) -> tuple[int, int]:
+    """The (http, transport) ports of a TaskInfo built here."""
+    ports = {p["name"]: p["number"] for p in task_info["discovery"]["ports"]["ports"]}
+    return ports["http"], ports["transport"]
+
+
 def local_data_dir(config: Config) -> str:
     """The agent directory for a node's data in normal mode. No agent id in it: an agent that comes
     back with a new id still finds its data; the framework name keeps two frameworks apart."""
