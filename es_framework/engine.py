@@ -1,0 +1,320 @@
+"""The scheduler's engine: Mesos events in, state writes and Mesos calls out, in the safe order.
+
+The engine knows nothing of pymesos or HTTP. Each ``on_*`` method takes one event, persists what
+must survive a crash through the :class:`Store` it was given, and returns the calls to make to
+Mesos as plain :class:`Call` values, which the driver shell (``es_framework.scheduler``) sends. The
+order is the guarantee:
+
+- a launch's record is written *before* its ACCEPT is returned (a crash in between leaves the id
+  reserved; reconciliation settles it), and if the write fails nothing is launched;
+- a status update is applied and written *before* its ACKNOWLEDGE is returned (if the write
+  fails, no acknowledgement: the agent resends the update);
+- while the engine may not act (ZooKeeper session suspended or lost, or not the leader), offers
+  are declined and nothing is launched or freed; updates are left unacknowledged so that Mesos
+  resends them to whoever acts next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from es_framework.config import Config
+from es_framework.failures import Backoff, classify_failure
+from es_framework.node_state import (
+    FREEING_STATES,
+    Action,
+    ClusterState,
+    NodeStateError,
+    TaskState,
+    apply_status,
+    describe,
+    parse_status,
+    state_from_json,
+    state_to_json,
+)
+from es_framework.offers import Offer, OfferError, parse_offer
+from es_framework.plan import SHORT_REFUSE_S, plan_offer_cycle
+from identity.task_ids import new_launch_id
+
+log = logging.getLogger("es_framework.engine")
+
+
+class StoreConflictError(Exception):
+    """Someone else wrote the state since we read it (compare-and-set failed)."""
+
+
+class Store(Protocol):
+    """Where the engine's state lives (ZooKeeper in production, a file in local mode)."""
+
+    def load(self) -> tuple[dict[str, Any] | None, int]:
+        """The stored document (None if there is none yet) and its version."""
+        ...
+
+    def save(self, document: dict[str, Any], version: int) -> int:
+        """Write if the stored version is still ``version``; return the new version.
+        Raise :class:`StoreConflictError` on a version mismatch, anything else on failure."""
+        ...
+
+
+# --- calls to Mesos ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accept:
+    offer_id: str
+    task_infos: tuple[dict[str, Any], ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class Decline:
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class Kill:
+    task_id: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    agent_id: str
+    task_id: str
+    uuid: str
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """``tasks`` empty means implicit reconciliation (every task the master knows)."""
+
+    tasks: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Suppress:
+    pass
+
+
+@dataclass(frozen=True)
+class Revive:
+    pass
+
+
+Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive
+
+
+# --- the engine -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeclineCounts:
+    """Declines by rule, for logs and (later) metrics."""
+
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def add(self, rule: str) -> None:
+        self.by_rule[rule] = self.by_rule.get(rule, 0) + 1
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Callable[[], float],
+        new_launch_id: Callable[[], str] = new_launch_id,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._clock = clock
+        self._new_launch_id = new_launch_id
+        self.backoff = Backoff()
+        self.declines = DeclineCounts()
+        #: Cleared while the state store cannot be trusted (session suspended/lost, not leader).
+        self.may_act = True
+        self.suppressed = False
+        self.state, self._version = self._read()
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def _read(self) -> tuple[ClusterState, int]:
+        document, version = self._store.load()
+        if document is None:
+            return ClusterState(desired_nodes=self.config.elasticsearch_nodes), version
+        state = state_from_json(document, self.config.framework_name)
+        if state.desired_nodes != self.config.elasticsearch_nodes:
+            log.warning(
+                "stored desired node count %d wins over --elasticsearchNodes %d (change it through the API)",
+                state.desired_nodes,
+                self.config.elasticsearch_nodes,
+            )
+        return state, version
+
+    def reload(self) -> None:
+        """Re-read state (after a conflict, or when the store becomes trustworthy again)."""
+        self.state, self._version = self._read()
+
+    def _persist(self, state: ClusterState) -> bool:
+        """Write ``state``; on success it becomes the engine's state. False (state re-read) on failure."""
+        try:
+            self._version = self._store.save(state_to_json(state), self._version)
+        except StoreConflictError:
+            log.error("state changed under us (another scheduler?); re-reading it and acting on nothing this time")
+            self._safe_reload()
+            return False
+        except Exception:
+            log.exception("could not write state; acting on nothing until it can be written")
+            return False
+        self.state = state
+        return True
+
+    def _safe_reload(self) -> None:
+        try:
+            self.reload()
+        except Exception:
+            log.exception("could not re-read state")
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def on_registered(self, framework_id: str) -> list[Call]:
+        """SUBSCRIBED (first registration or failover): remember the id, then reconcile everything."""
+        calls: list[Call] = []
+        if self.state.framework_id != framework_id:
+            if self.state.framework_id is not None:
+                log.warning("framework id changed from %s to %s", self.state.framework_id, framework_id)
+            if not self._persist(replace(self.state, framework_id=framework_id)):
+                log.error("could not record framework id %s", framework_id)
+        explicit = tuple(self.state.reconcile_tasks())
+        log.info("registered as %s; reconciling %d known task(s), then all tasks", framework_id, len(explicit))
+        if explicit:
+            calls.append(Reconcile(explicit))
+        calls.append(Reconcile(()))
+        calls.extend(self._offer_interest(force=True))
+        return calls
+
+    def on_offers(self, raw_offers: Sequence[object]) -> list[Call]:
+        offers: list[Offer] = []
+        malformed: list[str] = []
+        for raw in raw_offers:
+            try:
+                offers.append(parse_offer(raw))
+            except OfferError as exc:
+                offer_id = _offer_id(raw)
+                log.error("declining malformed offer %s: %s", offer_id, exc)
+                self.declines.add("malformed")
+                if offer_id:
+                    malformed.append(offer_id)
+        calls: list[Call] = []
+        if malformed:
+            calls.append(Decline(tuple(malformed), SHORT_REFUSE_S))
+        if not offers:
+            return calls
+        if not self.may_act:
+            log.warning("declining %d offer(s): state store not available, launching nothing", len(offers))
+            self.declines.add("store_unavailable")
+            return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
+
+        plan = plan_offer_cycle(
+            self.state, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
+        )
+        for decline in plan.declines:
+            self.declines.add(decline.rule)
+            log.info(
+                "offer %s from %s [%s] declined for %gs: %s: %s",
+                decline.offer.id,
+                decline.offer.hostname,
+                decline.offer.agent_id,
+                decline.refuse_seconds,
+                decline.rule,
+                decline.reason,
+            )
+        if plan.launches and not self._persist(plan.state):
+            return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
+        for launch in plan.launches:
+            log.info(
+                "node %d task %s: launching on %s [%s] (offer %s)%s",
+                launch.record.node_id,
+                launch.record.task_id,
+                launch.offer.hostname,
+                launch.offer.agent_id,
+                launch.offer.id,
+                f", volumes {launch.record.volumes[0]}, {launch.record.volumes[1]}" if launch.record.volumes else "",
+            )
+            calls.append(Accept(launch.offer.id, (launch.task_info,), SHORT_REFUSE_S))
+        by_refuse: dict[float, list[str]] = {}
+        for decline in plan.declines:
+            by_refuse.setdefault(decline.refuse_seconds, []).append(decline.offer.id)
+        calls.extend(Decline(tuple(ids), refuse) for refuse, ids in sorted(by_refuse.items()))
+        if plan.launches:
+            log.info("%s", describe(self.state))
+        calls.extend(self._offer_interest())
+        return calls
+
+    def on_update(self, raw_status: object) -> list[Call]:
+        try:
+            update = parse_status(raw_status)
+        except NodeStateError as exc:
+            log.error("ignoring malformed status update: %s", exc)
+            return []
+        if not self.may_act:
+            log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
+            return []
+        new_state, decision = apply_status(self.state, update, self.config.framework_name, now=self._clock())
+        node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
+        log.info("%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason)
+        if new_state is not self.state and not self._persist(new_state):
+            return []  # unacknowledged: the agent resends it
+        calls: list[Call] = []
+        if decision.action is Action.KILL:
+            calls.append(Kill(update.task_id, update.agent_id))
+        if decision.action is Action.FREE and decision.node_id is not None:
+            if update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
+                kind = classify_failure(update)
+                self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", self._clock())
+                wait = self.backoff.wait(decision.node_id, self._clock())
+                log.warning(
+                    "node %d task %s failed (%s): %s; relaunch in %.0fs",
+                    decision.node_id,
+                    update.task_id,
+                    kind,
+                    update.message or update.reason or "no message",
+                    wait,
+                )
+            log.info("%s", describe(self.state))
+        if update.state is TaskState.RUNNING and decision.node_id is not None:
+            self.backoff = self.backoff.succeeded(decision.node_id)
+            if decision.action is not Action.IGNORE:
+                log.info("%s", describe(self.state))
+        if update.uuid is not None and update.agent_id is not None:
+            calls.append(Acknowledge(update.agent_id, update.task_id, update.uuid))
+        calls.extend(self._offer_interest())
+        return calls
+
+    def _offer_interest(self, *, force: bool = False) -> list[Call]:
+        """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
+        (after registration, when the master's idea of our suppression is unknown)."""
+        wants = len(self.state.nodes) < self.state.desired_nodes
+        if wants and (self.suppressed or force):
+            self.suppressed = False
+            log.info("reviving offers: %d node(s) missing", self.state.desired_nodes - len(self.state.nodes))
+            return [Revive()]
+        if not wants and (not self.suppressed or force):
+            self.suppressed = True
+            log.info("suppressing offers: all %d node(s) placed", self.state.desired_nodes)
+            return [Suppress()]
+        return []
+
+
+def _offer_id(raw: object) -> str | None:
+    if isinstance(raw, dict):
+        inner = raw.get("id")
+        value = inner.get("value") if isinstance(inner, dict) else None
+        if isinstance(value, str):
+            return value
+    return None
