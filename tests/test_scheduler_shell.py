@@ -1,0 +1,136 @@
+"""The pymesos shell with a recording stand-in for the driver (the real driver runs in the devcluster tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from es_framework.engine import Engine
+from es_framework.scheduler import SchedulerShell, framework_info
+from tests.builders import config, offer
+from tests.test_engine import Clock, MemoryStore
+
+
+class RecordingDriver:
+    def __init__(self, sched: Any, framework: dict[str, Any], master: str, **kwargs: Any) -> None:
+        self.sched, self.framework, self.master_uri, self.kwargs = sched, framework, master, kwargs
+        self.calls: list[tuple[str, Any]] = []
+        self.connected = True
+        self.framework_id = "fw-1"
+        self.aborted = False
+        self.master = master
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def stop(self, failover: bool = False) -> None:
+        self.calls.append(("stop", failover))
+
+    def launchTasks(self, offer_ids: Any, tasks: Any, filters: Any = None) -> None:
+        self.calls.append(("launch", (offer_ids, [t["task_id"]["value"] for t in tasks], filters)))
+
+    def declineOffer(self, offer_ids: Any, filters: Any = None) -> None:
+        self.calls.append(("decline", (offer_ids, filters)))
+
+    def acknowledgeStatusUpdate(self, status: Any) -> None:
+        self.calls.append(("ack", status))
+
+    def suppressOffers(self) -> None:
+        self.calls.append(("suppress", None))
+
+    def reviveOffers(self) -> None:
+        self.calls.append(("revive", None))
+
+    def killTask(self, task_id: Any) -> None:
+        self.calls.append(("kill", task_id))
+
+    def _send(self, body: Any) -> None:
+        self.calls.append(("send", body))
+
+
+def start_shell(**flags: str) -> tuple[SchedulerShell, threading.Event, threading.Thread, list[RecordingDriver]]:
+    drivers: list[RecordingDriver] = []
+
+    def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
+        drivers.append(RecordingDriver(*args, **kwargs))
+        return drivers[-1]
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050", **flags), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory)
+    stop = threading.Event()
+    thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not drivers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return shell, stop, thread, drivers
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_framework_info_never_leaves_pymesos_defaults_in_charge() -> None:
+    info = framework_info(config(frameworkFailoverTimeout="86400", frameworkPrincipal="es"), "fw-9")
+    assert info["failover_timeout"] == 86400
+    assert info["checkpoint"] is True
+    assert {"type": "PARTITION_AWARE"} in info["capabilities"]
+    assert info["id"] == {"value": "fw-9"} and info["principal"] == "es" and info["name"] == "elasticsearch"
+    role_info = framework_info(config(frameworkRole="search"), None)
+    assert role_info["roles"] == ["search"] and "id" not in role_info
+
+
+def test_driver_runs_with_failover_and_stops_with_failover() -> None:
+    _shell, stop, thread, drivers = start_shell()
+    driver = drivers[0]
+    assert driver.kwargs["failover"] is True and driver.kwargs["implicit_acknowledgements"] is False
+    assert driver.master_uri == "127.0.0.1:5050"
+    stop.set()
+    thread.join(5)
+    assert ("stop", True) in driver.calls
+
+
+def test_callbacks_reach_the_driver_in_order_and_never_raise() -> None:
+    shell, stop, thread, drivers = start_shell()
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1), {"garbage": True}])
+    shell.statusUpdate(driver, {"nonsense": 1})  # malformed: logged, nothing raised
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    sends = [body for kind, body in driver.calls if kind == "send"]
+    assert sends and sends[0]["type"] == "RECONCILE" and sends[0]["reconcile"]["tasks"] == []
+    (launch,) = [payload for kind, payload in driver.calls if kind == "launch"]
+    offer_ids, task_ids, filters = launch
+    assert offer_ids == [{"value": "offer-1"}] and task_ids[0].startswith("elasticsearch-node1-")
+    assert filters == {"refuse_seconds": 5.0}
+    task_id = task_ids[0]
+    shell.statusUpdate(
+        driver,
+        {"task_id": {"value": task_id}, "state": "TASK_RUNNING", "agent_id": {"value": "agent-1-S0"}, "uuid": "eA=="},
+    )
+    wait_for(lambda: any(kind == "ack" for kind, _ in driver.calls))
+    (ack,) = [payload for kind, payload in driver.calls if kind == "ack"]
+    assert ack == {"agent_id": {"value": "agent-1-S0"}, "task_id": {"value": task_id}, "uuid": "eA=="}
+    # Reregistration reconciles the known task explicitly, with its agent id.
+    shell.reregistered(driver, {})
+    wait_for(lambda: len([b for k, b in driver.calls if k == "send"]) >= 3)
+    explicit = [b for k, b in driver.calls if k == "send"][1]
+    assert explicit["reconcile"]["tasks"] == [{"task_id": {"value": task_id}, "agent_id": {"value": "agent-1-S0"}}]
+    stop.set()
+    thread.join(5)
+
+
+def test_a_dead_driver_is_replaced_with_the_same_framework_id() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell.registered(drivers[0], {"value": "fw-1"}, {})
+    wait_for(lambda: shell.engine.state.framework_id == "fw-1")
+    drivers[0].aborted = True
+    wait_for(lambda: len(drivers) == 2)
+    assert drivers[1].framework["id"] == {"value": "fw-1"}
+    assert ("stop", True) in drivers[0].calls and ("stop", False) not in drivers[0].calls
+    stop.set()
+    thread.join(5)
