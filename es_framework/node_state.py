@@ -316,7 +316,8 @@ def _held(
         why = f"{new}" + (f" ({update.reason})" if update.reason else "") + f": node {node_id} is free"
         return _with_nodes(state, nodes), Decision(Action.FREE, node_id, task_id, why)
     if new is TaskState.UNKNOWN:
-        if holder.seen_running or holder.state is TaskState.UNREACHABLE:
+        # needs_operator: an earlier UNKNOWN already found it last RUNNING or UNREACHABLE.
+        if holder.seen_running or holder.state is TaskState.UNREACHABLE or holder.needs_operator:
             if holder.needs_operator and holder.state is TaskState.UNKNOWN:
                 return state, Decision(Action.IGNORE, node_id, task_id, "still unknown to Mesos")
             changed = replace(holder, state=new, needs_operator=True, last_reason=update.reason, updated_at=now)

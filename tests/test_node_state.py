@@ -158,6 +158,15 @@ def test_unknown_keeps_a_task_that_ran_or_was_unreachable(before: TaskState) -> 
     assert 2 not in release_node(state, 2).nodes
 
 
+def test_repeated_unknown_keeps_an_unreachable_task_that_never_ran() -> None:
+    # Found by the property test below: the second UNKNOWN used to free it.
+    state, actions = apply(
+        cluster(1), update(1, TaskState.UNREACHABLE), update(1, TaskState.UNKNOWN), update(1, TaskState.UNKNOWN)
+    )
+    assert actions == [Action.UPDATE, Action.UPDATE, Action.IGNORE]
+    assert state.nodes[1].needs_operator
+
+
 @pytest.mark.parametrize("before", [TaskState.LAUNCHING, TaskState.STAGING, TaskState.STARTING])
 def test_unknown_frees_a_task_that_never_ran(before: TaskState) -> None:
     state = cluster(1)
