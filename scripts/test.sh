@@ -12,5 +12,21 @@ echo "test: ruff" >&2
 .venv/bin/ruff format --check .
 echo "test: mypy" >&2
 .venv/bin/mypy
+echo "test: ZooKeeper" >&2
+# The ZooKeeper tests run a real server (tests/zookeeper.py): java and the Debian package
+# zookeeper (3.8), whose libzookeeper-java brings the jars the harness puts on the classpath.
+# tests.zookeeper --check is the harness's own check of exactly those files.
+if ! zk_problem="$(.venv/bin/python -m tests.zookeeper --check 2>&1)"; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: $zk_problem" >&2
+        echo "test: installing the Debian package zookeeper" >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zookeeper >&2
+        .venv/bin/python -m tests.zookeeper --check >&2
+    else
+        echo "test: WARNING: $zk_problem" >&2
+        echo "test: WARNING: not root with apt-get, so not installed; the ZooKeeper tests are skipped (they fail when CI is set)" >&2
+    fi
+fi
 echo "test: pytest" >&2
 exec .venv/bin/python -m pytest "$@"
