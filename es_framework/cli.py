@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,11 +31,13 @@ ES_MESOS_ELASTICSEARCH_NODES=5 for --elasticsearchNodes; a flag given on the com
 Boolean flags take true/false (a bare boolean flag means true)."""
 
 COMMANDS_EPILOG = """\
+Without a command, es-framework runs the scheduler: it leads the cluster's state (ZooKeeper),
+registers with Mesos and keeps --elasticsearchNodes nodes running. SIGTERM stops the scheduler
+only; the nodes keep running and the next scheduler takes over.
+
 commands:
   plan     judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
-  config   check the flags and print the resulting configuration (secrets masked)
-
-Running the scheduler itself against Mesos is not part of this release yet."""
+  config   check the flags and print the resulting configuration (secrets masked)"""
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -235,11 +239,36 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    sys.stderr.write(
-        "es-framework: the configuration is valid, but running the scheduler against Mesos is not part of this "
-        "release yet; use `es-framework plan` or `es-framework config` (see --help)\n"
-    )
-    return 2
+    return _run_scheduler(config)
+
+
+def _run_scheduler(config: Config) -> int:
+    """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only."""
+    # Imported here: pymesos and kazoo are only needed to run the scheduler.
+    from es_framework.scheduler import run_scheduler, state_url  # noqa: PLC0415
+    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+
+    if config.mesos_master is None:
+        sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
+        return 2
+    try:
+        state_url(config)
+    except ValueError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info("SIGTERM: stopping the scheduler; the nodes keep running and the next scheduler takes over")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        run_scheduler(config, stop)
+    except StateStoreError as exc:
+        log.error("state store: %s", exc)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

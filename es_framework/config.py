@@ -121,6 +121,8 @@ class Config:
     executor_labels: tuple[tuple[str, str], ...]
     data_dir: str
     failover_timeout_s: float
+    #: May hold ZooKeeper credentials, so it is kept as a :class:`Secret`.
+    state_url: Secret | None
     role: str
     principal: str | None
     secret: Secret | None
@@ -151,13 +153,13 @@ class Config:
         out: dict[str, Any] = {}
         for spec in FLAGS:
             if spec.name != "zookeeperMesosUrl":  # an alias of mesosMaster
-                out[spec.name] = _to_public(getattr(self, spec.attr))
+                out[spec.name] = _to_public(getattr(self, spec.attr), url=spec.metavar == "URL")
         return out
 
 
-def _to_public(value: Any) -> Any:
+def _to_public(value: Any, *, url: bool = False) -> Any:
     if isinstance(value, Secret):
-        return "****"
+        return _redact(value.reveal(), value.reveal()) if url else "****"
     if isinstance(value, MesosMaster):
         return value.url
     if isinstance(value, Ports):
@@ -473,6 +475,17 @@ def _redact(message: str, text: str) -> str:
     return message.replace(match[1], "****") if match else message
 
 
+def _state_url(text: str) -> Secret:
+    # Imported here: the state store depends on this module's types.
+    from es_framework.state_store import StateUrlError, parse_state_url  # noqa: PLC0415
+
+    try:
+        parse_state_url(text)
+    except StateUrlError as exc:
+        raise ValueError(str(exc)) from None
+    return Secret(text)
+
+
 def _optional(parser: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         return parser(text) if text.strip() else None
@@ -623,6 +636,15 @@ FLAGS: tuple[FlagSpec, ...] = (
         lambda t: _positive_number(t, unit=" (seconds)"),
         "Seconds Mesos keeps the nodes running while no scheduler is connected (default: 28 days).",
         "SECONDS",
+    ),
+    FlagSpec(
+        "frameworkStateUrl",
+        "state_url",
+        "",
+        _optional(_state_url),
+        "Where the scheduler keeps its state: zk://[user:password@]host:port[,...][/chroot], or file:///dir on a "
+        "single machine. Default: the ZooKeeper of --zookeeperMesosUrl; required with an HTTP master.",
+        "URL",
     ),
     FlagSpec("frameworkRole", "role", "*", _role, "Mesos role to register with.", "ROLE"),
     FlagSpec(

@@ -35,7 +35,15 @@ from es_framework.engine import (
     Kill,
     Reconcile,
     Revive,
+    StoreConflictError,
     Suppress,
+)
+from es_framework.state_store import (
+    Leadership,
+    StateConflictError,
+    StateStore,
+    open_state_store,
+    state_url_for_mesos_master,
 )
 
 log = logging.getLogger("es_framework.scheduler")
@@ -75,9 +83,17 @@ class _Event:
 class SchedulerShell:
     """Runs one engine against Mesos through pymesos, one event at a time on its own thread."""
 
-    def __init__(self, config: Config, engine: Engine, *, driver_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        driver_factory: Callable[..., Any] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.config = config
         self.engine = engine
+        self._may_act = may_act
         self._events: queue.Queue[_Event] = queue.Queue()
         self._stop = threading.Event()
         self._driver: Any = None
@@ -144,6 +160,11 @@ class SchedulerShell:
                 log.exception("error while handling %s; carrying on", event.kind)
 
     def _handle(self, event: _Event) -> None:
+        may_act = self._may_act()
+        if may_act and not self.engine.may_act:
+            log.info("the state store is trustworthy again; re-reading state before acting")
+            self.engine.reload()
+        self.engine.may_act = may_act
         calls: list[Call] = []
         if event.kind == "registered":
             framework_id = event.payload or (self._driver.framework_id if self._driver else None)
@@ -272,6 +293,71 @@ class SchedulerShell:
         self._driver = self._new_driver()
         self._driver.start()
         self._touch()
+
+
+class EngineStore:
+    """The engine's :class:`~es_framework.engine.Store` on top of a :class:`StateStore`."""
+
+    #: The version the engine holds before any document exists.
+    NO_DOCUMENT = -1
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def load(self) -> tuple[dict[str, Any] | None, int]:
+        stored = self._store.read()
+        return (None, self.NO_DOCUMENT) if stored is None else (stored.document, stored.version)
+
+    def save(self, document: dict[str, Any], version: int) -> int:
+        try:
+            if version == self.NO_DOCUMENT:
+                return self._store.create(document).version
+            return self._store.write(document, version).version
+        except StateConflictError as exc:
+            raise StoreConflictError(str(exc)) from exc
+
+
+def state_url(config: Config) -> str:
+    """Where state lives: ``--frameworkStateUrl``, else the ZooKeeper of ``--zookeeperMesosUrl``.
+
+    With an HTTP master and no state URL there is nowhere durable to keep it, and state lost on a
+    redeploy is how the Java framework lost clusters: refuse."""
+    if config.state_url is not None:
+        return config.state_url.reveal()
+    derived = state_url_for_mesos_master(config.mesos_master)
+    if derived is None:
+        raise ValueError(
+            "--frameworkStateUrl is needed with an HTTP Mesos master: give zk://host:port[,...] (or file:///dir "
+            "on a single machine); without durable state a restarted scheduler would lose the cluster"
+        )
+    return str(derived)
+
+
+def run_scheduler(config: Config, should_stop: threading.Event) -> None:
+    """The scheduler process: lead, recover state, register, serve until ``should_stop``."""
+    store = open_state_store(
+        state_url(config),
+        framework_name=config.framework_name,
+        cluster_name=config.cluster_name,
+        session_timeout_ms=config.zookeeper_mesos_timeout_ms,
+    )
+    store.start()
+    try:
+        log.info("waiting to lead cluster %s (only one scheduler acts at a time)", config.cluster_name)
+        while not store.acquire_leadership(timeout=1.0):
+            if should_stop.is_set():
+                return
+        log.info("leading cluster %s", config.cluster_name)
+        engine = Engine(config, EngineStore(store), clock=time.time)
+
+        def may_act() -> bool:
+            if store.leadership is Leadership.LOST and store.acquire_leadership(timeout=0.1):
+                log.warning("leadership re-acquired after the ZooKeeper session expired")
+            return store.may_act.is_set()
+
+        SchedulerShell(config, engine, may_act=may_act).run(should_stop)
+    finally:
+        store.close()
 
 
 def _value(obj: Any) -> str | None:

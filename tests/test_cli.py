@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "offers.json"
 SECRET_TEXT = "hunter2-Zq9-very-secret"
 BINARY_URL = "https://artifacts.example.com/elasticsearch-8.13.tar.gz"
-SCHEDULER_NOT_HERE = "running the scheduler against Mesos is not part of this release yet"
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -299,7 +298,7 @@ def test_invalid_flags_exit_2_with_the_flag_on_stderr(
     assert out == ""
     assert err.startswith("es-framework: invalid configuration:\n  - ")
     assert expected in err
-    assert SCHEDULER_NOT_HERE not in err and "no such file" not in err
+    assert "no Mesos master" not in err and "no such file" not in err
 
 
 def test_all_invalid_flags_are_reported_together(capsys: pytest.CaptureFixture[str]) -> None:
@@ -359,17 +358,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 # --- the bare command -----------------------------------------------------------------------------
 
 
-def test_bare_command_explains_the_scheduler_is_not_in_this_release(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(capsys, "--mesosMaster", "zk://zk1:2181/mesos", "--elasticsearchNodes", "5")
+def test_bare_command_needs_a_master(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--elasticsearchNodes", "5")
     assert code == 2 and out == ""
-    assert err.startswith("es-framework: the configuration is valid, but " + SCHEDULER_NOT_HERE)
-    assert "es-framework plan" in err and "es-framework config" in err
+    assert err == "es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n"
+
+
+def test_bare_command_refuses_an_http_master_without_durable_state(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--mesosMaster", "127.0.0.1:5050")
+    assert code == 2 and out == ""
+    assert err.startswith("es-framework: --frameworkStateUrl is needed with an HTTP Mesos master")
 
 
 def test_bare_command_as_a_subprocess() -> None:
     result = run_process("--elasticsearchNodes", "3")
     assert result.returncode == 2 and result.stdout == ""
-    assert SCHEDULER_NOT_HERE in result.stderr
+    assert "no Mesos master" in result.stderr
 
 
 # --- plan ---------------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ NEW_FLAGS = [
     "elasticsearchNofile",
     "elasticsearchUser",
     "allowGpuAgents",
+    "frameworkStateUrl",
 ]
 
 EXPECTED_ENV = {
@@ -139,12 +140,13 @@ EXPECTED_ENV = {
     "elasticsearchNofile": "ES_MESOS_ELASTICSEARCH_NOFILE",
     "elasticsearchUser": "ES_MESOS_ELASTICSEARCH_USER",
     "allowGpuAgents": "ES_MESOS_ALLOW_GPU_AGENTS",
+    "frameworkStateUrl": "ES_MESOS_FRAMEWORK_STATE_URL",
 }
 
 
 def test_the_flags_are_exactly_the_java_names_plus_the_new_ones() -> None:
     assert sorted(FLAGS_BY_NAME) == sorted(JAVA_FLAGS + NEW_FLAGS)
-    assert len(FLAGS) == len(FLAGS_BY_NAME) == 31  # no flag defined twice
+    assert len(FLAGS) == len(FLAGS_BY_NAME) == 32  # no flag defined twice
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ENV))
@@ -200,6 +202,12 @@ ENV_CASES: dict[str, EnvCase] = {
     "frameworkName": ("es-prod", lambda c: c.framework_name, "es-prod", {}),
     "frameworkFailoverTimeout": ("3600", lambda c: c.failover_timeout_s, 3600.0, {}),
     "frameworkRole": ("eng/es", lambda c: c.role, "eng/es", {}),
+    "frameworkStateUrl": (
+        "zk://zk1:2181,zk2:2181/es",
+        lambda c: c.state_url.reveal() if c.state_url else None,
+        "zk://zk1:2181,zk2:2181/es",
+        {},
+    ),
     "frameworkPrincipal": ("ops", lambda c: c.principal, "ops", {}),
     "frameworkSecretPath": (
         _write_secret,
@@ -1121,3 +1129,12 @@ def test_url_credentials_are_masked_in_the_public_configuration(tmp_path: Path) 
     assert config.binary_url == "https://deploy:hunter2@artifacts.example.com/elasticsearch.tar.gz"
     shown = config.public_dict()["elasticsearchBinaryUrl"]
     assert shown == "https://****@artifacts.example.com/elasticsearch.tar.gz"
+
+
+def test_state_url_is_validated_and_its_credentials_never_shown() -> None:
+    config = cfg(frameworkStateUrl="zk://es:s3cret@zk1:2181/es")
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.public_dict())
+    assert config.public_dict()["frameworkStateUrl"] == "zk://****@zk1:2181/es"
+    assert_rejected("frameworkStateUrl", "ftp://x", "state URL scheme 'ftp' is not supported")
+    message = only_problem(frameworkStateUrl="zk://es:s3cret@zk1:99999/es")
+    assert "s3cret" not in message and "must be 1-65535" in message
