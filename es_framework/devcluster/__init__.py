@@ -1,0 +1,19 @@
+"""A single-machine Mesos development cluster: a master with simulated agents and fake executors.
+
+**A development and test tool, not for production.** It speaks the Mesos v1 scheduler HTTP API
+(``POST /api/v1/scheduler``, RecordIO event stream, ``Mesos-Stream-Id``) closely enough that an
+unmodified pymesos ``MesosSchedulerDriver`` runs against it, so the scheduler can be developed and
+tested on a machine without Mesos. It has no persistence, no authentication, no leader election
+and no real containers.
+
+``DevMaster(agents=[AgentSpec(...)]).start()`` runs it in-process; see :mod:`.master` for the
+behaviour and :mod:`.http_api` for the control endpoints under ``/devcluster/``.
+"""
+
+from __future__ import annotations
+
+from es_framework.devcluster.agent import AgentSpec, Reservation
+from es_framework.devcluster.executors import FakeExecutorBackend
+from es_framework.devcluster.master import DevMaster, MasterOptions
+
+__all__ = ["AgentSpec", "DevMaster", "FakeExecutorBackend", "MasterOptions", "Reservation"]

@@ -1,0 +1,76 @@
+"""How the development master's agents run executors (development tool, not for production).
+
+The master calls an :class:`ExecutorBackend` to launch and kill tasks and to deliver framework
+messages; the backend reports back through :class:`AgentSide` exactly what an executor would
+send its agent (status updates, messages). :class:`FakeExecutorBackend` simulates executors in
+memory; a backend that runs real executor processes (pymesos ``MesosExecutorDriver`` against an
+agent endpoint) can replace it without touching the master's task bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutorRef:
+    framework_id: str
+    agent_id: str
+    executor_id: str
+
+
+class AgentSide(Protocol):
+    """What an executor can do: report a task's state, send the framework a message."""
+
+    def executor_update(
+        self, ref: ExecutorRef, task_id: str, state: str, *, message: str | None = None, reason: str | None = None
+    ) -> None: ...
+
+    def executor_message(self, ref: ExecutorRef, data: bytes) -> None: ...
+
+
+class ExecutorBackend(Protocol):
+    def launch(self, agent: AgentSide, ref: ExecutorRef, task_info: Mapping[str, Any]) -> None: ...
+
+    def kill(self, agent: AgentSide, ref: ExecutorRef, task_id: str) -> None: ...
+
+    def message(self, agent: AgentSide, ref: ExecutorRef, data: bytes) -> None: ...
+
+    def shutdown(self, ref: ExecutorRef) -> None: ...
+
+
+class FakeExecutorBackend:
+    """Executors that exist only in memory.
+
+    A launched task reports ``TASK_STARTING`` then ``TASK_RUNNING``; a kill reports
+    ``TASK_KILLED``. With ``echo_messages`` every framework message is sent straight back.
+    Called with the master's lock held.
+    """
+
+    def __init__(self, *, echo_messages: bool = False) -> None:
+        self.echo_messages = echo_messages
+        self.running: set[ExecutorRef] = set()
+
+    def launch(self, agent: AgentSide, ref: ExecutorRef, task_info: Mapping[str, Any]) -> None:
+        task_id = str(task_info["task_id"]["value"])
+        self.running.add(ref)
+        logger.debug("fake executor %s launches task %s", ref.executor_id, task_id)
+        agent.executor_update(ref, task_id, "TASK_STARTING")
+        agent.executor_update(ref, task_id, "TASK_RUNNING")
+
+    def kill(self, agent: AgentSide, ref: ExecutorRef, task_id: str) -> None:
+        logger.debug("fake executor %s kills task %s", ref.executor_id, task_id)
+        agent.executor_update(ref, task_id, "TASK_KILLED", message="Killed by the fake executor")
+        self.running.discard(ref)
+
+    def message(self, agent: AgentSide, ref: ExecutorRef, data: bytes) -> None:
+        if self.echo_messages:
+            agent.executor_message(ref, data)
+
+    def shutdown(self, ref: ExecutorRef) -> None:
+        self.running.discard(ref)

@@ -1,0 +1,54 @@
+"""RecordIO framing of the Mesos v1 event stream (development tool, not for production).
+
+Each record is ``<decimal length of the JSON in bytes>\\n<JSON>``; HTTP chunk boundaries mean
+nothing to the reader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+
+class RecordIOError(ValueError):
+    """Bytes that are not a RecordIO stream."""
+
+
+def encode_record(event: dict[str, Any]) -> bytes:
+    data = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    return str(len(data)).encode("ascii") + b"\n" + data
+
+
+class RecordIODecoder:
+    """Incremental decoder: feed bytes as they arrive, get every complete record back."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        self._buffer += data
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline < 0:
+                if len(self._buffer) > 20:
+                    raise RecordIOError(f"no record length in {self._buffer[:40]!r}")
+                return
+            header = self._buffer[:newline]
+            if not header.isdigit():
+                raise RecordIOError(f"bad record length {header[:40]!r}")
+            length = int(header)
+            end = newline + 1 + length
+            if len(self._buffer) < end:
+                return
+            record = self._buffer[newline + 1 : end]
+            self._buffer = self._buffer[end:]
+            event = json.loads(record.decode("utf-8"))
+            if not isinstance(event, dict):
+                raise RecordIOError(f"record is not a JSON object: {record[:80]!r}")
+            yield event
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an incomplete record."""
+        return self._buffer
