@@ -223,17 +223,6 @@ class Engine:
         plan = plan_offer_cycle(
             self.state, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
         )
-        for decline in plan.declines:
-            self.declines.add(decline.rule)
-            log.info(
-                "offer %s from %s [%s] declined for %gs: %s: %s",
-                decline.offer.id,
-                decline.offer.hostname,
-                decline.offer.agent_id,
-                decline.refuse_seconds,
-                decline.rule,
-                decline.reason,
-            )
         if plan.launches and not self._persist(plan.state):
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
         for launch in plan.launches:
@@ -249,6 +238,16 @@ class Engine:
             calls.append(Accept(launch.offer.id, (launch.task_info,), SHORT_REFUSE_S))
         by_refuse: dict[float, list[str]] = {}
         for decline in plan.declines:
+            self.declines.add(decline.rule)
+            log.info(
+                "offer %s from %s [%s] declined for %gs: %s: %s",
+                decline.offer.id,
+                decline.offer.hostname,
+                decline.offer.agent_id,
+                decline.refuse_seconds,
+                decline.rule,
+                decline.reason,
+            )
             by_refuse.setdefault(decline.refuse_seconds, []).append(decline.offer.id)
         calls.extend(Decline(tuple(ids), refuse) for refuse, ids in sorted(by_refuse.items()))
         if plan.launches:

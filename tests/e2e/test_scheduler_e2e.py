@@ -1,0 +1,201 @@
+"""End to end: the real ``es-framework`` process, real ZooKeeper, and the development Mesos master
+with four agents (fake executors). Each test uses its own cluster name, so state never leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+
+from es_framework.devcluster import AgentSpec, DevMaster
+from identity import node_id_from_task_id
+from tests.zookeeper import ZooKeeperServer
+
+ROOT = Path(__file__).resolve().parents[2]
+FW = "elasticsearch"
+
+
+@pytest.fixture
+def master() -> Iterator[DevMaster]:
+    agents = [AgentSpec(id=f"agent{i}-S0", hostname=f"agent{i}.example.com", cpus=4, mem=8192) for i in range(1, 5)]
+    dev = DevMaster(agents, heartbeat_interval=1.0, status_update_resend_interval=1.0).start()
+    try:
+        yield dev
+    finally:
+        dev.stop()
+
+
+class Scheduler:
+    """One ``es-framework`` process; its log is kept for the failure message."""
+
+    def __init__(self, master: DevMaster, zookeeper: ZooKeeperServer, cluster: str, log_dir: Path) -> None:
+        self.args = [
+            sys.executable,
+            "-m",
+            "es_framework",
+            "--mesosMaster",
+            master.address,
+            "--frameworkStateUrl",
+            f"zk://{zookeeper.hosts}",
+            "--elasticsearchClusterName",
+            cluster,
+            "--elasticsearchNodes",
+            "3",
+            "--externalVolumeDriver",
+            "rexray",
+            "--elasticsearchNofile",
+            "20000",
+            "--zookeeperMesosTimeout",
+            "4000",
+        ]
+        self.log_dir = log_dir
+        self.runs = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.runs += 1
+        log = open(self.log_dir / f"scheduler-{self.runs}.log", "wb")  # noqa: SIM115 - closed with the process
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ES_MESOS_")}
+        self.process = subprocess.Popen(self.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+
+    def signal(self, signum: int) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=20)
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("scheduler-*.log")))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def scheduler(master: DevMaster, zookeeper: ZooKeeperServer, tmp_path: Path) -> Iterator[Scheduler]:
+    sched = Scheduler(master, zookeeper, f"e2e-{uuid.uuid4().hex[:8]}", tmp_path)
+    try:
+        yield sched
+    finally:
+        sched.stop()
+
+
+def wait_for(what: str, predicate: Callable[[], Any], scheduler: Scheduler, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}\n--- scheduler log ---\n{scheduler.log()[-6000:]}")
+        time.sleep(0.2)
+
+
+def running_tasks(master: DevMaster) -> dict[int, dict[str, Any]]:
+    tasks = [t for t in master.state()["tasks"] if t["state"] == "TASK_RUNNING"]
+    return {node_id_from_task_id(t["task_id"], FW): t for t in tasks}
+
+
+def three_running(master: DevMaster) -> dict[int, dict[str, Any]] | None:
+    tasks = running_tasks(master)
+    return tasks if sorted(tasks) == [1, 2, 3] else None
+
+
+def stored_state(zookeeper: ZooKeeperServer, cluster: str) -> dict[str, Any]:
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=10)
+    try:
+        data, _ = client.get(f"/{FW}/{cluster}/state")
+    finally:
+        client.stop()
+        client.close()
+    document: dict[str, Any] = json.loads(data)
+    return document
+
+
+def test_three_nodes_on_three_agents_then_replacement_and_failover(
+    master: DevMaster, zookeeper: ZooKeeperServer, scheduler: Scheduler
+) -> None:
+    scheduler.start()
+    tasks = wait_for("nodes 1, 2, 3 running", lambda: three_running(master), scheduler)
+    assert len({t["agent_id"] for t in tasks.values()}) == 3
+    for node_id, task in tasks.items():
+        assert task["name"] == f"{FW}{node_id}"
+    framework_ids = {f["id"] for f in master.state()["frameworks"]}
+    assert len(framework_ids) == 1
+    framework_id = framework_ids.pop()
+
+    # The state in ZooKeeper holds the framework id and each node's task and volumes.
+    cluster = scheduler.args[scheduler.args.index("--elasticsearchClusterName") + 1]
+    document = json.dumps(stored_state(zookeeper, cluster))
+    assert framework_id in document
+    for node_id, task in tasks.items():
+        assert task["task_id"] in document
+        assert f"{FW}{node_id}data" in document and f"{FW}{node_id}config" in document
+
+    # Node 2 fails: its replacement is node 2 again (new task id), nodes 1 and 3 are untouched.
+    old_task_2 = tasks[2]["task_id"]
+    master.fail_task(old_task_2, message="Elasticsearch exited with code 1")
+    replaced = wait_for(
+        "node 2 replaced",
+        lambda: (t := three_running(master)) and t[2]["task_id"] != old_task_2 and t,
+        scheduler,
+        timeout=40,
+    )
+    assert replaced[1]["task_id"] == tasks[1]["task_id"] and replaced[3]["task_id"] == tasks[3]["task_id"]
+    assert "node 2" in scheduler.log() and "failed" in scheduler.log()
+
+    # SIGKILL the scheduler and start it again: same framework, no new task, ids unchanged.
+    scheduler.signal(signal.SIGKILL)
+    before = {n: t["task_id"] for n, t in replaced.items()}
+    all_tasks_before = {t["task_id"] for t in master.state()["tasks"]}
+    scheduler.start()
+    wait_for(
+        "re-registration",
+        lambda: any(f["connected"] for f in master.state()["frameworks"] if f["id"] == framework_id),
+        scheduler,
+    )
+    time.sleep(3)  # let reconciliation and a few offer rounds pass
+    assert {f["id"] for f in master.state()["frameworks"]} == {framework_id}
+    after = running_tasks(master)
+    assert {n: t["task_id"] for n, t in after.items()} == before
+    assert {t["task_id"] for t in master.state()["tasks"]} == all_tasks_before, "a task was launched after failover"
+
+    # SIGTERM stops the scheduler only: the nodes keep running and the framework is not torn down.
+    assert scheduler.signal(signal.SIGTERM) == 0
+    time.sleep(2)
+    assert {n: t["task_id"] for n, t in running_tasks(master).items()} == before
+    assert framework_id not in master.state()["removed_frameworks"]
+    assert "nodes keep running" in scheduler.log()
+
+
+def test_an_unreachable_node_keeps_its_id_and_comes_back(
+    master: DevMaster, zookeeper: ZooKeeperServer, scheduler: Scheduler
+) -> None:
+    scheduler.start()
+    tasks = wait_for("nodes 1, 2, 3 running", lambda: three_running(master), scheduler)
+    agent_2 = tasks[2]["agent_id"]
+    master.lose_agent(agent_2)
+    wait_for(
+        "node 2 unreachable in the log",
+        lambda: "agent unreachable; node 2 stays reserved" in scheduler.log(),
+        scheduler,
+    )
+    time.sleep(4)  # several offer rounds with a free fourth agent
+    launched = {t["task_id"] for t in master.state()["tasks"]}
+    assert launched == {t["task_id"] for t in tasks.values()}, "a substitute for node 2 was launched"
+    master.return_agent(agent_2)
+    back = wait_for("node 2 back", lambda: three_running(master), scheduler)
+    assert back[2]["task_id"] == tasks[2]["task_id"]
