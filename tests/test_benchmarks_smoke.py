@@ -25,3 +25,22 @@ def test_quick_benchmark_runs_and_prints_every_figure() -> None:
     assert {"alloc.allocate_rate", "alloc.linearity_ratio", "alloc.bytes_per_id_capacity"} <= keys
     assert {"verdicts.n1000.external.ratio_accept", "verdicts.n1000.normal.ratio_decline"} <= keys
     assert all(isinstance(figure["value"], (int, float)) and figure["value"] > 0 for figure in report["figures"])
+
+
+def test_quick_scheduler_benchmark_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scheduler_bench.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    keys = {figure["key"] for figure in json.loads(result.stdout)["figures"]}
+    assert keys == {
+        "reconcile.n100.unchanged",
+        "reconcile.n100.changed",
+        "offers.n100.one_launch",
+        "offers.n100.complete",
+    }

@@ -1,0 +1,186 @@
+"""Scheduler figures: reconciling known tasks after failover, and the engine's cost per offer cycle.
+
+Runs the real :class:`es_framework.engine.Engine` (state written as JSON to an in-memory store,
+so serialisation is counted but ZooKeeper's round trip is not) on a cluster of N running nodes:
+
+- reconcile: re-registration after failover, then one reconciliation answer per known task
+  (all unchanged, as after a clean failover) and, separately, the same with every node's state
+  changing (each answer then writes the state);
+- offer cycle: one OFFERS event with a batch of offers while one node is missing (one launch,
+  the rest declined) and while none is (all declined).
+
+Usage: ``python3 benchmarks/scheduler_bench.py [--quick] [--json]`` (about 20 s; ``--quick`` 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from es_framework.config import resolve_config  # noqa: E402
+from es_framework.engine import Engine  # noqa: E402
+from es_framework.node_state import ClusterState, NodeRecord, TaskState, state_to_json  # noqa: E402
+from identity.naming import volume_names  # noqa: E402
+from identity.task_ids import task_id_for  # noqa: E402
+
+
+class MemoryStore:
+    def __init__(self, document: dict[str, Any] | None) -> None:
+        self.document = document
+        self.version = 0 if document else -1
+
+    def load(self) -> tuple[dict[str, Any] | None, int]:
+        return self.document, self.version
+
+    def save(self, document: dict[str, Any], version: int) -> int:
+        # Serialise as the real store does, so that cost is measured.
+        self.document = json.loads(json.dumps(document))
+        self.version += 1
+        return self.version
+
+
+def cluster_document(nodes: int, missing: int) -> dict[str, Any]:
+    records = {}
+    for node_id in range(1, nodes - missing + 1):
+        records[node_id] = NodeRecord(
+            node_id=node_id,
+            task_id=task_id_for("elasticsearch", node_id, f"{node_id:032x}"),
+            agent_id=f"agent-{node_id}",
+            hostname=f"host{node_id}.example.com",
+            http_port=31000,
+            transport_port=31001,
+            state=TaskState.RUNNING,
+            seen_running=True,
+            volumes=volume_names("elasticsearch", node_id),
+        )
+    return state_to_json(ClusterState(desired_nodes=nodes, nodes=records, framework_id="fw-bench"))
+
+
+def offer(n: int) -> dict[str, Any]:
+    def scalar(name: str, value: float) -> dict[str, Any]:
+        return {"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": "*"}
+
+    return {
+        "id": {"value": f"offer-{n}"},
+        "agent_id": {"value": f"spare-agent-{n}"},
+        "hostname": f"spare{n}.example.com",
+        "resources": [
+            scalar("cpus", 8),
+            scalar("mem", 32768),
+            scalar("disk", 100000),
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, "role": "*"},
+        ],
+    }
+
+
+def engine_for(nodes: int, missing: int) -> Engine:
+    config = resolve_config({"externalVolumeDriver": "rexray", "elasticsearchNodes": str(nodes)})
+    return Engine(config, MemoryStore(cluster_document(nodes, missing)), clock=time.time)
+
+
+def best(repeat: int, setup: Callable[[], Any], run: Callable[[Any], None]) -> float:
+    times = []
+    for _ in range(repeat):
+        subject = setup()
+        start = time.perf_counter()
+        run(subject)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def reconcile_answers(engine: Engine, state: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "task_id": {"value": r.task_id},
+            "agent_id": {"value": r.agent_id},
+            "state": state,
+            "reason": "REASON_RECONCILIATION",
+        }
+        for r in engine.state.nodes.values()
+    ]
+
+
+def run_offers(offers: list[dict[str, Any]], engine: Engine) -> None:
+    engine.on_offers(offers)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    sizes = (100,) if args.quick else (1000,)
+    # Reconciliation is slow enough at 1,000 nodes that one run is a fair figure.
+    repeat = 1
+    batch = 20
+    figures: list[dict[str, Any]] = []
+
+    def add(key: str, label: str, value: float, unit: str) -> None:
+        figures.append({"key": key, "label": label, "value": value, "unit": unit})
+
+    for nodes in sizes:
+
+        def failover_unchanged(engine: Engine) -> None:
+            engine.on_registered("fw-bench")
+            for answer in reconcile_answers(engine, "TASK_RUNNING"):
+                engine.on_update(answer)
+
+        seconds = best(repeat, partial(engine_for, nodes, 0), failover_unchanged)
+        add(
+            f"reconcile.n{nodes}.unchanged",
+            f"[N={nodes:,}] reconcile after failover, states unchanged",
+            seconds * 1000,
+            "ms",
+        )
+
+        def failover_all_unreachable(engine: Engine) -> None:
+            engine.on_registered("fw-bench")
+            for answer in reconcile_answers(engine, "TASK_UNREACHABLE"):
+                engine.on_update(answer)
+
+        seconds = best(repeat, partial(engine_for, nodes, 0), failover_all_unreachable)
+        add(
+            f"reconcile.n{nodes}.changed",
+            f"[N={nodes:,}] reconcile after failover, every state changes (one write each)",
+            seconds * 1000,
+            "ms",
+        )
+
+        offers = [offer(i) for i in range(batch)]
+        seconds = best(repeat * 5, partial(engine_for, nodes, 1), partial(run_offers, offers))
+        add(
+            f"offers.n{nodes}.one_launch",
+            f"[N={nodes:,}] offer cycle of {batch} offers, 1 node missing (1 launch + write, {batch - 1} declines)",
+            seconds * 1000,
+            "ms",
+        )
+        seconds = best(repeat * 5, partial(engine_for, nodes, 0), partial(run_offers, offers))
+        add(
+            f"offers.n{nodes}.complete",
+            f"[N={nodes:,}] offer cycle of {batch} offers, cluster complete ({batch} declines)",
+            seconds * 1000,
+            "ms",
+        )
+
+    if args.json:
+        print(json.dumps({"python": platform.python_version(), "figures": figures}, indent=2))
+    else:
+        print(f"Python {platform.python_version()} on {platform.machine()} ({platform.system()})")
+        for figure in figures:
+            print(f"{figure['label']:<95} {figure['value']:>10.1f} {figure['unit']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
