@@ -27,7 +27,13 @@ setup(
         "requests>=2.31,<3",
     ],
     extras_require={"dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10"]},
-    entry_points={"console_scripts": ["es-framework=es_framework.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "es-framework=es_framework.cli:main",
+            "es-mesos-executor=es_framework.executor:main",
+            "es-mesos-demo-es=es_framework.demo_es.node:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3.11",
         "License :: OSI Approved :: Apache Software License",

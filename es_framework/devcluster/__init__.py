@@ -7,7 +7,9 @@ tested on a machine without Mesos. It has no persistence, no authentication, no 
 and no real containers.
 
 ``DevMaster(agents=[AgentSpec(...)]).start()`` runs it in-process; see :mod:`.master` for the
-behaviour and :mod:`.http_api` for the control endpoints under ``/devcluster/``.
+behaviour and :mod:`.http_api` for the control endpoints under ``/devcluster/``. Executors are
+simulated in memory (:class:`FakeExecutorBackend`, the default) or run as real local processes
+(``DevMaster(..., backend=ProcessExecutorBackend(workdir))``, see :mod:`.processes`).
 """
 
 from __future__ import annotations
@@ -15,5 +17,6 @@ from __future__ import annotations
 from es_framework.devcluster.agent import AgentSpec, Reservation
 from es_framework.devcluster.executors import FakeExecutorBackend
 from es_framework.devcluster.master import DevMaster, MasterOptions
+from es_framework.devcluster.processes import ProcessExecutorBackend
 
-__all__ = ["AgentSpec", "DevMaster", "FakeExecutorBackend", "MasterOptions", "Reservation"]
+__all__ = ["AgentSpec", "DevMaster", "FakeExecutorBackend", "MasterOptions", "ProcessExecutorBackend", "Reservation"]

@@ -28,7 +28,14 @@ class AgentSide(Protocol):
     """What an executor can do: report a task's state, send the framework a message."""
 
     def executor_update(
-        self, ref: ExecutorRef, task_id: str, state: str, *, message: str | None = None, reason: str | None = None
+        self,
+        ref: ExecutorRef,
+        task_id: str,
+        state: str,
+        *,
+        message: str | None = None,
+        reason: str | None = None,
+        healthy: bool | None = None,
     ) -> None: ...
 
     def executor_message(self, ref: ExecutorRef, data: bytes) -> None: ...

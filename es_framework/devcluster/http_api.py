@@ -6,6 +6,9 @@ Endpoints:
 - ``POST /api/v1/scheduler`` – the Mesos v1 scheduler API. SUBSCRIBE answers ``200`` with a
   chunked RecordIO stream and ``Mesos-Stream-Id``; other calls ``202``, or ``400``/``403``/``415``
   with Mesos' plain-text reason.
+- ``POST /api/v1/executor`` – the Mesos v1 executor API (SUBSCRIBE stream, UPDATE, MESSAGE) as an
+  agent serves it, when the master's executor backend runs real executor processes (see
+  :mod:`.processes`); ``404`` otherwise.
 - ``GET /devcluster/state`` – frameworks, agents, tasks, offers and messages as JSON.
 - ``POST /devcluster/agents/<id>/lose|return|gone``
 - ``POST /devcluster/tasks/<id>/fail|finish`` – optional body ``{"message": ..., "framework_id": ...}``.
@@ -28,8 +31,9 @@ import queue
 import select
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from es_framework.devcluster.errors import CallError
@@ -40,6 +44,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "/api/v1/scheduler"
+EXECUTOR_PATH = "/api/v1/executor"
+
+
+class EventStream(Protocol):
+    """What :meth:`MasterRequestHandler._stream` writes out: RecordIO records, ``None`` ends it."""
+
+    stream_id: str
+    records: queue.Queue[bytes | None]
+
+    @property
+    def owner(self) -> str: ...
+
+
+class ExecutorAPI(Protocol):
+    """An executor backend that serves the v1 executor API (the agent side of real executors)."""
+
+    def executor_subscribe(self, call: dict[str, Any]) -> EventStream: ...
+
+    def executor_stream_closed(self, stream: EventStream) -> None: ...
+
+    def executor_call(self, call: dict[str, Any]) -> None: ...
 
 
 class MasterHTTPServer(ThreadingHTTPServer):
@@ -135,6 +160,8 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if path == SCHEDULER_PATH:
             self._scheduler(body)
+        elif path == EXECUTOR_PATH:
+            self._executor(body)
         elif path.startswith("/devcluster/"):
             self._control(path, body)
         else:
@@ -157,7 +184,8 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
                 valid = self.master.validate_call(call)
                 if self.headers.get("Mesos-Stream-Id") is not None:
                     raise CallError(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
-                self._stream(self.master.subscribe(valid))
+                sub = self.master.subscribe(valid)
+                self._stream(sub, f"framework {sub.framework_id}", lambda: self.master.stream_closed(sub))
                 return
             self.master.handle_call(call, self.headers.get("Mesos-Stream-Id"))
         except CallError as error:
@@ -166,7 +194,33 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
             return
         self._reply(202)
 
-    def _stream(self, sub: Subscription) -> None:
+    # ------------------------------------------------------------------ executor API (agent side)
+
+    def _executor(self, body: bytes) -> None:
+        api: ExecutorAPI | None = getattr(self.master.backend, "executor_api", None)
+        if api is None:
+            self._reply(404, b"this development master runs no executor processes")
+            return
+        try:
+            call = json.loads(body.decode("utf-8"))
+            if not isinstance(call, dict):
+                raise ValueError("the call must be a JSON object")
+        except (ValueError, UnicodeDecodeError) as error:
+            self._reply(400, f"Failed to parse body into JSON: {error}".encode())
+            return
+        try:
+            if call.get("type") == "SUBSCRIBE":
+                stream = api.executor_subscribe(call)
+                self._stream(stream, stream.owner, lambda: api.executor_stream_closed(stream))
+                return
+            api.executor_call(call)
+        except CallError as error:
+            logger.info("executor call refused: %s %s", error.status, error.reason)
+            self._reply(error.status, error.reason.encode("utf-8"))
+            return
+        self._reply(202)
+
+    def _stream(self, sub: EventStream | Subscription, owner: str, on_closed: Callable[[], None]) -> None:
         self.close_connection = True
         try:
             self.send_response(200)
@@ -179,7 +233,7 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
                     record = sub.records.get(timeout=0.05)
                 except queue.Empty:
                     if _peer_closed(self.connection):
-                        logger.info("framework %s closed its event stream", sub.framework_id)
+                        logger.info("%s closed its event stream", owner)
                         return
                     continue
                 if record is None:
@@ -187,9 +241,9 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(f"{len(record):x}\r\n".encode("ascii") + record + b"\r\n")
         except OSError as error:
-            logger.info("event stream of framework %s broke: %s", sub.framework_id, error)
+            logger.info("event stream of %s broke: %s", owner, error)
         finally:
-            self.master.stream_closed(sub)
+            on_closed()
 
     # ------------------------------------------------------------------ control API
 

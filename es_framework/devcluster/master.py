@@ -281,10 +281,16 @@ class DevMaster:
         self._stopping.clear()
         self._clock = threading.Thread(target=self._run_clock, name="devmaster-clock", daemon=True)
         self._clock.start()
+        attach = getattr(self.backend, "attach", None)
+        if attach is not None:
+            attach(self)
         logger.info("development Mesos master %s listening on %s", self.master_id, self.address)
         return self
 
     def stop(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
         self._stopping.set()
         if self._clock is not None:
             self._clock.join(timeout=5)
@@ -832,7 +838,14 @@ class DevMaster:
     # ------------------------------------------------------------------ status updates (the agent side)
 
     def executor_update(
-        self, ref: ExecutorRef, task_id: str, state: str, *, message: str | None = None, reason: str | None = None
+        self,
+        ref: ExecutorRef,
+        task_id: str,
+        state: str,
+        *,
+        message: str | None = None,
+        reason: str | None = None,
+        healthy: bool | None = None,
     ) -> None:
         """An executor reports a task's state (called by executor backends)."""
         with self._lock:
@@ -840,7 +853,7 @@ class DevMaster:
             if task is None or task.agent_id != ref.agent_id:
                 logger.warning("status update %s for unknown task %s dropped", state, task_id)
                 return
-            update = task.executor_status(state, message=message, reason=reason)
+            update = task.executor_status(state, message=message, reason=reason, healthy=healthy)
             task.state = state
             task.updates.append(update)
             if is_terminal(state):
@@ -1167,6 +1180,26 @@ class DevMaster:
         with self._lock:
             self._send(self._framework(framework_id), {"type": "ERROR", "error": {"message": message}})
 
+    def framework_info(self, framework_id: str) -> dict[str, Any] | None:
+        """The FrameworkInfo a framework subscribed with (what an agent hands its executors)."""
+        with self._lock:
+            framework = self._frameworks.get(framework_id)
+            return copy.deepcopy(framework.info) if framework is not None else None
+
+    def agent_info(self, agent_id: str) -> dict[str, Any] | None:
+        """The AgentInfo of an agent (what an agent hands its executors)."""
+        with self._lock:
+            agent = self._agents.get(agent_id)
+            if agent is None:
+                return None
+            return {
+                "id": {"value": agent.id},
+                "hostname": agent.spec.hostname,
+                "port": agent.spec.port,
+                "resources": agent.spec.total_resources().to_json(),
+                "attributes": agent.spec.attributes_json(),
+            }
+
     def messages(self) -> list[dict[str, Any]]:
         """Framework → executor and executor → framework messages, ``data`` in base64."""
         with self._lock:
@@ -1215,7 +1248,12 @@ class DevMaster:
                     for o in self._offers.values()
                 ],
                 "messages": copy.deepcopy(self._messages),
+                **self._backend_state(),
             }
+
+    def _backend_state(self) -> dict[str, Any]:
+        state = getattr(self.backend, "state", None)
+        return {"executors": state()} if callable(state) else {}
 
 
 __all__ = ["CallError", "DevMaster", "Framework", "MasterOptions", "Subscription", "default_agents"]

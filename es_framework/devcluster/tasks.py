@@ -55,6 +55,7 @@ def status_json(
     container_status: dict[str, Any] | None = None,
     data: str | None = None,
     timestamp: float | None = None,
+    healthy: bool | None = None,
 ) -> dict[str, Any]:
     """A v1 ``TaskStatus``, fields in the order a real master writes them."""
     status: dict[str, Any] = {"task_id": {"value": task_id}, "state": state}
@@ -65,6 +66,8 @@ def status_json(
         status["reason"] = reason
     if data is not None:
         status["data"] = data
+    if healthy is not None:
+        status["healthy"] = healthy
     if agent_id is not None:
         status["agent_id"] = {"value": agent_id}
     if executor_id is not None:
@@ -120,7 +123,9 @@ class Task:
     def reconciliation_state(self) -> str:
         return self.status_update_state or self.state
 
-    def executor_status(self, state: str, *, message: str | None = None, reason: str | None = None) -> PendingUpdate:
+    def executor_status(
+        self, state: str, *, message: str | None = None, reason: str | None = None, healthy: bool | None = None
+    ) -> PendingUpdate:
         status = status_json(
             self.task_id,
             state,
@@ -131,6 +136,7 @@ class Task:
             executor_id=self.executor_id,
             uuid_b64=new_uuid_b64(),
             container_status=self.container_status,
+            healthy=healthy,
         )
         return PendingUpdate(status)
 
