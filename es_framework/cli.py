@@ -36,8 +36,9 @@ registers with Mesos and keeps --elasticsearchNodes nodes running. SIGTERM stops
 only; the nodes keep running and the next scheduler takes over.
 
 commands:
-  plan     judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
-  config   check the flags and print the resulting configuration (secrets masked)"""
+  plan      judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
+  config    check the flags and print the resulting configuration (secrets masked)
+  teardown  kill the nodes and remove the framework from Mesos; keeps the volumes (--purge: and the state)"""
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{spec.name}", **kwargs)
 
 
-SUBCOMMANDS = ("plan", "config")
+SUBCOMMANDS = ("plan", "config", "teardown")
 _BOOL_FLAGS = {f"--{spec.name}" for spec in FLAGS if spec.metavar == "BOOL"}
 
 
@@ -117,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate the flags and environment and print the configuration as JSON (secrets masked).",
     )
     _add_config_flags(config)
+
+    teardown = commands.add_parser(
+        "teardown",
+        help="kill the nodes and remove the framework from Mesos (volumes are kept)",
+        description="Tear the cluster's framework down: with the same flags as the scheduler (master, state URL, "
+        "names), mark the stored state torn down, send Mesos TEARDOWN with the stored framework id (Mesos kills "
+        "every node), and list the volumes, which are kept. A scheduler started afterwards on that state refuses "
+        "to start (exit 2). The scheduler must be stopped first: the teardown waits for its leader lock.",
+        formatter_class=formatter,
+    )
+    teardown.add_argument("--purge", action="store_true", help="also delete the stored state")
+    _add_config_flags(teardown)
     return parser
 
 
@@ -239,14 +252,44 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    return _run_scheduler(config)
+    if args.command == "teardown":
+        return _run_teardown(config, purge=args.purge)
+    return _run_scheduler(config, os.environ if env is None else env)
 
 
-def _run_scheduler(config: Config) -> int:
+def _run_teardown(config: Config, *, purge: bool) -> int:
+    from es_framework.node_state import NodeStateError  # noqa: PLC0415
+    from es_framework.scheduler import TeardownError, state_url, teardown_cluster  # noqa: PLC0415
+    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+
+    if config.mesos_master is None:
+        sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
+        return 2
+    try:
+        state_url(config)
+    except ValueError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
+    try:
+        lines = teardown_cluster(config, purge=purge)
+    except (TeardownError, StateStoreError, NodeStateError) as exc:
+        sys.stderr.write(f"es-framework teardown: {exc}\n")
+        return 1
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only."""
     # Imported here: pymesos and kazoo are only needed to run the scheduler.
-    from es_framework.scheduler import run_scheduler, state_url  # noqa: PLC0415
+    from es_framework.scheduler import TestHooks, TornDownError, run_scheduler, state_url  # noqa: PLC0415
     from es_framework.state_store import StateStoreError  # noqa: PLC0415
+
+    try:
+        hooks = TestHooks.from_env(env)
+    except ValueError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
 
     if config.mesos_master is None:
         sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
@@ -264,7 +307,10 @@ def _run_scheduler(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        run_scheduler(config, stop)
+        run_scheduler(config, stop, hooks)
+    except TornDownError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
     except StateStoreError as exc:
         log.error("state store: %s", exc)
         return 1

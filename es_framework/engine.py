@@ -12,13 +12,23 @@ order is the guarantee:
 - while the engine may not act (ZooKeeper session suspended or lost, or not the leader), offers
   are declined and nothing is launched or freed; updates are left unacknowledged so that Mesos
   resends them to whoever acts next.
+
+At every registration the engine also records the node-shaping configuration
+(:func:`config_values`: image, resources, ports, settings, volume driver and options; not the node
+count) with its fingerprint. When a restarted scheduler brings a different one, the change is
+appended to ``config_changes`` and every current node is marked ``outdated``; nothing is restarted,
+and nodes launched from then on use the new configuration. Offers also teach the engine each
+agent's hostname, which fills in the hostname of tasks adopted through reconciliation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from es_framework.config import Config
@@ -40,6 +50,40 @@ from es_framework.plan import SHORT_REFUSE_S, plan_offer_cycle
 from identity.task_ids import new_launch_id
 
 log = logging.getLogger("es_framework.engine")
+
+#: How many configuration changes the state keeps (oldest dropped first).
+CONFIG_CHANGES_KEPT = 20
+
+
+def config_values(config: Config) -> dict[str, Any]:
+    """The settings that shape a node's task, by flag name: what a running node was launched with.
+    The node count is not one of them (it is stored state of its own)."""
+    return {
+        "elasticsearchDockerImage": config.docker_image,
+        "elasticsearchBinaryUrl": config.binary_url,
+        "frameworkUseDocker": config.use_docker,
+        "elasticsearchCpu": config.cpus,
+        "elasticsearchRam": config.mem_mb,
+        "elasticsearchDisk": config.disk_mb,
+        "elasticsearchPorts": f"{config.ports.http},{config.ports.transport}",
+        "elasticsearchSettingsLocation": config.settings_location,
+        "elasticsearchNofile": config.nofile,
+        "externalVolumeDriver": config.external_volume_driver,
+        "externalVolumeOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_options),
+        "externalVolumeConfigOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_config_options),
+        "externalVolumeMethod": str(config.external_volume_method),
+    }
+
+
+def config_fingerprint(values: Mapping[str, Any]) -> str:
+    """A short, stable digest of :func:`config_values`."""
+    text = json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_record(config: Config) -> dict[str, Any]:
+    values = config_values(config)
+    return {"fingerprint": config_fingerprint(values), "values": values}
 
 
 class StoreConflictError(Exception):
@@ -139,6 +183,8 @@ class Engine:
         #: Cleared while the state store cannot be trusted (session suspended/lost, not leader).
         self.may_act = True
         self.suppressed = False
+        #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
+        self.agent_hostnames: dict[str, str] = {}
         self.state, self._version = self._read()
 
     # --- state ------------------------------------------------------------------------------------
@@ -185,18 +231,100 @@ class Engine:
     def on_registered(self, framework_id: str) -> list[Call]:
         """SUBSCRIBED (first registration or failover): remember the id, then reconcile everything."""
         calls: list[Call] = []
+        new_state = self.state
         if self.state.framework_id != framework_id:
             if self.state.framework_id is not None:
                 log.warning("framework id changed from %s to %s", self.state.framework_id, framework_id)
-            if not self._persist(replace(self.state, framework_id=framework_id)):
-                log.error("could not record framework id %s", framework_id)
-        explicit = tuple(self.state.reconcile_tasks())
-        log.info("registered as %s; reconciling %d known task(s), then all tasks", framework_id, len(explicit))
-        if explicit:
-            calls.append(Reconcile(explicit))
-        calls.append(Reconcile(()))
+            new_state = replace(new_state, framework_id=framework_id)
+        new_state = self._check_configuration(new_state)
+        if new_state is not self.state and not self._persist(new_state):
+            log.error("could not record framework id %s and the configuration", framework_id)
+        log.info("registered as %s", framework_id)
+        calls.extend(self.reconcile_calls())
         calls.extend(self._offer_interest(force=True))
         return calls
+
+    def reconcile_calls(self) -> list[Call]:
+        """Reconcile every known task explicitly (with its agent id), then all tasks implicitly."""
+        explicit = tuple(self.state.reconcile_tasks())
+        log.info("reconciling %d known task(s), then all tasks", len(explicit))
+        calls: list[Call] = [Reconcile(explicit)] if explicit else []
+        calls.append(Reconcile(()))
+        return calls
+
+    def _check_configuration(self, state: ClusterState) -> ClusterState:
+        """Record the node-shaping configuration; when it differs from the stored one, record the
+        change and mark every current node outdated (they keep running: nothing is restarted)."""
+        current = config_record(self.config)
+        stored = state.config
+        if stored is not None and stored.get("fingerprint") == current["fingerprint"]:
+            return state
+        if stored is None:
+            log.info("recording the configuration (fingerprint %s)", current["fingerprint"])
+            return replace(state, config=current)
+        old_values = stored.get("values")
+        old_values = old_values if isinstance(old_values, Mapping) else {}
+        changed = {
+            flag: [old_values.get(flag), value]
+            for flag, value in current["values"].items()
+            if old_values.get(flag) != value
+        }
+        words = ", ".join(f"--{flag} {old!r} -> {new!r}" for flag, (old, new) in sorted(changed.items()))
+        log.warning(
+            "the configuration changed since the nodes were launched (fingerprint %s -> %s): %s; running nodes are "
+            "marked outdated and are NOT restarted; new launches use the new configuration",
+            stored.get("fingerprint"),
+            current["fingerprint"],
+            words or "details unknown",
+        )
+        nodes = dict(state.nodes)
+        for node_id, record in sorted(state.nodes.items()):
+            if not record.outdated:
+                nodes[node_id] = replace(record, outdated=True)
+            log.warning(
+                "node %d task %s: launched with the earlier configuration; outdated (not restarted)",
+                node_id,
+                record.task_id,
+            )
+        change = {
+            "at": self._clock(),
+            "from": stored.get("fingerprint"),
+            "to": current["fingerprint"],
+            "changed": changed,
+            "outdated_nodes": sorted(nodes),
+        }
+        return replace(
+            state,
+            nodes=MappingProxyType(nodes),
+            config=current,
+            config_changes=(*state.config_changes, change)[-CONFIG_CHANGES_KEPT:],
+        )
+
+    def _learn_hostnames(self, offers: Sequence[Offer]) -> ClusterState:
+        """Remember each offer's agent hostname; fill it into records that lack it (adopted tasks)."""
+        for offer in offers:
+            self.agent_hostnames[offer.agent_id] = offer.hostname
+        return self._fill_hostnames(self.state)
+
+    def _fill_hostnames(self, state: ClusterState) -> ClusterState:
+        missing = {
+            node_id: record
+            for node_id, record in state.nodes.items()
+            if not record.hostname and record.agent_id in self.agent_hostnames
+        }
+        if not missing:
+            return state
+        nodes = dict(state.nodes)
+        for node_id, record in missing.items():
+            nodes[node_id] = replace(record, hostname=self.agent_hostnames[record.agent_id])
+            log.info(
+                "node %d task %s: hostname %s learnt from agent %s",
+                node_id,
+                record.task_id,
+                nodes[node_id].hostname,
+                record.agent_id,
+            )
+        return replace(state, nodes=MappingProxyType(nodes))
 
     def on_offers(self, raw_offers: Sequence[object]) -> list[Call]:
         offers: list[Offer] = []
@@ -220,10 +348,11 @@ class Engine:
             self.declines.add("store_unavailable")
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
 
+        known = self._learn_hostnames(offers)
         plan = plan_offer_cycle(
-            self.state, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
+            known, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
         )
-        if plan.launches and not self._persist(plan.state):
+        if (plan.launches or known is not self.state) and not self._persist(plan.state):
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
         for launch in plan.launches:
             log.info(
@@ -264,7 +393,18 @@ class Engine:
         if not self.may_act:
             log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
             return []
+        holder = self.state.by_task_id.get(update.task_id)
+        # A record written before a crash whose ACCEPT never went out: reconciliation answers GONE or
+        # UNKNOWN for it. That is no failure of the node, so it is not backed off.
+        never_launched = (
+            holder is not None
+            and holder.state is TaskState.LAUNCHING
+            and update.reason == "REASON_RECONCILIATION"
+            and update.state in (TaskState.GONE, TaskState.UNKNOWN, TaskState.LOST)
+        )
         new_state, decision = apply_status(self.state, update, self.config.framework_name, now=self._clock())
+        if decision.action is Action.ADOPT:
+            new_state = self._fill_hostnames(new_state)
         node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
         log.info("%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason)
         if new_state is not self.state and not self._persist(new_state):
@@ -273,7 +413,15 @@ class Engine:
         if decision.action is Action.KILL:
             calls.append(Kill(update.task_id, update.agent_id))
         if decision.action is Action.FREE and decision.node_id is not None:
-            if update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
+            if never_launched:
+                log.info(
+                    "node %d task %s: the launch never reached Mesos (%s on reconciliation); relaunching without "
+                    "back-off",
+                    decision.node_id,
+                    update.task_id,
+                    update.state,
+                )
+            elif update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
                 kind = classify_failure(update)
                 self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", self._clock())
                 wait = self.backoff.wait(decision.node_id, self._clock())

@@ -150,6 +150,9 @@ class NodeRecord:
     last_reason: str | None = None
     last_message: str | None = None
     updated_at: float | None = None
+    #: Launched with a configuration that has changed since (see ``ClusterState.config``): the node
+    #: keeps running as it is until it is replaced.
+    outdated: bool = False
 
     @property
     def transport_address(self) -> str:
@@ -167,6 +170,13 @@ class ClusterState:
     desired_nodes: int
     nodes: Mapping[int, NodeRecord] = field(default_factory=lambda: MappingProxyType({}))
     framework_id: str | None = None
+    #: The node-shaping configuration the nodes were launched with (``fingerprint`` and ``values``,
+    #: see ``engine.config_fingerprint``); None until the first registration records it.
+    config: Mapping[str, Any] | None = None
+    #: What changed in that configuration across restarts, oldest first (kept to the last few).
+    config_changes: tuple[Mapping[str, Any], ...] = ()
+    #: Set by ``es-framework teardown``: the framework is gone and no scheduler may start on this state.
+    torn_down_at: float | None = None
 
     @cached_property
     def by_task_id(self) -> Mapping[str, NodeRecord]:
@@ -387,9 +397,13 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "last_reason": r.last_reason,
                 "last_message": r.last_message,
                 "updated_at": r.updated_at,
+                "outdated": r.outdated,
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
+        "config": dict(state.config) if state.config is not None else None,
+        "config_changes": [dict(change) for change in state.config_changes],
+        "torn_down_at": state.torn_down_at,
     }
 
 
@@ -448,9 +462,26 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             last_reason=item.get("last_reason") if isinstance(item.get("last_reason"), str) else None,
             last_message=item.get("last_message") if isinstance(item.get("last_message"), str) else None,
             updated_at=float(item["updated_at"]) if isinstance(item.get("updated_at"), (int, float)) else None,
+            outdated=item.get("outdated") is True,
         )
         seen_tasks.add(task_id)
-    return ClusterState(desired_nodes=desired, nodes=MappingProxyType(nodes), framework_id=framework_id)
+    config = raw.get("config")
+    if config is not None and (not isinstance(config, Mapping) or not isinstance(config.get("fingerprint"), str)):
+        raise NodeStateError("stored state: config must be an object with a fingerprint, or null")
+    changes = raw.get("config_changes") or []
+    if not isinstance(changes, list) or not all(isinstance(c, Mapping) for c in changes):
+        raise NodeStateError("stored state: config_changes must be a list of objects")
+    torn_down_at = raw.get("torn_down_at")
+    if torn_down_at is not None and (not isinstance(torn_down_at, (int, float)) or isinstance(torn_down_at, bool)):
+        raise NodeStateError("stored state: torn_down_at must be a time or null")
+    return ClusterState(
+        desired_nodes=desired,
+        nodes=MappingProxyType(nodes),
+        framework_id=framework_id,
+        config=MappingProxyType(dict(config)) if config is not None else None,
+        config_changes=tuple(MappingProxyType(dict(c)) for c in changes),
+        torn_down_at=float(torn_down_at) if torn_down_at is not None else None,
+    )
 
 
 def describe(state: ClusterState) -> str:
@@ -463,6 +494,9 @@ def describe(state: ClusterState) -> str:
         + (" (operator action needed)" if r.needs_operator else "")
         for r in others
     )
+    outdated = sorted(r.node_id for r in state.nodes.values() if r.outdated)
+    if outdated:
+        parts.append(f"outdated configuration: node(s) {', '.join(map(str, outdated))}")
     missing = state.desired_nodes - len(state.nodes)
     if missing > 0:
         parts.append(f"{missing} node(s) waiting for an offer")

@@ -13,16 +13,27 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
   forces a reconnection.
 - Calls made while disconnected are silently dropped by pymesos. That is safe here: a launch
   that never reached Mesos is answered UNKNOWN at the next reconciliation and its id is freed.
+- A callback that fails anyway drops its event: an unacknowledged status update is re-sent by
+  Mesos, and the offers of a failed ``resourceOffers`` are declined (an offer neither accepted nor
+  declined would stay with us until the master rescinds it, which it never does by default).
+- While the state store cannot be trusted (ZooKeeper suspended or lost), reconciliation answers
+  are dropped and never re-sent; when it can be trusted again, state is re-read and every task
+  reconciled again.
+
+Also here: :func:`teardown_cluster` (``es-framework teardown``) and the end-to-end tests' crash
+and raise hooks (:class:`TestHooks`, armed only through ``ESMESOS_TEST_*`` variables).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from es_framework.config import Config
@@ -38,19 +49,97 @@ from es_framework.engine import (
     StoreConflictError,
     Suppress,
 )
+from es_framework.node_state import ClusterState, state_from_json, state_to_json
+from es_framework.plan import SHORT_REFUSE_S
 from es_framework.state_store import (
+    FileStateStore,
     Leadership,
     StateConflictError,
     StateStore,
+    ZooKeeperStateStore,
     open_state_store,
     state_url_for_mesos_master,
 )
+from identity.naming import volume_names
+from identity.task_ids import try_node_id_from_task_id
 
 log = logging.getLogger("es_framework.scheduler")
 
 #: Mesos' default heartbeat interval; a subscription silent for HEARTBEAT_MISSES of them is dead.
 HEARTBEAT_INTERVAL_S = 15.0
 HEARTBEAT_MISSES = 5
+
+
+# --- test hooks -------------------------------------------------------------------------------------
+
+#: Test hooks (for the end-to-end tests only; never set these in production). They are read from
+#: the environment once, at start, and only when ``ESMESOS_TEST_HOOKS`` is exactly
+#: ``I-understand-this-crashes-the-scheduler``; any other value, an unknown crash point or callback
+#: name refuses to start. Not under ``ES_MESOS_``, which is the prefix of flags.
+#:
+#: - ``ESMESOS_TEST_CRASH_AT=after_launch_write``: ``os._exit(99)`` once a launch's record is
+#:   written to the state store, before its ACCEPT goes to the master.
+#: - ``ESMESOS_TEST_CRASH_AT=after_accept``: ``os._exit(99)`` right after the master has taken an
+#:   ACCEPT, before any status update of the new task is recorded.
+#: - ``ESMESOS_TEST_RAISE_IN=<pymesos callback name>`` (e.g. ``statusUpdate``): the first call of
+#:   that callback raises ``RuntimeError`` inside it.
+TEST_HOOKS_ENABLE_VAR = "ESMESOS_TEST_HOOKS"
+TEST_HOOKS_ENABLE_VALUE = "I-understand-this-crashes-the-scheduler"
+TEST_CRASH_VAR = "ESMESOS_TEST_CRASH_AT"
+TEST_RAISE_VAR = "ESMESOS_TEST_RAISE_IN"
+CRASH_POINTS = ("after_launch_write", "after_accept")
+CALLBACKS = (
+    "registered",
+    "reregistered",
+    "disconnected",
+    "resourceOffers",
+    "offerRescinded",
+    "statusUpdate",
+    "frameworkMessage",
+    "slaveLost",
+    "executorLost",
+    "error",
+    "processHeartBeat",
+)
+#: The exit status of a crash hook.
+TEST_CRASH_STATUS = 99
+
+
+@dataclass(frozen=True)
+class TestHooks:
+    """See :data:`TEST_HOOKS_ENABLE_VAR`. The default is no hook at all."""
+
+    __test__ = False  # not a pytest test class
+
+    crash_at: str | None = None
+    raise_in: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TestHooks:
+        """The hooks the environment arms; ``ValueError`` for anything half-set or misspelt."""
+        crash_at = env.get(TEST_CRASH_VAR) or None
+        raise_in = env.get(TEST_RAISE_VAR) or None
+        enabled = env.get(TEST_HOOKS_ENABLE_VAR)
+        if crash_at is None and raise_in is None and enabled is None:
+            return cls()
+        if enabled != TEST_HOOKS_ENABLE_VALUE:
+            raise ValueError(
+                f"test hooks ({TEST_CRASH_VAR}, {TEST_RAISE_VAR}) are for the end-to-end tests only and need "
+                f"{TEST_HOOKS_ENABLE_VAR}={TEST_HOOKS_ENABLE_VALUE}; unset them"
+            )
+        if crash_at is not None and crash_at not in CRASH_POINTS:
+            raise ValueError(f"{TEST_CRASH_VAR}={crash_at!r}: not one of {', '.join(CRASH_POINTS)}")
+        if raise_in is not None and raise_in not in CALLBACKS:
+            raise ValueError(f"{TEST_RAISE_VAR}={raise_in!r}: not one of {', '.join(CALLBACKS)}")
+        return cls(crash_at=crash_at, raise_in=raise_in)
+
+    @property
+    def armed(self) -> bool:
+        return self.crash_at is not None or self.raise_in is not None
+
+
+class TornDownError(Exception):
+    """The stored state belongs to a framework that ``es-framework teardown`` removed."""
 
 
 def framework_info(config: Config, framework_id: str | None) -> dict[str, Any]:
@@ -90,10 +179,13 @@ class SchedulerShell:
         *,
         driver_factory: Callable[..., Any] | None = None,
         may_act: Callable[[], bool] = lambda: True,
+        hooks: TestHooks = TestHooks(),
     ) -> None:
         self.config = config
         self.engine = engine
         self._may_act = may_act
+        self._hooks = hooks
+        self._raised = False
         self._events: queue.Queue[_Event] = queue.Queue()
         self._stop = threading.Event()
         self._driver: Any = None
@@ -102,49 +194,73 @@ class SchedulerShell:
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
 
     # --- pymesos callbacks: enqueue only, never raise -------------------------------------------------
+    # An exception escaping a callback ends pymesos' loop; each callback therefore runs inside
+    # _guard, which logs and swallows anything (an unacknowledged update is re-sent by Mesos).
 
     def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
-        self._put("registered", _value(framework_id))
+        self._guard("registered", lambda: self._put("registered", _value(framework_id)))
 
     def reregistered(self, driver: Any, master_info: Any) -> None:
-        self._put("registered", None)
+        self._guard("reregistered", lambda: self._put("registered", None))
 
     def disconnected(self, driver: Any) -> None:
-        self._put("disconnected")
+        self._guard("disconnected", lambda: self._put("disconnected"))
 
     def resourceOffers(self, driver: Any, offers: Any) -> None:
-        self._put("offers", [_plain(o) for o in offers])
+        self._guard(
+            "resourceOffers",
+            lambda: self._put("offers", [_plain(o) for o in offers]),
+            # An offer neither accepted nor declined stays with us until the master rescinds it
+            # (never, without --offer_timeout): give it back.
+            on_failure=lambda: self._put("decline", _offer_ids(offers)),
+        )
 
     def offerRescinded(self, driver: Any, offer_id: Any) -> None:
-        self._touch()
+        self._guard("offerRescinded", self._touch)
 
     def statusUpdate(self, driver: Any, status: Any) -> None:
-        self._put("update", _plain(status))
+        self._guard("statusUpdate", lambda: self._put("update", _plain(status)))
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
-        self._touch()
+        self._guard("frameworkMessage", self._touch)
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
-        self._put("log", f"agent {_value(agent_id)} lost")
+        self._guard("slaveLost", lambda: self._put("log", f"agent {_value(agent_id)} lost"))
 
     def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
-        self._put("log", f"executor {_value(executor_id)} on agent {_value(agent_id)} lost (status {status})")
+        self._guard(
+            "executorLost",
+            lambda: self._put(
+                "log", f"executor {_value(executor_id)} on agent {_value(agent_id)} lost (status {status})"
+            ),
+        )
 
     def error(self, driver: Any, message: Any) -> None:
-        self._put("log", f"Mesos error: {message}")
+        self._guard("error", lambda: self._put("log", f"Mesos error: {message}"))
 
     def processHeartBeat(self, driver: Any) -> None:
-        self._touch()
+        self._guard("processHeartBeat", self._touch)
+
+    def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
+        try:
+            if self._hooks.raise_in == name and not self._raised:
+                self._raised = True
+                raise RuntimeError(f"test hook {TEST_RAISE_VAR}={name}: raising inside the callback")
+            body()
+        except Exception:  # a raise here would end pymesos' loop
+            log.exception("the %s callback failed; its event is dropped (Mesos re-sends status updates)", name)
+            if on_failure is not None:
+                try:
+                    on_failure()
+                except Exception:
+                    log.exception("the %s callback failed twice", name)
 
     def _touch(self) -> None:
         self._last_event = time.monotonic()
 
     def _put(self, kind: str, payload: Any = None) -> None:
-        try:
-            self._touch()
-            self._events.put(_Event(kind, payload))
-        except Exception:  # a raise here would end pymesos' loop
-            log.exception("could not queue %s event", kind)
+        self._touch()
+        self._events.put(_Event(kind, payload))
 
     # --- the engine thread ----------------------------------------------------------------------------
 
@@ -164,6 +280,11 @@ class SchedulerShell:
         if may_act and not self.engine.may_act:
             log.info("the state store is trustworthy again; re-reading state before acting")
             self.engine.reload()
+            self.engine.may_act = True
+            # Reconciliation answers (no uuid) that arrived meanwhile were dropped and are never
+            # re-sent: ask again.
+            for call in self.engine.reconcile_calls():
+                self._send(call)
         self.engine.may_act = may_act
         calls: list[Call] = []
         if event.kind == "registered":
@@ -174,6 +295,10 @@ class SchedulerShell:
             calls = self.engine.on_offers(event.payload)
         elif event.kind == "update":
             calls = self.engine.on_update(event.payload)
+        elif event.kind == "decline":
+            if event.payload:
+                log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
+                calls = [Decline(tuple(event.payload), SHORT_REFUSE_S)]
         elif event.kind == "disconnected":
             log.warning("disconnected from the Mesos master; pymesos reconnects")
         elif event.kind == "log":
@@ -187,9 +312,11 @@ class SchedulerShell:
             return
         try:
             if isinstance(call, Accept):
+                self._crash_hook("after_launch_write", call)
                 driver.launchTasks(
                     [{"value": call.offer_id}], list(call.task_infos), {"refuse_seconds": call.refuse_seconds}
                 )
+                self._crash_hook("after_accept", call)
             elif isinstance(call, Decline):
                 driver.declineOffer([{"value": i} for i in call.offer_ids], {"refuse_seconds": call.refuse_seconds})
             elif isinstance(call, Kill):
@@ -206,6 +333,22 @@ class SchedulerShell:
                 driver.reviveOffers()
         except Exception:
             log.exception("could not send %s to the master", type(call).__name__.upper())
+
+    def _crash_hook(self, point: str, call: Accept) -> None:
+        if self._hooks.crash_at != point:
+            return
+        for task in call.task_infos:
+            task_id = task["task_id"]["value"]
+            log.critical(
+                "node %s task %s: test hook %s=%s: exiting with status %d",
+                try_node_id_from_task_id(task_id, self.config.framework_name),
+                task_id,
+                TEST_CRASH_VAR,
+                point,
+                TEST_CRASH_STATUS,
+            )
+        logging.shutdown()
+        os._exit(TEST_CRASH_STATUS)
 
     @staticmethod
     def _reconcile(driver: Any, call: Reconcile) -> None:
@@ -333,14 +476,33 @@ def state_url(config: Config) -> str:
     return str(derived)
 
 
-def run_scheduler(config: Config, should_stop: threading.Event) -> None:
-    """The scheduler process: lead, recover state, register, serve until ``should_stop``."""
-    store = open_state_store(
+def _open_store(config: Config) -> StateStore:
+    return open_state_store(
         state_url(config),
         framework_name=config.framework_name,
         cluster_name=config.cluster_name,
         session_timeout_ms=config.zookeeper_mesos_timeout_ms,
     )
+
+
+def torn_down_message(config: Config, state: ClusterState) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.torn_down_at or 0))
+    return (
+        f"cluster {config.cluster_name} (framework {config.framework_name}) was torn down at {when} "
+        f"(framework id {state.framework_id or 'none'}); its state is kept only as a record and no scheduler "
+        "starts on it. To start the cluster again (reusing its volumes), delete the state with "
+        "'es-framework teardown --purge' and the same flags, or choose another --elasticsearchClusterName"
+    )
+
+
+def run_scheduler(config: Config, should_stop: threading.Event, hooks: TestHooks | None = None) -> None:
+    """The scheduler process: lead, recover state, register, serve until ``should_stop``.
+
+    Raises :class:`TornDownError` (before registering anything) when the state was torn down."""
+    hooks = hooks or TestHooks()
+    if hooks.armed:
+        log.warning("TEST HOOKS ARMED (%s): this scheduler will crash or fail on purpose", hooks)
+    store = _open_store(config)
     store.start()
     try:
         log.info("waiting to lead cluster %s (only one scheduler acts at a time)", config.cluster_name)
@@ -349,13 +511,165 @@ def run_scheduler(config: Config, should_stop: threading.Event) -> None:
                 return
         log.info("leading cluster %s", config.cluster_name)
         engine = Engine(config, EngineStore(store), clock=time.time)
+        if engine.state.torn_down_at is not None:
+            raise TornDownError(torn_down_message(config, engine.state))
 
         def may_act() -> bool:
             if store.leadership is Leadership.LOST and store.acquire_leadership(timeout=0.1):
                 log.warning("leadership re-acquired after the ZooKeeper session expired")
             return store.may_act.is_set()
 
-        SchedulerShell(config, engine, may_act=may_act).run(should_stop)
+        SchedulerShell(config, engine, may_act=may_act, hooks=hooks).run(should_stop)
+    finally:
+        store.close()
+
+
+# --- teardown ---------------------------------------------------------------------------------------
+
+
+class TeardownError(Exception):
+    """The teardown could not be done (or finished); the message says what to do."""
+
+
+class _TeardownScheduler:
+    """pymesos callbacks for the short-lived teardown driver: wait for SUBSCRIBED (or a refusal)."""
+
+    def __init__(self) -> None:
+        self.subscribed = threading.Event()
+        self.refusal: str | None = None
+
+    def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
+        self.subscribed.set()
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        self.subscribed.set()
+
+    def error(self, driver: Any, message: Any) -> None:
+        self.refusal = str(message)
+        self.subscribed.set()
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Every other callback (offers, updates, heartbeats, ...): nothing to do.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def _send_teardown(config: Config, framework_id: str, driver_factory: Callable[..., Any] | None, timeout: float) -> str:
+    """Subscribe as ``framework_id`` and send TEARDOWN (Mesos then kills every task of it).
+    Returns what happened, in words; raises :class:`TeardownError` if the master was not reached."""
+    if driver_factory is None:
+        from pymesos import MesosSchedulerDriver  # noqa: PLC0415
+
+        driver_factory = MesosSchedulerDriver
+    master = config.mesos_master
+    if master is None:
+        raise TeardownError("no Mesos master configured (--mesosMaster or --zookeeperMesosUrl)")
+    uri = master.url.removeprefix("http://") if master.kind == "http" else master.url
+    callbacks = _TeardownScheduler()
+    driver = driver_factory(
+        callbacks,
+        framework_info(config, framework_id),
+        uri,
+        use_addict=True,
+        implicit_acknowledgements=False,
+        principal=config.principal,
+        secret=config.secret.reveal() if config.secret else None,
+        failover=False,
+    )
+    driver.start()
+    subscribed = False
+    try:
+        if not callbacks.subscribed.wait(timeout):
+            raise TeardownError(
+                f"the Mesos master {master} did not answer within {timeout:.0f}s; the state is marked torn down, "
+                "run the teardown again to send TEARDOWN"
+            )
+        if callbacks.refusal is not None:
+            if "removed" in callbacks.refusal.lower():
+                return f"framework {framework_id} was already removed from Mesos ({callbacks.refusal})"
+            raise TeardownError(f"the Mesos master refused framework {framework_id}: {callbacks.refusal}")
+        subscribed = True
+    finally:
+        if not subscribed:
+            driver.stop(failover=True)
+    driver.stop(failover=False)  # pymesos sends TEARDOWN when a non-failover driver stops
+    driver.join()
+    return f"framework {framework_id} {_TORN_DOWN}"
+
+
+_TORN_DOWN = "torn down: Mesos kills all of its tasks"
+
+
+def _purge(store: StateStore) -> None:
+    # The StateStore protocol has no delete; both stores keep the document in one place.
+    if isinstance(store, ZooKeeperStateStore):
+        from kazoo.exceptions import NoNodeError  # noqa: PLC0415
+
+        with contextlib.suppress(NoNodeError):
+            store._client.delete(store.state_path)
+    elif isinstance(store, FileStateStore):
+        store.state_file.unlink(missing_ok=True)
+
+
+def teardown_cluster(
+    config: Config,
+    *,
+    purge: bool = False,
+    lock_timeout: float = 15.0,
+    register_timeout: float = 30.0,
+    driver_factory: Callable[..., Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[str]:
+    """``es-framework teardown``: mark the state torn down, send TEARDOWN with the stored framework id
+    (Mesos kills the nodes), keep the volumes, and with ``purge`` delete the state. Returns the
+    lines to print; raises :class:`TeardownError`."""
+    store = _open_store(config)
+    store.start()
+    try:
+        if not store.acquire_leadership(timeout=lock_timeout):
+            raise TeardownError(
+                f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
+                "first (e.g. scale its Marathon app to 0), then run the teardown again"
+            )
+        engine_store = EngineStore(store)
+        document, version = engine_store.load()
+        if document is None:
+            raise TeardownError(f"no state for cluster {config.cluster_name} of framework {config.framework_name}")
+        state = state_from_json(document, config.framework_name)
+        lines: list[str] = []
+        if state.torn_down_at is None:
+            state = replace(state, torn_down_at=clock())
+            version = engine_store.save(state_to_json(state), version)
+            lines.append(f"state of cluster {config.cluster_name} marked torn down")
+        else:
+            lines.append(f"state of cluster {config.cluster_name} was already marked torn down; sending TEARDOWN again")
+        if state.framework_id is not None:
+            outcome = _send_teardown(config, state.framework_id, driver_factory, register_timeout)
+            lines.append(outcome)
+            if state.nodes and outcome.endswith(_TORN_DOWN):
+                for record in sorted(state.nodes.values(), key=lambda r: r.node_id):
+                    log.info("node %d task %s: killed by TEARDOWN", record.node_id, record.task_id)
+                lines.append(
+                    "nodes killed: "
+                    + ", ".join(f"node {r.node_id} (task {r.task_id})" for _, r in sorted(state.nodes.items()))
+                )
+        else:
+            lines.append("no framework id stored: nothing registered with Mesos")
+        ids = set(state.nodes) | set(range(1, state.desired_nodes + 1))
+        if config.external_volume_driver or any(r.volumes for r in state.nodes.values()):
+            kept = [name for node_id in sorted(ids) for name in volume_names(config.framework_name, node_id)]
+            lines.append(f"volumes kept (not deleted): {', '.join(kept)}")
+        else:
+            lines.append(
+                f"data kept on the agents under {config.data_dir}/{config.framework_name}/{config.cluster_name}"
+            )
+        if purge:
+            _purge(store)
+            lines.append(f"state of cluster {config.cluster_name} deleted (--purge)")
+        else:
+            lines.append("a scheduler started on this state refuses to start; --purge deletes the state")
+        return lines
     finally:
         store.close()
 
@@ -365,6 +679,18 @@ def _value(obj: Any) -> str | None:
         value = obj.get("value")
         return value if isinstance(value, str) else None
     return obj if isinstance(obj, str) else None
+
+
+def _offer_ids(offers: Any) -> list[str]:
+    ids: list[str] = []
+    for offer in offers or []:
+        try:
+            value = _value(offer.get("id"))
+        except Exception:
+            value = None
+        if value:
+            ids.append(value)
+    return ids
 
 
 def _plain(obj: Any) -> Any:

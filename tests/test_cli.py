@@ -625,3 +625,138 @@ def test_a_wrong_boolean_value_is_still_named(capsys: pytest.CaptureFixture[str]
     code, out, err = run_main(capsys, "config", "--useIpAddress", "maybe")
     assert code == 2 and out == ""
     assert "--useIpAddress: 'maybe' must be true or false" in err
+
+
+# --- teardown and torn-down state -------------------------------------------------------------------
+
+
+class TeardownDriver:
+    """Stands in for pymesos' driver in ``teardown``: subscribes at once (or is refused)."""
+
+    instances: list[TeardownDriver] = []  # noqa: RUF012 - a record of the test's drivers
+
+    def __init__(self, sched: Any, framework: dict[str, Any], master: str, **kwargs: Any) -> None:
+        self.sched, self.framework, self.kwargs = sched, framework, kwargs
+        self.stops: list[bool] = []
+        self.refusal: str | None = None
+        TeardownDriver.instances.append(self)
+
+    def start(self) -> None:
+        if self.refusal is None:
+            self.sched.registered(self, self.framework["id"], {})
+        else:
+            self.sched.error(self, self.refusal)
+
+    def stop(self, failover: bool = False) -> None:
+        self.stops.append(failover)
+
+    def join(self) -> None:
+        pass
+
+
+def _file_flags(tmp_path: Path) -> dict[str, str]:
+    return {
+        "mesosMaster": "127.0.0.1:5050",
+        "frameworkStateUrl": f"file://{tmp_path}",
+        "externalVolumeDriver": "rexray",
+    }
+
+
+def _store_document(tmp_path: Path, document: dict[str, Any]) -> Path:
+    from es_framework.state_store import FileStateStore
+
+    store = FileStateStore(tmp_path, "elasticsearch", "mesos-ha")
+    store.start()
+    store.create(document)
+    return store.state_file
+
+
+def _running_document(torn_down_at: float | None = None) -> dict[str, Any]:
+    from es_framework.node_state import ClusterState, NodeRecord, TaskState, state_to_json
+
+    nodes = {
+        n: NodeRecord(
+            node_id=n,
+            task_id=f"elasticsearch-node{n}-{'a' * 32}",
+            agent_id=f"agent-{n}",
+            hostname=f"a{n}",
+            http_port=1,
+            transport_port=2,
+            state=TaskState.RUNNING,
+            volumes=(f"elasticsearch{n}config", f"elasticsearch{n}data"),
+        )
+        for n in (1, 2)
+    }
+    state = ClusterState(desired_nodes=3, nodes=nodes, framework_id="fw-1", torn_down_at=torn_down_at)
+    return state_to_json(state)
+
+
+def test_teardown_marks_the_state_sends_teardown_and_lists_the_volumes(tmp_path: Path) -> None:
+    from es_framework.scheduler import teardown_cluster
+
+    state_file = _store_document(tmp_path, _running_document())
+    cfg = config_for(**_file_flags(tmp_path))
+    TeardownDriver.instances.clear()
+    lines = teardown_cluster(cfg, driver_factory=TeardownDriver, clock=lambda: 1234.5)
+    (driver,) = TeardownDriver.instances
+    assert driver.framework["id"] == {"value": "fw-1"} and driver.kwargs["failover"] is False
+    assert driver.stops == [False]  # a non-failover stop is pymesos' TEARDOWN
+    text = "\n".join(lines)
+    assert "framework fw-1 torn down" in text
+    assert "nodes killed: node 1 (task elasticsearch-node1-" in text
+    kept = ", ".join(f"elasticsearch{n}config, elasticsearch{n}data" for n in (1, 2, 3))
+    assert f"volumes kept (not deleted): {kept}" in text
+    stored = json.loads(state_file.read_text())["state"]
+    assert stored["torn_down_at"] == 1234.5 and stored["framework_id"] == "fw-1"
+
+    # Again, with --purge: Mesos says the framework is gone already; the state file goes.
+    TeardownDriver.instances.clear()
+
+    def refused(*args: Any, **kwargs: Any) -> TeardownDriver:
+        driver = TeardownDriver(*args, **kwargs)
+        driver.refusal = "Framework has been removed"
+        return driver
+
+    lines = teardown_cluster(cfg, purge=True, driver_factory=refused)
+    assert "already removed from Mesos" in "\n".join(lines) and "nodes killed" not in "\n".join(lines)
+    assert TeardownDriver.instances[0].stops == [True]
+    assert not state_file.exists()
+
+
+def test_teardown_waits_for_the_leader_lock_and_refuses_while_a_scheduler_runs(tmp_path: Path) -> None:
+    from es_framework.scheduler import TeardownError, teardown_cluster
+    from es_framework.state_store import FileStateStore
+
+    _store_document(tmp_path, _running_document())
+    running = FileStateStore(tmp_path, "elasticsearch", "mesos-ha")
+    assert running.acquire_leadership(timeout=1)
+    try:
+        with pytest.raises(TeardownError, match="a scheduler is running"):
+            teardown_cluster(config_for(**_file_flags(tmp_path)), lock_timeout=0.1, driver_factory=TeardownDriver)
+    finally:
+        running.close()
+
+
+def test_teardown_without_state_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, out, err = run_main(capsys, "teardown", *flags)
+    assert code == 1 and "no state for cluster mesos-ha" in err and not out
+
+
+def test_a_scheduler_refuses_to_start_on_torn_down_state(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _store_document(tmp_path, _running_document(torn_down_at=1700000000.0))
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, _, err = run_main(capsys, *flags)
+    assert code == 2
+    assert "was torn down at 2023-11-14 22:13:20 UTC (framework id fw-1)" in err
+    assert "es-framework teardown --purge" in err
+
+
+def test_test_hooks_half_set_refuse_to_start(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, _, err = run_main(capsys, *flags, env={"ESMESOS_TEST_CRASH_AT": "after_accept"})
+    assert code == 2 and "end-to-end tests only" in err
+
+
+def config_for(**flags: str) -> Any:
+    return resolve_config(flags, {})

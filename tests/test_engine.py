@@ -17,8 +17,9 @@ from es_framework.engine import (
     Revive,
     StoreConflictError,
     Suppress,
+    config_record,
 )
-from es_framework.node_state import TaskState, state_from_json
+from es_framework.node_state import TaskState, describe, state_from_json
 from es_framework.plan import LONG_REFUSE_S, SHORT_REFUSE_S
 from identity import node_id_from_task_id
 from tests.builders import config, offer
@@ -254,3 +255,131 @@ def test_suppress_and_revive_only_on_change() -> None:
         isinstance(c, (Suppress, Revive)) for c in engine.on_update(status(task_id, "TASK_RUNNING", "agent-1-S0"))
     )
     assert Revive() in engine.on_update(status(task_id, "TASK_KILLED", "agent-1-S0"))
+
+
+# --- configuration fingerprint ---------------------------------------------------------------------
+
+
+def test_the_first_registration_records_the_configuration() -> None:
+    engine, store, _ = make()
+    engine.on_registered("fw-1")
+    assert store.document is not None
+    assert store.document["config"] == config_record(engine.config)
+    assert store.document["config_changes"] == []
+    writes = len(store.writes)
+    engine.on_registered("fw-1")  # a re-registration with the same configuration writes nothing
+    assert len(store.writes) == writes
+
+
+def test_the_node_count_is_not_part_of_the_fingerprint() -> None:
+    assert config_record(config(elasticsearchNodes="3")) == config_record(config(elasticsearchNodes="5"))
+    for flag, value in [
+        ("elasticsearchDockerImage", "example/es:2"),
+        ("elasticsearchCpu", "2"),
+        ("elasticsearchRam", "4096"),
+        ("elasticsearchDisk", "2048"),
+        ("elasticsearchPorts", "9200,9300"),
+        ("elasticsearchSettingsLocation", "https://example.com/elasticsearch.yml"),
+        ("externalVolumeDriver", "rexray"),
+    ]:
+        assert config_record(config(**{flag: value}))["fingerprint"] != config_record(config())["fingerprint"], flag
+    rexray = config_record(config(externalVolumeDriver="rexray"))["fingerprint"]
+    sized = config_record(config(externalVolumeDriver="rexray", externalVolumeOptions="size=100"))["fingerprint"]
+    assert rexray != sized
+
+
+def test_a_changed_configuration_marks_the_nodes_outdated_and_restarts_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, store, _ = make()
+    first.on_registered("fw-1")
+    tasks = launched(first, 1, 2)
+    first.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0"))
+
+    second, _, clock = make(store, elasticsearchRam="4096")
+    clock.now = 2000.0
+    calls = second.on_registered("fw-1")
+    assert not [c for c in calls if isinstance(c, (Kill, Accept))]
+    stored = state_from_json(store.document, FW)
+    assert all(r.outdated for r in stored.nodes.values())
+    assert stored.config is not None and stored.config["fingerprint"] == config_record(second.config)["fingerprint"]
+    (change,) = stored.config_changes
+    assert change["changed"] == {"elasticsearchRam": [2048.0, 4096.0]}
+    assert change["at"] == 2000.0 and change["outdated_nodes"] == [1, 2]
+    assert change["from"] == config_record(first.config)["fingerprint"]
+    for node_id, task_id in tasks.items():
+        assert f"node {node_id} task {task_id}: launched with the earlier configuration" in caplog.text
+    assert "--elasticsearchRam 2048.0 -> 4096.0" in caplog.text
+    assert "outdated configuration: node(s) 1, 2" in describe(stored)
+
+    # Node 2 fails: its replacement runs the new configuration and is not outdated; node 1 still is.
+    second.on_update(status(tasks[2], "TASK_FAILED", "agent-2-S0"))
+    clock.now += 600
+    (launch,) = accepts(second.on_offers([offer(3)]))
+    assert launch.task_infos[0]["name"] == "elasticsearch2"
+    stored = state_from_json(store.document, FW)
+    assert stored.nodes[1].outdated and not stored.nodes[2].outdated
+
+    # The same new configuration again: nothing more is recorded.
+    third, _, _ = make(store, elasticsearchRam="4096")
+    third.on_registered("fw-1")
+    assert len(state_from_json(store.document, FW).config_changes) == 1
+
+
+# --- hostnames of adopted tasks ------------------------------------------------------------------------
+
+
+def test_an_adopted_task_learns_its_hostname_from_an_offer_of_its_agent() -> None:
+    engine, store, _ = make(elasticsearchNodes="2")
+    task_id = f"{FW}-node1-{'a' * 32}"
+    engine.on_update(status(task_id, "TASK_RUNNING", "agent-7-S0", uuid=None))
+    assert engine.state.nodes[1].hostname == ""
+    engine.on_offers([offer(7)])  # declined (the agent has node 1), but names the host
+    assert engine.state.nodes[1].hostname == "agent7.example.com"
+    assert state_from_json(store.document, FW).nodes[1].hostname == "agent7.example.com"
+    # Once the agent is known, a task adopted there gets its hostname at once.
+    engine.on_update(status(f"{FW}-node2-{'b' * 32}", "TASK_RUNNING", "agent-7-S0", uuid=None))
+    assert engine.state.nodes[2].hostname == "agent7.example.com"
+
+
+def test_a_launch_that_never_reached_mesos_is_relaunched_without_back_off() -> None:
+    # The scheduler crashed between writing node 1's record and its ACCEPT; the next one reconciles.
+    first, store, _ = make()
+    tasks = launched(first, 1)
+    engine, _, _ = make(store)
+    answer = status(tasks[1], "TASK_GONE", "agent-1-S0", uuid=None, reason="REASON_RECONCILIATION")
+    engine.on_update(answer)
+    assert not engine.state.nodes
+    (launch,) = accepts(engine.on_offers([offer(2)]))
+    assert launch.task_infos[0]["name"] == "elasticsearch1"
+    # A real failure is backed off.
+    running = launch.task_infos[0]["task_id"]["value"]
+    engine.on_update(status(running, "TASK_RUNNING", "agent-2-S0"))
+    engine.on_update(status(running, "TASK_FAILED", "agent-2-S0", message="exit 1"))
+    calls = engine.on_offers([offer(3)])
+    assert not accepts(calls) and any(isinstance(c, Decline) for c in calls)
+
+
+def test_the_new_state_fields_survive_a_round_trip_and_are_checked() -> None:
+    from es_framework.node_state import NodeStateError, state_to_json
+
+    engine, store, _ = make(externalVolumeDriver="rexray")
+    engine.on_registered("fw-1")
+    launched(engine, 1)
+    document = copy.deepcopy(store.document)
+    assert document is not None
+    document["nodes"][0]["outdated"] = True
+    document["torn_down_at"] = 12.5
+    document["config_changes"] = [{"at": 1.0, "from": "a", "to": "b", "changed": {}}]
+    state = state_from_json(document, FW)
+    assert state.nodes[1].outdated and state.torn_down_at == 12.5 and len(state.config_changes) == 1
+    assert state_to_json(state) == document
+    # A document written before these fields existed reads as before.
+    for key in ("config", "config_changes", "torn_down_at"):
+        del document[key]
+    del document["nodes"][0]["outdated"]
+    old = state_from_json(document, FW)
+    assert old.config is None and old.torn_down_at is None and not old.nodes[1].outdated
+    for key, bad in [("torn_down_at", "yesterday"), ("config", {"values": {}}), ("config_changes", [1])]:
+        with pytest.raises(NodeStateError, match=key):
+            state_from_json({**document, key: bad}, FW)

@@ -6,8 +6,20 @@ import threading
 import time
 from typing import Any
 
-from es_framework.engine import Engine
-from es_framework.scheduler import SchedulerShell, framework_info
+import pytest
+
+from es_framework.engine import Accept, Engine
+from es_framework.scheduler import (
+    CRASH_POINTS,
+    TEST_CRASH_STATUS,
+    TEST_CRASH_VAR,
+    TEST_HOOKS_ENABLE_VALUE,
+    TEST_HOOKS_ENABLE_VAR,
+    TEST_RAISE_VAR,
+    SchedulerShell,
+    TestHooks,
+    framework_info,
+)
 from tests.builders import config, offer
 from tests.test_engine import Clock, MemoryStore
 
@@ -132,5 +144,119 @@ def test_a_dead_driver_is_replaced_with_the_same_framework_id() -> None:
     wait_for(lambda: len(drivers) == 2)
     assert drivers[1].framework["id"] == {"value": "fw-1"}
     assert ("stop", True) in drivers[0].calls and ("stop", False) not in drivers[0].calls
+    stop.set()
+    thread.join(5)
+
+
+# --- test hooks -------------------------------------------------------------------------------------
+
+ARMED = {TEST_HOOKS_ENABLE_VAR: TEST_HOOKS_ENABLE_VALUE}
+
+
+def test_test_hooks_are_off_unless_armed_exactly() -> None:
+    assert TestHooks.from_env({}) == TestHooks()
+    assert not TestHooks.from_env({"ES_MESOS_ELASTICSEARCH_NODES": "3"}).armed
+    with pytest.raises(ValueError, match="end-to-end tests only"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_accept"})
+    with pytest.raises(ValueError, match="end-to-end tests only"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_accept", TEST_HOOKS_ENABLE_VAR: "1"})
+    with pytest.raises(ValueError, match="not one of"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_acept", **ARMED})
+    with pytest.raises(ValueError, match="not one of"):
+        TestHooks.from_env({TEST_RAISE_VAR: "statusupdate", **ARMED})
+    hooks = TestHooks.from_env({TEST_CRASH_VAR: "after_launch_write", TEST_RAISE_VAR: "statusUpdate", **ARMED})
+    assert hooks == TestHooks(crash_at="after_launch_write", raise_in="statusUpdate") and hooks.armed
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_crash_hook_exits_around_the_accept(point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        raise SystemExit(status)
+
+    monkeypatch.setattr("es_framework.scheduler.os._exit", fake_exit)
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, hooks=TestHooks(crash_at=point))
+    driver = RecordingDriver(shell, {}, "m")
+    shell._driver = driver
+    (accept,) = [c for c in engine.on_offers([offer(1)]) if isinstance(c, Accept)]
+    with pytest.raises(SystemExit):
+        shell._send(accept)
+    assert exits == [TEST_CRASH_STATUS]
+    launches = [c for c in driver.calls if c[0] == "launch"]
+    assert len(launches) == (1 if point == "after_accept" else 0)
+
+
+def test_a_raising_callback_is_contained_and_offers_are_given_back() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell._hooks = TestHooks(raise_in="resourceOffers")
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1), offer(2)])  # raises inside: logged, offers declined
+    wait_for(lambda: any(kind == "decline" for kind, _ in driver.calls))
+    (decline,) = [payload for kind, payload in driver.calls if kind == "decline"]
+    assert decline == ([{"value": "offer-1"}, {"value": "offer-2"}], {"refuse_seconds": 5.0})
+    shell.resourceOffers(driver, [offer(3)])  # only the first call raises
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    assert not driver.aborted and ("stop", False) not in driver.calls
+    stop.set()
+    thread.join(5)
+
+
+def test_a_status_update_callback_that_raises_leaves_the_update_unacknowledged() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell._hooks = TestHooks(raise_in="statusUpdate")
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1)])
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    task_id = next(payload for kind, payload in driver.calls if kind == "launch")[1][0]
+    update = {
+        "task_id": {"value": task_id},
+        "state": "TASK_RUNNING",
+        "agent_id": {"value": "agent-1-S0"},
+        "uuid": "eA==",
+    }
+    shell.statusUpdate(driver, update)  # raises inside: dropped, not acknowledged
+    time.sleep(0.2)
+    assert not any(kind == "ack" for kind, _ in driver.calls)
+    shell.statusUpdate(driver, update)  # Mesos re-sends it
+    wait_for(lambda: any(kind == "ack" for kind, _ in driver.calls))
+    stop.set()
+    thread.join(5)
+
+
+def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconciled() -> None:
+    trusted = [True]
+    drivers: list[RecordingDriver] = []
+
+    def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
+        drivers.append(RecordingDriver(*args, **kwargs))
+        return drivers[-1]
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory, may_act=lambda: trusted[0])
+    stop = threading.Event()
+    thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: bool(drivers))
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1)])
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    sends = len([1 for kind, _ in driver.calls if kind == "send"])
+    trusted[0] = False
+    shell.resourceOffers(driver, [offer(2)])  # declined: the store is not trustworthy
+    wait_for(lambda: any(kind == "decline" for kind, _ in driver.calls))
+    trusted[0] = True
+    shell.processHeartBeat(driver)
+    shell.resourceOffers(driver, [offer(3)])
+    wait_for(lambda: len([1 for kind, _ in driver.calls if kind == "send"]) >= sends + 2)
+    reconciles = [body["reconcile"]["tasks"] for kind, body in driver.calls if kind == "send"][sends:]
+    node_1 = engine.state.nodes[1]
+    assert reconciles[0] == [{"task_id": {"value": node_1.task_id}, "agent_id": {"value": "agent-1-S0"}}]
+    assert reconciles[1] == []
     stop.set()
     thread.join(5)

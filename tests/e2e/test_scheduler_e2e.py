@@ -4,125 +4,12 @@ with four agents (fake executors). Each test uses its own cluster name, so state
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-from kazoo.client import KazooClient
-
-from es_framework.devcluster import AgentSpec, DevMaster
-from identity import node_id_from_task_id
+from es_framework.devcluster import DevMaster
+from tests.e2e.harness import FW, Scheduler, running_tasks, stored_state, three_running, wait_for
 from tests.zookeeper import ZooKeeperServer
-
-ROOT = Path(__file__).resolve().parents[2]
-FW = "elasticsearch"
-
-
-@pytest.fixture
-def master() -> Iterator[DevMaster]:
-    agents = [AgentSpec(id=f"agent{i}-S0", hostname=f"agent{i}.example.com", cpus=4, mem=8192) for i in range(1, 5)]
-    dev = DevMaster(agents, heartbeat_interval=1.0, status_update_resend_interval=1.0).start()
-    try:
-        yield dev
-    finally:
-        dev.stop()
-
-
-class Scheduler:
-    """One ``es-framework`` process; its log is kept for the failure message."""
-
-    def __init__(self, master: DevMaster, zookeeper: ZooKeeperServer, cluster: str, log_dir: Path) -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "es_framework",
-            "--mesosMaster",
-            master.address,
-            "--frameworkStateUrl",
-            f"zk://{zookeeper.hosts}",
-            "--elasticsearchClusterName",
-            cluster,
-            "--elasticsearchNodes",
-            "3",
-            "--externalVolumeDriver",
-            "rexray",
-            "--elasticsearchNofile",
-            "20000",
-            "--zookeeperMesosTimeout",
-            "4000",
-        ]
-        self.log_dir = log_dir
-        self.runs = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.runs += 1
-        log = open(self.log_dir / f"scheduler-{self.runs}.log", "wb")  # noqa: SIM115 - closed with the process
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ES_MESOS_")}
-        self.process = subprocess.Popen(self.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
-
-    def signal(self, signum: int) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=20)
-
-    def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("scheduler-*.log")))
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def scheduler(master: DevMaster, zookeeper: ZooKeeperServer, tmp_path: Path) -> Iterator[Scheduler]:
-    sched = Scheduler(master, zookeeper, f"e2e-{uuid.uuid4().hex[:8]}", tmp_path)
-    try:
-        yield sched
-    finally:
-        sched.stop()
-
-
-def wait_for(what: str, predicate: Callable[[], Any], scheduler: Scheduler, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n--- scheduler log ---\n{scheduler.log()[-6000:]}")
-        time.sleep(0.2)
-
-
-def running_tasks(master: DevMaster) -> dict[int, dict[str, Any]]:
-    tasks = [t for t in master.state()["tasks"] if t["state"] == "TASK_RUNNING"]
-    return {node_id_from_task_id(t["task_id"], FW): t for t in tasks}
-
-
-def three_running(master: DevMaster) -> dict[int, dict[str, Any]] | None:
-    tasks = running_tasks(master)
-    return tasks if sorted(tasks) == [1, 2, 3] else None
-
-
-def stored_state(zookeeper: ZooKeeperServer, cluster: str) -> dict[str, Any]:
-    client = KazooClient(hosts=zookeeper.hosts)
-    client.start(timeout=10)
-    try:
-        data, _ = client.get(f"/{FW}/{cluster}/state")
-    finally:
-        client.stop()
-        client.close()
-    document: dict[str, Any] = json.loads(data)
-    return document
 
 
 def test_three_nodes_on_three_agents_then_replacement_and_failover(

@@ -1,0 +1,27 @@
+"""Fixtures of the end-to-end tests: a development master with four agents and one scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from es_framework.devcluster import DevMaster
+from tests.e2e.harness import Scheduler, dev_master, new_cluster_name
+from tests.zookeeper import ZooKeeperServer
+
+
+@pytest.fixture
+def master() -> Iterator[DevMaster]:
+    with dev_master(4) as dev:
+        yield dev
+
+
+@pytest.fixture
+def scheduler(master: DevMaster, zookeeper: ZooKeeperServer, tmp_path: Path) -> Iterator[Scheduler]:
+    sched = Scheduler(master, zookeeper, new_cluster_name(), tmp_path)
+    try:
+        yield sched
+    finally:
+        sched.stop()
