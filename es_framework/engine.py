@@ -37,7 +37,9 @@ from es_framework.node_state import (
     FREEING_STATES,
     Action,
     ClusterState,
+    Decision,
     NodeStateError,
+    StatusUpdate,
     TaskState,
     apply_status,
     describe,
@@ -385,30 +387,59 @@ class Engine:
         return calls
 
     def on_update(self, raw_status: object) -> list[Call]:
-        try:
-            update = parse_status(raw_status)
-        except NodeStateError as exc:
-            log.error("ignoring malformed status update: %s", exc)
+        return self.on_updates([raw_status])
+
+    def on_updates(self, raw_statuses: Sequence[object]) -> list[Call]:
+        """Apply a batch of status updates with **one** state write, then acknowledge them all.
+
+        If the write fails, none is acknowledged (Mesos resends them) and nothing changes.
+        Reconciling N tasks thus costs one write, not N writes of an N-node document."""
+        updates: list[StatusUpdate] = []
+        for raw in raw_statuses:
+            try:
+                updates.append(parse_status(raw))
+            except NodeStateError as exc:
+                log.error("ignoring malformed status update: %s", exc)
+        if not updates:
             return []
         if not self.may_act:
-            log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
+            for update in updates:
+                log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
             return []
-        holder = self.state.by_task_id.get(update.task_id)
-        # A record written before a crash whose ACCEPT never went out: reconciliation answers GONE or
-        # UNKNOWN for it. That is no failure of the node, so it is not backed off.
-        never_launched = (
-            holder is not None
-            and holder.state is TaskState.LAUNCHING
-            and update.reason == "REASON_RECONCILIATION"
-            and update.state in (TaskState.GONE, TaskState.UNKNOWN, TaskState.LOST)
-        )
-        new_state, decision = apply_status(self.state, update, self.config.framework_name, now=self._clock())
-        if decision.action is Action.ADOPT:
-            new_state = self._fill_hostnames(new_state)
-        node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
-        log.info("%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason)
+        new_state = self.state
+        applied: list[tuple[StatusUpdate, Decision, bool]] = []
+        for update in updates:
+            holder = new_state.by_task_id.get(update.task_id)
+            # A record written before a crash whose ACCEPT never went out: reconciliation answers GONE
+            # or UNKNOWN for it. That is no failure of the node, so it is not backed off.
+            never_launched = (
+                holder is not None
+                and holder.state is TaskState.LAUNCHING
+                and update.reason == "REASON_RECONCILIATION"
+                and update.state in (TaskState.GONE, TaskState.UNKNOWN, TaskState.LOST)
+            )
+            new_state, decision = apply_status(new_state, update, self.config.framework_name, now=self._clock())
+            if decision.action is Action.ADOPT:
+                new_state = self._fill_hostnames(new_state)
+            node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
+            log.info(
+                "%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason
+            )
+            applied.append((update, decision, never_launched))
         if new_state is not self.state and not self._persist(new_state):
-            return []  # unacknowledged: the agent resends it
+            return []  # unacknowledged: the agents resend them
+        calls: list[Call] = []
+        progress = False
+        for update, decision, never_launched in applied:
+            calls.extend(self._after_update(update, decision, never_launched))
+            progress = progress or decision.action is not Action.IGNORE
+        if progress:
+            log.info("%s", describe(self.state))
+        calls.extend(self._offer_interest())
+        return calls
+
+    def _after_update(self, update: StatusUpdate, decision: Decision, never_launched: bool) -> list[Call]:
+        """Kills, back-off bookkeeping and the acknowledgement of one update already written."""
         calls: list[Call] = []
         if decision.action is Action.KILL:
             calls.append(Kill(update.task_id, update.agent_id))
@@ -433,14 +464,10 @@ class Engine:
                     update.message or update.reason or "no message",
                     wait,
                 )
-            log.info("%s", describe(self.state))
         if update.state is TaskState.RUNNING and decision.node_id is not None:
             self.backoff = self.backoff.succeeded(decision.node_id)
-            if decision.action is not Action.IGNORE:
-                log.info("%s", describe(self.state))
         if update.uuid is not None and update.agent_id is not None:
             calls.append(Acknowledge(update.agent_id, update.task_id, update.uuid))
-        calls.extend(self._offer_interest())
         return calls
 
     def _offer_interest(self, *, force: bool = False) -> list[Call]:

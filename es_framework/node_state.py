@@ -153,6 +153,8 @@ class NodeRecord:
     #: Launched with a configuration that has changed since (see ``ClusterState.config``): the node
     #: keeps running as it is until it is replaced.
     outdated: bool = False
+    #: The executor's last health report (``TaskStatus.healthy``), None before the first.
+    healthy: bool | None = None
 
     @property
     def transport_address(self) -> str:
@@ -348,11 +350,13 @@ def _held(
     new_rank = _PROGRESS.get(new)
     if old_rank is not None and new_rank is not None and new_rank < old_rank:
         return state, Decision(Action.IGNORE, node_id, task_id, f"stale {new} after {holder.state}")
+    # Same state on the same agent with no new health news is a duplicate, whatever its reason: a
+    # reconciliation answer (REASON_RECONCILIATION) or a periodic health report repeats what is
+    # recorded, and writing the whole state for it made reconciling N tasks cost O(N^2).
     if (
         new == holder.state
-        and update.healthy is None
         and update.agent_id in (None, holder.agent_id)
-        and update.reason == holder.last_reason
+        and (update.healthy is None or update.healthy == holder.healthy)
     ):
         return state, Decision(Action.IGNORE, node_id, task_id, f"duplicate {new}")
     changed = replace(
@@ -364,11 +368,14 @@ def _held(
         last_reason=update.reason,
         last_message=update.message,
         updated_at=now,
+        healthy=update.healthy if update.healthy is not None else holder.healthy,
     )
     if new is TaskState.UNREACHABLE:
         why = f"agent unreachable; node {node_id} stays reserved until Mesos reports the task gone"
     elif holder.state in (TaskState.UNREACHABLE, TaskState.UNKNOWN) and new is TaskState.RUNNING:
         why = f"back from {holder.state}: node {node_id} is kept"
+    elif new == holder.state and changed.healthy != holder.healthy:
+        why = f"{'healthy' if changed.healthy else 'unhealthy'} (was {holder.healthy})"
     else:
         why = f"{holder.state} -> {new}"
     return _with_nodes(state, {**state.nodes, node_id: changed}), Decision(Action.UPDATE, node_id, task_id, why)
@@ -398,6 +405,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "last_message": r.last_message,
                 "updated_at": r.updated_at,
                 "outdated": r.outdated,
+                "healthy": r.healthy,
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
@@ -463,6 +471,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             last_message=item.get("last_message") if isinstance(item.get("last_message"), str) else None,
             updated_at=float(item["updated_at"]) if isinstance(item.get("updated_at"), (int, float)) else None,
             outdated=item.get("outdated") is True,
+            healthy=item.get("healthy") if isinstance(item.get("healthy"), bool) else None,
         )
         seen_tasks.add(task_id)
     config = raw.get("config")

@@ -383,3 +383,25 @@ def test_the_new_state_fields_survive_a_round_trip_and_are_checked() -> None:
     for key, bad in [("torn_down_at", "yesterday"), ("config", {"values": {}}), ("config_changes", [1])]:
         with pytest.raises(NodeStateError, match=key):
             state_from_json({**document, key: bad}, FW)
+
+
+def test_a_batch_of_updates_is_written_once_then_acknowledged() -> None:
+    engine, store, _ = make()
+    tasks = launched(engine, 1, 2, 3)
+    writes = len(store.writes)
+    batch = [status(t, "TASK_RUNNING", f"agent-{n}-S0", uuid=f"u{n}") for n, t in tasks.items()]
+    calls = engine.on_updates(batch)
+    assert len(store.writes) == writes + 1
+    assert [c for c in calls if isinstance(c, Acknowledge)] == [
+        Acknowledge(f"agent-{n}-S0", t, f"u{n}") for n, t in tasks.items()
+    ]
+    assert all(r.state is TaskState.RUNNING for r in engine.state.nodes.values())
+
+
+def test_a_batch_whose_write_fails_is_not_acknowledged_at_all() -> None:
+    engine, store, _ = make()
+    tasks = launched(engine, 1, 2)
+    store.fail_next = OSError("connection loss")
+    batch = [status(t, "TASK_RUNNING", f"agent-{n}-S0") for n, t in tasks.items()]
+    assert engine.on_updates([*batch, {"garbage": 1}]) == []
+    assert all(r.state is TaskState.LAUNCHING for r in engine.state.nodes.values())

@@ -192,6 +192,24 @@ def test_duplicate_updates_change_nothing() -> None:
     assert again is state
 
 
+def test_reconciliation_answers_and_repeated_health_change_nothing() -> None:
+    state = running(1)
+    again, actions = apply(state, update(1, TaskState.RUNNING, reason="REASON_RECONCILIATION"))
+    assert actions == [Action.IGNORE] and again is state
+    healthy, actions = apply(state, update(1, TaskState.RUNNING, healthy=True))
+    assert actions == [Action.UPDATE] and healthy.nodes[1].healthy is True
+    same, actions = apply(
+        healthy, update(1, TaskState.RUNNING, healthy=True, reason="REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+    )
+    assert actions == [Action.IGNORE] and same is healthy
+    sick, decisions = apply_status(healthy, update(1, TaskState.RUNNING, healthy=False), FW)
+    assert decisions.action is Action.UPDATE and "unhealthy (was True)" in decisions.reason
+    assert sick.nodes[1].healthy is False
+    # A report without health news keeps the last one.
+    assert apply(sick, update(1, TaskState.UNREACHABLE))[0].nodes[1].healthy is False
+    assert state_from_json(state_to_json(sick), FW).nodes[1].healthy is False
+
+
 @pytest.mark.parametrize("stale", [TaskState.STAGING, TaskState.STARTING])
 def test_stale_updates_never_move_a_task_back(stale: TaskState) -> None:
     state, actions = apply(running(1), update(1, stale))
