@@ -41,6 +41,7 @@ def test_quick_scheduler_benchmark_runs() -> None:
     assert keys == {
         "reconcile.n100.unchanged",
         "reconcile.n100.changed",
+        "reconcile.n100.changed_unbatched",
         "offers.n100.one_launch",
         "offers.n100.complete",
     }
