@@ -49,6 +49,7 @@ from es_framework.node_state import (
 )
 from es_framework.offers import Offer, OfferError, parse_offer
 from es_framework.plan import SHORT_REFUSE_S, plan_offer_cycle
+from es_framework.task_builder import executor_id_for
 from identity.task_ids import new_launch_id
 
 log = logging.getLogger("es_framework.engine")
@@ -151,7 +152,16 @@ class Revive:
     pass
 
 
-Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive
+@dataclass(frozen=True)
+class Message:
+    """A framework message to one node's executor (``data`` is the raw payload)."""
+
+    agent_id: str
+    executor_id: str
+    data: bytes
+
+
+Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive | Message
 
 
 # --- the engine -------------------------------------------------------------------------------------
@@ -187,6 +197,10 @@ class Engine:
         self.suppressed = False
         #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
         self.agent_hostnames: dict[str, str] = {}
+        self._seed_hosts: tuple[str, ...] = ()
+        self._seed_version = 0
+        #: task id -> the seed version last sent to it.
+        self._seed_sent: dict[str, int] = {}
         self.state, self._version = self._read()
 
     # --- state ------------------------------------------------------------------------------------
@@ -244,6 +258,35 @@ class Engine:
         log.info("registered as %s", framework_id)
         calls.extend(self.reconcile_calls())
         calls.extend(self._offer_interest(force=True))
+        calls.extend(self.seed_host_messages(resend=True))
+        return calls
+
+    def seed_host_messages(self, *, resend: bool = False) -> list[Call]:
+        """Tell running nodes the master-eligible nodes' transport addresses.
+
+        Framework messages are best-effort, so the list is versioned: each running node is sent the
+        current version once, and everyone again (same version) after re-registration and
+        periodically (``resend``); an executor applies only a version newer than the last it
+        applied. The version is the clock in milliseconds, so a restarted scheduler never goes back."""
+        seeds = self.state.view().seed_hosts
+        if seeds != self._seed_hosts:
+            self._seed_hosts = seeds
+            self._seed_version = max(self._seed_version + 1, int(self._clock() * 1000))
+        if not seeds:
+            return []
+        data = json.dumps({"version": self._seed_version, "seed_hosts": list(seeds)}).encode("utf-8")
+        calls: list[Call] = []
+        sent: dict[str, int] = {}
+        for record in sorted(self.state.nodes.values(), key=lambda r: r.node_id):
+            if record.state is not TaskState.RUNNING:
+                continue
+            sent[record.task_id] = self._seed_version
+            if not resend and self._seed_sent.get(record.task_id) == self._seed_version:
+                continue
+            launch_id = record.task_id.rsplit("-", 1)[1]
+            executor_id = executor_id_for(self.config, record.node_id, launch_id)
+            calls.append(Message(record.agent_id, executor_id, data))
+        self._seed_sent = sent
         return calls
 
     def reconcile_calls(self) -> list[Call]:
@@ -384,6 +427,7 @@ class Engine:
         if plan.launches:
             log.info("%s", describe(self.state))
         calls.extend(self._offer_interest())
+        calls.extend(self.seed_host_messages())
         return calls
 
     def on_update(self, raw_status: object) -> list[Call]:
@@ -436,6 +480,7 @@ class Engine:
         if progress:
             log.info("%s", describe(self.state))
         calls.extend(self._offer_interest())
+        calls.extend(self.seed_host_messages())
         return calls
 
     def _after_update(self, update: StatusUpdate, decision: Decision, never_launched: bool) -> list[Call]:

@@ -69,6 +69,11 @@ def requirements_for(offer: Offer, config: Config, *, uses_local_disk: bool) -> 
     )
 
 
+def executor_id_for(config: Config, node_id: int, launch_id: str) -> str:
+    """The executor id of a node's launch (unique per launch, like the task id)."""
+    return f"{config.executor_name}-node{node_id}-{launch_id}"
+
+
 def task_ports(task_info: dict[str, Any]) -> tuple[int, int]:
     """The (http, transport) ports of a TaskInfo built here."""
     ports = {p["name"]: p["number"] for p in task_info["discovery"]["ports"]["ports"]}
@@ -224,7 +229,7 @@ def build_task_info(
 
     labels = _labels(config, node_id)
     executor = {
-        "executor_id": {"value": f"{config.executor_name}-node{node_id}-{launch_id}"},
+        "executor_id": {"value": executor_id_for(config, node_id, launch_id)},
         "name": f"{config.executor_name} {name}",
         "type": "CUSTOM",
         "command": command,

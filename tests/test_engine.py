@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from es_framework.engine import (
     Decline,
     Engine,
     Kill,
+    Message,
     Reconcile,
     Revive,
     StoreConflictError,
@@ -405,3 +407,43 @@ def test_a_batch_whose_write_fails_is_not_acknowledged_at_all() -> None:
     batch = [status(t, "TASK_RUNNING", f"agent-{n}-S0") for n, t in tasks.items()]
     assert engine.on_updates([*batch, {"garbage": 1}]) == []
     assert all(r.state is TaskState.LAUNCHING for r in engine.state.nodes.values())
+
+
+def _messages(calls: list[Call]) -> list[Message]:
+    return [c for c in calls if isinstance(c, Message)]
+
+
+def test_seed_hosts_reach_running_nodes_as_versioned_messages() -> None:
+    engine, _, clock = make()
+    tasks = launched(engine, 1, 2, 3)
+    sent: list[Message] = []
+    for n, t in tasks.items():
+        sent += _messages(engine.on_update(status(t, "TASK_RUNNING", f"agent-{n}-S0", uuid=f"u{n}")))
+    # Seeds were known from the launches on; each node is told once, when it runs.
+    assert [m.agent_id for m in sent] == ["agent-1-S0", "agent-2-S0", "agent-3-S0"]
+    assert sent[0].executor_id == f"elasticsearch-executor-node1-{tasks[1].rsplit('-', 1)[1]}"
+    payload = json.loads(sent[0].data)
+    assert payload["seed_hosts"] == [f"agent{n}.example.com:31001" for n in (1, 2, 3)]
+    version = payload["version"]
+    assert version >= int(clock.now * 1000)
+    # Nothing new: nothing sent. Re-registration: the same version again.
+    assert _messages(engine.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0", uuid="again"))) == []
+    resent = _messages(engine.on_registered("fw-1"))
+    assert len(resent) == 3 and json.loads(resent[0].data)["version"] == version
+    # Node 3 fails: nodes 1 and 2 learn it is gone. It comes back on another agent: they learn its
+    # new address at once, and the new node 3 gets the same version when it runs.
+    failed = _messages(engine.on_update(status(tasks[3], "TASK_FAILED", "agent-3-S0", uuid="f")))
+    assert [m.agent_id for m in failed] == ["agent-1-S0", "agent-2-S0"]
+    assert json.loads(failed[0].data)["seed_hosts"] == ["agent1.example.com:31001", "agent2.example.com:31001"]
+    clock.now += 10
+    launch_calls = engine.on_offers([offer(7)])
+    (accept,) = accepts(launch_calls)
+    relaunch = _messages(launch_calls)
+    assert [m.agent_id for m in relaunch] == ["agent-1-S0", "agent-2-S0"]
+    newer = json.loads(relaunch[0].data)
+    assert newer["version"] > version
+    assert newer["seed_hosts"] == ["agent1.example.com:31001", "agent2.example.com:31001", "agent7.example.com:31001"]
+    new_task = accept.task_infos[0]["task_id"]["value"]
+    running = _messages(engine.on_update(status(new_task, "TASK_RUNNING", "agent-7-S0", uuid="n")))
+    assert [m.agent_id for m in running] == ["agent-7-S0"]
+    assert json.loads(running[0].data) == newer
