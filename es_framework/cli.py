@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from es_framework import __version__
-from es_framework.config import FLAGS, Config, ConfigError, resolve_config
+from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
 from es_framework.offers import OfferError, offers_from_document
 from es_framework.plan import PlanStep, plan_offers
 from es_framework.resources import format_milli
@@ -30,10 +30,17 @@ Every flag can also be set in the environment as ES_MESOS_<FLAG_IN_UPPER_SNAKE>,
 ES_MESOS_ELASTICSEARCH_NODES=5 for --elasticsearchNodes; a flag given on the command line wins.
 Boolean flags take true/false (a bare boolean flag means true)."""
 
-COMMANDS_EPILOG = """\
+COMMANDS_EPILOG = f"""\
 Without a command, es-framework runs the scheduler: it leads the cluster's state (ZooKeeper),
 registers with Mesos and keeps --elasticsearchNodes nodes running. SIGTERM stops the scheduler
 only; the nodes keep running and the next scheduler takes over.
+
+--mesosMaster local runs the whole framework on this machine. It is a DEVELOPMENT TOOL:
+  {LOCAL_MODE_WARNING}.
+  It starts a development Mesos master with --localAgents simulated agents whose executors are
+  local processes (containers are simulated; volumes are directories in --localWorkDir), and the
+  scheduler with its state in --localWorkDir. Ctrl-C or SIGTERM stops all of it; starting again
+  with the same --localWorkDir brings the same nodes and volumes back.
 
 commands:
   plan      judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
@@ -265,6 +272,12 @@ def _run_teardown(config: Config, *, purge: bool) -> int:
     if config.mesos_master is None:
         sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
         return 2
+    if config.local_mode:
+        sys.stderr.write(
+            "es-framework: teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "
+            f"every node; to start afresh, delete its work directory {config.local_work_dir}\n"
+        )
+        return 2
     try:
         state_url(config)
     except ValueError as exc:
@@ -294,6 +307,8 @@ def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     if config.mesos_master is None:
         sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
         return 2
+    if config.local_mode:
+        return _run_local(config, hooks)
     try:
         state_url(config)
     except ValueError as exc:
@@ -309,6 +324,33 @@ def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     try:
         run_scheduler(config, stop, hooks)
     except TornDownError as exc:
+        sys.stderr.write(f"es-framework: {exc}\n")
+        return 2
+    except StateStoreError as exc:
+        log.error("state store: %s", exc)
+        return 1
+    return 0
+
+
+def _run_local(config: Config, hooks: Any) -> int:
+    """Local mode (``--mesosMaster local``): everything on this machine; Ctrl-C or SIGTERM stops all of it."""
+    from es_framework.local import LocalModeError, run_local  # noqa: PLC0415
+    from es_framework.node_state import NodeStateError  # noqa: PLC0415
+    from es_framework.scheduler import TornDownError  # noqa: PLC0415
+    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info("SIGTERM: stopping local mode (the scheduler, then the development cluster and every node)")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        run_local(config, stop, hooks)
+    except KeyboardInterrupt:
+        log.info("interrupted: local mode stopped")
+    except (LocalModeError, TornDownError, NodeStateError) as exc:
         sys.stderr.write(f"es-framework: {exc}\n")
         return 2
     except StateStoreError as exc:

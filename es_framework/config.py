@@ -36,7 +36,16 @@ ES_REQUIRED_NOFILE = 65535
 RESERVED_LABEL_PREFIX = "es-mesos."
 
 VolumeMethod = Literal["dockerVolume", "dvdi"]
-MasterKind = Literal["zk", "http"]
+MasterKind = Literal["zk", "http", "local"]
+#: ``--mesosMaster local``: the whole framework on one machine against the development cluster.
+LOCAL_MASTER = "local"
+#: What local mode is, said at start and in ``--help``.
+LOCAL_MODE_WARNING = (
+    "local mode: a single-machine development cluster and, unless you give Elasticsearch, a demo node that is "
+    "NOT Elasticsearch; production runs on real Mesos"
+)
+#: Local mode gives each simulated agent a loopback address of its own (127.0.0.<n>).
+MAX_LOCAL_AGENTS = 254
 
 
 class ConfigError(ValueError):
@@ -72,7 +81,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class MesosMaster:
-    """Where Mesos is: a ZooKeeper URL (leader detection) or one master's HTTP address."""
+    """Where Mesos is: a ZooKeeper URL (leader detection), one master's HTTP address, or ``local``
+    (local mode: a development master started in-process; ``url`` is ``local`` and ``hosts`` empty)."""
 
     kind: MasterKind
     #: ``zk://h1:2181,h2:2181/mesos`` or ``http://host:5050``; ZooKeeper credentials are kept
@@ -85,6 +95,10 @@ class MesosMaster:
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == "local"
 
 
 @dataclass(frozen=True)
@@ -136,12 +150,20 @@ class Config:
     nofile: int
     elasticsearch_user: str
     allow_gpu_agents: bool
+    #: Local mode only: number of simulated agents and the development cluster's work directory.
+    local_agents: int = 4
+    local_work_dir: str = "./.es-mesos-local"
     #: What the operator should know about accepted but questionable values.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def strategy_name(self) -> Literal["normal", "external"]:
         return "external" if self.external_volume_driver else "normal"
+
+    @property
+    def local_mode(self) -> bool:
+        """``--mesosMaster local``: a development cluster on this machine (see :mod:`es_framework.local`)."""
+        return self.mesos_master is not None and self.mesos_master.is_local
 
     @property
     def heap_mb(self) -> int:
@@ -295,7 +317,9 @@ def _urlsplit(text: str, allowed: str) -> SplitResult:
 
 def parse_mesos_master(text: str) -> MesosMaster:
     stripped = text.strip()
-    allowed = "must be host:port, http(s)://host:port or zk://host:port[,...]/path"
+    allowed = "must be host:port, http(s)://host:port or zk://host:port[,...]/path (or local: local mode)"
+    if stripped == LOCAL_MASTER:
+        return MesosMaster(kind="local", url=LOCAL_MASTER, hosts=())
     if stripped.startswith("zk://"):
         return parse_zk_url(stripped)
     scheme = "http"
@@ -429,6 +453,12 @@ def _location(text: str, schemes: tuple[str, ...]) -> str:
     return text
 
 
+def _local_work_dir(text: str) -> str:
+    if not text.strip() or "\x00" in text:
+        raise ValueError("must be a directory path")
+    return text
+
+
 def _settings_location(text: str) -> str:
     return _location(text, ("http", "https", "file"))
 
@@ -514,7 +544,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "mesos_master",
         "",
         _optional(parse_mesos_master),
-        "Mesos master: host:port, http(s)://host:port, or zk://host:port[,...]/path (leader detection).",
+        "Mesos master: host:port, http(s)://host:port, or zk://host:port[,...]/path (leader detection); "
+        f"'local' runs everything on this machine ({LOCAL_MODE_WARNING}).",
         "URL",
     ),
     FlagSpec(
@@ -739,6 +770,24 @@ FLAGS: tuple[FlagSpec, ...] = (
         "Accept offers from agents with GPUs (declined by default to keep GPUs for GPU work).",
         "BOOL",
     ),
+    FlagSpec(
+        "localAgents",
+        "local_agents",
+        "4",
+        lambda t: _int_in(t, 1, MAX_LOCAL_AGENTS, "a number of agents"),
+        "Local mode only: number of simulated agents (one node each, each with its own loopback address "
+        "127.0.0.<n> and port range).",
+        "N",
+    ),
+    FlagSpec(
+        "localWorkDir",
+        "local_work_dir",
+        "./.es-mesos-local",
+        _local_work_dir,
+        "Local mode only: work directory of the development cluster (sandboxes, volumes/<name>, and the "
+        "default state, file://<dir>/state).",
+        "DIR",
+    ),
 )
 
 FLAGS_BY_NAME: dict[str, FlagSpec] = {spec.name: spec for spec in FLAGS}
@@ -859,8 +908,45 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
             f"--elasticsearchRam {mem:g} MB gives a heap of {int(mem // 2)} MB; Elasticsearch needs 512 MB or more"
         )
 
+    _local_mode_rules(values, explicit, problems, warnings)
+
     if problems:
         raise ConfigError(problems)
 
     kwargs = {spec.attr: values[spec.name] for spec in FLAGS if spec.name != "zookeeperMesosUrl"}
     return Config(**kwargs, warnings=tuple(warnings))
+
+
+def _local_mode_rules(values: Mapping[str, Any], explicit: set[str], problems: list[str], warnings: list[str]) -> None:
+    master = values.get("mesosMaster")
+    if master is None or not master.is_local:
+        warnings.extend(
+            f"--{name} applies to local mode only (--mesosMaster local); it is ignored"
+            for name in ("localAgents", "localWorkDir")
+            if name in explicit and name in values
+        )
+        return
+    ports = values.get("elasticsearchPorts")
+    if isinstance(ports, Ports) and ports.fixed:
+        problems.append(
+            "--elasticsearchPorts must be empty in local mode: every node runs on this machine, so each takes its "
+            "ports from its agent's own range"
+        )
+    agents, nodes = values.get("localAgents"), values.get("elasticsearchNodes")
+    if isinstance(agents, int) and isinstance(nodes, int) and agents < nodes:
+        warnings.append(
+            f"--localAgents {agents} is fewer than --elasticsearchNodes {nodes}: one node runs per agent, so only "
+            f"{agents} will run"
+        )
+    binary = values.get("elasticsearchBinaryUrl")
+    if isinstance(binary, str):
+        path = binary.removeprefix("file://") if binary.startswith("file://") else binary
+        if "://" in path or not path.startswith("/"):
+            problems.append(
+                f"--elasticsearchBinaryUrl {binary!r}: local mode runs Elasticsearch from this machine: give an "
+                "absolute path (or file:// URL) of an Elasticsearch directory with bin/elasticsearch or of its tarball"
+            )
+        elif not (os.path.isfile(os.path.join(path, "bin", "elasticsearch")) or os.path.isfile(path)):
+            problems.append(
+                f"--elasticsearchBinaryUrl {binary!r}: neither a directory with bin/elasticsearch nor a tarball"
+            )

@@ -26,6 +26,7 @@ and raise hooks (:class:`TestHooks`, armed only through ``ESMESOS_TEST_*`` varia
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -34,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from es_framework.config import Config
@@ -44,6 +46,7 @@ from es_framework.engine import (
     Decline,
     Engine,
     Kill,
+    Message,
     Reconcile,
     Revive,
     StoreConflictError,
@@ -68,6 +71,10 @@ log = logging.getLogger("es_framework.scheduler")
 #: Mesos' default heartbeat interval; a subscription silent for HEARTBEAT_MISSES of them is dead.
 HEARTBEAT_INTERVAL_S = 15.0
 HEARTBEAT_MISSES = 5
+#: How often the seed hosts are re-sent to every running node's executor.
+SEED_RESEND_INTERVAL_S = 60.0
+#: Status updates applied with one state write (and then acknowledged together).
+UPDATE_BATCH_MAX = 1000
 
 
 # --- test hooks -------------------------------------------------------------------------------------
@@ -191,6 +198,7 @@ class SchedulerShell:
         self._driver: Any = None
         self._driver_factory = driver_factory
         self._last_event = time.monotonic()
+        self._last_seed_resend = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
 
     # --- pymesos callbacks: enqueue only, never raise -------------------------------------------------
@@ -270,10 +278,27 @@ class SchedulerShell:
                 event = self._events.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if event.kind == "update":
+                event = self._more_updates(event)
             try:
                 self._handle(event)
             except Exception:
                 log.exception("error while handling %s; carrying on", event.kind)
+
+    def _more_updates(self, first: _Event) -> _Event:
+        """Status updates already queued behind ``first``, as one batch: the engine writes state once
+        per batch (a reconciliation of N tasks would otherwise rewrite the state N times)."""
+        batch = [first.payload]
+        while len(batch) < UPDATE_BATCH_MAX:
+            with self._events.mutex:  # peek: only this thread takes events, so the head stays ours
+                following = self._events.queue[0] if self._events.queue else None
+            if following is None or following.kind != "update":
+                break
+            try:
+                batch.append(self._events.get_nowait().payload)
+            except queue.Empty:
+                break
+        return _Event("updates", batch)
 
     def _handle(self, event: _Event) -> None:
         may_act = self._may_act()
@@ -293,8 +318,10 @@ class SchedulerShell:
                 calls = self.engine.on_registered(framework_id)
         elif event.kind == "offers":
             calls = self.engine.on_offers(event.payload)
-        elif event.kind == "update":
-            calls = self.engine.on_update(event.payload)
+        elif event.kind == "updates":
+            calls = self.engine.on_updates(event.payload)
+        elif event.kind == "resend_seeds":
+            calls = self.engine.seed_host_messages(resend=True)
         elif event.kind == "decline":
             if event.payload:
                 log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
@@ -331,6 +358,10 @@ class SchedulerShell:
                 driver.suppressOffers()
             elif isinstance(call, Revive):
                 driver.reviveOffers()
+            elif isinstance(call, Message):
+                driver.sendFrameworkMessage(
+                    {"value": call.executor_id}, {"value": call.agent_id}, base64.b64encode(call.data).decode("ascii")
+                )
         except Exception:
             log.exception("could not send %s to the master", type(call).__name__.upper())
 
@@ -418,6 +449,11 @@ class SchedulerShell:
             self._stop.set()
 
     def _watch(self) -> None:
+        now = time.monotonic()
+        if now - self._last_seed_resend > SEED_RESEND_INTERVAL_S:
+            # Framework messages are best-effort: re-send the seed hosts now and then.
+            self._last_seed_resend = now
+            self._put("resend_seeds")
         if self._driver.aborted:
             self._restart("the Mesos driver stopped")
         elif time.monotonic() - self._last_event > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
@@ -467,6 +503,8 @@ def state_url(config: Config) -> str:
     redeploy is how the Java framework lost clusters: refuse."""
     if config.state_url is not None:
         return config.state_url.reveal()
+    if config.local_mode:
+        return local_state_url(config)
     derived = state_url_for_mesos_master(config.mesos_master)
     if derived is None:
         raise ValueError(
@@ -474,6 +512,11 @@ def state_url(config: Config) -> str:
             "on a single machine); without durable state a restarted scheduler would lose the cluster"
         )
     return str(derived)
+
+
+def local_state_url(config: Config) -> str:
+    """Local mode's default state URL: ``file://<absolute --localWorkDir>/state``."""
+    return (Path(config.local_work_dir).expanduser().absolute() / "state").as_uri()
 
 
 def _open_store(config: Config) -> StateStore:

@@ -760,3 +760,56 @@ def test_test_hooks_half_set_refuse_to_start(capsys: pytest.CaptureFixture[str],
 
 def config_for(**flags: str) -> Any:
     return resolve_config(flags, {})
+
+
+# --- local mode -------------------------------------------------------------------------------------
+
+
+def test_help_says_local_mode_is_a_development_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    from es_framework.config import LOCAL_MODE_WARNING
+
+    code, out, _ = run_exit(capsys, "--help")
+    assert code == 0
+    assert LOCAL_MODE_WARNING in out
+    assert "--localAgents N" in out and "--localWorkDir DIR" in out
+
+
+def test_config_in_local_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "config", "--mesosMaster", "local", "--localAgents", "5")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["mesosMaster"] == "local" and shown["localAgents"] == 5
+    assert shown["localWorkDir"] == "./.es-mesos-local"
+
+
+def test_teardown_does_not_apply_to_local_mode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run_main(capsys, "teardown", "--mesosMaster", "local", "--localWorkDir", str(tmp_path))
+    assert code == 2 and not out
+    assert "teardown does not apply to local mode: stop it with Ctrl-C" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_mode_refuses_to_start_while_another_one_leads_its_state(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from es_framework.state_store import FileStateStore
+
+    running = FileStateStore(tmp_path / "state", "elasticsearch", "mesos-ha")
+    assert running.acquire_leadership(timeout=1)
+    try:
+        code, _, err = run_main(capsys, "--mesosMaster", "local", "--localWorkDir", str(tmp_path))
+    finally:
+        running.close()
+    assert code == 2
+    assert "is local mode already running on this work directory?" in err
+    assert not (tmp_path / "agents").exists()  # no development cluster was started
+
+
+def test_local_mode_refuses_torn_down_state_and_stops_what_it_started(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _store_document(tmp_path / "state", _running_document(torn_down_at=1700000000.0))
+    code, _, err = run_main(capsys, "--mesosMaster", "local", "--localWorkDir", str(tmp_path))
+    assert code == 2 and "was torn down at 2023-11-14 22:13:20 UTC" in err
+    stored = json.loads((tmp_path / "state" / "elasticsearch" / "mesos-ha" / "state.json").read_text())["state"]
+    assert len(stored["nodes"]) == 2  # torn-down state is a record: local mode leaves it alone

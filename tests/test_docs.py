@@ -35,3 +35,17 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     commands = [line for line in ci.splitlines() if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
     assert commands == ["exec bash scripts/test.sh"]
+
+
+def test_the_quick_start_runs_local_mode_and_says_it_is_a_development_tool() -> None:
+    quick_start = README[README.index("## Quick start") : README.index("## Set-up")]
+    first = re.search(r"```sh\n(?P<command>.+?)\n```", quick_start, re.S)
+    assert first is not None
+    assert (
+        first["command"]
+        == "bash scripts/setup.sh && .venv/bin/es-framework --mesosMaster local --externalVolumeDriver rexray"
+    )
+    assert "development tool" in quick_start and "not* Elasticsearch" in quick_start
+    assert "production runs on real Mesos and real Elasticsearch" in quick_start
+    assert "Ctrl-C stops all of it" in quick_start
+    assert "es-framework plan " in quick_start

@@ -260,3 +260,33 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
     assert reconciles[1] == []
     stop.set()
     thread.join(5)
+
+
+def test_queued_status_updates_are_handled_as_one_batch() -> None:
+    from es_framework.scheduler import _Event
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=RecordingDriver)
+    for n in (2, 3):
+        shell._events.put(_Event("update", {"n": n}))
+    shell._events.put(_Event("offers", []))
+    shell._events.put(_Event("update", {"n": 4}))
+    batch = shell._more_updates(_Event("update", {"n": 1}))
+    assert batch == _Event("updates", [{"n": 1}, {"n": 2}, {"n": 3}])
+    assert shell._events.get_nowait().kind == "offers"
+
+
+def test_framework_messages_go_out_base64_encoded() -> None:
+    from es_framework.engine import Message
+
+    sent: list[tuple[Any, ...]] = []
+
+    class MessagingDriver(RecordingDriver):
+        def sendFrameworkMessage(self, executor_id: Any, agent_id: Any, data: Any) -> None:
+            sent.append((executor_id, agent_id, data))
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=MessagingDriver)
+    shell._driver = MessagingDriver(shell, {}, "127.0.0.1:5050")
+    shell._send(Message("agent-1", "exec-1", b'{"version": 1}'))
+    assert sent == [({"value": "exec-1"}, {"value": "agent-1"}, "eyJ2ZXJzaW9uIjogMX0=")]

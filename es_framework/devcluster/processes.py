@@ -23,7 +23,8 @@ not terminal makes the task ``TASK_FAILED`` / ``REASON_EXECUTOR_TERMINATED``, as
 every external volume a TaskInfo names (Docker ``volume``/``mount`` parameters, Mesos
 ``DOCKER_VOLUME`` sources, mesos-module-dvdi ``DVDI_VOLUME_*`` variables) is the directory
 ``<workdir>/volumes/<volume name>``, created on first use and kept, so a replacement node with the
-same id finds the same directory; ``host_path`` volumes become ``<workdir>/hostpaths/<path>``. The
+same id finds the same directory; ``host_path`` volumes become ``<workdir>/hostpaths/<agent>/<path>``
+(each agent has a disk of its own, as real agents do, so nodes on two agents never share one). The
 executor learns them through ``ELASTICSEARCH_DATA_PATH`` / ``ELASTICSEARCH_CONFIG_VOLUME_PATH``,
 which the backend sets in the child's environment to those directories when they name a volume's
 container path.
@@ -187,6 +188,10 @@ class ProcessExecutorBackend:
 
     def volume_dir(self, name: str) -> Path:
         return self.workdir / "volumes" / _safe(name)
+
+    def host_path_dir(self, agent_id: str, path: str) -> Path:
+        """The stand-in for ``path`` on the disk of agent ``agent_id``."""
+        return self.workdir / "hostpaths" / _safe(agent_id) / _safe(path)
 
     def sandbox_of(self, ref: ExecutorRef) -> Path:
         return (
@@ -445,7 +450,7 @@ class ProcessExecutorBackend:
         """Stand-in for a volume driver: map each volume's container path to a directory of ours."""
         by_path: dict[str, Path] = {}
         for kind, source, path in volume_mounts(record.task_info):
-            local = self.volume_dir(source) if kind == "volume" else self.workdir / "hostpaths" / _safe(source)
+            local = self.volume_dir(source) if kind == "volume" else self.host_path_dir(record.ref.agent_id, source)
             local.mkdir(parents=True, exist_ok=True)
             by_path[path.rstrip("/")] = local
             logger.info(
