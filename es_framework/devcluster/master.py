@@ -44,7 +44,6 @@ import copy
 import dataclasses
 import itertools
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -56,7 +55,7 @@ from es_framework.devcluster.agent import AgentSpec, AgentState, AgentStatus, Of
 from es_framework.devcluster.errors import CallError
 from es_framework.devcluster.executors import ExecutorBackend, ExecutorRef, FakeExecutorBackend
 from es_framework.devcluster.http_api import MasterHTTPServer
-from es_framework.devcluster.recordio import encode_record
+from es_framework.devcluster.recordio import RecordStream
 from es_framework.devcluster.resource_bags import ResourceBag, ResourceError
 from es_framework.devcluster.tasks import Task, is_terminal, status_json
 
@@ -128,24 +127,13 @@ class MasterOptions:
     event_log_size: int = 10000
 
 
-class Subscription:
-    """One SUBSCRIBE stream: records waiting to be written, ``None`` ends the stream."""
+class Subscription(RecordStream):
+    """A framework's SUBSCRIBE stream."""
 
     def __init__(self, framework_id: str) -> None:
+        super().__init__()
         self.framework_id = framework_id
-        self.stream_id = str(uuid.uuid4())
-        self.records: queue.Queue[bytes | None] = queue.Queue()
         self.last_heartbeat = 0.0
-        self.closed = False
-
-    def send(self, event: dict[str, Any]) -> None:
-        if not self.closed:
-            self.records.put(encode_record(event))
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.records.put(None)
 
 
 @dataclass

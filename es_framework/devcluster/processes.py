@@ -38,14 +38,12 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from es_framework.devcluster.errors import CallError
 from es_framework.devcluster.executors import AgentSide, ExecutorRef
-from es_framework.devcluster.recordio import encode_record
+from es_framework.devcluster.recordio import RecordStream
 from es_framework.devcluster.tasks import is_terminal
 
 if TYPE_CHECKING:
@@ -75,27 +73,16 @@ def _safe(name: str) -> str:
     return _SAFE.sub("_", name) or "_"
 
 
-class ExecutorStream:
-    """The SUBSCRIBE stream of one executor: RecordIO records, ``None`` ends it."""
+class ExecutorStream(RecordStream):
+    """The SUBSCRIBE stream of one executor."""
 
     def __init__(self, owner: str) -> None:
-        self.stream_id = str(uuid.uuid4())
-        self.records: queue.Queue[bytes | None] = queue.Queue()
+        super().__init__()
         self._owner = owner
-        self.closed = False
 
     @property
     def owner(self) -> str:
         return self._owner
-
-    def send(self, event: dict[str, Any]) -> None:
-        if not self.closed:
-            self.records.put(encode_record(event))
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.records.put(None)
 
 
 @dataclass

@@ -7,6 +7,8 @@ nothing to the reader.
 from __future__ import annotations
 
 import json
+import queue
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,25 @@ class RecordIOError(ValueError):
 def encode_record(event: dict[str, Any]) -> bytes:
     data = json.dumps(event, separators=(",", ":")).encode("utf-8")
     return str(len(data)).encode("ascii") + b"\n" + data
+
+
+class RecordStream:
+    """One subscriber's event stream (a scheduler's or an executor's): encoded records waiting to be
+    written by the HTTP handler; ``None`` ends the stream."""
+
+    def __init__(self) -> None:
+        self.stream_id = str(uuid.uuid4())
+        self.records: queue.Queue[bytes | None] = queue.Queue()
+        self.closed = False
+
+    def send(self, event: dict[str, Any]) -> None:
+        if not self.closed:
+            self.records.put(encode_record(event))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.records.put(None)
 
 
 class RecordIODecoder:
