@@ -86,3 +86,41 @@ def test_an_unreachable_node_keeps_its_id_and_comes_back(
     master.return_agent(agent_2)
     back = wait_for("node 2 back", lambda: three_running(master), scheduler)
     assert back[2]["task_id"] == tasks[2]["task_id"]
+
+
+def test_an_unreachable_node_declared_gone_is_relaunched_elsewhere_with_its_id(
+    master: DevMaster, zookeeper: ZooKeeperServer, scheduler: Scheduler
+) -> None:
+    scheduler.start()
+    tasks = wait_for("nodes 1, 2, 3 running", lambda: three_running(master), scheduler)
+    agent_2 = tasks[2]["agent_id"]
+    master.lose_agent(agent_2)
+    wait_for("node 2 unreachable", lambda: "node 2 stays reserved" in scheduler.log(), scheduler)
+    master.gone_agent(agent_2)
+    relaunched = wait_for(
+        "node 2 relaunched",
+        lambda: (t := three_running(master)) and t[2]["task_id"] != tasks[2]["task_id"] and t,
+        scheduler,
+        timeout=40,
+    )
+    assert relaunched[2]["agent_id"] != agent_2
+    assert relaunched[2]["name"] == f"{FW}2"
+    assert relaunched[1]["task_id"] == tasks[1]["task_id"] and relaunched[3]["task_id"] == tasks[3]["task_id"]
+
+
+def test_a_node_lost_while_no_scheduler_runs_is_replaced_with_its_id(
+    master: DevMaster, zookeeper: ZooKeeperServer, scheduler: Scheduler
+) -> None:
+    scheduler.start()
+    tasks = wait_for("nodes 1, 2, 3 running", lambda: three_running(master), scheduler)
+    assert scheduler.signal(signal.SIGTERM) == 0
+    master.fail_task(tasks[3]["task_id"], message="Elasticsearch exited with code 137")
+    scheduler.start()
+    back = wait_for(
+        "node 3 replaced",
+        lambda: (t := three_running(master)) and t[3]["task_id"] != tasks[3]["task_id"] and t,
+        scheduler,
+        timeout=40,
+    )
+    assert back[1]["task_id"] == tasks[1]["task_id"] and back[2]["task_id"] == tasks[2]["task_id"]
+    assert back[3]["name"] == f"{FW}3"
