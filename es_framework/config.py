@@ -505,6 +505,11 @@ def _redact(message: str, text: str) -> str:
     return message.replace(match[1], "****") if match else message
 
 
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any ``user:password@`` masked, for logs and stored state."""
+    return None if url is None else _redact(url, url)
+
+
 def _state_url(text: str) -> Secret:
     # Imported here: the state store depends on this module's types.
     from es_framework.state_store import StateUrlError, parse_state_url  # noqa: PLC0415

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from es_framework.config import Config
+from es_framework.config import Config, redact_url
 from es_framework.failures import Backoff, classify_failure
 from es_framework.node_state import (
     FREEING_STATES,
@@ -63,13 +63,14 @@ def config_values(config: Config) -> dict[str, Any]:
     The node count is not one of them (it is stored state of its own)."""
     return {
         "elasticsearchDockerImage": config.docker_image,
-        "elasticsearchBinaryUrl": config.binary_url,
+        # Stored in ZooKeeper and logged when it changes: never with credentials.
+        "elasticsearchBinaryUrl": redact_url(config.binary_url),
         "frameworkUseDocker": config.use_docker,
         "elasticsearchCpu": config.cpus,
         "elasticsearchRam": config.mem_mb,
         "elasticsearchDisk": config.disk_mb,
         "elasticsearchPorts": f"{config.ports.http},{config.ports.transport}",
-        "elasticsearchSettingsLocation": config.settings_location,
+        "elasticsearchSettingsLocation": redact_url(config.settings_location),
         "elasticsearchNofile": config.nofile,
         "externalVolumeDriver": config.external_volume_driver,
         "externalVolumeOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_options),

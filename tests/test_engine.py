@@ -447,3 +447,13 @@ def test_seed_hosts_reach_running_nodes_as_versioned_messages() -> None:
     running = _messages(engine.on_update(status(new_task, "TASK_RUNNING", "agent-7-S0", uuid="n")))
     assert [m.agent_id for m in running] == ["agent-7-S0"]
     assert json.loads(running[0].data) == newer
+
+
+def test_url_credentials_never_reach_the_stored_configuration() -> None:
+    flags = {
+        "frameworkUseDocker": "false",
+        "elasticsearchBinaryUrl": "https://deploy:hunter2@artifacts.example.com/es.tar.gz",
+    }
+    record = config_record(config(**flags))
+    assert record["values"]["elasticsearchBinaryUrl"] == "https://****@artifacts.example.com/es.tar.gz"
+    assert "hunter2" not in json.dumps(record)
