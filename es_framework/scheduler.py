@@ -27,7 +27,6 @@ and raise hooks (:class:`TestHooks`, armed only through ``ESMESOS_TEST_*`` varia
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import queue
@@ -55,11 +54,9 @@ from es_framework.engine import (
 from es_framework.node_state import ClusterState, state_from_json, state_to_json
 from es_framework.plan import SHORT_REFUSE_S
 from es_framework.state_store import (
-    FileStateStore,
     Leadership,
     StateConflictError,
     StateStore,
-    ZooKeeperStateStore,
     open_state_store,
     state_url_for_mesos_master,
 )
@@ -644,17 +641,6 @@ def _send_teardown(config: Config, framework_id: str, driver_factory: Callable[.
 _TORN_DOWN = "torn down: Mesos kills all of its tasks"
 
 
-def _purge(store: StateStore) -> None:
-    # The StateStore protocol has no delete; both stores keep the document in one place.
-    if isinstance(store, ZooKeeperStateStore):
-        from kazoo.exceptions import NoNodeError  # noqa: PLC0415
-
-        with contextlib.suppress(NoNodeError):
-            store._client.delete(store.state_path)
-    elif isinstance(store, FileStateStore):
-        store.state_file.unlink(missing_ok=True)
-
-
 def teardown_cluster(
     config: Config,
     *,
@@ -708,7 +694,7 @@ def teardown_cluster(
                 f"data kept on the agents under {config.data_dir}/{config.framework_name}/{config.cluster_name}"
             )
         if purge:
-            _purge(store)
+            store.delete()
             lines.append(f"state of cluster {config.cluster_name} deleted (--purge)")
         else:
             lines.append("a scheduler started on this state refuses to start; --purge deletes the state")

@@ -339,6 +339,10 @@ class StateStore(Protocol):
         """Replace the document if its version is still ``expected_version``; the new version."""
         ...
 
+    def delete(self) -> None:
+        """Remove the document (``teardown --purge``); nothing happens if there is none."""
+        ...
+
     def acquire_leadership(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds (``None``: forever) for the leader lock; ``True`` if held."""
         ...
@@ -583,6 +587,10 @@ class ZooKeeperStateStore:
             f"{self.state_path} is no longer at version {expected_version} (or does not exist); re-read and retry"
         )
 
+    def delete(self) -> None:
+        with self._translate(f"deleting {self.state_path}"), contextlib.suppress(NoNodeError):
+            self._client.delete_async(self.state_path).get(timeout=self.operation_timeout_s)
+
     # -- leadership
 
     def acquire_leadership(self, timeout: float | None = None) -> bool:
@@ -757,6 +765,10 @@ class FileStateStore:
             version = expected_version + 1
             self._replace({"schema": SCHEMA, "version": version, "state": document})
         return StoredState(document=document, version=version)
+
+    def delete(self) -> None:
+        with self._write_lock():
+            self.state_file.unlink(missing_ok=True)
 
     def _replace(self, payload: dict[str, Any]) -> None:
         data = _encode(payload)

@@ -325,3 +325,12 @@ def test_file_leader_lock_ends_with_the_process(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_delete_removes_the_document_and_is_idempotent(tmp_path: Path) -> None:
+    store = file_store(tmp_path)
+    store.create({"n": 1})
+    store.delete()
+    assert store.read() is None and not store.state_file.exists()
+    store.delete()
+    assert store.create({"n": 2}).version == 0

@@ -274,3 +274,12 @@ def test_closing_a_leader_while_zookeeper_is_down_does_not_hang(
         leader.close()
         assert time.monotonic() - started < 5
         assert leader.leadership is Leadership.NOT_LEADER and not leader.may_act.is_set()
+
+
+def test_delete_removes_the_znode_and_is_idempotent(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.create({"n": 1})
+    store.delete()
+    assert store.read() is None
+    store.delete()
+    assert store.create({"n": 2}).version == 0
