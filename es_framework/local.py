@@ -47,8 +47,8 @@ from pathlib import Path
 from es_framework.config import LOCAL_MODE_WARNING, Config, MesosMaster, Secret
 from es_framework.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
 from es_framework.node_state import TaskState, release_node, state_from_json, state_to_json
-from es_framework.scheduler import EngineStore, TestHooks, run_scheduler, state_url
-from es_framework.state_store import StateStore, open_state_store
+from es_framework.scheduler import EngineStore, TestHooks, leading, open_store, run_scheduler, state_url
+from es_framework.state_store import StateStore
 
 log = logging.getLogger("es_framework.local")
 
@@ -115,26 +115,14 @@ def elasticsearch_command(config: Config, workdir: Path) -> str:
     return shlex.quote(str(found[0]))
 
 
-def _open(config: Config) -> StateStore:
-    return open_state_store(
-        state_url(config),
-        framework_name=config.framework_name,
-        cluster_name=config.cluster_name,
-        session_timeout_ms=config.zookeeper_mesos_timeout_ms,
-    )
-
-
 def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[int]:
     """Free every node id of the stored state: the development master that ran those nodes is gone
     and so are they. Returns the ids released. Torn-down state is left alone (the scheduler refuses it)."""
-    store = _open(config)
-    store.start()
-    try:
-        if not store.acquire_leadership(timeout=lock_timeout):
-            raise LocalModeError(
-                f"another scheduler leads cluster {config.cluster_name} with state {state_url(config)} "
-                "(is local mode already running on this work directory?)"
-            )
+    busy = LocalModeError(
+        f"another scheduler leads cluster {config.cluster_name} with state {state_url(config)} "
+        "(is local mode already running on this work directory?)"
+    )
+    with leading(config, lock_timeout=lock_timeout, busy=lambda: busy) as store:
         engine_store = EngineStore(store)
         document, version = engine_store.load()
         if document is None:
@@ -154,8 +142,6 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
             state = release_node(state, node_id)
         engine_store.save(state_to_json(state), version)
         return released
-    finally:
-        store.close()
 
 
 def leftover_processes(workdir: Path) -> list[int]:
@@ -196,7 +182,7 @@ class _EndpointLogger:
         self._thread.start()
 
     def _run(self) -> None:
-        store = _open(self._config)
+        store = open_store(self._config)
         try:
             store.start()
             while not self._stop.wait(1.0):

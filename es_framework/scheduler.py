@@ -27,12 +27,13 @@ and raise hooks (:class:`TestHooks`, armed only through ``ESMESOS_TEST_*`` varia
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -516,13 +517,28 @@ def local_state_url(config: Config) -> str:
     return (Path(config.local_work_dir).expanduser().absolute() / "state").as_uri()
 
 
-def _open_store(config: Config) -> StateStore:
+def open_store(config: Config) -> StateStore:
+    """The cluster's state store (not started)."""
     return open_state_store(
         state_url(config),
         framework_name=config.framework_name,
         cluster_name=config.cluster_name,
         session_timeout_ms=config.zookeeper_mesos_timeout_ms,
     )
+
+
+@contextlib.contextmanager
+def leading(config: Config, *, lock_timeout: float, busy: Callable[[], Exception]) -> Iterator[StateStore]:
+    """The state store, started and led by this process for the ``with`` block, closed after;
+    ``busy()`` is raised when another process holds the leader lock for ``lock_timeout`` seconds."""
+    store = open_store(config)
+    store.start()
+    try:
+        if not store.acquire_leadership(timeout=lock_timeout):
+            raise busy()
+        yield store
+    finally:
+        store.close()
 
 
 def torn_down_message(config: Config, state: ClusterState) -> str:
@@ -542,7 +558,7 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: TestHooks
     hooks = hooks or TestHooks()
     if hooks.armed:
         log.warning("TEST HOOKS ARMED (%s): this scheduler will crash or fail on purpose", hooks)
-    store = _open_store(config)
+    store = open_store(config)
     store.start()
     try:
         log.info("waiting to lead cluster %s (only one scheduler acts at a time)", config.cluster_name)
@@ -653,14 +669,11 @@ def teardown_cluster(
     """``es-framework teardown``: mark the state torn down, send TEARDOWN with the stored framework id
     (Mesos kills the nodes), keep the volumes, and with ``purge`` delete the state. Returns the
     lines to print; raises :class:`TeardownError`."""
-    store = _open_store(config)
-    store.start()
-    try:
-        if not store.acquire_leadership(timeout=lock_timeout):
-            raise TeardownError(
-                f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
-                "first (e.g. scale its Marathon app to 0), then run the teardown again"
-            )
+    busy = TeardownError(
+        f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
+        "first (e.g. scale its Marathon app to 0), then run the teardown again"
+    )
+    with leading(config, lock_timeout=lock_timeout, busy=lambda: busy) as store:
         engine_store = EngineStore(store)
         document, version = engine_store.load()
         if document is None:
@@ -699,8 +712,6 @@ def teardown_cluster(
         else:
             lines.append("a scheduler started on this state refuses to start; --purge deletes the state")
         return lines
-    finally:
-        store.close()
 
 
 def _value(obj: Any) -> str | None:
