@@ -314,13 +314,7 @@ def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         sys.stderr.write(f"es-framework: {exc}\n")
         return 2
-    stop = threading.Event()
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        log.info("SIGTERM: stopping the scheduler; the nodes keep running and the next scheduler takes over")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    stop = _stop_on_sigterm("stopping the scheduler; the nodes keep running and the next scheduler takes over")
     try:
         run_scheduler(config, stop, hooks)
     except TornDownError as exc:
@@ -332,6 +326,18 @@ def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _stop_on_sigterm(what: str) -> threading.Event:
+    """An event that SIGTERM (Marathon stopping the app) sets, logging ``what`` happens then."""
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info("SIGTERM: %s", what)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    return stop
+
+
 def _run_local(config: Config, hooks: Any) -> int:
     """Local mode (``--mesosMaster local``): everything on this machine; Ctrl-C or SIGTERM stops all of it."""
     from es_framework.local import LocalModeError, run_local  # noqa: PLC0415
@@ -339,13 +345,7 @@ def _run_local(config: Config, hooks: Any) -> int:
     from es_framework.scheduler import TornDownError  # noqa: PLC0415
     from es_framework.state_store import StateStoreError  # noqa: PLC0415
 
-    stop = threading.Event()
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        log.info("SIGTERM: stopping local mode (the scheduler, then the development cluster and every node)")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    stop = _stop_on_sigterm("stopping local mode (the scheduler, then the development cluster and every node)")
     try:
         run_local(config, stop, hooks)
     except KeyboardInterrupt:
