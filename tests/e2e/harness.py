@@ -142,6 +142,19 @@ def three_running(master: DevMaster) -> dict[int, dict[str, Any]] | None:
     return tasks if sorted(tasks) == [1, 2, 3] else None
 
 
+def wait_replaced(
+    master: DevMaster, scheduler: Scheduler, node_id: int, old_task_id: str, timeout: float = 40.0
+) -> dict[int, dict[str, Any]]:
+    """Wait until nodes 1, 2, 3 run and ``node_id`` runs as a task other than ``old_task_id``."""
+    replaced: dict[int, dict[str, Any]] = wait_for(
+        f"node {node_id} replaced",
+        lambda: (t := three_running(master)) and t[node_id]["task_id"] != old_task_id and t,
+        scheduler,
+        timeout=timeout,
+    )
+    return replaced
+
+
 def stored_state(zookeeper: ZooKeeperServer, cluster: str) -> dict[str, Any]:
     """The scheduler's state document (without the store's envelope)."""
     client = KazooClient(hosts=zookeeper.hosts)

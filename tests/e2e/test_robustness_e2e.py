@@ -18,7 +18,7 @@ import pytest
 from es_framework.devcluster import DevMaster
 from es_framework.scheduler import TEST_CRASH_STATUS, TEST_CRASH_VAR, TEST_RAISE_VAR
 from identity import node_id_from_task_id
-from tests.e2e.harness import FW, Scheduler, new_cluster_name, stored_state, three_running, wait_for
+from tests.e2e.harness import FW, Scheduler, new_cluster_name, stored_state, three_running, wait_for, wait_replaced
 from tests.zookeeper import ZooKeeperServer
 
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE"}
@@ -164,12 +164,7 @@ def test_while_zookeeper_is_down_nothing_is_launched_or_freed(
             assert node_2[0]["unacknowledged"], "the FAILED update was acknowledged while ZooKeeper was down"
             time.sleep(0.3)
         assert "left unacknowledged: state store not available" in scheduler.log()
-    back = wait_for(
-        "node 2 replaced after ZooKeeper returned",
-        lambda: (t := three_running(master)) and t[2]["task_id"] != old_task_2 and t,
-        scheduler,
-        timeout=30,
-    )
+    back = wait_replaced(master, scheduler, 2, old_task_2, timeout=30)
     assert back[1]["task_id"] == tasks[1]["task_id"] and back[3]["task_id"] == tasks[3]["task_id"]
     assert "re-reading state before acting" in scheduler.log()
     assert_consistent(master, zookeeper, scheduler)

@@ -8,7 +8,7 @@ import signal
 import time
 
 from es_framework.devcluster import DevMaster
-from tests.e2e.harness import FW, Scheduler, running_tasks, stored_state, three_running, wait_for
+from tests.e2e.harness import FW, Scheduler, running_tasks, stored_state, three_running, wait_for, wait_replaced
 from tests.zookeeper import ZooKeeperServer
 
 
@@ -35,12 +35,7 @@ def test_three_nodes_on_three_agents_then_replacement_and_failover(
     # Node 2 fails: its replacement is node 2 again (new task id), nodes 1 and 3 are untouched.
     old_task_2 = tasks[2]["task_id"]
     master.fail_task(old_task_2, message="Elasticsearch exited with code 1")
-    replaced = wait_for(
-        "node 2 replaced",
-        lambda: (t := three_running(master)) and t[2]["task_id"] != old_task_2 and t,
-        scheduler,
-        timeout=40,
-    )
+    replaced = wait_replaced(master, scheduler, 2, old_task_2, timeout=40)
     assert replaced[1]["task_id"] == tasks[1]["task_id"] and replaced[3]["task_id"] == tasks[3]["task_id"]
     assert "node 2" in scheduler.log() and "failed" in scheduler.log()
 
@@ -97,12 +92,7 @@ def test_an_unreachable_node_declared_gone_is_relaunched_elsewhere_with_its_id(
     master.lose_agent(agent_2)
     wait_for("node 2 unreachable", lambda: "node 2 stays reserved" in scheduler.log(), scheduler)
     master.gone_agent(agent_2)
-    relaunched = wait_for(
-        "node 2 relaunched",
-        lambda: (t := three_running(master)) and t[2]["task_id"] != tasks[2]["task_id"] and t,
-        scheduler,
-        timeout=40,
-    )
+    relaunched = wait_replaced(master, scheduler, 2, tasks[2]["task_id"], timeout=40)
     assert relaunched[2]["agent_id"] != agent_2
     assert relaunched[2]["name"] == f"{FW}2"
     assert relaunched[1]["task_id"] == tasks[1]["task_id"] and relaunched[3]["task_id"] == tasks[3]["task_id"]
@@ -116,11 +106,6 @@ def test_a_node_lost_while_no_scheduler_runs_is_replaced_with_its_id(
     assert scheduler.signal(signal.SIGTERM) == 0
     master.fail_task(tasks[3]["task_id"], message="Elasticsearch exited with code 137")
     scheduler.start()
-    back = wait_for(
-        "node 3 replaced",
-        lambda: (t := three_running(master)) and t[3]["task_id"] != tasks[3]["task_id"] and t,
-        scheduler,
-        timeout=40,
-    )
+    back = wait_replaced(master, scheduler, 3, tasks[3]["task_id"], timeout=40)
     assert back[1]["task_id"] == tasks[1]["task_id"] and back[2]["task_id"] == tasks[2]["task_id"]
     assert back[3]["name"] == f"{FW}3"
