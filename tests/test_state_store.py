@@ -31,6 +31,7 @@ from es_framework.state_store import (
     parse_state_url,
     state_url_for_mesos_master,
 )
+from tests.state_store_helpers import increment
 
 # --- URLs ----------------------------------------------------------------------------------------
 
@@ -236,25 +237,13 @@ def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     assert errors == [] and seen
 
 
-def _increment(store: FileStateStore, times: int) -> None:
-    for _ in range(times):
-        while True:
-            current = store.read()
-            assert current is not None
-            try:
-                store.write({"count": current.document["count"] + 1}, current.version)
-                break
-            except StateConflictError:
-                continue
-
-
 def _increment_in_process(directory: str, times: int) -> None:
-    _increment(file_store(Path(directory)), times)
+    increment(file_store(Path(directory)), times)
 
 
 def test_concurrent_writers_in_threads_lose_no_update(tmp_path: Path) -> None:
     file_store(tmp_path).create({"count": 0})
-    threads = [threading.Thread(target=_increment, args=(file_store(tmp_path), 100)) for _ in range(3)]
+    threads = [threading.Thread(target=increment, args=(file_store(tmp_path), 100)) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:

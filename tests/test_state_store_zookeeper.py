@@ -24,6 +24,7 @@ from es_framework.state_store import (
     open_state_store,
     parse_state_url,
 )
+from tests.state_store_helpers import increment
 from tests.zookeeper import ZooKeeperServer, expire_session, free_port
 
 #: Short enough for fast tests; the server allows 1..10 s (tickTime 500 ms).
@@ -116,18 +117,7 @@ def test_concurrent_increments_from_two_clients_lose_nothing(make_store: StoreFa
     stores[0].create({"count": 0})
     per_writer = 25
 
-    def increment(store: ZooKeeperStateStore) -> None:
-        for _ in range(per_writer):
-            while True:
-                current = store.read()
-                assert current is not None
-                try:
-                    store.write({"count": current.document["count"] + 1}, current.version)
-                    break
-                except StateConflictError:
-                    continue
-
-    threads = [threading.Thread(target=increment, args=(s,)) for s in stores]
+    threads = [threading.Thread(target=increment, args=(s, per_writer)) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
