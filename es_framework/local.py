@@ -122,7 +122,7 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
         f"another scheduler leads cluster {config.cluster_name} with state {state_url(config)} "
         "(is local mode already running on this work directory?)"
     )
-    with leading(config, lock_timeout=lock_timeout, busy=lambda: busy) as store:
+    with leading(config, lock_timeout=lock_timeout, busy=busy) as store:
         engine_store = EngineStore(store)
         document, version = engine_store.load()
         if document is None:

@@ -528,14 +528,14 @@ def open_store(config: Config) -> StateStore:
 
 
 @contextlib.contextmanager
-def leading(config: Config, *, lock_timeout: float, busy: Callable[[], Exception]) -> Iterator[StateStore]:
+def leading(config: Config, *, lock_timeout: float, busy: Exception) -> Iterator[StateStore]:
     """The state store, started and led by this process for the ``with`` block, closed after;
-    ``busy()`` is raised when another process holds the leader lock for ``lock_timeout`` seconds."""
+    ``busy`` is raised when another process holds the leader lock for ``lock_timeout`` seconds."""
     store = open_store(config)
     store.start()
     try:
         if not store.acquire_leadership(timeout=lock_timeout):
-            raise busy()
+            raise busy
         yield store
     finally:
         store.close()
@@ -673,7 +673,7 @@ def teardown_cluster(
         f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
         "first (e.g. scale its Marathon app to 0), then run the teardown again"
     )
-    with leading(config, lock_timeout=lock_timeout, busy=lambda: busy) as store:
+    with leading(config, lock_timeout=lock_timeout, busy=busy) as store:
         engine_store = EngineStore(store)
         document, version = engine_store.load()
         if document is None:
