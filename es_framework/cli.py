@@ -261,6 +261,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 0
     if args.command == "teardown":
         return _run_teardown(config, purge=args.purge)
+    if config.security_warning:
+        log.warning("%s", config.security_warning)
     return _run_scheduler(config, os.environ if env is None else env)
 
 

@@ -23,6 +23,10 @@ class ClusterView:
     nodes_by_hostname: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     #: ``host:transport_port`` of the master-eligible nodes, for discovery.
     seed_hosts: tuple[str, ...] = ()
+    #: Node ids 1..this are master-eligible (--elasticsearchMasterNodes).
+    master_nodes: int = 3
+    #: ``cluster.initial_master_nodes`` while a brand-new cluster forms, else empty.
+    initial_master_nodes: tuple[str, ...] = ()
 
     @property
     def missing_nodes(self) -> int:
@@ -37,4 +41,6 @@ class ClusterView:
             nodes_by_agent=MappingProxyType({**self.nodes_by_agent, agent_id: node_id}),
             nodes_by_hostname=MappingProxyType({**self.nodes_by_hostname, hostname: node_id}),
             seed_hosts=(*self.seed_hosts, seed_host) if seed_host else self.seed_hosts,
+            master_nodes=self.master_nodes,
+            initial_master_nodes=self.initial_master_nodes,
         )

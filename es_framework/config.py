@@ -32,6 +32,11 @@ DEFAULT_EXECUTOR_IMAGE = f"es-mesos/elasticsearch-executor:{__version__}"
 DEFAULT_FAILOVER_TIMEOUT_S = 28 * 24 * 3600
 #: Elasticsearch's bootstrap check wants at least this many open files.
 ES_REQUIRED_NOFILE = 65535
+DEFAULT_MASTER_NODES = 3
+SECURITY_OFF_WARNING = (
+    "Elasticsearch security is OFF (xpack.security.enabled: false): anyone who can reach a node's HTTP port can "
+    "read and change all data. Give --elasticsearchPasswordFile and --elasticsearchCertificatesUrl to turn it on."
+)
 #: Labels under this prefix are the framework's own (node id, cluster); users may not set them.
 RESERVED_LABEL_PREFIX = "es-mesos."
 
@@ -150,6 +155,11 @@ class Config:
     nofile: int
     elasticsearch_user: str
     allow_gpu_agents: bool
+    master_nodes: int = 3
+    #: Both set: Elasticsearch security on (see :attr:`security_enabled`).
+    elastic_password: Secret | None = None
+    certificates_url: str | None = None
+    api_token: Secret | None = None
     #: Local mode only: number of simulated agents and the development cluster's work directory.
     local_agents: int = 4
     local_work_dir: str = "./.es-mesos-local"
@@ -164,6 +174,16 @@ class Config:
     def local_mode(self) -> bool:
         """``--mesosMaster local``: a development cluster on this machine (see :mod:`es_framework.local`)."""
         return self.mesos_master is not None and self.mesos_master.is_local
+
+    @property
+    def security_enabled(self) -> bool:
+        return self.elastic_password is not None and self.certificates_url is not None
+
+    @property
+    def security_warning(self) -> str | None:
+        """What the scheduler logs at start and the API shows while security is off (a deliberate
+        default that must never be silent)."""
+        return None if self.security_enabled else SECURITY_OFF_WARNING
 
     @property
     def heap_mb(self) -> int:
@@ -588,6 +608,33 @@ FLAGS: tuple[FlagSpec, ...] = (
         "Path or http(s)/file URL of an elasticsearch.yml whose settings are added to every node.",
         "PATH|URL",
     ),
+    FlagSpec(
+        "elasticsearchMasterNodes",
+        "master_nodes",
+        str(DEFAULT_MASTER_NODES),
+        lambda t: _int_in(t, 1, what="a whole number of nodes"),
+        "Master-eligible nodes: node ids 1..N are master-eligible (and hold data), higher ids hold data only.",
+        "N",
+    ),
+    FlagSpec(
+        "elasticsearchPasswordFile",
+        "elastic_password",
+        "",
+        lambda t: t or None,
+        "File holding the password of Elasticsearch's built-in elastic user. With --elasticsearchCertificatesUrl "
+        "it turns Elasticsearch security on; without both, security is off (and the log and API say so).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
+        "elasticsearchCertificatesUrl",
+        "certificates_url",
+        "",
+        _optional(_binary_url),
+        "PKCS#12 bundle made by elasticsearch-certutil (CA and node certificate, no password), fetched into every "
+        "node's sandbox for transport TLS; needs --elasticsearchPasswordFile.",
+        "URL",
+    ),
     FlagSpec("elasticsearchCpu", "cpus", "1.0", _positive_number, "CPUs per node.", "CPUS"),
     FlagSpec(
         "elasticsearchRam",
@@ -720,6 +767,16 @@ FLAGS: tuple[FlagSpec, ...] = (
         "PORT",
     ),
     FlagSpec(
+        "apiTokenFile",
+        "api_token",
+        "",
+        lambda t: t or None,
+        "File holding the bearer token that changing API requests (PUT, POST) must carry; without it the API is "
+        "open to anyone who can reach it (a warning says so).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
         "externalVolumeDriver",
         "external_volume_driver",
         "",
@@ -798,7 +855,7 @@ FLAGS: tuple[FlagSpec, ...] = (
 FLAGS_BY_NAME: dict[str, FlagSpec] = {spec.name: spec for spec in FLAGS}
 
 
-def _read_secret(path: str, warnings: list[str]) -> Secret:
+def _read_secret(path: str, warnings: list[str], flag: str) -> Secret:
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -810,7 +867,7 @@ def _read_secret(path: str, warnings: list[str]) -> Secret:
         raise ValueError("is not a UTF-8 text file") from None
     stripped = text.rstrip("\r\n")
     if stripped != text:
-        warnings.append(f"--frameworkSecretPath: {path} ends with a newline; it was stripped from the secret")
+        warnings.append(f"--{flag}: {path} ends with a newline; it was stripped from the secret")
     if not stripped:
         raise ValueError("names an empty file")
     return Secret(stripped)
@@ -850,7 +907,7 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
         try:
             value = spec.parse(text)
             if spec.secret and value is not None:
-                value = _read_secret(value, warnings)
+                value = _read_secret(value, warnings, spec.name)
         except ValueError as exc:
             shown = "****" if spec.secret else text
             problems.append(_redact(f"{source}: {shown!r} {exc}", text))
@@ -871,6 +928,19 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
         and values["frameworkPrincipal"] is None
     ):
         problems.append("--frameworkSecretPath is given without --frameworkPrincipal; Mesos needs both")
+    password_given = values.get("elasticsearchPasswordFile") is not None
+    certificates_given = values.get("elasticsearchCertificatesUrl") is not None
+    both_parsed = "elasticsearchPasswordFile" in values and "elasticsearchCertificatesUrl" in values
+    if both_parsed and password_given != certificates_given:
+        given_flag, missing_flag = (
+            ("elasticsearchPasswordFile", "elasticsearchCertificatesUrl")
+            if password_given
+            else ("elasticsearchCertificatesUrl", "elasticsearchPasswordFile")
+        )
+        problems.append(
+            f"--{given_flag} is given without --{missing_flag}: Elasticsearch security needs both (a cluster of "
+            "several nodes needs transport TLS, and its users need the elastic password)"
+        )
     nodes = values.get("elasticsearchNodes")
     if isinstance(nodes, int) and nodes % 2 == 0:
         warnings.append(

@@ -76,6 +76,9 @@ def config_values(config: Config) -> dict[str, Any]:
         "externalVolumeOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_options),
         "externalVolumeConfigOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_config_options),
         "externalVolumeMethod": str(config.external_volume_method),
+        "elasticsearchMasterNodes": config.master_nodes,
+        "elasticsearchSecurity": config.security_enabled,
+        "elasticsearchCertificatesUrl": redact_url(config.certificates_url),
     }
 
 
@@ -269,7 +272,7 @@ class Engine:
         current version once, and everyone again (same version) after re-registration and
         periodically (``resend``); an executor applies only a version newer than the last it
         applied. The version is the clock in milliseconds, so a restarted scheduler never goes back."""
-        seeds = self.state.view().seed_hosts
+        seeds = self.state.view(self.config.master_nodes).seed_hosts
         if seeds != self._seed_hosts:
             self._seed_hosts = seeds
             self._seed_version = max(self._seed_version + 1, int(self._clock() * 1000))

@@ -20,6 +20,9 @@ identity safe live here and nowhere else:
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -32,10 +35,14 @@ from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
 from identity.task_ids import try_node_id_from_task_id
 
-#: Version of the JSON written by :func:`state_to_json`.
-SCHEMA_VERSION = 1
-#: Node ids 1..N (N = this) are master-eligible; their transport addresses seed discovery.
+#: Version of the JSON written by :func:`state_to_json`. Version 1 (no bootstrap record, no cluster
+#: uuid) is still read; see :func:`state_from_json`.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = frozenset({1, 2})
+#: Default of --elasticsearchMasterNodes: node ids 1..N (N = this) are master-eligible.
 MASTER_ELIGIBLE_NODES = 3
+#: ``GET /`` answers this as ``cluster_uuid`` while a node has not joined a formed cluster.
+UNFORMED_CLUSTER_UUID = "_na_"
 
 
 class NodeStateError(ValueError):
@@ -95,6 +102,42 @@ class StatusUpdate:
     uuid: str | None = None
     healthy: bool | None = None
     timestamp: float | None = None
+    #: What the executor reported about the node in ``TaskStatus.data``, if anything.
+    report: NodeReport | None = None
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """The executor's ``TaskStatus.data``: JSON ``{"cluster_uuid", "version", "node_name"}`` (see
+    :mod:`es_framework.executor`). Every field is optional; unreadable data is no report."""
+
+    cluster_uuid: str | None = None
+    version: str | None = None
+    node_name: str | None = None
+
+
+def parse_report(data: object) -> NodeReport | None:
+    """``TaskStatus.data`` as the v1 JSON API carries it (base64 text) to a :class:`NodeReport`."""
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        document = json.loads(base64.b64decode(data, validate=True).decode("utf-8"))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(document, Mapping):
+        return None
+
+    def text(key: str) -> str | None:
+        value = document.get(key)
+        return value if isinstance(value, str) and value and len(value) <= 200 else None
+
+    uuid = text("cluster_uuid")
+    report = NodeReport(
+        cluster_uuid=None if uuid == UNFORMED_CLUSTER_UUID else uuid,
+        version=text("version"),
+        node_name=text("node_name"),
+    )
+    return report if report != NodeReport() else None
 
 
 def parse_status(raw: object) -> StatusUpdate:
@@ -127,6 +170,7 @@ def parse_status(raw: object) -> StatusUpdate:
         uuid=text("uuid"),
         healthy=healthy if isinstance(healthy, bool) else None,
         timestamp=float(timestamp) if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) else None,
+        report=parse_report(raw.get("data")),
     )
 
 
@@ -155,6 +199,11 @@ class NodeRecord:
     outdated: bool = False
     #: The executor's last health report (``TaskStatus.healthy``), None before the first.
     healthy: bool | None = None
+    #: When this task was first seen RUNNING.
+    started_at: float | None = None
+    #: The cluster uuid and Elasticsearch version the node last reported.
+    cluster_uuid: str | None = None
+    version: str | None = None
 
     @property
     def transport_address(self) -> str:
@@ -179,6 +228,12 @@ class ClusterState:
     config_changes: tuple[Mapping[str, Any], ...] = ()
     #: Set by ``es-framework teardown``: the framework is gone and no scheduler may start on this state.
     torn_down_at: float | None = None
+    #: ``cluster.initial_master_nodes`` for forming a brand-new cluster (see :mod:`es_framework.bootstrap`):
+    #: None = not decided yet; () = never bootstrap (the cluster formed, or it predates this record);
+    #: names = send them to master-eligible nodes until the cluster reports its uuid.
+    bootstrap_masters: tuple[str, ...] | None = None
+    #: The uuid the cluster reported once it formed; it never changes afterwards.
+    cluster_uuid: str | None = None
 
     @cached_property
     def by_task_id(self) -> Mapping[str, NodeRecord]:
@@ -188,9 +243,10 @@ class ClusterState:
         """A fresh allocator holding every reserved id."""
         return NodeIdAllocator(sorted(self.nodes))
 
-    def view(self) -> ClusterView:
+    def view(self, master_nodes: int = MASTER_ELIGIBLE_NODES) -> ClusterView:
         """The summary offer strategies see. Every record counts as present: a launching,
-        unreachable or unknown node still holds its id, so no substitute is launched for it."""
+        unreachable or unknown node still holds its id, so no substitute is launched for it.
+        Node ids up to ``master_nodes`` are master-eligible."""
         return ClusterView(
             desired_nodes=self.desired_nodes,
             present_nodes=len(self.nodes),
@@ -200,8 +256,10 @@ class ClusterState:
             seed_hosts=tuple(
                 self.nodes[i].transport_address
                 for i in sorted(self.nodes)
-                if i <= MASTER_ELIGIBLE_NODES and self.nodes[i].hostname and self.nodes[i].transport_port
+                if i <= master_nodes and self.nodes[i].hostname and self.nodes[i].transport_port
             ),
+            master_nodes=master_nodes,
+            initial_master_nodes=self.bootstrap_masters if self.bootstrap_masters and not self.cluster_uuid else (),
         )
 
     def reconcile_tasks(self) -> list[dict[str, Any]]:
@@ -311,7 +369,11 @@ def _unheld(
             last_reason=update.reason,
             last_message=update.message,
             updated_at=now,
+            started_at=now if update.state is TaskState.RUNNING else None,
+            cluster_uuid=update.report.cluster_uuid if update.report else None,
+            version=update.report.version if update.report else None,
         )
+        state, _ = _learn_cluster_uuid(state, node_id, record.cluster_uuid)
         return _with_nodes(state, {**state.nodes, node_id: record}), Decision(
             Action.ADOPT, node_id, task_id, f"{update.state} task of node {node_id} that state did not hold"
         )
@@ -353,10 +415,13 @@ def _held(
     # Same state on the same agent with no new health news is a duplicate, whatever its reason: a
     # reconciliation answer (REASON_RECONCILIATION) or a periodic health report repeats what is
     # recorded, and writing the whole state for it made reconciling N tasks cost O(N^2).
+    report = update.report or NodeReport()
     if (
         new == holder.state
         and update.agent_id in (None, holder.agent_id)
         and (update.healthy is None or update.healthy == holder.healthy)
+        and report.cluster_uuid in (None, holder.cluster_uuid)
+        and report.version in (None, holder.version)
     ):
         return state, Decision(Action.IGNORE, node_id, task_id, f"duplicate {new}")
     changed = replace(
@@ -369,7 +434,15 @@ def _held(
         last_message=update.message,
         updated_at=now,
         healthy=update.healthy if update.healthy is not None else holder.healthy,
+        started_at=holder.started_at if holder.started_at is not None or new is not TaskState.RUNNING else now,
+        cluster_uuid=report.cluster_uuid or holder.cluster_uuid,
+        version=report.version or holder.version,
     )
+    state, uuid_news = _learn_cluster_uuid(state, node_id, report.cluster_uuid)
+    if uuid_news:
+        return _with_nodes(state, {**state.nodes, node_id: changed}), Decision(
+            Action.UPDATE, node_id, task_id, uuid_news
+        )
     if new is TaskState.UNREACHABLE:
         why = f"agent unreachable; node {node_id} stays reserved until Mesos reports the task gone"
     elif holder.state in (TaskState.UNREACHABLE, TaskState.UNKNOWN) and new is TaskState.RUNNING:
@@ -379,6 +452,29 @@ def _held(
     else:
         why = f"{holder.state} -> {new}"
     return _with_nodes(state, {**state.nodes, node_id: changed}), Decision(Action.UPDATE, node_id, task_id, why)
+
+
+def _learn_cluster_uuid(state: ClusterState, node_id: int, reported: str | None) -> tuple[ClusterState, str | None]:
+    """Record the cluster uuid the first time a node reports one (bootstrapping is over then);
+    a different uuid later means the node is in another cluster: said loudly, never recorded."""
+    if reported is None or reported == state.cluster_uuid:
+        return state, None
+    if state.cluster_uuid is None:
+        return replace(state, cluster_uuid=reported, bootstrap_masters=()), (
+            f"the cluster formed: uuid {reported} recorded (reported by node {node_id}); "
+            "cluster.initial_master_nodes is no longer sent"
+        )
+    return state, (
+        f"node {node_id} reports cluster uuid {reported}, but this cluster's uuid is {state.cluster_uuid}: "
+        "the node is NOT part of the cluster (its data belongs to another cluster); operator action needed"
+    )
+
+
+def split_clusters(state: ClusterState) -> list[NodeRecord]:
+    """Nodes that report a cluster uuid other than the recorded one."""
+    if state.cluster_uuid is None:
+        return []
+    return [r for r in state.nodes.values() if r.cluster_uuid is not None and r.cluster_uuid != state.cluster_uuid]
 
 
 # --- persistence ---------------------------------------------------------------------------------
@@ -406,12 +502,17 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "updated_at": r.updated_at,
                 "outdated": r.outdated,
                 "healthy": r.healthy,
+                "started_at": r.started_at,
+                "cluster_uuid": r.cluster_uuid,
+                "version": r.version,
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
         "config": dict(state.config) if state.config is not None else None,
         "config_changes": [dict(change) for change in state.config_changes],
         "torn_down_at": state.torn_down_at,
+        "bootstrap_masters": list(state.bootstrap_masters) if state.bootstrap_masters is not None else None,
+        "cluster_uuid": state.cluster_uuid,
     }
 
 
@@ -427,8 +528,11 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     """Stored state back to :class:`ClusterState`, checking every identity invariant on the way."""
     if not isinstance(raw, Mapping):
         raise NodeStateError("stored state is not a JSON object")
-    if raw.get("schema") != SCHEMA_VERSION:
-        raise NodeStateError(f"stored state has schema {raw.get('schema')!r}; this version reads {SCHEMA_VERSION}")
+    schema = raw.get("schema")
+    if schema not in READABLE_SCHEMAS or isinstance(schema, bool):
+        raise NodeStateError(
+            f"stored state has schema {schema!r}; this version reads {', '.join(map(str, sorted(READABLE_SCHEMAS)))}"
+        )
     desired = _field(raw, "desired_nodes", int, "stored state")
     if desired < 1:
         raise NodeStateError(f"stored state: desired_nodes {desired} is below 1")
@@ -472,6 +576,9 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             updated_at=float(item["updated_at"]) if isinstance(item.get("updated_at"), (int, float)) else None,
             outdated=item.get("outdated") is True,
             healthy=item.get("healthy") if isinstance(item.get("healthy"), bool) else None,
+            started_at=float(item["started_at"]) if isinstance(item.get("started_at"), (int, float)) else None,
+            cluster_uuid=_optional_text(item, "cluster_uuid", where),
+            version=_optional_text(item, "version", where),
         )
         seen_tasks.add(task_id)
     config = raw.get("config")
@@ -483,6 +590,18 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     torn_down_at = raw.get("torn_down_at")
     if torn_down_at is not None and (not isinstance(torn_down_at, (int, float)) or isinstance(torn_down_at, bool)):
         raise NodeStateError("stored state: torn_down_at must be a time or null")
+    cluster_uuid = _optional_text(raw, "cluster_uuid", "stored state")
+    if schema == 1:
+        # Written before bootstrapping was recorded: a cluster that ever had nodes may hold data, so
+        # it must never be bootstrapped again; a brand-new one may.
+        bootstrap: tuple[str, ...] | None = () if nodes or framework_id else None
+    else:
+        masters = raw.get("bootstrap_masters")
+        if masters is not None and (not isinstance(masters, list) or not all(isinstance(m, str) for m in masters)):
+            raise NodeStateError("stored state: bootstrap_masters must be a list of node names or null")
+        bootstrap = tuple(masters) if masters is not None else None
+    if cluster_uuid is not None and bootstrap:
+        raise NodeStateError("stored state: a cluster with a recorded uuid cannot still be bootstrapping")
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -490,7 +609,16 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         config=MappingProxyType(dict(config)) if config is not None else None,
         config_changes=tuple(MappingProxyType(dict(c)) for c in changes),
         torn_down_at=float(torn_down_at) if torn_down_at is not None else None,
+        bootstrap_masters=bootstrap,
+        cluster_uuid=cluster_uuid,
     )
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise NodeStateError(f"{where}: '{key}' must be a string or null")
+    return value
 
 
 def describe(state: ClusterState) -> str:
@@ -502,6 +630,10 @@ def describe(state: ClusterState) -> str:
         f"node {r.node_id} {_STATE_WORDS.get(r.state, r.state.value)}"
         + (" (operator action needed)" if r.needs_operator else "")
         for r in others
+    )
+    parts.extend(
+        f"node {r.node_id} is in another cluster (uuid {r.cluster_uuid}, not {state.cluster_uuid})"
+        for r in sorted(split_clusters(state), key=lambda r: r.node_id)
     )
     outdated = sorted(r.node_id for r in state.nodes.values() if r.outdated)
     if outdated:

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from es_framework.bootstrap import decide_bootstrap, is_master_eligible
 from es_framework.config import Config
 from es_framework.failures import HINTS, Backoff
-from es_framework.node_state import MASTER_ELIGIBLE_NODES, ClusterState, NodeRecord, record_launch
+from es_framework.node_state import ClusterState, NodeRecord, record_launch
 from es_framework.offers import Offer, OfferError, parse_offer
 from es_framework.task_builder import build_task_info, task_ports
 from identity.naming import volume_names
@@ -69,7 +70,10 @@ def plan_offer_cycle(
     strategy = strategy_for(config)
     backoff = backoff or Backoff()
     allocator = state.allocator()
-    view = state.view()
+    if len(state.nodes) < state.desired_nodes:
+        # Decided with the first launch of a brand-new cluster, and persisted with it.
+        state = decide_bootstrap(state, config.framework_name, config.master_nodes)
+    view = state.view(config.master_nodes)
     launches: list[Launch] = []
     declines: list[Decline] = []
     for offer in offers:
@@ -103,7 +107,7 @@ def plan_offer_cycle(
             updated_at=now,
         )
         state = record_launch(state, record)
-        master_eligible = node_id <= MASTER_ELIGIBLE_NODES
+        master_eligible = is_master_eligible(node_id, config.master_nodes)
         view = view.with_node(
             node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
         )

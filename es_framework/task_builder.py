@@ -23,9 +23,11 @@ Only one form is ever used for a path: an agent given two would mount the volume
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
+from es_framework.bootstrap import initial_master_nodes_for, node_roles
 from es_framework.cluster_view import ClusterView
 from es_framework.config import Config
 from es_framework.offers import Offer
@@ -90,8 +92,25 @@ def _options(pairs: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{k}={v}" for k, v in pairs)
 
 
-def _env(variables: dict[str, str]) -> dict[str, Any]:
-    return {"variables": [{"name": k, "value": v} for k, v in variables.items()]}
+def _env(variables: dict[str, str], secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in variables.items()]
+    # Secret variables (Mesos >= 1.4): the agent resolves them into the executor's environment, and
+    # the master does not show their values in its state endpoints as it does plain ones.
+    hidden: list[dict[str, Any]] = [
+        {
+            "name": k,
+            "type": "SECRET",
+            "secret": {"type": "VALUE", "value": {"data": base64.b64encode(v.encode("utf-8")).decode("ascii")}},
+        }
+        for k, v in (secrets or {}).items()
+    ]
+    return {"variables": plain + hidden}
+
+
+def certificates_file_name(url: str) -> str:
+    """Where the Mesos fetcher leaves the certificate bundle in the sandbox (the URL's last part)."""
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return name or "elastic-certificates.p12"
 
 
 def _labels(config: Config, node_id: int) -> dict[str, Any]:
@@ -206,7 +225,20 @@ def build_task_info(
         "ELASTICSEARCH_USE_IP_ADDRESS": "true" if config.use_ip_address else "false",
         "ELASTICSEARCH_SEED_HOSTS": ",".join(view.seed_hosts),
         "ES_JAVA_OPTS": f"-Xms{config.heap_mb}m -Xmx{config.heap_mb}m",
+        "ELASTICSEARCH_NODE_ROLES": ",".join(node_roles(node_id, view.master_nodes)),
     }
+    initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)
+    if initial_masters:
+        env["ELASTICSEARCH_INITIAL_MASTER_NODES"] = ",".join(initial_masters)
+    secrets: dict[str, str] = {}
+    uris: list[dict[str, Any]] = []
+    if config.security_enabled and config.elastic_password is not None and config.certificates_url:
+        env["ELASTICSEARCH_SECURITY"] = "enabled"
+        env["ELASTICSEARCH_CERTIFICATES"] = certificates_file_name(config.certificates_url)
+        secrets["ELASTIC_PASSWORD"] = config.elastic_password.reveal()
+        uris.append({"value": config.certificates_url, "extract": False, "cache": False})
+    else:
+        env["ELASTICSEARCH_SECURITY"] = "disabled"
     command: dict[str, Any]
     if config.use_docker:
         container, paths = _docker_container(config, node_id)
@@ -221,11 +253,13 @@ def build_task_info(
             "user": config.elasticsearch_user,
         }
         if config.binary_url:
-            command["uris"] = [{"value": config.binary_url, "extract": True, "cache": False}]
+            uris.insert(0, {"value": config.binary_url, "extract": True, "cache": False})
+    if uris:
+        command["uris"] = uris
     env["ELASTICSEARCH_DATA_PATH"] = paths.data
     if paths.config_volume is not None:
         env["ELASTICSEARCH_CONFIG_VOLUME_PATH"] = paths.config_volume
-    command["environment"] = _env(env)
+    command["environment"] = _env(env, secrets)
 
     labels = _labels(config, node_id)
     executor = {

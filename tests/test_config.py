@@ -108,6 +108,10 @@ NEW_FLAGS = [
     "frameworkStateUrl",
     "localAgents",
     "localWorkDir",
+    "elasticsearchMasterNodes",
+    "elasticsearchPasswordFile",
+    "elasticsearchCertificatesUrl",
+    "apiTokenFile",
 ]
 
 EXPECTED_ENV = {
@@ -145,12 +149,16 @@ EXPECTED_ENV = {
     "frameworkStateUrl": "ES_MESOS_FRAMEWORK_STATE_URL",
     "localAgents": "ES_MESOS_LOCAL_AGENTS",
     "localWorkDir": "ES_MESOS_LOCAL_WORK_DIR",
+    "elasticsearchMasterNodes": "ES_MESOS_ELASTICSEARCH_MASTER_NODES",
+    "elasticsearchPasswordFile": "ES_MESOS_ELASTICSEARCH_PASSWORD_FILE",
+    "elasticsearchCertificatesUrl": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_URL",
+    "apiTokenFile": "ES_MESOS_API_TOKEN_FILE",
 }
 
 
 def test_the_flags_are_exactly_the_java_names_plus_the_new_ones() -> None:
     assert sorted(FLAGS_BY_NAME) == sorted(JAVA_FLAGS + NEW_FLAGS)
-    assert len(FLAGS) == len(FLAGS_BY_NAME) == 34  # no flag defined twice
+    assert len(FLAGS) == len(FLAGS_BY_NAME) == 38  # no flag defined twice
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ENV))
@@ -161,7 +169,7 @@ def test_env_var_name_is_prefix_plus_upper_snake(name: str) -> None:
 
 # One valid, non-default value per flag: (value, getter, expected, other flags it needs).
 # A value may be a callable taking tmp_path (for flags naming a file).
-EnvCase = tuple[Any, Callable[[Config], Any], Any, dict[str, str]]
+EnvCase = tuple[Any, Callable[[Config], Any], Any, dict[str, Any]]
 DRIVER = {"externalVolumeDriver": "rexray"}
 LOCAL = {"mesosMaster": "local"}
 MESOS_CONTAINERIZER = {"frameworkUseDocker": "false", "elasticsearchBinaryUrl": BINARY_URL}
@@ -171,6 +179,9 @@ def _write_secret(tmp_path: Path) -> str:
     path = tmp_path / "env-secret"
     path.write_text(SECRET_TEXT)
     return str(path)
+
+
+CERTIFICATES_URL = "https://certs.example.com/elastic-certificates.p12"
 
 
 def _master_url(c: Config) -> str | None:
@@ -242,7 +253,23 @@ ENV_CASES: dict[str, EnvCase] = {
     "allowGpuAgents": ("true", lambda c: c.allow_gpu_agents, True, {}),
     "localAgents": ("7", lambda c: c.local_agents, 7, LOCAL),
     "localWorkDir": ("/tmp/es-local", lambda c: c.local_work_dir, "/tmp/es-local", LOCAL),
+    "elasticsearchMasterNodes": ("5", lambda c: c.master_nodes, 5, {}),
+    "elasticsearchPasswordFile": (
+        _write_secret,
+        lambda c: c.elastic_password.reveal() if c.elastic_password else None,
+        SECRET_TEXT,
+        {"elasticsearchCertificatesUrl": CERTIFICATES_URL},
+    ),
+    "elasticsearchCertificatesUrl": (
+        CERTIFICATES_URL,
+        lambda c: c.certificates_url,
+        CERTIFICATES_URL,
+        {"elasticsearchPasswordFile": _write_secret},
+    ),
+    "apiTokenFile": (_write_secret, lambda c: c.api_token.reveal() if c.api_token else None, SECRET_TEXT, {}),
 }
+#: Flags that are valid only together: giving one of them empty on the command line is an error.
+PAIRED = {"elasticsearchPasswordFile", "elasticsearchCertificatesUrl"}
 
 
 def test_env_cases_cover_every_flag() -> None:
@@ -257,11 +284,13 @@ def _env_value(value: Any, tmp_path: Path) -> str:
 def test_every_flag_is_read_from_its_env_var(name: str, tmp_path: Path) -> None:
     raw, getter, expected, needs = ENV_CASES[name]
     value = _env_value(raw, tmp_path)
-    assert getter(resolve_config(needs, {})) != expected  # the value is not the default
+    needs = {k: _env_value(v, tmp_path) for k, v in needs.items()}
+    if name not in PAIRED:
+        assert getter(resolve_config(needs, {})) != expected  # the value is not the default
     assert getter(resolve_config(needs, {EXPECTED_ENV[name]: value})) == expected
 
 
-@pytest.mark.parametrize("name", sorted(ENV_CASES))
+@pytest.mark.parametrize("name", sorted(set(ENV_CASES) - PAIRED))
 def test_the_command_line_flag_wins_over_env(name: str, tmp_path: Path) -> None:
     raw, getter, expected, needs = ENV_CASES[name]
     value = _env_value(raw, tmp_path)
@@ -1222,3 +1251,29 @@ def test_local_mode_takes_elasticsearch_from_a_local_directory_or_tarball(tmp_pa
     assert "local mode runs Elasticsearch from this machine" in remote
     missing = only_problem(mesosMaster="local", elasticsearchBinaryUrl=str(tmp_path / "nothing"))
     assert "neither a directory with bin/elasticsearch nor a tarball" in missing
+
+
+# --- Elasticsearch security ----------------------------------------------------------------------
+
+
+def test_security_is_off_by_default_and_says_so() -> None:
+    config = resolve_config({}, {})
+    assert not config.security_enabled
+    assert config.security_warning is not None and "security is OFF" in config.security_warning
+
+
+def test_security_needs_the_password_and_the_certificates(tmp_path: Path) -> None:
+    password = _write_secret(tmp_path)
+    config = resolve_config({"elasticsearchPasswordFile": password, "elasticsearchCertificatesUrl": CERTIFICATES_URL})
+    assert config.security_enabled and config.security_warning is None
+    assert "****" in repr(config.elastic_password) and SECRET_TEXT not in repr(config)
+    with pytest.raises(ConfigError, match="PasswordFile is given without --elasticsearchCertificatesUrl"):
+        resolve_config({"elasticsearchPasswordFile": password})
+    with pytest.raises(ConfigError, match="CertificatesUrl is given without --elasticsearchPasswordFile"):
+        resolve_config({"elasticsearchCertificatesUrl": CERTIFICATES_URL})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_master_nodes_must_be_a_positive_whole_number(value: str) -> None:
+    with pytest.raises(ConfigError, match="elasticsearchMasterNodes"):
+        resolve_config({"elasticsearchMasterNodes": value})

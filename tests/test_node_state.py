@@ -326,7 +326,7 @@ def test_state_json_round_trip() -> None:
     state, _ = apply(running(1, 2, 3), update(2, TaskState.UNREACHABLE), update(3, TaskState.UNKNOWN))
     state = ClusterState(desired_nodes=5, nodes=state.nodes, framework_id="fw-1")
     document = json.loads(json.dumps(state_to_json(state)))
-    assert document["schema"] == 1
+    assert document["schema"] == 2
     back = state_from_json(document, FW)
     assert back == state
     assert back.nodes[3].needs_operator
@@ -335,7 +335,12 @@ def test_state_json_round_trip() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(schema=2), "schema"),
+        (lambda d: d.update(schema=3), "schema"),
+        (lambda d: d.update(schema=True), "schema"),
+        (lambda d: d.update(bootstrap_masters="elasticsearch1"), "bootstrap_masters"),
+        (lambda d: d.update(cluster_uuid=7), "cluster_uuid"),
+        (lambda d: d.update(cluster_uuid="u", bootstrap_masters=["elasticsearch1"]), "still be bootstrapping"),
+        (lambda d: d["nodes"][0].update(version=8), "version"),
         (lambda d: d.update(desired_nodes=0), "below 1"),
         (lambda d: d.update(desired_nodes=True), "desired_nodes"),
         (lambda d: d["nodes"][0].update(task_id=tid(2)), "does not name node 1"),

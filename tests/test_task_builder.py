@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +30,16 @@ def build(node_id: int = 2, raw: dict[str, Any] | None = None, /, **flags: str) 
 
 
 def env_of(task: dict[str, Any]) -> dict[str, str]:
-    return {v["name"]: v["value"] for v in task["executor"]["command"]["environment"]["variables"]}
+    """The plain variables (secret ones carry no ``value``)."""
+    return {v["name"]: v["value"] for v in task["executor"]["command"]["environment"]["variables"] if "value" in v}
+
+
+def secrets_of(task: dict[str, Any]) -> dict[str, str]:
+    return {
+        v["name"]: base64.b64decode(v["secret"]["value"]["data"]).decode()
+        for v in task["executor"]["command"]["environment"]["variables"]
+        if v.get("type") == "SECRET"
+    }
 
 
 def params_of(task: dict[str, Any]) -> list[tuple[str, str]]:
@@ -325,3 +336,41 @@ def test_an_offer_that_cannot_hold_the_node_raises() -> None:
         build(1, offer(port_ranges=()))
     with pytest.raises(CarveError, match="lacks"):
         build(1, offer(mem=10))
+
+
+# --- roles, bootstrap, security ---------------------------------------------------------------------
+
+
+def test_roles_follow_the_master_count() -> None:
+    assert env_of(build(3))["ELASTICSEARCH_NODE_ROLES"] == "master,data,ingest"
+    assert env_of(build(4))["ELASTICSEARCH_NODE_ROLES"] == "data,ingest"
+    view = ClusterView(desired_nodes=3, master_nodes=1)
+    task = build_task_info(parse_offer(offer(5)), 2, config(), view, launch_id=LAUNCH)
+    assert env_of(task)["ELASTICSEARCH_NODE_ROLES"] == "data,ingest"
+
+
+def test_initial_master_nodes_only_while_bootstrapping_and_only_to_masters() -> None:
+    assert "ELASTICSEARCH_INITIAL_MASTER_NODES" not in env_of(build(1))
+    view = ClusterView(desired_nodes=5, initial_master_nodes=("elasticsearch1", "elasticsearch2", "elasticsearch3"))
+    for node_id, expected in ((1, "elasticsearch1,elasticsearch2,elasticsearch3"), (4, None)):
+        task = build_task_info(parse_offer(offer(5)), node_id, config(), view, launch_id=LAUNCH)
+        assert env_of(task).get("ELASTICSEARCH_INITIAL_MASTER_NODES") == expected
+
+
+def test_security_off_by_default() -> None:
+    task = build(1)
+    assert env_of(task)["ELASTICSEARCH_SECURITY"] == "disabled"
+    assert secrets_of(task) == {} and "uris" not in task["executor"]["command"]
+
+
+def test_security_on_ships_the_password_as_a_secret_and_fetches_the_bundle(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("s3cret\n")
+    url = "https://certs.example.com/bundles/elastic-certificates.p12"
+    task = build(1, None, elasticsearchPasswordFile=str(password), elasticsearchCertificatesUrl=url)
+    env = env_of(task)
+    assert env["ELASTICSEARCH_SECURITY"] == "enabled"
+    assert env["ELASTICSEARCH_CERTIFICATES"] == "elastic-certificates.p12"
+    assert "s3cret" not in json.dumps(env)  # only in the secret variable
+    assert secrets_of(task) == {"ELASTIC_PASSWORD": "s3cret"}
+    assert task["executor"]["command"]["uris"] == [{"value": url, "extract": False, "cache": False}]
