@@ -31,10 +31,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from es_framework import operations
 from es_framework.config import Config, redact_url
 from es_framework.failures import Backoff, classify_failure
 from es_framework.node_state import (
     FREEING_STATES,
+    LIVE_STATES,
     Action,
     ClusterState,
     Decision,
@@ -261,6 +263,7 @@ class Engine:
             log.error("could not record framework id %s and the configuration", framework_id)
         log.info("registered as %s", framework_id)
         calls.extend(self.reconcile_calls())
+        calls.extend(self.pending_kills())
         calls.extend(self._offer_interest(force=True))
         calls.extend(self.seed_host_messages(resend=True))
         return calls
@@ -455,7 +458,7 @@ class Engine:
                 log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
             return []
         new_state = self.state
-        applied: list[tuple[StatusUpdate, Decision, bool]] = []
+        applied: list[tuple[StatusUpdate, Decision, bool, bool]] = []
         for update in updates:
             holder = new_state.by_task_id.get(update.task_id)
             # A record written before a crash whose ACCEPT never went out: reconciliation answers GONE
@@ -466,6 +469,7 @@ class Engine:
                 and update.reason == "REASON_RECONCILIATION"
                 and update.state in (TaskState.GONE, TaskState.UNKNOWN, TaskState.LOST)
             )
+            intended = holder is not None and holder.stopping is not None
             new_state, decision = apply_status(new_state, update, self.config.framework_name, now=self._clock())
             if decision.action is Action.ADOPT:
                 new_state = self._fill_hostnames(new_state)
@@ -473,13 +477,13 @@ class Engine:
             log.info(
                 "%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason
             )
-            applied.append((update, decision, never_launched))
+            applied.append((update, decision, never_launched, intended))
         if new_state is not self.state and not self._persist(new_state):
             return []  # unacknowledged: the agents resend them
         calls: list[Call] = []
         progress = False
-        for update, decision, never_launched in applied:
-            calls.extend(self._after_update(update, decision, never_launched))
+        for update, decision, never_launched, intended in applied:
+            calls.extend(self._after_update(update, decision, never_launched, intended))
             progress = progress or decision.action is not Action.IGNORE
         if progress:
             log.info("%s", describe(self.state))
@@ -487,13 +491,18 @@ class Engine:
         calls.extend(self.seed_host_messages())
         return calls
 
-    def _after_update(self, update: StatusUpdate, decision: Decision, never_launched: bool) -> list[Call]:
+    def _after_update(
+        self, update: StatusUpdate, decision: Decision, never_launched: bool, intended: bool
+    ) -> list[Call]:
         """Kills, back-off bookkeeping and the acknowledgement of one update already written."""
         calls: list[Call] = []
         if decision.action is Action.KILL:
             calls.append(Kill(update.task_id, update.agent_id))
         if decision.action is Action.FREE and decision.node_id is not None:
-            if never_launched:
+            if intended:
+                # Stopped on purpose (restart, replace, scale-down): no failure, no back-off.
+                log.info("node %d task %s: stopped as asked (%s)", decision.node_id, update.task_id, update.state)
+            elif never_launched:
                 log.info(
                     "node %d task %s: the launch never reached Mesos (%s on reconciliation); relaunching without "
                     "back-off",
@@ -519,13 +528,61 @@ class Engine:
             calls.append(Acknowledge(update.agent_id, update.task_id, update.uuid))
         return calls
 
+    # --- operator commands (the REST API) -----------------------------------------------------------
+    # Each checks the request against the state (operations.py), persists the new state, and only
+    # then returns the kills it implies; a refused request raises OperatorError and changes nothing.
+
+    def _operate(self, outcome: operations.Outcome) -> tuple[str, list[Call]]:
+        if outcome.state is not self.state and not self._persist(outcome.state):
+            raise operations.OperatorError(503, "the state could not be written; nothing was changed")
+        log.info("%s", outcome.message)
+        calls: list[Call] = []
+        for node_id, task_id, agent_id in outcome.kills:
+            log.info("node %d task %s: killing on agent %s", node_id, task_id, agent_id)
+            calls.append(Kill(task_id, agent_id))
+        calls.extend(self._offer_interest())
+        return outcome.message, calls
+
+    def _require_action(self) -> None:
+        if not self.may_act:
+            raise operations.OperatorError(503, "the scheduler cannot change anything now (state store unavailable)")
+
+    def set_desired_nodes(self, count: int, *, copies_needed: int | None) -> tuple[str, list[Call]]:
+        self._require_action()
+        return self._operate(operations.set_desired_nodes(self.state, count, copies_needed=copies_needed))
+
+    def restart_node(self, node_id: int) -> tuple[str, list[Call]]:
+        self._require_action()
+        return self._operate(operations.restart_node(self.state, node_id, now=self._clock()))
+
+    def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
+        self._require_action()
+        return self._operate(operations.replace_node(self.state, node_id))
+
+    def stop_drained(self, node_id: int) -> tuple[str, list[Call]]:
+        self._require_action()
+        return self._operate(operations.stop_drained(self.state, node_id))
+
+    def release_gone(self, node_id: int, task_id: str) -> tuple[str, list[Call]]:
+        self._require_action()
+        return self._operate(operations.release_gone(self.state, node_id, task_id))
+
+    def pending_kills(self) -> list[Call]:
+        """Kill again every task being stopped on purpose that still runs (a KILL may be lost while
+        disconnected; Mesos answers a kill of an unknown task with TASK_LOST or nothing)."""
+        return [
+            Kill(r.task_id, r.agent_id)
+            for r in sorted(self.state.nodes.values(), key=lambda r: r.node_id)
+            if r.stopping is not None and r.state in LIVE_STATES
+        ]
+
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
         (after registration, when the master's idea of our suppression is unknown)."""
-        wants = len(self.state.nodes) < self.state.desired_nodes
+        wants = self.state.missing_nodes > 0
         if wants and (self.suppressed or force):
             self.suppressed = False
-            log.info("reviving offers: %d node(s) missing", self.state.desired_nodes - len(self.state.nodes))
+            log.info("reviving offers: %d node(s) missing", self.state.missing_nodes)
             return [Revive()]
         if not wants and (not self.suppressed or force):
             self.suppressed = True

@@ -204,6 +204,9 @@ class NodeRecord:
     #: The cluster uuid and Elasticsearch version the node last reported.
     cluster_uuid: str | None = None
     version: str | None = None
+    #: Why the scheduler is stopping this task on purpose (``restart``, ``replace``, ``scale-down``);
+    #: its end is then no failure (no back-off).
+    stopping: str | None = None
 
     @property
     def transport_address(self) -> str:
@@ -212,6 +215,14 @@ class NodeRecord:
     @property
     def http_address(self) -> str:
         return f"{self.hostname}:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Relaunch a node only on ``agent_id``, until ``until`` (Unix seconds)."""
+
+    agent_id: str
+    until: float
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,18 @@ class ClusterState:
     bootstrap_masters: tuple[str, ...] | None = None
     #: The uuid the cluster reported once it formed; it never changes afterwards.
     cluster_uuid: str | None = None
+    #: Node id -> the agent it must be relaunched on, until when (a restart in place keeps a node on
+    #: its agent, where its local data is).
+    pins: Mapping[int, Pin] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def kept_nodes(self) -> int:
+        """Records the desired count keeps (ids 1..desired); higher ids are being scaled away."""
+        return sum(1 for node_id in self.nodes if node_id <= self.desired_nodes)
+
+    @property
+    def missing_nodes(self) -> int:
+        return max(0, self.desired_nodes - self.kept_nodes)
 
     @cached_property
     def by_task_id(self) -> Mapping[str, NodeRecord]:
@@ -249,7 +272,7 @@ class ClusterState:
         Node ids up to ``master_nodes`` are master-eligible."""
         return ClusterView(
             desired_nodes=self.desired_nodes,
-            present_nodes=len(self.nodes),
+            present_nodes=self.kept_nodes,
             nodes_by_agent=MappingProxyType({r.agent_id: r.node_id for r in self.nodes.values()}),
             # An adopted task's host is unknown until the scheduler learns it from its agent.
             nodes_by_hostname=MappingProxyType({r.hostname: r.node_id for r in self.nodes.values() if r.hostname}),
@@ -505,6 +528,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "started_at": r.started_at,
                 "cluster_uuid": r.cluster_uuid,
                 "version": r.version,
+                "stopping": r.stopping,
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
@@ -513,6 +537,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "torn_down_at": state.torn_down_at,
         "bootstrap_masters": list(state.bootstrap_masters) if state.bootstrap_masters is not None else None,
         "cluster_uuid": state.cluster_uuid,
+        "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
     }
 
 
@@ -579,6 +604,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             started_at=float(item["started_at"]) if isinstance(item.get("started_at"), (int, float)) else None,
             cluster_uuid=_optional_text(item, "cluster_uuid", where),
             version=_optional_text(item, "version", where),
+            stopping=_optional_text(item, "stopping", where),
         )
         seen_tasks.add(task_id)
     config = raw.get("config")
@@ -602,6 +628,17 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         bootstrap = tuple(masters) if masters is not None else None
     if cluster_uuid is not None and bootstrap:
         raise NodeStateError("stored state: a cluster with a recorded uuid cannot still be bootstrapping")
+    pins: dict[int, Pin] = {}
+    raw_pins = raw.get("pins") or {}
+    if not isinstance(raw_pins, Mapping):
+        raise NodeStateError("stored state: pins must be an object")
+    for key, pin in raw_pins.items():
+        if not (isinstance(key, str) and key.isdigit() and isinstance(pin, Mapping)):
+            raise NodeStateError(f"stored state: pin {key!r} is not a node id with an object")
+        agent, until = pin.get("agent_id"), pin.get("until")
+        if not isinstance(agent, str) or not isinstance(until, (int, float)) or isinstance(until, bool):
+            raise NodeStateError(f"stored state: pin of node {key} needs agent_id and until")
+        pins[int(key)] = Pin(agent, float(until))
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -611,6 +648,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         torn_down_at=float(torn_down_at) if torn_down_at is not None else None,
         bootstrap_masters=bootstrap,
         cluster_uuid=cluster_uuid,
+        pins=MappingProxyType(pins),
     )
 
 
@@ -638,7 +676,10 @@ def describe(state: ClusterState) -> str:
     outdated = sorted(r.node_id for r in state.nodes.values() if r.outdated)
     if outdated:
         parts.append(f"outdated configuration: node(s) {', '.join(map(str, outdated))}")
-    missing = state.desired_nodes - len(state.nodes)
+    surplus = sorted(node_id for node_id in state.nodes if node_id > state.desired_nodes)
+    if surplus:
+        parts.append(f"scaling down: node(s) {', '.join(map(str, surplus))} to be drained and stopped")
+    missing = state.missing_nodes
     if missing > 0:
         parts.append(f"{missing} node(s) waiting for an offer")
     return "; ".join(parts)

@@ -10,7 +10,8 @@ verdict sees it and no agent gets two nodes. :func:`plan_offers` is the dry run 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from es_framework.bootstrap import decide_bootstrap, is_master_eligible
@@ -19,6 +20,7 @@ from es_framework.failures import HINTS, Backoff
 from es_framework.node_state import ClusterState, NodeRecord, record_launch
 from es_framework.offers import Offer, OfferError, parse_offer
 from es_framework.task_builder import build_task_info, task_ports
+from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
 from identity.task_ids import new_launch_id, task_id_for
 from strategies import strategy_for
@@ -55,7 +57,7 @@ class OfferPlan:
     @property
     def wants_offers(self) -> bool:
         """Whether nodes are still missing after these launches (else: suppress offers)."""
-        return len(self.state.nodes) < self.state.desired_nodes
+        return self.state.missing_nodes > 0
 
 
 def plan_offer_cycle(
@@ -70,7 +72,7 @@ def plan_offer_cycle(
     strategy = strategy_for(config)
     backoff = backoff or Backoff()
     allocator = state.allocator()
-    if len(state.nodes) < state.desired_nodes:
+    if state.missing_nodes > 0:
         # Decided with the first launch of a brand-new cluster, and persisted with it.
         state = decide_bootstrap(state, config.framework_name, config.master_nodes)
     view = state.view(config.master_nodes)
@@ -83,7 +85,15 @@ def plan_offer_cycle(
             refuse = LONG_REFUSE_S if complete else SHORT_REFUSE_S
             declines.append(Decline(offer, verdict.rule or "", verdict.reason, refuse))
             continue
-        node_id = allocator.lowest_free
+        node_id = _choose_node_id(allocator, state, offer.agent_id, now)
+        if node_id is None:
+            waiting = sorted(i for i, pin in state.pins.items() if pin.until > now and i not in allocator)
+            reason = "; ".join(
+                f"node {i} restarts in place on agent {state.pins[i].agent_id} (until {state.pins[i].until:.0f})"
+                for i in waiting
+            )
+            declines.append(Decline(offer, "pinned", reason or "no node id may launch here", SHORT_REFUSE_S))
+            continue
         wait = backoff.wait(node_id, now)
         if wait > 0:
             failures = backoff.failures[node_id]
@@ -107,12 +117,32 @@ def plan_offer_cycle(
             updated_at=now,
         )
         state = record_launch(state, record)
+        if node_id in state.pins:
+            state = replace(state, pins=MappingProxyType({i: p for i, p in state.pins.items() if i != node_id}))
         master_eligible = is_master_eligible(node_id, config.master_nodes)
         view = view.with_node(
             node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
         )
         launches.append(Launch(offer, record, task))
     return OfferPlan(state, tuple(launches), tuple(declines))
+
+
+def _choose_node_id(allocator: NodeIdAllocator, state: ClusterState, agent_id: str, now: float) -> int | None:
+    """The node id an accepted offer launches: this agent's pinned node (a restart in place) first,
+    else the lowest free id that is not pinned to another agent; None if only pinned ids are missing."""
+    pinned = {i: p for i, p in state.pins.items() if p.until > now and i not in allocator}
+    for node_id, pin in sorted(pinned.items()):
+        if pin.agent_id == agent_id and node_id <= state.desired_nodes:
+            return node_id
+    skipped: list[int] = []
+    candidate = allocator.lowest_free
+    while candidate in pinned:
+        allocator.reserve(candidate)
+        skipped.append(candidate)
+        candidate = allocator.lowest_free
+    for node_id in skipped:
+        allocator.release(node_id)
+    return candidate if candidate <= state.desired_nodes else None
 
 
 # --- the dry run ----------------------------------------------------------------------------------

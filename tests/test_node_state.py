@@ -374,10 +374,16 @@ def test_view_and_progress_line() -> None:
     state, _ = apply(running(1, 2), update(2, TaskState.KILLING))
     state = record_launch(state, launching(4))
     view = state.view()
-    assert view.present_nodes == 3 and view.desired_nodes == 3
+    # Node 4 is above the desired count: it is being scaled away and does not count; node 3 is missing.
+    assert view.present_nodes == 2 and view.desired_nodes == 3 and view.missing_nodes == 1
+    assert state.missing_nodes == 1
     assert view.seed_hosts == ("host1:31001", "host2:31001")
     assert describe(ClusterState(desired_nodes=3, nodes=state.nodes)) == (
-        "1/3 nodes running; node 2 stopping; node 4 launching"
+        "1/3 nodes running; node 2 stopping; node 4 launching; scaling down: node(s) 4 to be drained and stopped; "
+        "1 node(s) waiting for an offer"
+    )
+    assert describe(ClusterState(desired_nodes=4, nodes=state.nodes)) == (
+        "1/4 nodes running; node 2 stopping; node 4 launching; 1 node(s) waiting for an offer"
     )
     assert describe(cluster(1, desired=3)) == "0/3 nodes running; node 1 launching; 2 node(s) waiting for an offer"
 
