@@ -1,0 +1,13 @@
+"""The scheduler's REST API, metrics and web UI (``--webUiPort``).
+
+:mod:`~es_framework.api.core` defines what the API needs from the scheduler (:class:`ApiCore`);
+:mod:`~es_framework.api.app` is the WSGI application, :mod:`~es_framework.api.server` serves it,
+:mod:`~es_framework.api.openapi` describes it, and :mod:`~es_framework.api.metrics` renders
+``/metrics``. :mod:`~es_framework.api.fake` is a development stand-in for the scheduler.
+"""
+
+from es_framework.api.app import ApiApp
+from es_framework.api.core import ApiCore, ApiError
+from es_framework.api.server import ApiServer, serve
+
+__all__ = ["ApiApp", "ApiCore", "ApiError", "ApiServer", "serve"]

@@ -1,0 +1,461 @@
+"""The REST API and web UI as one WSGI application (stdlib only), served by the scheduler.
+
+:class:`ApiApp` routes a request to a handler that reads snapshots from an :class:`ApiCore` or
+asks it for a command, and answers JSON. The rules every request follows:
+
+- An error is a 4xx JSON answer ``{"error": "…"}`` that says what is wrong, and changes nothing:
+  unknown path 404, wrong method 405 with ``Allow``, bad JSON or wrong types 400, missing or wrong
+  token 401 with ``WWW-Authenticate``, body over :data:`MAX_BODY_BYTES` 413. Nothing raises out of
+  the app: an unexpected exception is logged with its traceback and answered 500.
+- Mutating requests (PUT, POST) need ``Authorization: Bearer <token>`` when the app has a token;
+  without one the app warns at construction that the API is open.
+- Each mutating request is logged with what was asked, the node id, and the outcome.
+
+``/v1/es/_search`` and ``/v1/es/_cluster/stats`` are passed to a running node with ``requests``;
+the optional ``X-ElasticSearch-Host`` header picks the node (:func:`pick_node_http`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, datetime
+from html import escape
+from http import HTTPStatus
+from importlib import resources
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import requests
+
+from es_framework import __version__
+from es_framework.api.core import ApiCore, ApiError, NodeView
+from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from es_framework.api.metrics import render_metrics
+from es_framework.api.openapi import GONE_CONFIRMATION, openapi_document
+
+logger = logging.getLogger(__name__)
+
+#: Request bodies are a few bytes of JSON; anything this large is a mistake or an attack.
+MAX_BODY_BYTES = 64 * 1024
+#: Proxied Elasticsearch answers larger than this are refused rather than held in memory.
+MAX_PROXY_BYTES = 16 * 1024 * 1024
+RUNNING = "TASK_RUNNING"
+_JSON = "application/json"
+_PROXIED = {"/v1/es/_search": "_search", "/v1/es/_cluster/stats": "_cluster/stats"}
+
+
+class StartResponse(Protocol):
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = _JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: str
+    environ: Mapping[str, Any]
+    #: Values captured from the path (the node id, as text).
+    params: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        value = self.environ.get("HTTP_" + name.upper().replace("-", "_"))
+        return value if isinstance(value, str) else None
+
+
+def json_response(status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    body = json.dumps(to_json(payload), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return Response(status, body, _JSON, headers)
+
+
+def error_response(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return json_response(status, {"error": message}, headers)
+
+
+class _RefusedError(Exception):
+    """Raised inside handlers to answer with an error; the app turns it into a response."""
+
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.response = error_response(status, message, headers)
+
+
+def iso_time(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_TIME_FIELDS = frozenset({"time", "started_at", "last_time"})
+
+
+def to_json(value: object) -> Any:
+    """Snapshots (frozen dataclasses, mappings, tuples) as JSON values; time fields as ISO 8601."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: iso_time(getattr(value, f.name)) if f.name in _TIME_FIELDS else to_json(getattr(value, f.name))
+            for f in fields(value)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    return value
+
+
+def task_json(node: NodeView) -> dict[str, Any]:
+    """A node as ``GET /v1/tasks`` shows it: the old framework's fields plus ours."""
+    return {
+        "id": node.task_id,
+        "node_id": node.node_id,
+        "name": node.name,
+        "state": node.state,
+        "hostname": node.hostname,
+        "agent_id": node.agent_id,
+        "http_address": node.http_address,
+        "transport_address": node.transport_address,
+        "volumes": to_json(node.volumes),
+        "started_at": iso_time(node.started_at),
+        "version": node.version,
+    }
+
+
+def node_json(node: NodeView) -> dict[str, Any]:
+    """A node as ``GET /v1/nodes/<id>`` shows it: the task fields, health and history."""
+    return {
+        **task_json(node),
+        "healthy": node.healthy,
+        "outdated": node.outdated,
+        "history": to_json(node.history),
+    }
+
+
+class NoNodeError(Exception):
+    """No node can answer a proxied request; ``status`` is 404 (no such node) or 503 (none running)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def pick_node_http(nodes: Sequence[NodeView], wanted: str | None, turn: int = 0) -> str:
+    """The ``host:port`` to proxy to.
+
+    ``wanted`` (the ``X-ElasticSearch-Host`` header) names a node by hostname, HTTP address or node
+    name; without it the running nodes take turns (``turn`` counts requests). Raises
+    :class:`NoNodeError` 404 when nothing matches ``wanted``, 503 when no matching node runs.
+    """
+    candidates = list(nodes)
+    if wanted is not None:
+        wanted = wanted.strip()
+        candidates = [n for n in nodes if wanted in (n.hostname, n.http_address, n.name)]
+        if not candidates:
+            raise NoNodeError(404, f"no node matches X-ElasticSearch-Host {wanted!r}")
+    running = [n for n in candidates if n.state == RUNNING and n.http_address]
+    if not running:
+        where = f" matching {wanted!r}" if wanted is not None else ""
+        raise NoNodeError(503, f"no node{where} is running")
+    address = running[turn % len(running)].http_address
+    assert address is not None  # filtered above; mypy cannot follow the list comprehension
+    return address
+
+
+def _node_id(text: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]*", text):
+        raise _RefusedError(400, f"{text[:40]!r} is not a node id: node ids are positive integers")
+    if len(text) > 18:
+        # A valid id, but larger than any id ever allocated (and than the core should be asked about).
+        raise _RefusedError(404, f"no node {text[:40]}")
+    return int(text)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+Handler = Callable[[Request], Response]
+
+
+class ApiApp:
+    """The WSGI application. ``token`` (if given) guards every PUT and POST."""
+
+    def __init__(
+        self,
+        core: ApiCore,
+        *,
+        token: str | None = None,
+        proxy_timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        if token is not None and not token.strip():
+            raise ValueError("the API token must not be empty (give none to leave the API open)")
+        self._core = core
+        self._token = token.encode("utf-8") if token is not None else None
+        self._proxy_timeout = proxy_timeout
+        self._session = session or requests.Session()
+        self._turns = itertools.count()
+        self._turn_lock = threading.Lock()
+        self._ui = resources.files("es_framework.api").joinpath("ui.html").read_text(encoding="utf-8")
+        self._openapi = json.dumps(openapi_document(secured=token is not None, version=__version__)).encode("utf-8")
+        if token is None:
+            logger.warning(
+                "the REST API has no token: anyone who reaches its port can scale the cluster and "
+                "restart, replace or declare nodes gone"
+            )
+        # Each route: a path pattern and its handler per method; patterns capture the node id.
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+            (re.compile(r"/"), {"GET": self._ui_page}),
+            (re.compile(r"/health"), {"GET": self._health}),
+            (re.compile(r"/metrics"), {"GET": self._metrics}),
+            (re.compile(r"/v1/openapi\.json"), {"GET": self._openapi_json}),
+            (re.compile(r"/v1/cluster"), {"GET": self._cluster}),
+            (
+                re.compile(r"/v1/cluster/elasticsearchNodes"),
+                {"GET": self._get_desired, "PUT": self._put_desired},
+            ),
+            (re.compile(r"/v1/cluster/endpoints"), {"GET": self._endpoints}),
+            (re.compile(r"/v1/tasks"), {"GET": self._tasks}),
+            (re.compile(r"/v1/nodes/([^/]+)"), {"GET": self._node}),
+            (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
+            (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
+            (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
+            (re.compile(r"/v1/es/_search"), {"GET": self._proxy}),
+            (re.compile(r"/v1/es/_cluster/stats"), {"GET": self._proxy}),
+        ]
+
+    # --- WSGI entry point -------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "") or "/")
+        try:
+            response = self._dispatch(method, path, environ)
+        except Exception:
+            logger.exception("%s %s failed", method, path)
+            response = error_response(500, "internal error in the scheduler's API; see the scheduler log")
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Cache-Control", "no-store"),
+            *response.headers,
+        ]
+        start_response(f"{response.status} {_phrase(response.status)}", headers)
+        return [b"" if method == "HEAD" else response.body]
+
+    def _dispatch(self, method: str, path: str, environ: Mapping[str, Any]) -> Response:
+        for pattern, handlers in self._routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            handler = handlers.get(method)
+            if handler is None:
+                allowed = ", ".join(sorted(handlers))
+                return error_response(
+                    405, f"{method} is not allowed on {path}; allowed: {allowed}", (("Allow", allowed),)
+                )
+            request = Request(method, path, str(environ.get("QUERY_STRING", "")), environ, match.groups())
+            try:
+                if method in ("PUT", "POST"):
+                    self._check_token(request)
+                return handler(request)
+            except _RefusedError as refused:
+                if method in ("PUT", "POST"):
+                    logger.info("%s %s refused: %s", method, path, refused)
+                return refused.response
+            except ApiError as refused:
+                # A read the core cannot serve now (e.g. 503 before the state is loaded).
+                return error_response(refused.status, refused.message)
+        return error_response(404, f"no such path: {path}")
+
+    # --- request helpers --------------------------------------------------------------------
+
+    def _check_token(self, request: Request) -> None:
+        if self._token is None:
+            return
+        given = request.header("Authorization")
+        if given is None:
+            raise _RefusedError(
+                401,
+                "this request needs the header 'Authorization: Bearer <token>'",
+                (("WWW-Authenticate", 'Bearer realm="es-mesos"'),),
+            )
+        scheme, _, credentials = given.strip().partition(" ")
+        # Compare in constant time so the token cannot be guessed byte by byte from timings.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
+            raise _RefusedError(
+                401,
+                "wrong bearer token",
+                (("WWW-Authenticate", 'Bearer realm="es-mesos", error="invalid_token"'),),
+            )
+
+    def _body(self, request: Request) -> bytes:
+        text = str(request.environ.get("CONTENT_LENGTH") or "0").strip()
+        if not text.isdigit():
+            raise _RefusedError(400, f"bad Content-Length {text!r}")
+        length = int(text)
+        if length > MAX_BODY_BYTES:
+            raise _RefusedError(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+        stream = request.environ.get("wsgi.input")
+        return stream.read(length) if stream is not None and length else b""
+
+    def _json_object(self, request: Request, what: str) -> dict[str, Any]:
+        raw = self._body(request)
+        if not raw.strip():
+            raise _RefusedError(400, f"the body must be a JSON object: {what}")
+        try:
+            value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as problem:
+            raise _RefusedError(400, f"the body is not valid JSON ({problem}); expected {what}") from None
+        if not isinstance(value, dict):
+            raise _RefusedError(400, f"the body must be a JSON object: {what}")
+        return value
+
+    def _command(self, request: Request, verb: str, action: Callable[[int], str]) -> Response:
+        node_id = _node_id(request.params[0])
+        try:
+            message = action(node_id)
+        except ApiError as refused:
+            logger.warning("%s node %d refused (%d): %s", verb, node_id, refused.status, refused.message)
+            return error_response(refused.status, refused.message)
+        logger.info("%s node %d accepted: %s", verb, node_id, message)
+        return json_response(202, {"node_id": node_id, "message": message})
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    def _ui_page(self, request: Request) -> Response:
+        page = self._ui.replace("{{cluster_name}}", escape(self._core.cluster().cluster_name))
+        return Response(
+            200,
+            page.encode("utf-8"),
+            "text/html; charset=utf-8",
+            (
+                (
+                    "Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "connect-src 'self'; img-src 'self' data:",
+                ),
+            ),
+        )
+
+    def _health(self, request: Request) -> Response:
+        health = self._core.health()
+        return json_response(200 if health.alive else 503, health)
+
+    def _metrics(self, request: Request) -> Response:
+        return Response(200, render_metrics(self._core.metrics()).encode("utf-8"), METRICS_CONTENT_TYPE)
+
+    def _openapi_json(self, request: Request) -> Response:
+        return Response(200, self._openapi)
+
+    def _cluster(self, request: Request) -> Response:
+        return json_response(200, self._core.cluster())
+
+    def _get_desired(self, request: Request) -> Response:
+        return json_response(200, {"value": self._core.cluster().desired_nodes})
+
+    def _put_desired(self, request: Request) -> Response:
+        expected = 'a JSON object {"value": N} with an integer N ≥ 1'
+        body = self._json_object(request, expected)
+        extra = sorted(set(body) - {"value"})
+        if extra:
+            raise _RefusedError(400, f"unknown field(s) {', '.join(extra)}; expected {expected}")
+        if "value" not in body:
+            raise _RefusedError(400, f"missing field 'value'; expected {expected}")
+        value = body["value"]
+        # bool is an int in Python; true must not mean one node.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _RefusedError(400, f"value must be an integer, not {json.dumps(value)}")
+        if value < 1:
+            raise _RefusedError(400, f"value must be at least 1, not {value}")
+        before = self._core.cluster().desired_nodes
+        try:
+            self._core.set_desired_nodes(value)
+        except ApiError as refused:
+            logger.warning("scale from %d to %d nodes refused (%d): %s", before, value, refused.status, refused.message)
+            return error_response(refused.status, refused.message)
+        logger.info("scale from %d to %d nodes accepted", before, value)
+        return json_response(200, {"value": value})
+
+    def _endpoints(self, request: Request) -> Response:
+        running = [n for n in self._core.nodes() if n.state == RUNNING]
+        return json_response(
+            200,
+            {
+                "http": [n.http_address for n in running if n.http_address],
+                "transport": [n.transport_address for n in running if n.transport_address],
+            },
+        )
+
+    def _tasks(self, request: Request) -> Response:
+        return json_response(200, [task_json(node) for node in self._core.nodes()])
+
+    def _node(self, request: Request) -> Response:
+        node_id = _node_id(request.params[0])
+        node = self._core.node(node_id)
+        if node is None:
+            raise _RefusedError(404, f"no node {node_id}")
+        return json_response(200, node_json(node))
+
+    def _restart(self, request: Request) -> Response:
+        self._body(request)  # enforce the size limit; the body itself means nothing here
+        return self._command(request, "restart", self._core.restart_node)
+
+    def _replace(self, request: Request) -> Response:
+        self._body(request)
+        return self._command(request, "replace", self._core.replace_node)
+
+    def _gone(self, request: Request) -> Response:
+        node_id = _node_id(request.params[0])
+        phrase = GONE_CONFIRMATION.format(node_id=node_id)
+        # Freeing the id of a node that still runs lets two nodes write one volume: make the
+        # operator type the node's id into the sentence, so no copied request can do it by accident.
+        expected = f'{{"confirm": "{phrase}"}}, confirming that node {node_id}\'s task is dead for good'
+        body = self._json_object(request, expected)
+        if set(body) != {"confirm"} or body["confirm"] != phrase:
+            raise _RefusedError(400, f"declaring node {node_id} gone needs the body {expected}")
+        return self._command(request, "declare gone", self._core.declare_gone)
+
+    def _proxy(self, request: Request) -> Response:
+        with self._turn_lock:
+            turn = next(self._turns)
+        try:
+            address = pick_node_http(self._core.nodes(), request.header("X-ElasticSearch-Host"), turn)
+        except NoNodeError as missing:
+            return error_response(missing.status, missing.message)
+        url = f"http://{address}/{_PROXIED[request.path]}"
+        # Pass the query through as parsed pairs so that nothing but a query string reaches the node.
+        params = parse_qs(request.query, keep_blank_values=True)
+        try:
+            with self._session.get(url, params=params, timeout=self._proxy_timeout, stream=True) as answer:
+                body = answer.raw.read(MAX_PROXY_BYTES + 1, decode_content=True)
+                status = answer.status_code
+                content_type = answer.headers.get("Content-Type", _JSON)
+        except requests.RequestException as problem:
+            logger.warning("proxy to %s failed: %s", url, problem)
+            return error_response(502, f"Elasticsearch node {address} did not answer: {problem}")
+        if len(body) > MAX_PROXY_BYTES:
+            return error_response(502, f"Elasticsearch node {address} answered more than {MAX_PROXY_BYTES} bytes")
+        return Response(status, body, content_type)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -1,0 +1,243 @@
+"""What the REST API needs from the scheduler: read-only snapshots and a few quick commands.
+
+The HTTP layer (:mod:`es_framework.api.app`) knows nothing of Mesos, ZooKeeper or the engine. It
+talks to an :class:`ApiCore`, which the scheduler implements. The contract that keeps the API safe
+to call at any moment:
+
+- Every read method returns an immutable snapshot (the frozen dataclasses below) from a copy the
+  scheduler refreshes after each event it handles. A read is cheap and never waits for the
+  scheduler's event handling, so a slow client or a scrape every second cannot delay Mesos events.
+- Every command validates its arguments against the current state, records the request for the
+  scheduler's loop and returns at once, or raises :class:`ApiError` with the HTTP status and a
+  sentence saying what is wrong; a command that raises has changed nothing.
+
+Times are Unix seconds (floats, UTC); the HTTP layer renders them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+
+class ApiError(Exception):
+    """A command refused: ``status`` is the HTTP status to answer, ``message`` says why.
+
+    Use 400 for a request that can never succeed (``0 nodes``), 404 for a node id nothing holds,
+    409 for a request that conflicts with the node's or cluster's current state ("node 4 is not
+    unreachable"), 503 while the scheduler cannot act (not leading, ZooKeeper suspended).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """One step in a node's history: a state it reached, or something done to it."""
+
+    time: float
+    #: The task state after the event (``TASK_RUNNING``, ``LAUNCHING``, …).
+    state: str
+    message: str
+
+
+@dataclass(frozen=True)
+class NodeVolumes:
+    """The node's external volume names; both None with local storage."""
+
+    config: str | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node id and the task that holds it, as the API shows it."""
+
+    node_id: int
+    task_id: str
+    #: The Elasticsearch node name (``elasticsearch<id>``).
+    name: str
+    #: ``LAUNCHING`` or a Mesos task state name (``TASK_RUNNING``, ``TASK_UNREACHABLE``, …).
+    state: str
+    hostname: str
+    agent_id: str
+    #: ``host:port``; None while the address is not known.
+    http_address: str | None
+    transport_address: str | None
+    volumes: NodeVolumes = NodeVolumes()
+    #: When the task was first seen RUNNING; None before.
+    started_at: float | None = None
+    #: The Elasticsearch version the node reported, if any.
+    version: str | None = None
+    #: The executor's last health report; None before the first.
+    healthy: bool | None = None
+    #: Launched with a configuration that has changed since.
+    outdated: bool = False
+    #: Oldest first; the core keeps a bounded number of events per node.
+    history: tuple[NodeEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrainProgress:
+    """A node being emptied of shards before it is removed (scale-down) or replaced."""
+
+    node_id: int
+    #: Shards still on the node; None until Elasticsearch was asked.
+    shards_left: int | None
+    #: Short word: ``draining``, ``waiting``, ``done``, ``stalled``.
+    status: str
+    #: Why the node is drained ("scale down to 3 nodes").
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeclineSummary:
+    """Offers declined for one reason (the offer strategy's reason code, e.g. ``mem``)."""
+
+    reason: str
+    count: int
+    #: The most recent decline's full sentence and its time.
+    last_message: str
+    last_time: float
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """Something that happened to the cluster, for the operator's recent-events list."""
+
+    time: float
+    message: str
+    #: The node concerned, if one is.
+    node_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ClusterOverview:
+    """Everything ``GET /v1/cluster`` shows.
+
+    Named so as not to be confused with :class:`es_framework.cluster_view.ClusterView`, the
+    strategies' summary of node placement.
+    """
+
+    cluster_name: str
+    framework_name: str
+    #: None before the first registration with Mesos.
+    framework_id: str | None
+    #: Elasticsearch's ``cluster_uuid`` once the cluster formed; None before.
+    cluster_uuid: str | None
+    #: The configuration as JSON-compatible values, secrets already masked by the core.
+    configuration: Mapping[str, object]
+    desired_nodes: int
+    running_nodes: int
+    #: Whether the scheduler is subscribed to Mesos right now.
+    registered: bool
+    #: Elasticsearch's cluster health (``green``, ``yellow``, ``red``) or ``unknown``.
+    health: str
+    #: Set when the cluster runs without authentication or TLS, to be shown prominently.
+    security_warning: str | None = None
+    drain: tuple[DrainProgress, ...] = ()
+    #: Most frequent reason first.
+    declines: tuple[DeclineSummary, ...] = ()
+    #: Newest first, bounded by the core.
+    events: tuple[ClusterEvent, ...] = ()
+
+
+def _empty_counts() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The values ``GET /metrics`` exposes. Counters count since this scheduler process started."""
+
+    #: Task state name -> number of node records in it (states with no node may be left out).
+    nodes_by_state: Mapping[str, int] = field(default_factory=_empty_counts)
+    desired_nodes: int = 0
+    running_nodes: int = 0
+    #: Node ids reserved (held by a record), whatever the task's state.
+    node_ids_in_use: int = 0
+    registered: bool = False
+    offers_received: int = 0
+    offers_accepted: int = 0
+    #: Decline reason code -> offers declined for it.
+    offers_declined: Mapping[str, int] = field(default_factory=_empty_counts)
+    reconciliations: int = 0
+    #: Times this scheduler took over leadership or re-subscribed with a known framework id.
+    failovers: int = 0
+    #: Node id -> shards still on that draining node (only nodes whose count is known).
+    drain_shards_left: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether the scheduler process is worth keeping (``GET /health``, Marathon's health check)."""
+
+    #: False when the scheduler's loop is stuck or dead: Marathon should restart the process.
+    alive: bool
+    #: Subscribed to Mesos right now; False during a failover or reconnection, which is normal.
+    registered: bool
+    message: str = ""
+
+
+class ApiCore(Protocol):
+    """The scheduler as the REST API sees it. Implemented by the scheduler; tests use a fake."""
+
+    def cluster(self) -> ClusterOverview:
+        """The cluster snapshot. Cheap; never blocks on event handling."""
+        ...
+
+    def nodes(self) -> tuple[NodeView, ...]:
+        """Every node record, ordered by node id. Cheap; never blocks on event handling."""
+        ...
+
+    def node(self, node_id: int) -> NodeView | None:
+        """One node with its history, or None when no record holds ``node_id``."""
+        ...
+
+    def metrics(self) -> Metrics:
+        """Counters and gauges for ``/metrics``. Cheap; never blocks on event handling."""
+        ...
+
+    def health(self) -> Health:
+        """Liveness of the scheduler loop (e.g. it handled an event or a tick recently)."""
+        ...
+
+    def set_desired_nodes(self, count: int) -> None:
+        """Ask for ``count`` nodes (already checked to be an int ≥ 1 by the HTTP layer).
+
+        Persists the new count (it must survive a failover) or queues it for the loop that does,
+        and returns; scaling itself happens later. Raises :class:`ApiError` (e.g. 503 when not
+        leading, 409 when a scale-down is refused) and then changes nothing.
+        """
+        ...
+
+    def restart_node(self, node_id: int) -> str:
+        """Restart node ``node_id`` in place (same agent, same volumes).
+
+        Returns a sentence saying what will happen. Raises :class:`ApiError` 404 when no record
+        holds the id, 409 when the node's state does not allow it (not running, already restarting).
+        """
+        ...
+
+    def replace_node(self, node_id: int) -> str:
+        """Stop node ``node_id`` and launch it again, possibly on another agent, with its volumes.
+
+        Returns a sentence saying what will happen. Raises :class:`ApiError` 404 / 409 as
+        :meth:`restart_node`.
+        """
+        ...
+
+    def declare_gone(self, node_id: int) -> str:
+        """The operator states that node ``node_id``'s task is dead for good (its agent is gone).
+
+        Frees the id so that the node can be launched again and re-attach its volumes. The HTTP
+        layer has already checked the operator's explicit confirmation. Raises :class:`ApiError`
+        404 when no record holds the id, 409 when the node is not in a state where this is needed
+        ("node 4 is not unreachable": a running node must be replaced, not declared gone).
+        """
+        ...

@@ -1,0 +1,349 @@
+"""``GET /v1/openapi.json``: the OpenAPI 3.0 document of the REST API.
+
+Written by hand next to the handlers in :mod:`es_framework.api.app`, and kept truthful by the
+schema-driven tests (``tests/test_api_schema.py``), which send generated requests to the app and
+check every answer against this document. The bearer-token scheme is declared only when the app
+has a token, because only then are mutating requests refused without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The phrase ``POST /v1/nodes/{id}/gone`` requires, with the node id filled in.
+GONE_CONFIRMATION = "node {node_id} is gone"
+GONE_CONFIRMATION_PATTERN = "^node [1-9][0-9]* is gone$"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time", "nullable": True, "description": "ISO 8601, UTC"}
+
+_TASK_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "description": "Mesos task id"},
+    "node_id": {"type": "integer", "minimum": 1},
+    "name": {"type": "string", "description": "Elasticsearch node name"},
+    "state": {"type": "string", "description": "LAUNCHING or a Mesos task state (TASK_RUNNING, …)"},
+    "hostname": {"type": "string"},
+    "agent_id": {"type": "string"},
+    "http_address": {**_NULLABLE_STRING, "description": "host:port"},
+    "transport_address": {**_NULLABLE_STRING, "description": "host:port"},
+    "volumes": _ref("Volumes"),
+    "started_at": _TIME,
+    "version": _NULLABLE_STRING,
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string", "description": "what is wrong"}},
+    },
+    "DesiredNodes": {
+        "type": "object",
+        "required": ["value"],
+        "additionalProperties": False,
+        "properties": {"value": {"type": "integer", "minimum": 1, "description": "number of nodes"}},
+    },
+    "Volumes": {
+        "type": "object",
+        "required": ["config", "data"],
+        "properties": {"config": _NULLABLE_STRING, "data": _NULLABLE_STRING},
+        "description": "external volume names; null with local storage",
+    },
+    "Task": {"type": "object", "required": list(_TASK_PROPERTIES), "properties": _TASK_PROPERTIES},
+    "NodeEvent": {
+        "type": "object",
+        "required": ["time", "state", "message"],
+        "properties": {"time": _TIME, "state": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Node": {
+        "type": "object",
+        "required": [*_TASK_PROPERTIES, "healthy", "outdated", "history"],
+        "properties": {
+            **_TASK_PROPERTIES,
+            "healthy": {"type": "boolean", "nullable": True},
+            "outdated": {"type": "boolean", "description": "launched with a configuration that has changed since"},
+            "history": {"type": "array", "items": _ref("NodeEvent"), "description": "oldest first"},
+        },
+    },
+    "Endpoints": {
+        "type": "object",
+        "required": ["http", "transport"],
+        "properties": {
+            "http": {"type": "array", "items": {"type": "string"}, "description": "host:port of running nodes"},
+            "transport": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Cluster": {
+        "type": "object",
+        "required": [
+            "cluster_name",
+            "framework_name",
+            "framework_id",
+            "cluster_uuid",
+            "configuration",
+            "desired_nodes",
+            "running_nodes",
+            "registered",
+            "health",
+            "security_warning",
+            "drain",
+            "declines",
+            "events",
+        ],
+        "properties": {
+            "cluster_name": {"type": "string"},
+            "framework_name": {"type": "string"},
+            "framework_id": _NULLABLE_STRING,
+            "cluster_uuid": _NULLABLE_STRING,
+            "configuration": {"type": "object", "description": "secrets masked"},
+            "desired_nodes": {"type": "integer", "minimum": 0},
+            "running_nodes": {"type": "integer", "minimum": 0},
+            "registered": {"type": "boolean"},
+            "health": {"type": "string", "description": "green, yellow, red or unknown"},
+            "security_warning": _NULLABLE_STRING,
+            "drain": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["node_id", "shards_left", "status", "reason"],
+                    "properties": {
+                        "node_id": {"type": "integer"},
+                        "shards_left": {"type": "integer", "nullable": True},
+                        "status": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "declines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["reason", "count", "last_message", "last_time"],
+                    "properties": {
+                        "reason": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "last_message": {"type": "string"},
+                        "last_time": _TIME,
+                    },
+                },
+            },
+            "events": {
+                "type": "array",
+                "description": "newest first",
+                "items": {
+                    "type": "object",
+                    "required": ["time", "message", "node_id"],
+                    "properties": {
+                        "time": _TIME,
+                        "message": {"type": "string"},
+                        "node_id": {"type": "integer", "nullable": True},
+                    },
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["alive", "registered", "message"],
+        "properties": {
+            "alive": {"type": "boolean"},
+            "registered": {"type": "boolean"},
+            "message": {"type": "string"},
+        },
+    },
+    "NodeCommandResult": {
+        "type": "object",
+        "required": ["node_id", "message"],
+        "properties": {"node_id": {"type": "integer"}, "message": {"type": "string"}},
+    },
+    "GoneConfirmation": {
+        "type": "object",
+        "required": ["confirm"],
+        "additionalProperties": False,
+        "properties": {
+            "confirm": {
+                "type": "string",
+                "pattern": GONE_CONFIRMATION_PATTERN,
+                "description": "exactly 'node <id> is gone', with this node's id",
+            }
+        },
+    },
+}
+
+_NODE_ID = {
+    "name": "node_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+    "description": "the node id (1, 2, …)",
+}
+
+
+def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
+    """The document; ``secured`` when mutating requests need the bearer token."""
+
+    def mutating(operation: dict[str, Any]) -> dict[str, Any]:
+        responses = dict(operation["responses"])
+        responses["413"] = _error("request body too large")
+        if secured:
+            responses["401"] = _error("missing or wrong bearer token")
+            return {**operation, "responses": responses, "security": [{"bearerToken": []}]}
+        return {**operation, "responses": responses}
+
+    def node_command(summary: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "parameters": [_NODE_ID],
+            "responses": {
+                "202": _json(_ref("NodeCommandResult"), "accepted; the scheduler carries it out"),
+                "400": _error("bad node id or body"),
+                "404": _error("no node with this id"),
+                "409": _error("the node's state does not allow it"),
+                "503": _error("the scheduler cannot act now (not leading)"),
+            },
+        }
+        if body is not None:
+            operation["requestBody"] = body
+        return {"post": mutating(operation)}
+
+    def proxied(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+        host_header = {
+            "name": "X-ElasticSearch-Host",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "pick the node by hostname, host:port or node name",
+        }
+        return {
+            "get": {
+                "summary": summary,
+                "parameters": [*parameters, host_header],
+                "responses": {
+                    "default": {
+                        "description": "Elasticsearch's answer, passed through",
+                        "content": {"application/json": {"schema": {}}},
+                    },
+                    "404": _error("no node matches X-ElasticSearch-Host"),
+                    "502": _error("the node did not answer properly"),
+                    "503": _error("no node is running"),
+                },
+            }
+        }
+
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "es-mesos scheduler API",
+            "version": version,
+            "description": "Elasticsearch on Apache Mesos: cluster state, scaling, node operations, metrics.",
+        },
+        "paths": {
+            "/v1/cluster": {
+                "get": {"summary": "The cluster", "responses": {"200": _json(_ref("Cluster"), "the cluster")}}
+            },
+            "/v1/cluster/elasticsearchNodes": {
+                "get": {
+                    "summary": "Desired number of nodes",
+                    "responses": {"200": _json(_ref("DesiredNodes"), "the desired number of nodes")},
+                },
+                "put": mutating(
+                    {
+                        "summary": "Scale the cluster",
+                        "requestBody": {
+                            "required": True,
+                            "content": {"application/json": {"schema": _ref("DesiredNodes")}},
+                        },
+                        "responses": {
+                            "200": _json(_ref("DesiredNodes"), "the new desired number of nodes"),
+                            "400": _error("not a JSON object with an integer value ≥ 1"),
+                            "409": _error("the scheduler refuses this count now"),
+                            "503": _error("the scheduler cannot act now (not leading)"),
+                        },
+                    }
+                ),
+            },
+            "/v1/cluster/endpoints": {
+                "get": {
+                    "summary": "Addresses of running nodes",
+                    "responses": {"200": _json(_ref("Endpoints"), "HTTP and transport addresses")},
+                }
+            },
+            "/v1/tasks": {
+                "get": {
+                    "summary": "One entry per node",
+                    "responses": {"200": _json({"type": "array", "items": _ref("Task")}, "the nodes")},
+                }
+            },
+            "/v1/nodes/{node_id}": {
+                "get": {
+                    "summary": "One node with its history",
+                    "parameters": [_NODE_ID],
+                    "responses": {
+                        "200": _json(_ref("Node"), "the node"),
+                        "400": _error("not a node id"),
+                        "404": _error("no node with this id"),
+                    },
+                }
+            },
+            "/v1/nodes/{node_id}/restart": node_command("Restart the node in place"),
+            "/v1/nodes/{node_id}/replace": node_command("Replace the node, possibly on another agent"),
+            "/v1/nodes/{node_id}/gone": node_command(
+                "Declare the node's task dead for good, freeing its id",
+                {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("GoneConfirmation")}},
+                },
+            ),
+            "/v1/es/_search": proxied(
+                "Search, proxied to a running node",
+                [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
+            ),
+            "/v1/es/_cluster/stats": proxied("Cluster statistics, proxied to a running node", []),
+            "/health": {
+                "get": {
+                    "summary": "Scheduler liveness",
+                    "responses": {
+                        "200": _json(_ref("Health"), "the scheduler loop is alive"),
+                        "503": _json(_ref("Health"), "the scheduler loop is not alive: restart it"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format 0.0.4)",
+                    "responses": {
+                        "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                    },
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "The web UI",
+                    "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {}}}}},
+                }
+            },
+        },
+        "components": {"schemas": _SCHEMAS},
+    }
+    if secured:
+        document["components"]["securitySchemes"] = {"bearerToken": {"type": "http", "scheme": "bearer"}}
+    return document
