@@ -98,9 +98,9 @@ def test_settings_paths_are_relative_to_the_sandbox_and_the_process_env_wins(tmp
     assert settings.config_path == tmp_path / "config-volume" / "config"
     assert settings.seed_hosts == ("127.0.0.1:1", "127.0.0.1:2")
     assert settings.grace_period == 120.0
-    text = render_elasticsearch_yml(settings)
+    text, _ = render_elasticsearch_yml(settings, 8)
     assert 'cluster.name: "mesos-ha"' in text
-    assert "discovery.seed_providers: [file]" in text
+    assert 'discovery.seed_providers: ["file"]' in text
     assert 'network.publish_host: "127.0.0.1"' in text
     grace = NodeSettings.from_task(task_info(env), {"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "7secs"})
     assert grace.grace_period == 7.0
@@ -122,8 +122,13 @@ def test_running_only_after_http_then_killed_gracefully(tmp_path: Path, run: Any
     executor, driver = run(node_env(http, free_port(), ELASTICSEARCH_COMMAND=DEMO_COMMAND))
     wait_until(lambda: "TASK_RUNNING" in driver.states(), 15, "TASK_RUNNING")
     assert driver.states()[0] == "TASK_STARTING"
+    # The first RUNNING may come while the demo node still forms its cluster (uuid _na_, not healthy).
+    wait_until(lambda: driver.last("TASK_RUNNING").get("healthy") is True, 15, "a healthy TASK_RUNNING")
     running = driver.last("TASK_RUNNING")
-    assert running["healthy"] is True
+    identity = json.loads(base64.b64decode(running["data"]))
+    assert identity["node_name"] == "elasticsearch1"
+    assert identity["version"] == "8.x-demo"
+    assert identity["cluster_uuid"] not in ("", "_na_")
     config = tmp_path / "config-volume" / "config"
     assert (config / "unicast_hosts.txt").read_text().splitlines()[1:] == ["127.0.0.1:1", "127.0.0.1:2"]
     assert (tmp_path / "data" / "node.lock").exists()
