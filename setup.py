@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "es_framework" / "__init__.py").read_text()).group(1)
@@ -16,8 +16,13 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
-    packages=["es_framework", "strategies", "identity"],
-    package_data={"es_framework": ["py.typed"], "strategies": ["py.typed"], "identity": ["py.typed"]},
+    packages=find_packages(include=["es_framework", "es_framework.*", "strategies", "identity"]),
+    package_data={
+        "es_framework": ["py.typed"],
+        "es_framework.api": ["ui.html"],
+        "strategies": ["py.typed"],
+        "identity": ["py.typed"],
+    },
     # Ranges here; exact pins in requirements.txt. pymesos' http-parser dependency needs the
     # source build that scripts/setup.sh does first (see README).
     install_requires=[
@@ -25,8 +30,20 @@ setup(
         "pymesos==0.3.15",
         "kazoo>=2.9,<3",
         "requests>=2.31,<3",
+        "PyYAML>=6,<7",
     ],
-    extras_require={"dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mypy>=1.10"]},
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "schemathesis>=4.30,<5",
+            "playwright>=1.50",
+            "prometheus-client>=0.20",
+        ]
+    },
     entry_points={
         "console_scripts": [
             "es-framework=es_framework.cli:main",

@@ -23,6 +23,7 @@ agent's hostname, which fills in the hostname of tasks adopted through reconcili
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -175,12 +176,40 @@ Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive | M
 
 @dataclass
 class DeclineCounts:
-    """Declines by rule, for logs and (later) metrics."""
+    """Declines by rule, with the last reason of each, for logs, the API and metrics."""
 
     by_rule: dict[str, int] = field(default_factory=dict)
+    #: rule -> (last reason, when).
+    last: dict[str, tuple[str, float]] = field(default_factory=dict)
 
-    def add(self, rule: str) -> None:
+    def add(self, rule: str, reason: str = "", when: float = 0.0) -> None:
         self.by_rule[rule] = self.by_rule.get(rule, 0) + 1
+        self.last[rule] = (reason or rule, when)
+
+
+@dataclass
+class Counters:
+    """Counters since this scheduler process started (``/metrics``)."""
+
+    offers_received: int = 0
+    offers_accepted: int = 0
+    reconciliations: int = 0
+    #: Registrations that resumed a known framework id (a failover or a re-subscription).
+    failovers: int = 0
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """Something the engine decided or saw, for the operator's history (bounded)."""
+
+    time: float
+    message: str
+    node_id: int | None = None
+    state: str | None = None
+
+
+#: How many events the engine keeps for the API.
+EVENTS_KEPT = 500
 
 
 class Engine:
@@ -198,6 +227,9 @@ class Engine:
         self._new_launch_id = new_launch_id
         self.backoff = Backoff()
         self.declines = DeclineCounts()
+        self.counters = Counters()
+        #: Newest last; the engine thread appends, readers take a copy (``tuple(engine.events)``).
+        self.events: collections.deque[EngineEvent] = collections.deque(maxlen=EVENTS_KEPT)
         #: Cleared while the state store cannot be trusted (session suspended/lost, not leader).
         self.may_act = True
         self.suppressed = False
@@ -254,6 +286,9 @@ class Engine:
         """SUBSCRIBED (first registration or failover): remember the id, then reconcile everything."""
         calls: list[Call] = []
         new_state = self.state
+        if self.state.framework_id == framework_id:
+            self.counters.failovers += 1
+        self._event(f"registered with Mesos as framework {framework_id}")
         if self.state.framework_id != framework_id:
             if self.state.framework_id is not None:
                 log.warning("framework id changed from %s to %s", self.state.framework_id, framework_id)
@@ -300,6 +335,7 @@ class Engine:
         """Reconcile every known task explicitly (with its agent id), then all tasks implicitly."""
         explicit = tuple(self.state.reconcile_tasks())
         log.info("reconciling %d known task(s), then all tasks", len(explicit))
+        self.counters.reconciliations += 1
         calls: list[Call] = [Reconcile(explicit)] if explicit else []
         calls.append(Reconcile(()))
         return calls
@@ -387,7 +423,7 @@ class Engine:
             except OfferError as exc:
                 offer_id = _offer_id(raw)
                 log.error("declining malformed offer %s: %s", offer_id, exc)
-                self.declines.add("malformed")
+                self.declines.add("malformed", str(exc), self._clock())
                 if offer_id:
                     malformed.append(offer_id)
         calls: list[Call] = []
@@ -397,9 +433,10 @@ class Engine:
             return calls
         if not self.may_act:
             log.warning("declining %d offer(s): state store not available, launching nothing", len(offers))
-            self.declines.add("store_unavailable")
+            self.declines.add("store_unavailable", "state store not available", self._clock())
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
 
+        self.counters.offers_received += len(offers)
         known = self._learn_hostnames(offers)
         plan = plan_offer_cycle(
             known, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
@@ -417,9 +454,15 @@ class Engine:
                 f", volumes {launch.record.volumes[0]}, {launch.record.volumes[1]}" if launch.record.volumes else "",
             )
             calls.append(Accept(launch.offer.id, (launch.task_info,), SHORT_REFUSE_S))
+            self.counters.offers_accepted += 1
+            self._event(
+                f"launching on {launch.offer.hostname} (task {launch.record.task_id})",
+                launch.record.node_id,
+                launch.record.state.value,
+            )
         by_refuse: dict[float, list[str]] = {}
         for decline in plan.declines:
-            self.declines.add(decline.rule)
+            self.declines.add(decline.rule, decline.reason, self._clock())
             log.info(
                 "offer %s from %s [%s] declined for %gs: %s: %s",
                 decline.offer.id,
@@ -478,6 +521,13 @@ class Engine:
                 "%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason
             )
             applied.append((update, decision, never_launched, intended))
+            if decision.action is not Action.IGNORE:
+                self._event(
+                    f"{update.state.value}{f' ({update.reason})' if update.reason else ''}: {decision.reason}"
+                    + (f" — {update.message}" if update.message else ""),
+                    decision.node_id,
+                    update.state.value,
+                )
         if new_state is not self.state and not self._persist(new_state):
             return []  # unacknowledged: the agents resend them
         calls: list[Call] = []
@@ -536,12 +586,16 @@ class Engine:
         if outcome.state is not self.state and not self._persist(outcome.state):
             raise operations.OperatorError(503, "the state could not be written; nothing was changed")
         log.info("%s", outcome.message)
+        self._event(outcome.message)
         calls: list[Call] = []
         for node_id, task_id, agent_id in outcome.kills:
             log.info("node %d task %s: killing on agent %s", node_id, task_id, agent_id)
             calls.append(Kill(task_id, agent_id))
         calls.extend(self._offer_interest())
         return outcome.message, calls
+
+    def _event(self, message: str, node_id: int | None = None, state: str | None = None) -> None:
+        self.events.append(EngineEvent(self._clock(), message, node_id, state))
 
     def _require_action(self) -> None:
         if not self.may_act:

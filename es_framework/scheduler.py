@@ -27,6 +27,7 @@ and raise hooks (:class:`TestHooks`, armed only through ``ESMESOS_TEST_*`` varia
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -36,15 +37,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from es_framework.config import Config
 from es_framework.engine import (
     Accept,
     Acknowledge,
     Call,
+    Counters,
     Decline,
     Engine,
+    EngineEvent,
     Kill,
     Message,
     Reconcile,
@@ -65,6 +69,7 @@ from identity.naming import volume_names
 from identity.task_ids import try_node_id_from_task_id
 
 log = logging.getLogger("es_framework.scheduler")
+T = TypeVar("T")
 
 #: Mesos' default heartbeat interval; a subscription silent for HEARTBEAT_MISSES of them is dead.
 HEARTBEAT_INTERVAL_S = 15.0
@@ -174,6 +179,25 @@ class _Event:
     payload: Any = None
 
 
+#: How long an API request waits for the engine thread to take its command.
+COMMAND_TIMEOUT_S = 15.0
+#: The engine thread counts as stuck (``/health`` fails) when it has not turned for this long.
+STUCK_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the engine thread publishes after every event, for readers on other threads (the API):
+    immutable, replaced whole, never changed."""
+
+    state: ClusterState
+    registered: bool
+    counters: Counters
+    declines: Mapping[str, int]
+    last_declines: Mapping[str, tuple[str, float]]
+    events: tuple[EngineEvent, ...]
+
+
 class SchedulerShell:
     """Runs one engine against Mesos through pymesos, one event at a time on its own thread."""
 
@@ -198,6 +222,10 @@ class SchedulerShell:
         self._last_event = time.monotonic()
         self._last_seed_resend = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
+        self.subscribed = False
+        #: When the engine thread last turned (monotonic); ``/health`` fails when it stops turning.
+        self.last_turn = time.monotonic()
+        self.published = self._publish()
 
     # --- pymesos callbacks: enqueue only, never raise -------------------------------------------------
     # An exception escaping a callback ends pymesos' loop; each callback therefore runs inside
@@ -272,6 +300,7 @@ class SchedulerShell:
 
     def _work(self) -> None:
         while not self._stop.is_set():
+            self.last_turn = time.monotonic()
             try:
                 event = self._events.get(timeout=0.5)
             except queue.Empty:
@@ -282,6 +311,38 @@ class SchedulerShell:
                 self._handle(event)
             except Exception:
                 log.exception("error while handling %s; carrying on", event.kind)
+            self.published = self._publish()
+
+    def _publish(self) -> Published:
+        engine = self.engine
+        return Published(
+            state=engine.state,
+            registered=self.subscribed,
+            counters=replace(engine.counters),
+            declines=MappingProxyType(dict(engine.declines.by_rule)),
+            last_declines=MappingProxyType(dict(engine.declines.last)),
+            events=tuple(engine.events),
+        )
+
+    # --- commands from other threads (the REST API) ---------------------------------------------------
+
+    def call(self, body: Callable[[], tuple[T, list[Call]]], timeout: float = COMMAND_TIMEOUT_S) -> T:
+        """Run ``body`` on the engine thread (the engine is single-threaded), send the calls it
+        returns, and give back its result; its exception is re-raised here. Raises
+        :class:`TimeoutError` if the engine thread does not take it within ``timeout`` seconds."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put("command", (body, future))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the scheduler did not take the request within {timeout:.0f}s") from None
+
+    def master_address(self) -> str | None:
+        """``host:port`` of the master the driver talks to now."""
+        driver = self._driver
+        master = getattr(driver, "master", None) if driver is not None else None
+        return str(master) if master else None
 
     def _more_updates(self, first: _Event) -> _Event:
         """Status updates already queued behind ``first``, as one batch: the engine writes state once
@@ -310,7 +371,21 @@ class SchedulerShell:
                 self._send(call)
         self.engine.may_act = may_act
         calls: list[Call] = []
+        if event.kind == "command":
+            body, future = event.payload
+            if not future.set_running_or_notify_cancel():
+                return  # the caller gave up waiting: do nothing it no longer expects
+            try:
+                result, calls = body()
+            except BaseException as error:
+                future.set_exception(error)
+                return
+            for call in calls:
+                self._send(call)
+            future.set_result(result)
+            return
         if event.kind == "registered":
+            self.subscribed = True
             framework_id = event.payload or (self._driver.framework_id if self._driver else None)
             if framework_id:
                 calls = self.engine.on_registered(framework_id)
@@ -319,12 +394,13 @@ class SchedulerShell:
         elif event.kind == "updates":
             calls = self.engine.on_updates(event.payload)
         elif event.kind == "resend_seeds":
-            calls = self.engine.seed_host_messages(resend=True)
+            calls = [*self.engine.seed_host_messages(resend=True), *self.engine.pending_kills()]
         elif event.kind == "decline":
             if event.payload:
                 log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
                 calls = [Decline(tuple(event.payload), SHORT_REFUSE_S)]
         elif event.kind == "disconnected":
+            self.subscribed = False
             log.warning("disconnected from the Mesos master; pymesos reconnects")
         elif event.kind == "log":
             log.warning("%s", event.payload)
@@ -575,7 +651,15 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: TestHooks
                 log.warning("leadership re-acquired after the ZooKeeper session expired")
             return store.may_act.is_set()
 
-        SchedulerShell(config, engine, may_act=may_act, hooks=hooks).run(should_stop)
+        shell = SchedulerShell(config, engine, may_act=may_act, hooks=hooks)
+        # Imported here: scheduler_api builds on this module.
+        from es_framework.scheduler_api import start_api  # noqa: PLC0415
+
+        api = start_api(config, shell)
+        try:
+            shell.run(should_stop)
+        finally:
+            api.stop()
     finally:
         store.close()
 

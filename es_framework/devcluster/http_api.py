@@ -9,6 +9,8 @@ Endpoints:
 - ``POST /api/v1/executor`` – the Mesos v1 executor API (SUBSCRIBE stream, UPDATE, MESSAGE) as an
   agent serves it, when the master's executor backend runs real executor processes (see
   :mod:`.processes`); ``404`` otherwise.
+- ``POST /api/v1`` – the v1 operator API, only ``MARK_AGENT_GONE`` (``200``; ``501`` for any other
+  call): the agent's tasks become ``TASK_GONE_BY_OPERATOR`` and it can never come back.
 - ``GET /devcluster/state`` – frameworks, agents, tasks, offers and messages as JSON.
 - ``POST /devcluster/agents/<id>/lose|return|gone``
 - ``POST /devcluster/tasks/<id>/fail|finish`` – optional body ``{"message": ..., "framework_id": ...}``.
@@ -45,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 EXECUTOR_PATH = "/api/v1/executor"
+OPERATOR_PATH = "/api/v1"
 
 
 class EventStream(Protocol):
@@ -162,6 +165,8 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
             self._scheduler(body)
         elif path == EXECUTOR_PATH:
             self._executor(body)
+        elif path == OPERATOR_PATH:
+            self._operator(body)
         elif path.startswith("/devcluster/"):
             self._control(path, body)
         else:
@@ -246,6 +251,29 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
             on_closed()
 
     # ------------------------------------------------------------------ control API
+
+    def _operator(self, body: bytes) -> None:
+        """The v1 operator API, as far as frameworks use it here: ``MARK_AGENT_GONE``."""
+        try:
+            call = json.loads(body.decode("utf-8"))
+            if not isinstance(call, dict):
+                raise ValueError("the call must be a JSON object")
+        except (ValueError, UnicodeDecodeError) as error:
+            self._reply(400, f"Failed to parse body into Call: {error}".encode())
+            return
+        if call.get("type") != "MARK_AGENT_GONE":
+            self._reply(501, f"the development master does not implement operator call {call.get('type')!r}".encode())
+            return
+        agent_id = ((call.get("mark_agent_gone") or {}).get("agent_id") or {}).get("value")
+        if not isinstance(agent_id, str) or not agent_id:
+            self._reply(400, b"Expecting 'mark_agent_gone.agent_id' to be present")
+            return
+        try:
+            self.master.gone_agent(agent_id)
+        except LookupError as error:
+            self._reply(400, str(error).encode())
+            return
+        self._reply(200)
 
     def _control(self, path: str, body: bytes) -> None:
         parts = [unquote(p) for p in path.strip("/").split("/")]
