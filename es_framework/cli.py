@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from es_framework import __version__
+from es_framework import __version__, user_settings
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
 from es_framework.offers import OfferError, offers_from_document
 from es_framework.plan import PlanStep, plan_offers
@@ -251,6 +251,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         sys.stderr.write(f"es-framework: {exc}\n")
         return 2
+    if args.command != "teardown":
+        try:
+            config = user_settings.load(config)
+        except user_settings.UserSettingsError as exc:
+            sys.stderr.write(f"es-framework: {exc}\n")
+            return 2
     for warning in config.warnings:
         log.warning("%s", warning)
     if args.command == "plan":

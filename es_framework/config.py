@@ -160,6 +160,8 @@ class Config:
     elastic_password: Secret | None = None
     certificates_url: str | None = None
     api_token: Secret | None = None
+    #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.user_settings`).
+    user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
     #: Local mode only: number of simulated agents and the development cluster's work directory.
     local_agents: int = 4
     local_work_dir: str = "./.es-mesos-local"

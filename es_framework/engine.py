@@ -74,6 +74,12 @@ def config_values(config: Config) -> dict[str, Any]:
         "elasticsearchDisk": config.disk_mb,
         "elasticsearchPorts": f"{config.ports.http},{config.ports.transport}",
         "elasticsearchSettingsLocation": redact_url(config.settings_location),
+        # The file's content, not only its place: a changed file marks the running nodes outdated.
+        "elasticsearchSettings": hashlib.sha256(
+            json.dumps(dict(config.user_settings), sort_keys=True).encode("utf-8")
+        ).hexdigest()[:16]
+        if config.user_settings
+        else "",
         "elasticsearchNofile": config.nofile,
         "externalVolumeDriver": config.external_volume_driver,
         "externalVolumeOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_options),

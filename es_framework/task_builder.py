@@ -24,6 +24,7 @@ Only one form is ever used for a path: an agent given two would mount the volume
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,6 +228,8 @@ def build_task_info(
         "ES_JAVA_OPTS": f"-Xms{config.heap_mb}m -Xmx{config.heap_mb}m",
         "ELASTICSEARCH_NODE_ROLES": ",".join(node_roles(node_id, view.master_nodes)),
     }
+    if config.user_settings:
+        env["ELASTICSEARCH_USER_SETTINGS"] = json.dumps(dict(config.user_settings), sort_keys=True)
     initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)
     if initial_masters:
         env["ELASTICSEARCH_INITIAL_MASTER_NODES"] = ",".join(initial_masters)
