@@ -36,6 +36,7 @@ class AgentSide(Protocol):
         message: str | None = None,
         reason: str | None = None,
         healthy: bool | None = None,
+        data: str | None = None,
     ) -> None: ...
 
     def executor_message(self, ref: ExecutorRef, data: bytes) -> None: ...

@@ -834,6 +834,7 @@ class DevMaster:
         message: str | None = None,
         reason: str | None = None,
         healthy: bool | None = None,
+        data: str | None = None,
     ) -> None:
         """An executor reports a task's state (called by executor backends)."""
         with self._lock:
@@ -841,7 +842,7 @@ class DevMaster:
             if task is None or task.agent_id != ref.agent_id:
                 logger.warning("status update %s for unknown task %s dropped", state, task_id)
                 return
-            update = task.executor_status(state, message=message, reason=reason, healthy=healthy)
+            update = task.executor_status(state, message=message, reason=reason, healthy=healthy, data=data)
             task.state = state
             task.updates.append(update)
             if is_terminal(state):

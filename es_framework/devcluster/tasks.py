@@ -124,7 +124,13 @@ class Task:
         return self.status_update_state or self.state
 
     def executor_status(
-        self, state: str, *, message: str | None = None, reason: str | None = None, healthy: bool | None = None
+        self,
+        state: str,
+        *,
+        message: str | None = None,
+        reason: str | None = None,
+        healthy: bool | None = None,
+        data: str | None = None,
     ) -> PendingUpdate:
         status = status_json(
             self.task_id,
@@ -137,6 +143,7 @@ class Task:
             uuid_b64=new_uuid_b64(),
             container_status=self.container_status,
             healthy=healthy,
+            data=data,
         )
         return PendingUpdate(status)
 
