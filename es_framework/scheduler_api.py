@@ -208,7 +208,15 @@ class SchedulerCore:
             record.agent_id,
             "marked gone in Mesos (fenced)" if fenced is None else f"NOT fenced: {fenced}",
         )
-        message = self._run(lambda: self.engine.release_gone(node_id, record.task_id))
+        try:
+            message = self.shell.call(lambda: self.engine.release_gone(node_id, record.task_id))
+        except OperatorError as refused:
+            if refused.status != 404:
+                raise ApiError(refused.status, refused.message) from None
+            # Mesos answered the fencing with TASK_GONE_BY_OPERATOR first: the id is free already.
+            message = f"node {node_id} (task {record.task_id}) is gone: the id is free and the node is launched again"
+        except TimeoutError as error:
+            raise ApiError(503, str(error)) from None
         if fenced is None:
             return f"{message}; agent {record.agent_id} is marked gone in Mesos, so its old task can never come back"
         return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -66,10 +67,17 @@ class Scheduler:
             "20000",
             "--zookeeperMesosTimeout",
             "4000",
+            "--webUiPort",
+            str(free_port()),
         ]
         self.log_dir = log_dir
         self.runs = 0
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        """The scheduler's REST API base URL."""
+        return f"http://127.0.0.1:{self.args[self.args.index('--webUiPort') + 1]}"
 
     def start(self, hooks: Mapping[str, str] | None = None) -> None:
         """Start the scheduler; ``hooks`` are test hook variables (``ESMESOS_TEST_CRASH_AT``, ...)."""
@@ -107,6 +115,12 @@ class Scheduler:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _env(hooks: Mapping[str, str] | None) -> dict[str, str]:
