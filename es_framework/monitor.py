@@ -55,8 +55,12 @@ class ClusterMonitor:
         stop_node: Callable[[int], None],
         *,
         clock: Callable[[], float] = time.time,
+        client_factory: Callable[[str, str | None], ElasticsearchClient] | None = None,
     ) -> None:
         self.config = config
+        self._client_factory = client_factory or (
+            lambda address, password: ElasticsearchClient(address, password=password)
+        )
         self._state = state
         self._stop_node = stop_node
         self._clock = clock
@@ -107,7 +111,7 @@ class ClusterMonitor:
                 self._clock(),
             )
             return bool(leaving)
-        client = ElasticsearchClient(address, password=self._password())
+        client = self._client_factory(address, self._password())
         try:
             health = client.health()
             status = str(health.get("status", "unknown"))
