@@ -1,5 +1,12 @@
 """Executors as real local processes (development tool, not for production).
 
+:class:`ExecutorAPIBackend` is the agent side every backend of real executors shares: a record per
+executor, the v1 executor API, KILL/MESSAGE/SHUTDOWN events, and a monitor that notices executors
+that exit; subclasses say how an executor starts, exits and is killed (``_start``, ``_exit_code``,
+``_kill``, …). :class:`ProcessExecutorBackend` runs them as local processes;
+:class:`~es_framework.devcluster.docker_backend.DockerExecutorBackend` runs ``DOCKER`` executors as
+Docker containers.
+
 :class:`ProcessExecutorBackend` makes the development master's simulated agents run each task's
 executor (``ExecutorInfo.command``) as a child process, the way a Mesos agent without containers
 would: in a per-executor sandbox ``<workdir>/agents/<agent>/frameworks/<framework>/executors/
@@ -47,7 +54,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from es_framework.devcluster.errors import CallError
 from es_framework.devcluster.executors import AgentSide, ExecutorRef
@@ -86,13 +93,14 @@ class ExecutorStream(RecordStream):
 
 
 @dataclass
-class ExecutorProcess:
+class ExecutorRecord:
+    """What an agent knows about one executor it runs; backends subclass it with their handles."""
+
     ref: ExecutorRef
     agent: AgentSide
     task_info: dict[str, Any]
     sandbox: Path
     grace_period: float
-    popen: subprocess.Popen[bytes] | None = None
     stream: ExecutorStream | None = None
     launched: bool = False
     #: Events waiting for the executor to subscribe (KILL, MESSAGE, SHUTDOWN).
@@ -105,6 +113,14 @@ class ExecutorProcess:
     @property
     def task_id(self) -> str:
         return str(self.task_info["task_id"]["value"])
+
+
+@dataclass
+class ProcessRecord(ExecutorRecord):
+    popen: subprocess.Popen[bytes] | None = None
+
+
+RecordT = TypeVar("RecordT", bound=ExecutorRecord)
 
 
 def volume_mounts(task_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -139,42 +155,77 @@ def volume_mounts(task_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return mounts
 
 
-class ProcessExecutorBackend:
-    """Runs executors as local processes against the master's executor API. See the module docstring."""
+class ExecutorAPIBackend(Generic[RecordT]):
+    """The agent side of real executors, shared by every backend that runs them.
 
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        commands: Mapping[str, Sequence[str]] | None = None,
-        extra_env: Mapping[str, str] | None = None,
-        default_grace_period: float = DEFAULT_GRACE_PERIOD,
-    ) -> None:
+    It keeps one record per executor, serves the v1 executor API for them (SUBSCRIBE, UPDATE,
+    MESSAGE), turns the master's kills, messages and shutdowns into events, and watches for
+    executors that exit. How an executor is started, noticed dead and killed is the subclass's
+    business: :meth:`_make_record`, :meth:`_start`, :meth:`_exit_code`, :meth:`_kill`, plus the
+    optional :meth:`_reap`, :meth:`_failure`, :meth:`_describe` and :meth:`_closed`.
+    """
+
+    #: Named in log lines and in the TASK_FAILED of a command task.
+    kind = "executor"
+
+    def __init__(self, workdir: Path, *, default_grace_period: float = DEFAULT_GRACE_PERIOD) -> None:
         self.workdir = Path(workdir)
-        self.commands = dict(DEFAULT_COMMANDS if commands is None else commands)
-        self.extra_env = dict(extra_env or {})
         self.default_grace_period = default_grace_period
         self._lock = threading.Lock()
-        self._executors: dict[tuple[str, str], ExecutorProcess] = {}
+        self._executors: dict[tuple[str, str], RecordT] = {}
         self._master: DevMaster | None = None
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
 
+    # -------------------------------------------------------------- what a backend provides
+
+    def _make_record(
+        self, ref: ExecutorRef, agent: AgentSide, task_info: dict[str, Any], sandbox: Path, grace_period: float
+    ) -> RecordT:
+        raise NotImplementedError
+
+    def _start(self, record: RecordT, executor: Mapping[str, Any], grace: float | None) -> None:
+        """Start the executor (master lock held: do not block for long). ``OSError``/``ValueError``
+        fail the task at once; a failure found later is reported through :meth:`_exit_code`."""
+        raise NotImplementedError
+
+    def _exit_code(self, record: RecordT) -> int | None:
+        """The executor's exit code once it has exited, else ``None``. Called often (the monitor holds
+        our lock), so it must not block."""
+        raise NotImplementedError
+
+    def _kill(self, record: RecordT) -> None:
+        """Kill the executor and whatever it left behind, now (it ignored SHUTDOWN, or we are closing)."""
+        raise NotImplementedError
+
+    def _reap(self, record: RecordT) -> None:
+        """Clean up after an executor that exited by itself (before its exit is reported)."""
+
+    def _failure(self, record: RecordT, code: int) -> tuple[str, str]:
+        """``(message, reason)`` of the TASK_FAILED for an executor that exited under a live task."""
+        tail = _tail(record.sandbox / "stderr")
+        message = f"Executor terminated with exit code {code}" + (f": {tail}" if tail else "")
+        return message, "REASON_EXECUTOR_TERMINATED"
+
+    def _describe(self, record: RecordT) -> dict[str, Any]:
+        """Backend-specific fields of :meth:`state`."""
+        return {}
+
+    def _closed(self) -> None:
+        """Last step of :meth:`close`, after every executor is gone."""
+
     # -------------------------------------------------------------- wiring
 
     @property
-    def executor_api(self) -> ProcessExecutorBackend:
+    def executor_api(self) -> ExecutorAPIBackend[RecordT]:
         return self
 
     def attach(self, master: DevMaster) -> None:
         """Called by :meth:`DevMaster.start`: executors talk to its HTTP address."""
         self._master = master
         self._stop.clear()
-        self._monitor = threading.Thread(target=self._watch, name="devcluster-executors", daemon=True)
+        self._monitor = threading.Thread(target=self._watch, name=f"devcluster-{type(self).__name__}", daemon=True)
         self._monitor.start()
-
-    def volume_dir(self, name: str) -> Path:
-        return self.workdir / "volumes" / _safe(name)
 
     def host_path_dir(self, agent_id: str, path: str) -> Path:
         """The stand-in for ``path`` on the disk of agent ``agent_id``."""
@@ -193,6 +244,11 @@ class ProcessExecutorBackend:
             / "latest"
         )
 
+    def owns(self, framework_id: str, executor_id: str) -> bool:
+        """Whether this backend runs that executor (still running, or exited and not yet forgotten)."""
+        with self._lock:
+            return (framework_id, executor_id) in self._executors
+
     # -------------------------------------------------------------- ExecutorBackend (master lock held)
 
     def launch(self, agent: AgentSide, ref: ExecutorRef, task_info: Mapping[str, Any]) -> None:
@@ -201,28 +257,21 @@ class ProcessExecutorBackend:
         executor = info.get("executor")
         if not isinstance(executor, dict):
             agent.executor_update(
-                ref, task_id, "TASK_FAILED", message="the process backend runs only custom executors (no command tasks)"
+                ref,
+                task_id,
+                "TASK_FAILED",
+                message=f"the {self.kind} backend runs only custom executors (no command tasks)",
             )
             return
         grace_ns = (executor.get("shutdown_grace_period") or {}).get("nanoseconds")
         grace = float(grace_ns) / 1e9 if isinstance(grace_ns, int | float) and grace_ns > 0 else None
         sandbox = self.sandbox_of(ref)
-        record = ExecutorProcess(ref, agent, info, sandbox, grace if grace is not None else self.default_grace_period)
+        record = self._make_record(ref, agent, info, sandbox, grace if grace is not None else self.default_grace_period)
         try:
             sandbox.mkdir(parents=True, exist_ok=True)
-            argv, env = self._command(record, executor, grace)
-            with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
-                record.popen = subprocess.Popen(
-                    argv,
-                    cwd=sandbox,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,  # its own process group: pymesos kills its group on SHUTDOWN
-                )
+            self._start(record, executor, grace)
         except (OSError, ValueError) as error:
-            logger.error("executor %s of task %s could not start: %s", ref.executor_id, task_id, error)
+            logger.error("%s %s of task %s could not start: %s", self.kind, ref.executor_id, task_id, error)
             agent.executor_update(
                 ref,
                 task_id,
@@ -234,10 +283,11 @@ class ProcessExecutorBackend:
         with self._lock:
             self._executors[(ref.framework_id, ref.executor_id)] = record
         logger.info(
-            "agent %s: executor %s (pid %s) started for task %s in %s",
+            "agent %s: %s %s (%s) started for task %s in %s",
             ref.agent_id,
+            self.kind,
             ref.executor_id,
-            record.popen.pid,
+            ", ".join(f"{k} {v}" for k, v in self._describe(record).items()),
             task_id,
             sandbox,
         )
@@ -254,7 +304,7 @@ class ProcessExecutorBackend:
             if record is None or record.shutdown_at is not None:
                 return
             record.shutdown_at = time.monotonic()
-        logger.info("agent %s: shutting down executor %s", ref.agent_id, ref.executor_id)
+        logger.info("agent %s: shutting down %s %s", ref.agent_id, self.kind, ref.executor_id)
         self._deliver(ref, {"type": "SHUTDOWN"})
 
     def close(self) -> None:
@@ -264,19 +314,18 @@ class ProcessExecutorBackend:
         for record in records:
             self.shutdown(record.ref)
         deadline = time.monotonic() + min(max((r.grace_period for r in records), default=0.0), 5.0)
+        while time.monotonic() < deadline and any(self._exit_code(r) is None for r in records):
+            time.sleep(0.05)
         for record in records:
-            if record.popen is None:
-                continue
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                record.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            self._kill_group(record)
+            self._kill(record)
         self._stop.set()
         if self._monitor is not None:
             self._monitor.join(timeout=2)
             self._monitor = None
+        self._closed()
 
     def state(self) -> list[dict[str, Any]]:
-        """The executor processes, for ``GET /devcluster/state``."""
+        """The executors, for ``GET /devcluster/state``."""
         with self._lock:
             return [
                 {
@@ -284,8 +333,8 @@ class ProcessExecutorBackend:
                     "agent_id": r.ref.agent_id,
                     "executor_id": r.ref.executor_id,
                     "task_id": r.task_id,
-                    "pid": r.popen.pid if r.popen is not None else None,
-                    "exit_code": r.popen.poll() if r.popen is not None else None,
+                    **self._describe(r),
+                    "exit_code": self._exit_code(r),
                     "subscribed": r.stream is not None,
                     "task_state": r.task_state,
                     "sandbox": str(r.sandbox),
@@ -296,7 +345,7 @@ class ProcessExecutorBackend:
 
     # -------------------------------------------------------------- executor API (HTTP threads)
 
-    def _record_for(self, call: Mapping[str, Any]) -> ExecutorProcess:
+    def _record_for(self, call: Mapping[str, Any]) -> RecordT:
         framework_id = ((call.get("framework_id") or {}).get("value")) if isinstance(call, dict) else None
         executor_id = ((call.get("executor_id") or {}).get("value")) if isinstance(call, dict) else None
         if not framework_id or not executor_id:
@@ -372,6 +421,7 @@ class ProcessExecutorBackend:
                 message=status.get("message"),
                 reason=status.get("reason"),
                 healthy=healthy if isinstance(healthy, bool) else None,
+                data=str(status["data"]) if status.get("data") else None,
             )
             with self._lock:
                 if record.stream is not None and status.get("uuid"):
@@ -393,8 +443,139 @@ class ProcessExecutorBackend:
 
     # -------------------------------------------------------------- internals
 
+    def _endpoint(self) -> str:
+        if self._master is None:
+            raise ValueError(f"the {self.kind} backend is not attached to a started DevMaster")
+        return self._master.address
+
+    def _agent_env(self, record: ExecutorRecord, grace: float | None, sandbox: str) -> dict[str, str]:
+        """What a Mesos agent puts in every executor's environment (pymesos' executor driver needs it)."""
+        env = {
+            "MESOS_AGENT_ENDPOINT": self._endpoint(),
+            "MESOS_FRAMEWORK_ID": record.ref.framework_id,
+            "MESOS_EXECUTOR_ID": record.ref.executor_id,
+            "MESOS_DIRECTORY": sandbox,
+            "MESOS_SANDBOX": sandbox,
+            "MESOS_SLAVE_ID": record.ref.agent_id,
+            "MESOS_AGENT_ID": record.ref.agent_id,
+        }
+        framework_info = self._master.framework_info(record.ref.framework_id) if self._master else None
+        if framework_info and framework_info.get("checkpoint"):
+            env["MESOS_CHECKPOINT"] = "1"  # pymesos treats any value as true: set it only when true
+        if grace is not None:
+            env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = f"{grace:g}secs"
+        return env
+
+    def _deliver(self, ref: ExecutorRef, event: dict[str, Any]) -> None:
+        with self._lock:
+            record = self._executors.get((ref.framework_id, ref.executor_id))
+            if record is None:
+                logger.info("no executor %s for %s event", ref.executor_id, event["type"])
+                return
+            if record.stream is not None:
+                record.stream.send(event)
+            else:
+                record.pending.append(event)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                self._watch_once()
+            except Exception:
+                logger.exception("executor watcher failed")
+
+    def _watch_once(self) -> None:
+        now = time.monotonic()
+        exited: list[tuple[RecordT, int]] = []
+        overdue: list[RecordT] = []
+        with self._lock:
+            for key, record in list(self._executors.items()):
+                code = self._exit_code(record)
+                if code is not None:
+                    if not record.exit_reported:
+                        record.exit_reported = True
+                        exited.append((record, code))
+                    if record.stream is not None:
+                        record.stream.close()
+                    if record.shutdown_at is not None:
+                        self._executors.pop(key, None)
+                elif record.shutdown_at is not None and now - record.shutdown_at > record.grace_period + KILL_MARGIN:
+                    overdue.append(record)
+        for record, code in exited:
+            logger.info("agent %s: %s %s exited with %s", record.ref.agent_id, self.kind, record.ref.executor_id, code)
+            self._reap(record)
+            if not is_terminal(record.task_state) and record.shutdown_at is None:
+                message, reason = self._failure(record, code)
+                record.agent.executor_update(record.ref, record.task_id, "TASK_FAILED", message=message, reason=reason)
+        for record in overdue:
+            logger.warning("%s %s ignored SHUTDOWN: killing it", self.kind, record.ref.executor_id)
+            self._kill(record)
+
+
+class ProcessExecutorBackend(ExecutorAPIBackend[ProcessRecord]):
+    """Runs executors as local processes against the master's executor API. See the module docstring."""
+
+    kind = "executor process"
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        commands: Mapping[str, Sequence[str]] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        default_grace_period: float = DEFAULT_GRACE_PERIOD,
+    ) -> None:
+        super().__init__(workdir, default_grace_period=default_grace_period)
+        self.commands = dict(DEFAULT_COMMANDS if commands is None else commands)
+        self.extra_env = dict(extra_env or {})
+
+    def volume_dir(self, name: str) -> Path:
+        return self.workdir / "volumes" / _safe(name)
+
+    # -------------------------------------------------------------- the ExecutorAPIBackend seams
+
+    def _make_record(
+        self, ref: ExecutorRef, agent: AgentSide, task_info: dict[str, Any], sandbox: Path, grace_period: float
+    ) -> ProcessRecord:
+        return ProcessRecord(ref, agent, task_info, sandbox, grace_period)
+
+    def _start(self, record: ProcessRecord, executor: Mapping[str, Any], grace: float | None) -> None:
+        argv, env = self._command(record, executor, grace)
+        with open(record.sandbox / "stdout", "ab") as out, open(record.sandbox / "stderr", "ab") as err:
+            record.popen = subprocess.Popen(
+                argv,
+                cwd=record.sandbox,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group: pymesos kills its group on SHUTDOWN
+            )
+
+    def _exit_code(self, record: ProcessRecord) -> int | None:
+        return record.popen.poll() if record.popen is not None else 0
+
+    def _kill(self, record: ProcessRecord) -> None:
+        if record.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            record.popen.wait(timeout=2)
+
+    def _reap(self, record: ProcessRecord) -> None:
+        # The session's leftovers (Elasticsearch, if the executor left it behind).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if record.popen is not None:
+                os.killpg(record.popen.pid, signal.SIGKILL)
+
+    def _describe(self, record: ProcessRecord) -> dict[str, Any]:
+        return {"pid": record.popen.pid if record.popen is not None else None}
+
+    # -------------------------------------------------------------- internals
+
     def _command(
-        self, record: ExecutorProcess, executor: Mapping[str, Any], grace: float | None
+        self, record: ProcessRecord, executor: Mapping[str, Any], grace: float | None
     ) -> tuple[list[str], dict[str, str]]:
         command = executor.get("command") or {}
         value = str(command.get("value", ""))
@@ -411,29 +592,14 @@ class ProcessExecutorBackend:
         env.update({str(v["name"]): str(v.get("value", "")) for v in variables if "name" in v})
         env.update(self._volume_env(record, env))
         env.update(self.extra_env)
-        framework_info = self._master.framework_info(record.ref.framework_id) if self._master else None
         pythonpath = env.get("PYTHONPATH")
-        env.update(
-            {
-                "MESOS_AGENT_ENDPOINT": self._endpoint(),
-                "MESOS_FRAMEWORK_ID": record.ref.framework_id,
-                "MESOS_EXECUTOR_ID": record.ref.executor_id,
-                "MESOS_DIRECTORY": str(record.sandbox),
-                "MESOS_SANDBOX": str(record.sandbox),
-                "MESOS_SLAVE_ID": record.ref.agent_id,
-                "MESOS_AGENT_ID": record.ref.agent_id,
-                "PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{pythonpath}" if pythonpath else str(PROJECT_ROOT),
-            }
-        )
-        env.pop("MESOS_CHECKPOINT", None)
-        if framework_info and framework_info.get("checkpoint"):
-            env["MESOS_CHECKPOINT"] = "1"
-        env.pop("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", None)
-        if grace is not None:
-            env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = f"{grace:g}secs"
+        for inherited in ("MESOS_CHECKPOINT", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"):
+            env.pop(inherited, None)  # only the agent decides these
+        env.update(self._agent_env(record, grace, str(record.sandbox)))
+        env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{pythonpath}" if pythonpath else str(PROJECT_ROOT)
         return argv, env
 
-    def _volume_env(self, record: ExecutorProcess, env: Mapping[str, str]) -> dict[str, str]:
+    def _volume_env(self, record: ProcessRecord, env: Mapping[str, str]) -> dict[str, str]:
         """Stand-in for a volume driver: map each volume's container path to a directory of ours."""
         by_path: dict[str, Path] = {}
         for kind, source, path in volume_mounts(record.task_info):
@@ -458,73 +624,6 @@ class ProcessExecutorBackend:
                 # An absolute path inside a container that is not a volume: it would vanish with the container.
                 out[name] = str(record.sandbox / value.lstrip("/"))
         return out
-
-    def _endpoint(self) -> str:
-        if self._master is None:
-            raise ValueError("the process backend is not attached to a started DevMaster")
-        return self._master.address
-
-    def _deliver(self, ref: ExecutorRef, event: dict[str, Any]) -> None:
-        with self._lock:
-            record = self._executors.get((ref.framework_id, ref.executor_id))
-            if record is None:
-                logger.info("no executor %s for %s event", ref.executor_id, event["type"])
-                return
-            if record.stream is not None:
-                record.stream.send(event)
-            else:
-                record.pending.append(event)
-
-    def _kill_group(self, record: ExecutorProcess) -> None:
-        if record.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(record.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            record.popen.wait(timeout=2)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                self._watch_once()
-            except Exception:
-                logger.exception("executor watcher failed")
-
-    def _watch_once(self) -> None:
-        now = time.monotonic()
-        exited: list[tuple[ExecutorProcess, int]] = []
-        overdue: list[ExecutorProcess] = []
-        with self._lock:
-            for key, record in list(self._executors.items()):
-                code = record.popen.poll() if record.popen is not None else 0
-                if code is not None:
-                    if not record.exit_reported:
-                        record.exit_reported = True
-                        exited.append((record, code))
-                    if record.stream is not None:
-                        record.stream.close()
-                    if record.shutdown_at is not None:
-                        self._executors.pop(key, None)
-                elif record.shutdown_at is not None and now - record.shutdown_at > record.grace_period + KILL_MARGIN:
-                    overdue.append(record)
-        for record, code in exited:
-            logger.info("agent %s: executor %s exited with %s", record.ref.agent_id, record.ref.executor_id, code)
-            # Reap the session's leftovers (Elasticsearch, if the executor left it behind).
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if record.popen is not None:
-                    os.killpg(record.popen.pid, signal.SIGKILL)
-            if not is_terminal(record.task_state) and record.shutdown_at is None:
-                tail = _tail(record.sandbox / "stderr")
-                record.agent.executor_update(
-                    record.ref,
-                    record.task_id,
-                    "TASK_FAILED",
-                    message=f"Executor terminated with exit code {code}" + (f": {tail}" if tail else ""),
-                    reason="REASON_EXECUTOR_TERMINATED",
-                )
-        for record in overdue:
-            logger.warning("executor %s ignored SHUTDOWN: killing its process group", record.ref.executor_id)
-            self._kill_group(record)
 
 
 def _tail(path: Path, lines: int = 5) -> str:
