@@ -6,6 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.docker_world.fixtures import (  # noqa: F401 (pytest fixtures: registered by being imported here)
+    docker_engine,
+    docker_images,
+    executor_image,
+    executor_image_for,
+    scheduler_image,
+    standin_image,
+)
+from tests.docker_world.volume_plugin import (  # noqa: F401 (pytest fixtures)
+    volume_plugin,
+    volume_plugin_server,
+)
 from tests.zookeeper import ZooKeeperServer, in_ci, zookeeper_problem
 
 
