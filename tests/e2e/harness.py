@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,15 @@ class Scheduler:
     """One ``es-framework`` process; its log is kept for the failure message."""
 
     def __init__(
-        self, master: DevMaster, zookeeper: ZooKeeperServer, cluster: str, log_dir: Path, nodes: int = 3
+        self,
+        master: DevMaster,
+        zookeeper: ZooKeeperServer,
+        cluster: str,
+        log_dir: Path,
+        nodes: int = 3,
+        *,
+        driver: str | None = "rexray",
+        extra: Sequence[str] = (),
     ) -> None:
         self.cluster = cluster
         self.args = [
@@ -61,14 +69,14 @@ class Scheduler:
             cluster,
             "--elasticsearchNodes",
             str(nodes),
-            "--externalVolumeDriver",
-            "rexray",
+            *(("--externalVolumeDriver", driver) if driver else ()),
             "--elasticsearchNofile",
             "20000",
             "--zookeeperMesosTimeout",
             "4000",
             "--webUiPort",
             str(free_port()),
+            *extra,
         ]
         self.log_dir = log_dir
         self.runs = 0

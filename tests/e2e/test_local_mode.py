@@ -136,9 +136,15 @@ def test_local_mode_runs_stops_and_recovers(tmp_path: Path) -> None:
             assert answer["root"]["name"] == f"elasticsearch{node_id}"
             assert answer["root"]["tagline"] == "es-mesos demo node — not Elasticsearch"
             assert answer["root"]["cluster_name"] == "mesos-ha"
-        # Without cluster.initial_master_nodes (not sent by the scheduler yet) the demo nodes form no
-        # cluster, so each lists itself; with it they would list all three.
         assert "elasticsearch1" in [n["name"] for n in first[1]["nodes"]["nodes"].values()]
+        # The scheduler bootstraps the brand-new cluster once: the nodes find each other and form it.
+        local.wait_for(
+            "one cluster of three",
+            lambda: all(
+                len((_answers(u) or {}).get("nodes", {}).get("nodes", {})) == 3 for u in local.endpoints().values()
+            ),
+            timeout=60,
+        )
         endpoints = local.endpoints()
         assert endpoints[1] == "http://127.0.0.1:31000"
         assert len({url.rsplit(":", 1)[1] for url in endpoints.values()}) == 3  # ports never clash
