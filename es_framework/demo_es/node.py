@@ -84,6 +84,8 @@ EXIT_BOOTSTRAP_CHECK = 78
 EXIT_STARTUP_ERROR = 1
 PROBE_INTERVAL = 0.3
 PROBE_TIMEOUT = 0.5
+#: How long a node that probed this one is probed back (seconds) after its last probe.
+HEARD_FOR = 5.0
 #: Discovery rounds a node may miss before the master takes it out of the routing.
 LEAVE_ROUNDS = 3
 #: Most addresses one discovery round probes (seed hosts and the nodes they know).
@@ -202,6 +204,8 @@ class DemoNode:
         self.is_master = False
         #: Peers of the cluster seen lately, with the rounds each has missed in a row (the master's live set).
         self._recent: dict[str, Peer] = {}
+        #: Transport address -> when it last probed this node.
+        self._heard: dict[str, float] = {}
         self._misses: dict[str, int] = {}
         self._master_wake = threading.Event()
         self._applier_wake = threading.Event()
@@ -365,9 +369,17 @@ class DemoNode:
                 logger.info("[%s] seed hosts from [%s]: %s", self.name, path, self._file_seed_hosts)
         hosts.extend(self._file_seed_hosts)
         own = {self.transport_address, f"127.0.0.1:{self.transport_port}", f"localhost:{self.transport_port}"}
-        # Peers found before are probed too, so a cluster stays together when seeds change.
+        # Peers found before are probed too, so a cluster stays together when seeds change, and so are
+        # the nodes that probed this one lately (they joined through it).
         hosts.extend(p.transport for p in list(self._recent.values()))
+        now = time.monotonic()
+        hosts.extend(a for a, seen in list(self._heard.items()) if now - seen < HEARD_FOR)
         return [h for h in dict.fromkeys(hosts) if h not in own]
+
+    def heard_from(self, address: str) -> None:
+        """A node at ``address`` probed this one: probe it back for a while."""
+        if address != self.transport_address and len(address) < 256 and ":" in address:
+            self._heard[address] = time.monotonic()
 
     def _probe(self, address: str) -> Peer | None:
         host, _, port = address.rpartition(":")
@@ -382,6 +394,9 @@ class DemoNode:
                     if not chunk:
                         break
                     data += chunk
+                # Say who probes (see TransportHandler.handle).
+                with contextlib.suppress(OSError):
+                    sock.sendall((self.transport_address + "\n").encode("utf-8"))
             info = json.loads(data.decode("utf-8"))
             return Peer(
                 name=str(info["name"]),
@@ -940,8 +955,20 @@ class TransportHandler(socketserver.BaseRequestHandler):
     server: TransportServer
 
     def handle(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self.request.sendall((json.dumps(self.server.node.describe()) + "\n").encode("utf-8"))
+            # The prober answers with its own transport address: the way a node that found this one
+            # through its seed list joins, so nodes outside the seed list (data-only nodes) are found.
+            self.request.settimeout(PROBE_TIMEOUT)
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 512:
+                chunk = self.request.recv(512)
+                if not chunk:
+                    break
+                data += chunk
+            address = data.decode("utf-8").strip()
+            if address:
+                self.server.node.heard_from(address)
 
 
 def _configure_logging(stream: TextIO) -> None:

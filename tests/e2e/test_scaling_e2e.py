@@ -4,6 +4,7 @@ headless Chromium and the REST API, with elasticsearch-py as the client (example
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import threading
@@ -44,6 +45,48 @@ def cluster_size(api: str) -> int:
         return max((len(requests.get(f"http://{a}/_nodes", timeout=3).json()["nodes"]) for a in endpoints), default=0)
     except (requests.RequestException, KeyError, ValueError):
         return 0
+
+
+class ShardWatcher:
+    """Polls ``_cat/shards`` every 0.2 s: (time, shard copies per node name) while the cluster changes."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.seen: list[tuple[float, dict[str, int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            with contextlib.suppress(Exception):
+                client = connect(self.api)
+                rows = client.cat.shards(format="json", h="index,shard,prirep,state,node").body
+                client.close()
+                counts: dict[str, int] = {}
+                for row in rows if isinstance(rows, list) else []:
+                    node = str(row.get("node") or "").split(" -> ")[0].strip()
+                    if node:
+                        counts[node] = counts.get(node, 0) + 1
+                self.seen.append((time.time(), counts))
+
+    def last_before(self, moment: float) -> dict[str, int]:
+        before = [counts for when, counts in self.seen if when < moment]
+        assert before, "no shard observation before that moment"
+        return before[-1]
+
+    def __enter__(self) -> ShardWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def log_time(line_start: int, log: str) -> float:
+    """The Unix time of the log line that starts at ``line_start`` (``%(asctime)s``, local time)."""
+    stamp = log[log.rfind("\n", 0, line_start) + 1 :][:23]
+    return time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:23]) / 1000
 
 
 class CountWatcher:
@@ -126,18 +169,21 @@ def test_scale_3_to_5_from_the_page_then_to_2_without_losing_a_document(tmp_path
         client.close()
 
         # Scale 5 -> 2: nodes 3, 4, 5 are drained, then stopped; the count is exact throughout.
-        with CountWatcher(api) as watcher:
+        with CountWatcher(api) as watcher, ShardWatcher(api) as shards_seen:
             answer = requests.put(api + "/v1/cluster/elasticsearchNodes", json={"value": 2}, timeout=30)
             assert answer.status_code == 200, answer.text
             local.wait_for("nodes 3, 4, 5 stopped", lambda: running_ids(api) == [1, 2], timeout=180)
             local.wait_for("the drain over", lambda: api_json(api, "/v1/cluster")["drain"] == [], timeout=60)
         assert watcher.counts and set(watcher.counts) == {DOCS}, (set(watcher.counts), watcher.errors[:3])
         log = local.log()
+        before = shards_seen.seen[0][1]
+        assert any(before.get(f"elasticsearch{n}", 0) for n in (3, 4, 5)), before
         for node_id in (3, 4, 5):
             drained = [m.start() for m in DRAINED.finditer(log) if m.group(1) == str(node_id)]
             killed = [m.start() for m in KILLING.finditer(log) if m.group(1) == str(node_id)]
             assert drained and killed and drained[0] < killed[0], f"node {node_id} was not drained before its kill"
-        assert "shard copies still to move away" in log
+            # What the cluster itself said just before the kill: the node held no shard any more.
+            assert shards_seen.last_before(log_time(killed[0], log)).get(f"elasticsearch{node_id}", 0) == 0
         assert sorted(t["node_id"] for t in api_json(api, "/v1/tasks")) == [1, 2]  # ids 3-5 are free
         client = connect(api)
         assert client.count(index="books")["count"] == DOCS
