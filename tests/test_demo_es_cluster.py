@@ -521,21 +521,26 @@ def test_writes_during_relocation_reach_every_copy(make_cluster: Any) -> None:
         assert len(set(copies.values())) == 1, copies  # primary and replica hold the same documents
 
 
-def test_a_node_outside_the_seed_list_joins_and_everyone_lists_it(make_cluster: Any) -> None:
+def test_a_node_outside_the_seed_list_joins_and_everyone_lists_it(tmp_path: Path) -> None:
     """As with the framework's unicast_hosts.txt: only the masters are seeds. A data-only node that
     seeds the masters must still be found by them (its probe is its join)."""
-    cluster = make_cluster(3)
+    cluster = Cluster(tmp_path, 3)
     masters_only = "[" + ", ".join(f"127.0.0.1:{cluster.transport[n]}" for n in ("n1", "n2")) + "]"
     cluster.names = ["n1", "n2"]  # the bootstrap list
     cluster.extra = {"discovery.seed_hosts": masters_only}
-    for name in ("n1", "n2"):
-        cluster.start(name)
-    cluster.extra = {"discovery.seed_hosts": masters_only, "node.roles": "[data]"}
-    cluster.start("n3")
+    try:
+        for name in ("n1", "n2"):
+            cluster.start(name)
+        cluster.wait_health("n1", number_of_nodes=2)
+        cluster.extra = {"discovery.seed_hosts": masters_only, "node.roles": "[data, ingest]"}
+        cluster.start("n3")
 
-    def everyone_lists_three() -> bool:
-        return all(
-            len(requests.get(cluster.url(n) + "/_nodes", timeout=5).json()["nodes"]) == 3 for n in ("n1", "n2", "n3")
-        )
+        def everyone_lists_three() -> bool:
+            return all(
+                len(requests.get(cluster.url(n) + "/_nodes", timeout=5).json()["nodes"]) == 3
+                for n in ("n1", "n2", "n3")
+            )
 
-    wait_until(everyone_lists_three, 30, "every node lists the data-only node")
+        wait_until(everyone_lists_three, 30, "every node lists the data-only node")
+    finally:
+        cluster.close()
