@@ -12,49 +12,39 @@ echo "test: ruff" >&2
 .venv/bin/ruff format --check .
 echo "test: mypy" >&2
 .venv/bin/mypy
-echo "test: ZooKeeper" >&2
+# need WHAT PACKAGES -- CHECK...: run CHECK (it prints why it fails); when it fails, install the
+# Debian PACKAGES if we are root with apt-get and check again, else warn that WHAT tests are skipped.
+need() {
+    local what="$1" packages="$2" problem
+    shift 3
+    echo "test: $what" >&2
+    if problem="$("$@" 2>&1)"; then
+        return 0
+    fi
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: $problem" >&2
+        echo "test: installing the Debian packages $packages" >&2
+        apt-get update -qq >&2
+        # shellcheck disable=SC2086 # a list of package names
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >&2
+        "$@" >&2
+    else
+        echo "test: WARNING: $problem" >&2
+        echo "test: WARNING: not root with apt-get, so not installed; the $what tests are skipped (they fail when CI is set)" >&2
+    fi
+}
+chromium_check() {
+    [[ -x /usr/bin/chromium ]] || { echo "/usr/bin/chromium is missing"; return 1; }
+}
+
 # The ZooKeeper tests run a real server (tests/zookeeper.py): java and the Debian package
 # zookeeper (3.8), whose libzookeeper-java brings the jars the harness puts on the classpath.
 # tests.zookeeper --check is the harness's own check of exactly those files.
-if ! zk_problem="$(.venv/bin/python -m tests.zookeeper --check 2>&1)"; then
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "test: $zk_problem" >&2
-        echo "test: installing the Debian package zookeeper" >&2
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zookeeper >&2
-        .venv/bin/python -m tests.zookeeper --check >&2
-    else
-        echo "test: WARNING: $zk_problem" >&2
-        echo "test: WARNING: not root with apt-get, so not installed; the ZooKeeper tests are skipped (they fail when CI is set)" >&2
-    fi
-fi
-echo "test: Docker" >&2
-# The image tests (tests/test_docker_images.py, marker docker) run a private Docker engine and build
-# their base images with debootstrap (tests/docker_world/): the Debian packages docker.io and
-# debootstrap, and root. tests.docker_world.engine --check is the harness's own check.
-if ! docker_problem="$(.venv/bin/python -m tests.docker_world.engine --check 2>&1)"; then
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "test: $docker_problem" >&2
-        echo "test: installing the Debian packages docker.io and debootstrap" >&2
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap >&2
-        .venv/bin/python -m tests.docker_world.engine --check >&2
-    else
-        echo "test: WARNING: $docker_problem" >&2
-        echo "test: WARNING: not root with apt-get, so not installed; the Docker tests are skipped (they fail when CI is set)" >&2
-    fi
-fi
-echo "test: Chromium" >&2
-# The browser tests (tests/test_ui_browser.py, the web UI in the end-to-end tests) drive Debian's
-# Chromium with Playwright; no browser can be downloaded by Playwright itself here.
-if [[ ! -x /usr/bin/chromium ]]; then
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "test: installing the Debian packages chromium and fonts-dejavu-core" >&2
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
-    else
-        echo "test: WARNING: /usr/bin/chromium is missing; the browser tests are skipped (they fail when CI is set)" >&2
-    fi
-fi
+need ZooKeeper "zookeeper" -- .venv/bin/python -m tests.zookeeper --check
+# The container tests (marker docker) run a private Docker engine and build their base images with
+# debootstrap (tests/docker_world/): docker.io, debootstrap, and root.
+need Docker "docker.io debootstrap" -- .venv/bin/python -m tests.docker_world.engine --check
+# The browser tests drive Debian's Chromium with Playwright (no browser can be downloaded here).
+need Chromium "chromium fonts-dejavu-core" -- chromium_check
 echo "test: pytest" >&2
 exec .venv/bin/python -m pytest "$@"
