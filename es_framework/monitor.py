@@ -124,7 +124,9 @@ class ClusterMonitor:
                 drains = self._drain(client, state)
             self.view = MonitorView(status, detail, drains, self._clock())
         except ElasticsearchError as error:
-            log.warning("cannot ask Elasticsearch at %s: %s", address, error)
+            # Said once per problem, not every round: a cluster that is down is one event.
+            if str(error) != self.view.health_detail:
+                log.warning("cannot ask Elasticsearch at %s: %s", address, error)
             self.view = MonitorView("unknown", str(error), self.view.drain, self._clock())
         finally:
             client.close()
