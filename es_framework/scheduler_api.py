@@ -271,7 +271,15 @@ def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -
             log.warning("node %d: not stopped after its drain: %s", node_id, error)
 
     monitor = ClusterMonitor(config, lambda: shell.published.state, stop_node)
-    app = ApiApp(SchedulerCore(config, shell, monitor), token=config.api_token.reveal() if config.api_token else None)
+    proxy = requests.Session()
+    if config.security_enabled and config.elastic_password is not None:
+        # The proxied /v1/es/... requests authenticate as the elastic user (HTTP TLS stays off).
+        proxy.auth = ("elastic", config.elastic_password.reveal())
+    app = ApiApp(
+        SchedulerCore(config, shell, monitor),
+        token=config.api_token.reveal() if config.api_token else None,
+        session=proxy,
+    )
     try:
         server = serve(app, host, config.web_ui_port)
     except OSError as error:

@@ -398,6 +398,10 @@ def test_elasticsearch_py_8_client_works(make_cluster: Any) -> None:
     shards = es.cat.shards(index="books", format="json")
     assert len(shards) == 4
     es.indices.refresh(index="books")
+    # Sniffing (GET /_nodes/_all/http): a client given one node finds the other.
+    sniffer = elasticsearch.Elasticsearch(cluster.url("n1"), sniff_on_start=True, request_timeout=30)
+    assert sorted(n.config.port for n in sniffer.transport.node_pool.all()) == sorted(cluster.http.values())
+    sniffer.close()
     es.delete(index="books", id="x")
     es.indices.delete(index="books")
     assert not other.indices.exists(index="books")

@@ -180,10 +180,13 @@ def route(node: DemoNode, request: Request) -> Response:
         if sub == "state" and method == "GET" and n <= 4:
             return Response(200, actions.cluster_state(node, seg[2] if n >= 3 else None))
     elif seg[0] == "_nodes" and method == "GET":
-        if n == 1:
-            return Response(200, node.nodes())
         if n == 2 and seg[1] == "stats":
             return Response(200, actions.nodes_stats(node))
+        # /_nodes, /_nodes/_all, /_nodes/_all/http (what clients sniff with): every node, all its info.
+        every_node = n <= 3 and seg[1] in ("_all", "_local", "_master")
+        a_metric = n == 2 and seg[1] in ("http", "settings")
+        if n == 1 or every_node or a_metric:
+            return Response(200, node.nodes())
     elif seg[0] == "_cat" and method == "GET" and n >= 2:
         target = seg[2] if n == 3 else None
         if seg[1] == "indices":
