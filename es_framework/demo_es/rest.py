@@ -183,7 +183,7 @@ def route(node: DemoNode, request: Request) -> Response:
         if n == 2 and seg[1] == "stats":
             return Response(200, actions.nodes_stats(node))
         # /_nodes, /_nodes/_all, /_nodes/_all/http (what clients sniff with): every node, all its info.
-        every_node = n <= 3 and seg[1] in ("_all", "_local", "_master")
+        every_node = 2 <= n <= 3 and seg[1] in ("_all", "_local", "_master")
         a_metric = n == 2 and seg[1] in ("http", "settings")
         if n == 1 or every_node or a_metric:
             return Response(200, node.nodes())
