@@ -113,6 +113,8 @@ HEALTH_CHECK_INTERVAL = float(os.environ.get("ES_MESOS_EXECUTOR_HEALTH_CHECK_INT
 HEALTH_REPORT_INTERVAL = float(os.environ.get("ES_MESOS_EXECUTOR_HEALTH_REPORT_INTERVAL", "60"))
 #: How often the executor asks whether Elasticsearch answers while it starts.
 STARTUP_POLL_INTERVAL = 0.25
+#: How often the executor asks for the cluster uuid while the cluster forms.
+FORMING_CHECK_INTERVAL = 1.0
 LOG_TAIL_LINES = 20
 HTTP_TIMEOUT = 2.0
 BOOTSTRAP_EXIT_CODE = 78
@@ -1070,7 +1072,7 @@ class NodeExecutor:
                     identity = self._note_identity(None, answer, settings)
                     healthy = node_healthy(settings.local_http, authorization)
                     last_report = now
-                    next_check = now + HEALTH_CHECK_INTERVAL
+                    next_check = now + min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL)
                     self._update(
                         "TASK_RUNNING",
                         f"Elasticsearch answers on {settings.publish_host}:{settings.http_port}",
@@ -1080,7 +1082,12 @@ class NodeExecutor:
                 self._kill_requested.wait(STARTUP_POLL_INTERVAL)
                 continue
             if now >= next_check:
-                next_check = now + HEALTH_CHECK_INTERVAL
+                # Until the node reports its cluster's uuid, ask every second: the scheduler stops
+                # sending the bootstrap settings only once it has heard the uuid.
+                forming = identity is None or identity.cluster_uuid == NO_CLUSTER_UUID
+                next_check = now + (
+                    min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL) if forming else HEALTH_CHECK_INTERVAL
+                )
                 answer = node_identity(settings.local_http, authorization)
                 current = node_healthy(settings.local_http, authorization)
                 uuid_changed = False
