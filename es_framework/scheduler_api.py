@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -40,6 +40,7 @@ from es_framework.scheduler import STUCK_AFTER_S, SchedulerShell
 from identity.naming import node_name
 
 log = logging.getLogger("es_framework.scheduler_api")
+T = TypeVar("T")
 
 #: Events per node kept in ``/v1/nodes/<id>``, and cluster events in ``/v1/cluster``.
 NODE_HISTORY = 50
@@ -149,7 +150,8 @@ class SchedulerCore:
 
     # --- commands -----------------------------------------------------------------------------------
 
-    def _run(self, body: Callable[[], tuple[str, list[Call]]]) -> str:
+    def _run(self, body: Callable[[], tuple[T, list[Call]]]) -> T:
+        """``body`` on the engine thread; a refusal or a timeout becomes the API's error."""
         try:
             return self.shell.call(body)
         except OperatorError as refused:
@@ -194,12 +196,7 @@ class SchedulerCore:
         def check() -> tuple[NodeRecord, list[Call]]:
             return check_gone(self.engine.state, node_id), []
 
-        try:
-            record = self.shell.call(check)
-        except OperatorError as refused:
-            raise ApiError(refused.status, refused.message) from None
-        except TimeoutError as error:
-            raise ApiError(503, str(error)) from None
+        record = self._run(check)
         fenced = self._mark_agent_gone(record.agent_id)
         log.warning(
             "node %d task %s: declared gone by the operator; agent %s %s",
@@ -209,14 +206,12 @@ class SchedulerCore:
             "marked gone in Mesos (fenced)" if fenced is None else f"NOT fenced: {fenced}",
         )
         try:
-            message = self.shell.call(lambda: self.engine.release_gone(node_id, record.task_id))
-        except OperatorError as refused:
+            message = self._run(lambda: self.engine.release_gone(node_id, record.task_id))
+        except ApiError as refused:
             if refused.status != 404:
-                raise ApiError(refused.status, refused.message) from None
+                raise
             # Mesos answered the fencing with TASK_GONE_BY_OPERATOR first: the id is free already.
             message = f"node {node_id} (task {record.task_id}) is gone: the id is free and the node is launched again"
-        except TimeoutError as error:
-            raise ApiError(503, str(error)) from None
         if fenced is None:
             return f"{message}; agent {record.agent_id} is marked gone in Mesos, so its old task can never come back"
         return (
