@@ -592,10 +592,13 @@ class Engine:
         if outcome.state is not self.state and not self._persist(outcome.state):
             raise operations.OperatorError(503, "the state could not be written; nothing was changed")
         log.info("%s", outcome.message)
-        self._event(outcome.message)
+        if not outcome.kills:
+            self._event(outcome.message)
         calls: list[Call] = []
         for node_id, task_id, agent_id in outcome.kills:
             log.info("node %d task %s: killing on agent %s", node_id, task_id, agent_id)
+            # In the node's own history too (GET /v1/nodes/<id>).
+            self._event(outcome.message, node_id, self.state.nodes[node_id].state.value)
             calls.append(Kill(task_id, agent_id))
         calls.extend(self._offer_interest())
         return outcome.message, calls

@@ -190,3 +190,13 @@ def test_engine_refuses_when_the_write_fails_and_changes_nothing() -> None:
     with pytest.raises(OperatorError, match="could not be written"):
         engine.replace_node(1)
     assert engine.state.nodes[1].stopping is None
+
+
+def test_a_command_on_a_node_is_in_that_nodes_history() -> None:
+    (engine, _, _), _ = _running_engine()
+    engine.replace_node(3)
+    mine = [e for e in engine.events if e.node_id == 3]
+    assert mine and "stopped gracefully and launched again" in mine[-1].message
+    assert mine[-1].state == "TASK_RUNNING"
+    engine.set_desired_nodes(4, copies_needed=None)
+    assert engine.events[-1].node_id is None and "scaling up from 3 to 4" in engine.events[-1].message
