@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.tool_check import check_main
+
 JAVA_DIR = Path("/usr/share/java")
 #: The jars we put on the classpath: ZooKeeper (its manifest lists the rest) and one SLF4J binding.
 JARS = ("zookeeper.jar", "slf4j-log4j12.jar", "log4j-1.2.jar")
@@ -207,16 +209,5 @@ def expire_session(hosts: str, session_id: int, password: bytes) -> None:
     other.close()
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["--check"]:
-        problem = zookeeper_problem()
-        if problem:
-            print(problem, file=sys.stderr)
-            return 1
-        return 0
-    print("usage: python -m tests.zookeeper --check", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(check_main(sys.argv[1:], zookeeper_problem, "tests.zookeeper"))

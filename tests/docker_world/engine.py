@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.tool_check import check_main
+
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
@@ -185,16 +187,5 @@ class DockerEngine:
         return f"--- {self.log_file} (last {len(tail)} lines)\n" + "\n".join(tail)
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["--check"]:
-        problem = docker_problem()
-        if problem:
-            print(problem, file=sys.stderr)
-            return 1
-        return 0
-    print("usage: python -m tests.docker_world.engine --check", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(check_main(sys.argv[1:], docker_problem, "tests.docker_world.engine"))
