@@ -48,7 +48,7 @@ setup(
         "console_scripts": [
             "es-framework=es_framework.cli:main",
             "es-mesos-executor=es_framework.executor:main",
-            "es-mesos-demo-es=es_framework.demo_es.node:main",
+            "es-mesos-demo-es=es_framework.dev.demo_es.node:main",
         ]
     },
     classifiers=[

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from es_framework.config import Config
-from es_framework.offers import Offer, Resource
+from es_framework.core.offers import Offer, Resource
 from strategies.base import Verdict
 
 NODE_ID_VARIABLE = "ELASTICSEARCH_NODE_ID"

@@ -38,9 +38,9 @@ for _path in (str(HERE), str(ROOT)):
 import bitarray  # noqa: E402
 from reference_java_way import JavaWayEvaluator, make_tasks  # noqa: E402
 
-from es_framework.cluster_view import ClusterView  # noqa: E402
 from es_framework.config import Config, resolve_config  # noqa: E402
-from es_framework.offers import Offer, parse_offer  # noqa: E402
+from es_framework.core.cluster_view import ClusterView  # noqa: E402
+from es_framework.core.offers import Offer, parse_offer  # noqa: E402
 from identity.allocator import NodeIdAllocator  # noqa: E402
 from strategies import Verdict, strategy_for  # noqa: E402
 

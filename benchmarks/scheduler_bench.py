@@ -1,6 +1,6 @@
 """Scheduler figures: reconciling known tasks after failover, and the engine's cost per offer cycle.
 
-Runs the real :class:`es_framework.engine.Engine` (state written as JSON to an in-memory store,
+Runs the real :class:`es_framework.core.engine.Engine` (state written as JSON to an in-memory store,
 so serialisation is counted but ZooKeeper's round trip is not) on a cluster of N running nodes:
 
 - reconcile: re-registration after failover, then one reconciliation answer per known task
@@ -29,8 +29,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from es_framework.config import resolve_config  # noqa: E402
-from es_framework.engine import Engine  # noqa: E402
-from es_framework.node_state import ClusterState, NodeRecord, TaskState, state_to_json  # noqa: E402
+from es_framework.core.engine import Engine  # noqa: E402
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, state_to_json  # noqa: E402
 from identity.naming import volume_names  # noqa: E402
 from identity.task_ids import task_id_for  # noqa: E402
 

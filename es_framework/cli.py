@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from es_framework import __version__, user_settings
+from es_framework import __version__
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
-from es_framework.offers import OfferError, offers_from_document
-from es_framework.plan import PlanStep, plan_offers
-from es_framework.resources import format_milli
+from es_framework.core.offers import OfferError, offers_from_document
+from es_framework.core.plan import PlanStep, plan_offers
+from es_framework.core.resources import format_milli
+from es_framework.shell import user_settings
 
 log = logging.getLogger("es_framework")
 
@@ -273,9 +274,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _run_teardown(config: Config, *, purge: bool) -> int:
-    from es_framework.node_state import NodeStateError  # noqa: PLC0415
-    from es_framework.scheduler import TeardownError, state_url, teardown_cluster  # noqa: PLC0415
-    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+    from es_framework.core.node_state import NodeStateError  # noqa: PLC0415
+    from es_framework.shell.scheduler import TeardownError, state_url, teardown_cluster  # noqa: PLC0415
+    from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
 
     if config.mesos_master is None:
         sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
@@ -303,8 +304,8 @@ def _run_teardown(config: Config, *, purge: bool) -> int:
 def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
     """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only."""
     # Imported here: pymesos and kazoo are only needed to run the scheduler.
-    from es_framework.scheduler import TestHooks, TornDownError, run_scheduler, state_url  # noqa: PLC0415
-    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+    from es_framework.shell.scheduler import TestHooks, TornDownError, run_scheduler, state_url  # noqa: PLC0415
+    from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
 
     try:
         hooks = TestHooks.from_env(env)
@@ -348,10 +349,10 @@ def _stop_on_sigterm(what: str) -> threading.Event:
 
 def _run_local(config: Config, hooks: Any) -> int:
     """Local mode (``--mesosMaster local``): everything on this machine; Ctrl-C or SIGTERM stops all of it."""
-    from es_framework.local import LocalModeError, run_local  # noqa: PLC0415
-    from es_framework.node_state import NodeStateError  # noqa: PLC0415
-    from es_framework.scheduler import TornDownError  # noqa: PLC0415
-    from es_framework.state_store import StateStoreError  # noqa: PLC0415
+    from es_framework.core.node_state import NodeStateError  # noqa: PLC0415
+    from es_framework.dev.local import LocalModeError, run_local  # noqa: PLC0415
+    from es_framework.shell.scheduler import TornDownError  # noqa: PLC0415
+    from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
 
     stop = _stop_on_sigterm("stopping local mode (the scheduler, then the development cluster and every node)")
     try:

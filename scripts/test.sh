@@ -37,13 +37,13 @@ chromium_check() {
     [[ -x /usr/bin/chromium ]] || { echo "/usr/bin/chromium is missing"; return 1; }
 }
 
-# The ZooKeeper tests run a real server (tests/zookeeper.py): java and the Debian package
+# The ZooKeeper tests run a real server (es_framework/dev/zookeeper.py): java and the Debian package
 # zookeeper (3.8), whose libzookeeper-java brings the jars the harness puts on the classpath.
-# tests.zookeeper --check is the harness's own check of exactly those files.
-need ZooKeeper "zookeeper" -- .venv/bin/python -m tests.zookeeper --check
+# es_framework.dev.zookeeper --check is the harness's own check of exactly those files.
+need ZooKeeper "zookeeper" -- .venv/bin/python -m es_framework.dev.zookeeper --check
 # The container tests (marker docker) run a private Docker engine and build their base images with
-# debootstrap (tests/docker_world/): docker.io, debootstrap, and root.
-need Docker "docker.io debootstrap" -- .venv/bin/python -m tests.docker_world.engine --check
+# debootstrap (tests/harness/): docker.io, debootstrap, and root.
+need Docker "docker.io debootstrap" -- .venv/bin/python -m es_framework.dev.docker_engine --check
 # The browser tests drive Debian's Chromium with Playwright (no browser can be downloaded here).
 need Chromium "chromium fonts-dejavu-core" -- chromium_check
 echo "test: pytest" >&2

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from es_framework.cluster_view import ClusterView
 from es_framework.config import Config
-from es_framework.offers import Offer
-from es_framework.resources import Available, PortsUnavailableError, available, choose_ports, format_milli
+from es_framework.core.cluster_view import ClusterView
+from es_framework.core.offers import Offer
+from es_framework.core.resources import Available, PortsUnavailableError, available, choose_ports, format_milli
 
 Check = Callable[[Offer, Available, ClusterView, Config], str | None]
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real ZooKeeper (see tests/zookeeper.py)."""
+"""Shared fixtures: a real ZooKeeper (see es_framework/dev/zookeeper.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.docker_world.fixtures import (  # noqa: F401 (pytest fixtures: registered by being imported here)
+from es_framework.dev.zookeeper import ZooKeeperServer, in_ci, zookeeper_problem
+from tests.harness.docker_fixtures import (  # noqa: F401 (pytest fixtures: registered by being imported here)
     docker_engine,
     docker_images,
     executor_image,
@@ -14,11 +15,10 @@ from tests.docker_world.fixtures import (  # noqa: F401 (pytest fixtures: regist
     scheduler_image,
     standin_image,
 )
-from tests.docker_world.volume_plugin import (  # noqa: F401 (pytest fixtures)
+from tests.harness.volume_plugin import (  # noqa: F401 (pytest fixtures)
     volume_plugin,
     volume_plugin_server,
 )
-from tests.zookeeper import ZooKeeperServer, in_ci, zookeeper_problem
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 from es_framework import __version__
 from es_framework.cli import main
 from es_framework.config import FLAGS, resolve_config
-from tests.builders import EXAMPLE_EXTERNAL_DECLINES, MARATHON_GARBAGE
+from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, MARATHON_GARBAGE
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "offers.json"
@@ -663,7 +663,7 @@ def _file_flags(tmp_path: Path) -> dict[str, str]:
 
 
 def _store_document(tmp_path: Path, document: dict[str, Any]) -> Path:
-    from es_framework.state_store import FileStateStore
+    from es_framework.shell.state_store import FileStateStore
 
     store = FileStateStore(tmp_path, "elasticsearch", "mesos-ha")
     store.start()
@@ -672,7 +672,7 @@ def _store_document(tmp_path: Path, document: dict[str, Any]) -> Path:
 
 
 def _running_document(torn_down_at: float | None = None) -> dict[str, Any]:
-    from es_framework.node_state import ClusterState, NodeRecord, TaskState, state_to_json
+    from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, state_to_json
 
     nodes = {
         n: NodeRecord(
@@ -692,7 +692,7 @@ def _running_document(torn_down_at: float | None = None) -> dict[str, Any]:
 
 
 def test_teardown_marks_the_state_sends_teardown_and_lists_the_volumes(tmp_path: Path) -> None:
-    from es_framework.scheduler import teardown_cluster
+    from es_framework.shell.scheduler import teardown_cluster
 
     state_file = _store_document(tmp_path, _running_document())
     cfg = config_for(**_file_flags(tmp_path))
@@ -724,8 +724,8 @@ def test_teardown_marks_the_state_sends_teardown_and_lists_the_volumes(tmp_path:
 
 
 def test_teardown_waits_for_the_leader_lock_and_refuses_while_a_scheduler_runs(tmp_path: Path) -> None:
-    from es_framework.scheduler import TeardownError, teardown_cluster
-    from es_framework.state_store import FileStateStore
+    from es_framework.shell.scheduler import TeardownError, teardown_cluster
+    from es_framework.shell.state_store import FileStateStore
 
     _store_document(tmp_path, _running_document())
     running = FileStateStore(tmp_path, "elasticsearch", "mesos-ha")
@@ -792,7 +792,7 @@ def test_teardown_does_not_apply_to_local_mode(capsys: pytest.CaptureFixture[str
 def test_local_mode_refuses_to_start_while_another_one_leads_its_state(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from es_framework.state_store import FileStateStore
+    from es_framework.shell.state_store import FileStateStore
 
     running = FileStateStore(tmp_path / "state", "elasticsearch", "mesos-ha")
     assert running.acquire_leadership(timeout=1)

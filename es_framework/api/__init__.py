@@ -3,7 +3,7 @@
 :mod:`~es_framework.api.core` defines what the API needs from the scheduler (:class:`ApiCore`);
 :mod:`~es_framework.api.app` is the WSGI application, :mod:`~es_framework.api.server` serves it,
 :mod:`~es_framework.api.openapi` describes it, and :mod:`~es_framework.api.metrics` renders
-``/metrics``. :mod:`~es_framework.api.fake` is a development stand-in for the scheduler.
+``/metrics``. :mod:`~es_framework.dev.fake_api` is a development stand-in for the scheduler.
 """
 
 from es_framework.api.app import ApiApp

@@ -120,7 +120,7 @@ class ClusterEvent:
 class ClusterOverview:
     """Everything ``GET /v1/cluster`` shows.
 
-    Named so as not to be confused with :class:`es_framework.cluster_view.ClusterView`, the
+    Named so as not to be confused with :class:`es_framework.core.cluster_view.ClusterView`, the
     strategies' summary of node placement.
     """
 

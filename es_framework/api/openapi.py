@@ -1,7 +1,7 @@
 """``GET /v1/openapi.json``: the OpenAPI 3.0 document of the REST API.
 
 Written by hand next to the handlers in :mod:`es_framework.api.app`, and kept truthful by the
-schema-driven tests (``tests/test_api_schema.py``), which send generated requests to the app and
+schema-driven tests (``tests/api/test_api_schema.py``), which send generated requests to the app and
 check every answer against this document. The bearer-token scheme is declared only when the app
 has a token, because only then are mutating requests refused without one.
 """

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from es_framework.devcluster import DevMaster
-from tests.e2e.harness import Scheduler, dev_master, new_cluster_name
-from tests.zookeeper import ZooKeeperServer
+from es_framework.dev.devcluster import DevMaster
+from es_framework.dev.zookeeper import ZooKeeperServer
+from tests.harness.e2e import Scheduler, dev_master, new_cluster_name
 
 
 @pytest.fixture

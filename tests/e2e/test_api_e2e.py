@@ -9,9 +9,9 @@ from typing import Any
 
 import requests
 
-from es_framework.devcluster import DevMaster
-from tests.e2e.harness import FW, Scheduler, running_tasks, stored_state, three_running, wait_for, wait_replaced
-from tests.zookeeper import ZooKeeperServer
+from es_framework.dev.devcluster import DevMaster
+from es_framework.dev.zookeeper import ZooKeeperServer
+from tests.harness.e2e import FW, Scheduler, running_tasks, stored_state, three_running, wait_for, wait_replaced
 
 
 def get(scheduler: Scheduler, path: str) -> Any:

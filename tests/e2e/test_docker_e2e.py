@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from es_framework.devcluster import AgentSpec, DevMaster, DockerExecutorBackend
-from tests.docker_world.engine import DockerEngine
-from tests.docker_world.volume_plugin import VolumePlugin
-from tests.e2e.harness import FW, Scheduler, new_cluster_name, running_tasks, wait_for
-from tests.zookeeper import ZooKeeperServer
+from es_framework.dev.devcluster import AgentSpec, DevMaster, DockerExecutorBackend
+from es_framework.dev.docker_engine import DockerEngine
+from es_framework.dev.zookeeper import ZooKeeperServer
+from tests.harness.e2e import FW, Scheduler, new_cluster_name, running_tasks, wait_for
+from tests.harness.volume_plugin import VolumePlugin
 
 pytestmark = pytest.mark.docker
 

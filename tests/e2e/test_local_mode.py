@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from es_framework.config import LOCAL_MODE_WARNING
-from es_framework.demo_es.node import write_launcher
-from es_framework.local import leftover_processes
-from tests.e2e.harness import ROOT, _env
+from es_framework.dev.demo_es.node import write_launcher
+from es_framework.dev.local import leftover_processes
+from tests.harness.e2e import ROOT, _env
 
 ENDPOINT = re.compile(r"es_framework\.local: node (?P<id>\d+) (?P<url>http://\S+)$", re.M)
 
@@ -130,7 +130,7 @@ def test_local_mode_runs_stops_and_recovers(tmp_path: Path) -> None:
         local.start()
         first = local.three_nodes()
         log = local.log()
-        assert LOCAL_MODE_WARNING in log and "WARNING es_framework.local: local mode:" in log
+        assert LOCAL_MODE_WARNING in log and "WARNING es_framework.dev.local: local mode:" in log
         assert "containers are simulated: no Docker runs" in log
         for node_id, answer in first.items():
             assert answer["root"]["name"] == f"elasticsearch{node_id}"

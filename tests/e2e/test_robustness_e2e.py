@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from es_framework.devcluster import DevMaster
-from es_framework.scheduler import TEST_CRASH_STATUS, TEST_CRASH_VAR, TEST_RAISE_VAR
+from es_framework.dev.devcluster import DevMaster
+from es_framework.dev.zookeeper import ZooKeeperServer
+from es_framework.shell.scheduler import TEST_CRASH_STATUS, TEST_CRASH_VAR, TEST_RAISE_VAR
 from identity import node_id_from_task_id
-from tests.e2e.harness import FW, Scheduler, new_cluster_name, stored_state, three_running, wait_for, wait_replaced
-from tests.zookeeper import ZooKeeperServer
+from tests.harness.e2e import FW, Scheduler, new_cluster_name, stored_state, three_running, wait_for, wait_replaced
 
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE"}
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 
-from es_framework.devcluster import DevMaster
+from es_framework.dev.devcluster import DevMaster
+from es_framework.dev.zookeeper import ZooKeeperServer
 from identity import node_id_from_task_id
-from tests.e2e.harness import FW, Scheduler, dev_master, new_cluster_name, stored_state, three_running, wait_for
-from tests.zookeeper import ZooKeeperServer
+from tests.harness.e2e import FW, Scheduler, dev_master, new_cluster_name, stored_state, three_running, wait_for
 
 NODES = 100
 

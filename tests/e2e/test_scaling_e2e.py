@@ -17,9 +17,9 @@ import requests
 from elasticsearch import helpers
 
 from examples.client import connect
-from tests.e2e.harness import free_port
+from tests.api.test_ui_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_problem
 from tests.e2e.test_local_mode import LocalMode
-from tests.test_ui_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_problem
+from tests.harness.e2e import free_port
 
 DOCS = 1000
 KILLING = re.compile(r"node (\d+) task \S+: killing on agent")

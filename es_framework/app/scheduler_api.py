@@ -1,0 +1,283 @@
+"""The running scheduler as the REST API sees it: :class:`SchedulerCore` implements
+:class:`es_framework.api.core.ApiCore` over the driver shell, the engine and the cluster monitor.
+
+Reads come from what the engine thread last published (:class:`es_framework.shell.scheduler.Published`)
+and what the monitor last learnt: no lock, no waiting on Mesos events. Commands run on the
+engine thread through :meth:`SchedulerShell.call` (the engine stays single-threaded); what needs
+the network (asking Elasticsearch how many copies the data keeps, fencing an agent through the
+Mesos operator API) happens on the request's own thread, before or after.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+
+from es_framework.api.core import (
+    ApiError,
+    ClusterEvent,
+    ClusterOverview,
+    DeclineSummary,
+    DrainProgress,
+    Health,
+    Metrics,
+    NodeEvent,
+    NodeView,
+    NodeVolumes,
+)
+from es_framework.config import Config
+from es_framework.core.drain import copies_needed
+from es_framework.core.engine import Call, Engine
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+from es_framework.core.operations import OperatorError, check_gone
+from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
+from es_framework.shell.monitor import ClusterMonitor
+from es_framework.shell.scheduler import STUCK_AFTER_S, SchedulerShell
+from identity.naming import node_name
+
+log = logging.getLogger("es_framework.app.scheduler_api")
+T = TypeVar("T")
+
+#: Events per node kept in ``/v1/nodes/<id>``, and cluster events in ``/v1/cluster``.
+NODE_HISTORY = 50
+CLUSTER_EVENTS = 30
+OPERATOR_API_TIMEOUT_S = 10.0
+
+
+class SchedulerCore:
+    def __init__(self, config: Config, shell: SchedulerShell, monitor: ClusterMonitor) -> None:
+        self.config = config
+        self.shell = shell
+        self.monitor = monitor
+        self.engine: Engine = shell.engine
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def _state(self) -> ClusterState:
+        return self.shell.published.state
+
+    def _view(self, record: NodeRecord, history: tuple[NodeEvent, ...] = ()) -> NodeView:
+        known = bool(record.hostname)
+        config_volume, data_volume = record.volumes or (None, None)
+        return NodeView(
+            node_id=record.node_id,
+            task_id=record.task_id,
+            name=node_name(self.config.framework_name, record.node_id),
+            state=record.state.value,
+            hostname=record.hostname,
+            agent_id=record.agent_id,
+            http_address=record.http_address if known and record.http_port else None,
+            transport_address=record.transport_address if known and record.transport_port else None,
+            volumes=NodeVolumes(config_volume, data_volume),
+            started_at=record.started_at,
+            version=record.version,
+            healthy=record.healthy,
+            outdated=record.outdated,
+            history=history,
+        )
+
+    def nodes(self) -> tuple[NodeView, ...]:
+        state = self._state()
+        return tuple(self._view(state.nodes[i]) for i in sorted(state.nodes))
+
+    def node(self, node_id: int) -> NodeView | None:
+        record = self._state().nodes.get(node_id)
+        if record is None:
+            return None
+        history = tuple(
+            NodeEvent(e.time, e.state or record.state.value, e.message)
+            for e in self.shell.published.events
+            if e.node_id == node_id
+        )[-NODE_HISTORY:]
+        return self._view(record, history)
+
+    def cluster(self) -> ClusterOverview:
+        published = self.shell.published
+        state = published.state
+        seen = self.monitor.view
+        declines = sorted(published.declines.items(), key=lambda item: (-item[1], item[0]))
+        return ClusterOverview(
+            cluster_name=self.config.cluster_name,
+            framework_name=self.config.framework_name,
+            framework_id=state.framework_id,
+            cluster_uuid=state.cluster_uuid,
+            configuration=self.config.public_dict(),
+            desired_nodes=state.desired_nodes,
+            running_nodes=sum(1 for r in state.nodes.values() if r.state is TaskState.RUNNING),
+            registered=published.registered,
+            health=seen.health if seen.health in ("green", "yellow", "red") else "unknown",
+            security_warning=self.config.security_warning,
+            drain=tuple(DrainProgress(d.node_id, d.shards_left, d.status, d.reason) for d in seen.drain),
+            declines=tuple(
+                DeclineSummary(rule, count, *published.last_declines.get(rule, (rule, 0.0))) for rule, count in declines
+            ),
+            events=tuple(
+                ClusterEvent(e.time, e.message, e.node_id) for e in reversed(published.events[-CLUSTER_EVENTS:])
+            ),
+        )
+
+    def metrics(self) -> Metrics:
+        published = self.shell.published
+        state = published.state
+        by_state: dict[str, int] = {}
+        for record in state.nodes.values():
+            by_state[record.state.value] = by_state.get(record.state.value, 0) + 1
+        counters = published.counters
+        return Metrics(
+            nodes_by_state=by_state,
+            desired_nodes=state.desired_nodes,
+            running_nodes=by_state.get(TaskState.RUNNING.value, 0),
+            node_ids_in_use=len(state.nodes),
+            registered=published.registered,
+            offers_received=counters.offers_received,
+            offers_accepted=counters.offers_accepted,
+            offers_declined=dict(published.declines),
+            reconciliations=counters.reconciliations,
+            failovers=counters.failovers,
+            drain_shards_left={d.node_id: d.shards_left for d in self.monitor.view.drain if d.shards_left is not None},
+        )
+
+    def health(self) -> Health:
+        stuck_for = time.monotonic() - self.shell.last_turn
+        registered = self.shell.published.registered
+        if stuck_for > STUCK_AFTER_S:
+            return Health(False, registered, f"the scheduler's event loop has not turned for {stuck_for:.0f}s")
+        return Health(True, registered, "registered with Mesos" if registered else "not registered with Mesos")
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    def _run(self, body: Callable[[], tuple[T, list[Call]]]) -> T:
+        """``body`` on the engine thread; a refusal or a timeout becomes the API's error."""
+        try:
+            return self.shell.call(body)
+        except OperatorError as refused:
+            raise ApiError(refused.status, refused.message) from None
+        except TimeoutError as error:
+            raise ApiError(503, str(error)) from None
+
+    def _copies_needed(self) -> int:
+        state = self._state()
+        running = sorted(
+            (r for r in state.nodes.values() if r.state is TaskState.RUNNING and r.hostname),
+            key=lambda r: r.node_id,
+        )
+        secret = self.config.elastic_password
+        password = secret.reveal() if secret is not None and self.config.security_enabled else None
+        problems = []
+        for record in running[:3]:
+            client = ElasticsearchClient(record.http_address, password=password)
+            try:
+                return copies_needed(client.replicas_by_index())
+            except ElasticsearchError as error:
+                problems.append(str(error))
+            finally:
+                client.close()
+        raise ApiError(
+            503,
+            "cannot scale down now: no running node answered the question how many copies the data keeps"
+            + (f" ({'; '.join(problems)})" if problems else ""),
+        )
+
+    def set_desired_nodes(self, count: int) -> None:
+        copies = self._copies_needed() if count < self._state().desired_nodes else None
+        self._run(lambda: self.engine.set_desired_nodes(count, copies_needed=copies))
+
+    def restart_node(self, node_id: int) -> str:
+        return self._run(lambda: self.engine.restart_node(node_id))
+
+    def replace_node(self, node_id: int) -> str:
+        return self._run(lambda: self.engine.replace_node(node_id))
+
+    def declare_gone(self, node_id: int) -> str:
+        def check() -> tuple[NodeRecord, list[Call]]:
+            return check_gone(self.engine.state, node_id), []
+
+        record = self._run(check)
+        fenced = self._mark_agent_gone(record.agent_id)
+        log.warning(
+            "node %d task %s: declared gone by the operator; agent %s %s",
+            node_id,
+            record.task_id,
+            record.agent_id,
+            "marked gone in Mesos (fenced)" if fenced is None else f"NOT fenced: {fenced}",
+        )
+        try:
+            message = self._run(lambda: self.engine.release_gone(node_id, record.task_id))
+        except ApiError as refused:
+            if refused.status != 404:
+                raise
+            # Mesos answered the fencing with TASK_GONE_BY_OPERATOR first: the id is free already.
+            message = f"node {node_id} (task {record.task_id}) is gone: the id is free and the node is launched again"
+        if fenced is None:
+            return f"{message}; agent {record.agent_id} is marked gone in Mesos, so its old task can never come back"
+        return (
+            f"{message}; WARNING: agent {record.agent_id} could not be marked gone ({fenced}): if its old task is "
+            "still alive it may write to the same volume — make sure that machine is off"
+        )
+
+    def _mark_agent_gone(self, agent_id: str) -> str | None:
+        """Fence the agent with the Mesos operator API; None when done, else why not."""
+        master = self.shell.master_address()
+        if master is None:
+            return "the Mesos master's address is not known"
+        url = master if master.startswith("http") else f"http://{master}"
+        auth: Any = None
+        if self.config.principal and self.config.secret is not None:
+            auth = (self.config.principal, self.config.secret.reveal())
+        body: dict[str, Any] = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
+        try:
+            response = requests.post(f"{url}/api/v1", json=body, auth=auth, timeout=OPERATOR_API_TIMEOUT_S)
+        except requests.RequestException as error:
+            return f"the operator API did not answer: {error}"
+        if response.status_code in (200, 202):
+            return None
+        return f"the operator API answered HTTP {response.status_code}: {response.text[:200]}"
+
+
+class RunningApi:
+    """The API server and the cluster monitor of one leading scheduler."""
+
+    def __init__(self, server: Any, monitor: ClusterMonitor) -> None:
+        self.server = server
+        self.monitor = monitor
+
+    def stop(self) -> None:
+        self.monitor.stop()
+        self.server.shutdown()
+
+
+class ApiStartError(Exception):
+    """The API port cannot be opened."""
+
+
+def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -> RunningApi:
+    """Start the cluster monitor and serve the REST API and web UI on ``--webUiPort``."""
+    from es_framework.api.app import ApiApp  # noqa: PLC0415 - the web layer loads only with a scheduler
+    from es_framework.api.server import serve  # noqa: PLC0415
+
+    def stop_node(node_id: int) -> None:
+        try:
+            shell.call(lambda: shell.engine.stop_drained(node_id))
+        except (OperatorError, TimeoutError) as error:
+            log.warning("node %d: not stopped after its drain: %s", node_id, error)
+
+    monitor = ClusterMonitor(config, lambda: shell.published.state, stop_node)
+    proxy = requests.Session()
+    if config.security_enabled and config.elastic_password is not None:
+        # The proxied /v1/es/... requests authenticate as the elastic user (HTTP TLS stays off).
+        proxy.auth = ("elastic", config.elastic_password.reveal())
+    app = ApiApp(
+        SchedulerCore(config, shell, monitor),
+        token=config.api_token.reveal() if config.api_token else None,
+        session=proxy,
+    )
+    try:
+        server = serve(app, host, config.web_ui_port)
+    except OSError as error:
+        raise ApiStartError(f"cannot serve the API on port {config.web_ui_port} (--webUiPort): {error}") from error
+    monitor.start()
+    return RunningApi(server, monitor)

@@ -1,0 +1,201 @@
+"""Which node settings Elasticsearch 7.x and 8.x accept, as data.
+
+Elasticsearch 8 refuses to start with a setting it does not know, or one that was removed; 7.x
+still accepts the settings 8 removed, with a deprecation warning. es-mesos checks every setting it
+writes into ``elasticsearch.yml`` and every setting a user adds (``--elasticsearchSettingsLocation``)
+against these catalogs, so that a wrong setting is reported when the scheduler starts rather than
+by a node that exits at start.
+
+A catalog cannot list every setting (plugins register their own, and the lists grow with every
+minor release), so a setting that is neither known nor removed is only *warned* about. Errors are
+reserved for what Elasticsearch certainly refuses: removed settings, and index-level settings in
+the node configuration. Supported: 7.x from 7.9 (the first with ``node.roles``) and 8.x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUPPORTED_MAJORS = (7, 8)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A setting (or every setting under a prefix ending in ``.``) that Elasticsearch dropped."""
+
+    key: str
+    replacement: str
+    removed_in: int
+    #: The major in which it still works but is deprecated (None: not accepted by any supported major).
+    deprecated_in: int | None = None
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.key) if self.key.endswith(".") else key == self.key
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The settings one major accepts: exact names and prefixes (ending in ``.``)."""
+
+    major: int
+    settings: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    def knows(self, key: str) -> bool:
+        return key in self.settings or key.startswith(self.prefixes)
+
+
+#: Settings es-mesos writes itself (see es_framework.core.es_settings); valid in 7.9+ and 8.
+GENERATED_SETTINGS = frozenset(
+    {
+        "cluster.name",
+        "node.name",
+        "node.roles",
+        "network.host",
+        "network.publish_host",
+        "http.port",
+        "transport.port",
+        "path.data",
+        "discovery.seed_providers",
+        "cluster.initial_master_nodes",
+        "xpack.security.enabled",
+        "xpack.security.transport.ssl.enabled",
+        "xpack.security.transport.ssl.verification_mode",
+        "xpack.security.transport.ssl.keystore.path",
+        "xpack.security.transport.ssl.truststore.path",
+        "xpack.security.http.ssl.enabled",
+    }
+)
+
+#: Node settings people commonly add, valid in both majors.
+COMMON_USER_SETTINGS = frozenset(
+    {
+        "network.bind_host",
+        "http.host",
+        "http.bind_host",
+        "http.publish_host",
+        "http.publish_port",
+        "http.max_content_length",
+        "http.compression",
+        "transport.host",
+        "transport.bind_host",
+        "transport.publish_host",
+        "transport.publish_port",
+        "transport.compress",
+        "path.logs",
+        "path.repo",
+        "path.home",
+        "discovery.seed_hosts",
+        "discovery.type",
+        "bootstrap.memory_lock",
+        "action.destructive_requires_name",
+        "action.auto_create_index",
+        "cluster.max_shards_per_node",
+        "search.max_buckets",
+        "node.processors",
+        "ingest.geoip.downloader.enabled",
+        "transport.ping_schedule",
+        "gateway.recover_after_data_nodes",
+        "gateway.expected_data_nodes",
+        "gateway.recover_after_time",
+    }
+)
+
+#: Families of settings valid in both majors (each ends in ``.``).
+COMMON_PREFIXES = (
+    "node.attr.",
+    "xpack.security.",
+    "xpack.ml.",
+    "xpack.monitoring.",
+    "xpack.watcher.",
+    "xpack.license.",
+    "cluster.routing.",
+    "cluster.remote.",
+    "cluster.info.",
+    "indices.",
+    "thread_pool.",
+    "logger.",
+    "http.cors.",
+    "network.tcp.",
+    "script.",
+    "repositories.",
+    "reindex.remote.",
+    "discovery.seed_resolver.",
+)
+
+#: What 8 removed (deprecated in 7, or dropped in 7 already) and what replaced it.
+REMOVED = (
+    Removed("discovery.zen.ping.unicast.hosts", "discovery.seed_hosts", 8, deprecated_in=7),
+    Removed("discovery.zen.hosts_provider", "discovery.seed_providers", 8, deprecated_in=7),
+    Removed("discovery.zen.minimum_master_nodes", "nothing: Elasticsearch 7+ chooses its voting masters", 8, 7),
+    Removed("discovery.zen.", "discovery.* and cluster.initial_master_nodes", 8, deprecated_in=7),
+    Removed("node.master", "node.roles", 8, deprecated_in=7),
+    Removed("node.data", "node.roles", 8, deprecated_in=7),
+    Removed("node.ingest", "node.roles", 8, deprecated_in=7),
+    Removed("node.ml", "node.roles", 8, deprecated_in=7),
+    Removed("node.transform", "node.roles", 8, deprecated_in=7),
+    Removed("node.voting_only", "node.roles", 8, deprecated_in=7),
+    Removed("node.remote_cluster_client", "node.roles", 8, deprecated_in=7),
+    Removed("node.max_local_storage_nodes", "one node per data path", 8, deprecated_in=7),
+    Removed("transport.tcp.port", "transport.port", 8, deprecated_in=7),
+    Removed("transport.tcp.compress", "transport.compress", 8, deprecated_in=7),
+    Removed("gateway.recover_after_nodes", "gateway.recover_after_data_nodes", 8, deprecated_in=7),
+    Removed("gateway.expected_nodes", "gateway.expected_data_nodes", 8, deprecated_in=7),
+    Removed("gateway.recover_after_master_nodes", "gateway.recover_after_data_nodes", 8, deprecated_in=7),
+    Removed("gateway.expected_master_nodes", "gateway.expected_data_nodes", 8, deprecated_in=7),
+    Removed("bootstrap.system_call_filter", "nothing: the system call filter is always on", 8, deprecated_in=7),
+    Removed("http.enabled", "nothing: HTTP is always on (removed in 7.0)", 7),
+    Removed("path.conf", "the ES_PATH_CONF environment variable", 7),
+    Removed("path.scripts", "stored scripts", 7),
+)
+
+CATALOGS = {
+    7: Catalog(7, GENERATED_SETTINGS | COMMON_USER_SETTINGS, COMMON_PREFIXES),
+    8: Catalog(
+        8,
+        GENERATED_SETTINGS | COMMON_USER_SETTINGS | {"cluster.deprecation_indexing.enabled"},
+        (*COMMON_PREFIXES, "health."),
+    ),
+}
+
+
+def removal(key: str) -> Removed | None:
+    """The removal entry for ``key``, most specific first (exact names are listed before prefixes)."""
+    return next((entry for entry in REMOVED if entry.matches(key)), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one major makes of one setting: ``error`` (refused at start), ``warning``, or neither."""
+
+    error: str | None = None
+    warning: str | None = None
+    #: Neither known nor removed: probably a typo or a plugin's setting.
+    unknown: bool = False
+
+
+def check_setting(key: str, major: int) -> Verdict:
+    """Whether Elasticsearch ``major`` accepts the node setting ``key`` (and why not)."""
+    if major not in CATALOGS:
+        raise ValueError(f"unsupported Elasticsearch major version {major}; supported: {SUPPORTED_MAJORS}")
+    if key.startswith("index."):
+        return Verdict(
+            error=f"[{key}] is an index-level setting: Elasticsearch refuses index settings in the node "
+            "configuration; use an index template or the index settings API"
+        )
+    entry = removal(key)
+    if entry is not None:
+        if major >= entry.removed_in:
+            return Verdict(error=f"[{key}] was removed in Elasticsearch {entry.removed_in}; use {entry.replacement}")
+        if entry.deprecated_in is not None and major >= entry.deprecated_in:
+            return Verdict(
+                warning=f"[{key}] is deprecated in Elasticsearch {major} and removed in {entry.removed_in}; "
+                f"use {entry.replacement}"
+            )
+    if CATALOGS[major].knows(key):
+        return Verdict()
+    return Verdict(
+        warning=f"[{key}] is not in es-mesos' catalog of Elasticsearch {major} settings; Elasticsearch refuses "
+        "to start with a setting it does not know (unless a plugin registers it)",
+        unknown=True,
+    )

@@ -1,0 +1,209 @@
+"""Planning one offer cycle: which offers launch which node, and how long to refuse the others.
+
+:func:`plan_offer_cycle` is what the scheduler runs on every OFFERS event, as a pure function:
+offers are judged in order; each accepted offer takes the lowest free node id, and the node's
+record is added to the returned state (to be persisted *before* the ACCEPT goes out), so the next
+verdict sees it and no agent gets two nodes. :func:`plan_offers` is the dry run behind
+``es-framework plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from es_framework.config import Config
+from es_framework.core.bootstrap import decide_bootstrap, is_master_eligible
+from es_framework.core.failures import HINTS, Backoff
+from es_framework.core.node_state import ClusterState, NodeRecord, record_launch
+from es_framework.core.offers import Offer, OfferError, parse_offer
+from es_framework.core.task_builder import build_task_info, task_ports
+from identity.allocator import NodeIdAllocator
+from identity.naming import volume_names
+from identity.task_ids import new_launch_id, task_id_for
+from strategies import strategy_for
+
+#: Declined offers come back this soon while nodes are missing ...
+SHORT_REFUSE_S = 5.0
+#: ... and this late once the cluster is complete (the scheduler also suppresses offers then).
+LONG_REFUSE_S = 300.0
+
+
+@dataclass(frozen=True)
+class Launch:
+    offer: Offer
+    record: NodeRecord
+    task_info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Decline:
+    offer: Offer
+    #: The rule that declined it (``backoff`` when the next node is waiting after failures).
+    rule: str
+    reason: str
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class OfferPlan:
+    #: The state with a LAUNCHING record per launch: persist it, then send the ACCEPTs.
+    state: ClusterState
+    launches: tuple[Launch, ...]
+    declines: tuple[Decline, ...]
+
+    @property
+    def wants_offers(self) -> bool:
+        """Whether nodes are still missing after these launches (else: suppress offers)."""
+        return self.state.missing_nodes > 0
+
+
+def plan_offer_cycle(
+    state: ClusterState,
+    offers: Sequence[Offer],
+    config: Config,
+    *,
+    now: float,
+    backoff: Backoff | None = None,
+    new_launch_id: Callable[[], str] = new_launch_id,
+) -> OfferPlan:
+    strategy = strategy_for(config)
+    backoff = backoff or Backoff()
+    allocator = state.allocator()
+    if state.missing_nodes > 0:
+        # Decided with the first launch of a brand-new cluster, and persisted with it.
+        state = decide_bootstrap(state, config.framework_name, config.master_nodes)
+    view = state.view(config.master_nodes)
+    launches: list[Launch] = []
+    declines: list[Decline] = []
+    for offer in offers:
+        verdict = strategy.evaluate(offer, view, config)
+        if not verdict.accepted:
+            complete = view.missing_nodes == 0
+            refuse = LONG_REFUSE_S if complete else SHORT_REFUSE_S
+            declines.append(Decline(offer, verdict.rule or "", verdict.reason, refuse))
+            continue
+        node_id = _choose_node_id(allocator, state, offer.agent_id, now)
+        if node_id is None:
+            waiting = sorted(i for i, pin in state.pins.items() if pin.until > now and i not in allocator)
+            reason = "; ".join(
+                f"node {i} restarts in place on agent {state.pins[i].agent_id} (until {state.pins[i].until:.0f})"
+                for i in waiting
+            )
+            declines.append(Decline(offer, "pinned", reason or "no node id may launch here", SHORT_REFUSE_S))
+            continue
+        wait = backoff.wait(node_id, now)
+        if wait > 0:
+            failures = backoff.failures[node_id]
+            reason = (
+                f"node {node_id} failed {failures.count} time(s) in a row ({failures.kind}: {HINTS[failures.kind]}); "
+                f"next launch in {wait:.0f}s"
+            )
+            declines.append(Decline(offer, "backoff", reason, max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))))
+            continue
+        allocator.reserve(node_id)
+        task = build_task_info(offer, node_id, config, view, launch_id=new_launch_id())
+        http_port, transport_port = task_ports(task)
+        record = NodeRecord(
+            node_id=node_id,
+            task_id=task["task_id"]["value"],
+            agent_id=offer.agent_id,
+            hostname=offer.hostname,
+            http_port=http_port,
+            transport_port=transport_port,
+            volumes=volume_names(config.framework_name, node_id) if config.external_volume_driver else None,
+            updated_at=now,
+        )
+        state = record_launch(state, record)
+        if node_id in state.pins:
+            state = replace(state, pins=MappingProxyType({i: p for i, p in state.pins.items() if i != node_id}))
+        master_eligible = is_master_eligible(node_id, config.master_nodes)
+        view = view.with_node(
+            node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
+        )
+        launches.append(Launch(offer, record, task))
+    return OfferPlan(state, tuple(launches), tuple(declines))
+
+
+def _choose_node_id(allocator: NodeIdAllocator, state: ClusterState, agent_id: str, now: float) -> int | None:
+    """The node id an accepted offer launches: this agent's pinned node (a restart in place) first,
+    else the lowest free id that is not pinned to another agent; None if only pinned ids are missing."""
+    pinned = {i: p for i, p in state.pins.items() if p.until > now and i not in allocator}
+    for node_id, pin in sorted(pinned.items()):
+        if pin.agent_id == agent_id and node_id <= state.desired_nodes:
+            return node_id
+    skipped: list[int] = []
+    candidate = allocator.lowest_free
+    while candidate in pinned:
+        allocator.reserve(candidate)
+        skipped.append(candidate)
+        candidate = allocator.lowest_free
+    for node_id in skipped:
+        allocator.release(node_id)
+    return candidate if candidate <= state.desired_nodes else None
+
+
+# --- the dry run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    offer_id: str
+    hostname: str
+    agent_id: str
+    accepted: bool
+    rule: str | None
+    reason: str
+    node_id: int | None = None
+    volumes: tuple[str, str] | None = None
+    task_info: dict[str, Any] | None = None
+
+
+def plan_offers(raw_offers: Iterable[object], config: Config, *, taken_ids: Iterable[int] = ()) -> list[PlanStep]:
+    """Judge ``raw_offers`` (v1 JSON) for a cluster whose only nodes hold ``taken_ids``.
+
+    A malformed offer gets a step with rule ``malformed`` (the scheduler declines those too).
+    """
+    placeholder = ClusterState(desired_nodes=config.elasticsearch_nodes)
+    for node_id in taken_ids:
+        placeholder = record_launch(placeholder, _placeholder(config, node_id))
+    steps: list[PlanStep | Offer] = []
+    for index, raw in enumerate(raw_offers):
+        try:
+            steps.append(parse_offer(raw))
+        except OfferError as exc:
+            steps.append(PlanStep(f"#{index}", "?", "?", False, "malformed", str(exc)))
+    offers = [s for s in steps if isinstance(s, Offer)]
+    plan = plan_offer_cycle(placeholder, offers, config, now=0.0)
+    by_offer: dict[str, PlanStep] = {}
+    for launch in plan.launches:
+        by_offer[launch.offer.id] = PlanStep(
+            launch.offer.id,
+            launch.offer.hostname,
+            launch.offer.agent_id,
+            True,
+            None,
+            "every rule passed",
+            node_id=launch.record.node_id,
+            volumes=launch.record.volumes,
+            task_info=launch.task_info,
+        )
+    for decline in plan.declines:
+        by_offer[decline.offer.id] = PlanStep(
+            decline.offer.id, decline.offer.hostname, decline.offer.agent_id, False, decline.rule, decline.reason
+        )
+    return [by_offer[s.id] if isinstance(s, Offer) else s for s in steps]
+
+
+def _placeholder(config: Config, node_id: int) -> NodeRecord:
+    # Ids the operator says are taken, on no agent this plan knows.
+    return NodeRecord(
+        node_id=node_id,
+        task_id=task_id_for(config.framework_name, node_id, "0" * 32),
+        agent_id=f"(taken-{node_id})",
+        hostname="",
+        http_port=0,
+        transport_port=0,
+    )

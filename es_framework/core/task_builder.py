@@ -1,0 +1,295 @@
+"""From (offer, node id, configuration, cluster view) to the TaskInfo JSON the Mesos v1 API takes.
+
+The node runs in a custom executor. The node id reaches it three ways: ``ELASTICSEARCH_NODE_ID``
+in the executor's environment (the executor needs it), the task id, and a task label (status
+updates and reconciliation answers carry only the task id).
+
+Volumes, by containerizer and strategy:
+
+=================  ============================================  ====================================
+                   external (``--externalVolumeDriver``)          normal (local disk)
+=================  ============================================  ====================================
+Docker             docker parameters: ``volume-driver`` +        ``host_path`` volume
+                   ``volume`` per volume, or one ``mount`` per   ``<dataDir>/<framework>/<cluster>``
+                   volume whenever driver options are given
+Mesos, dockerVol.  ``DOCKER_VOLUME`` sources (docker/volume       ``host_path`` volume
+                   isolator + dvdcli)
+Mesos, dvdi        ``DVDI_VOLUME_*`` executor environment         ``host_path`` volume
+                   (mesos-module-dvdi)
+=================  ============================================  ====================================
+
+Only one form is ever used for a path: an agent given two would mount the volume twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from es_framework.config import Config
+from es_framework.core.bootstrap import initial_master_nodes_for, node_roles
+from es_framework.core.cluster_view import ClusterView
+from es_framework.core.offers import Offer
+from es_framework.core.resources import Requirements, available, carve, choose_ports
+from identity.naming import node_name, volume_names
+from identity.task_ids import NODE_ID_LABEL, task_id_for
+
+#: The executor's command inside its image / on the agent's PATH (see docker/).
+EXECUTOR_COMMAND = "es-mesos-executor"
+CLUSTER_LABEL = "es-mesos.cluster"
+
+# Where the volumes appear in the Docker executor container. The config volume is *not* mounted
+# over the image's config directory: that directory holds the defaults of the image's
+# Elasticsearch version, which the executor regenerates the node's config from on every start.
+DOCKER_DATA_PATH = "/usr/share/elasticsearch/data"
+DOCKER_CONFIG_VOLUME_PATH = "/var/lib/es-mesos/config"
+# Under the Mesos containerizer without an image, relative paths land in the sandbox.
+SANDBOX_DATA_PATH = "data"
+SANDBOX_CONFIG_VOLUME_PATH = "config-volume"
+# mesos-module-dvdi mounts at an absolute host path of our choosing.
+DVDI_MOUNT_ROOT = "/var/lib/es-mesos/volumes"
+
+#: How long Elasticsearch gets to stop cleanly (flush, leave the cluster) before it is killed.
+GRACE_PERIOD_NS = 120 * 10**9
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    data: str
+    config_volume: str | None
+
+
+def requirements_for(offer: Offer, config: Config, *, uses_local_disk: bool) -> Requirements:
+    """What the node takes from this offer (ports chosen from its ranges)."""
+    ports = choose_ports(available(offer, config.role).ports, config.ports)
+    return Requirements(
+        cpus_milli=round(config.cpus * 1000),
+        mem_milli=round(config.mem_mb * 1000),
+        disk_milli=round(config.disk_mb * 1000) if uses_local_disk else 0,
+        ports=ports,
+    )
+
+
+def executor_id_for(config: Config, node_id: int, launch_id: str) -> str:
+    """The executor id of a node's launch (unique per launch, like the task id)."""
+    return f"{config.executor_name}-node{node_id}-{launch_id}"
+
+
+def task_ports(task_info: dict[str, Any]) -> tuple[int, int]:
+    """The (http, transport) ports of a TaskInfo built here."""
+    ports = {p["name"]: p["number"] for p in task_info["discovery"]["ports"]["ports"]}
+    return ports["http"], ports["transport"]
+
+
+def local_data_dir(config: Config) -> str:
+    """The agent directory for a node's data in normal mode. No agent id in it: an agent that comes
+    back with a new id still finds its data; the framework name keeps two frameworks apart."""
+    return f"{config.data_dir.rstrip('/')}/{config.framework_name}/{config.cluster_name}"
+
+
+def _options(pairs: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{k}={v}" for k, v in pairs)
+
+
+def _env(variables: dict[str, str], secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in variables.items()]
+    # Secret variables (Mesos >= 1.4): the agent resolves them into the executor's environment, and
+    # the master does not show their values in its state endpoints as it does plain ones.
+    hidden: list[dict[str, Any]] = [
+        {
+            "name": k,
+            "type": "SECRET",
+            "secret": {"type": "VALUE", "value": {"data": base64.b64encode(v.encode("utf-8")).decode("ascii")}},
+        }
+        for k, v in (secrets or {}).items()
+    ]
+    return {"variables": plain + hidden}
+
+
+def certificates_file_name(url: str) -> str:
+    """Where the Mesos fetcher leaves the certificate bundle in the sandbox (the URL's last part)."""
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return name or "elastic-certificates.p12"
+
+
+def _labels(config: Config, node_id: int) -> dict[str, Any]:
+    pairs = [*config.executor_labels, (NODE_ID_LABEL, str(node_id)), (CLUSTER_LABEL, config.cluster_name)]
+    return {"labels": [{"key": k, "value": v} for k, v in pairs]}
+
+
+def _docker_container(config: Config, node_id: int) -> tuple[dict[str, Any], NodePaths]:
+    parameters: list[dict[str, str]] = [{"key": "ulimit", "value": f"nofile={config.nofile}:{config.nofile}"}]
+    volumes: list[dict[str, Any]] = []
+    driver = config.external_volume_driver
+    if driver:
+        config_name, data_name = volume_names(config.framework_name, node_id)
+        mounts = (
+            (config_name, DOCKER_CONFIG_VOLUME_PATH, config.external_volume_config_options),
+            (data_name, DOCKER_DATA_PATH, config.external_volume_options),
+        )
+        if any(options for _, _, options in mounts):
+            # Per-volume options reach the driver only through --mount; --volume-driver/-v drop them.
+            for name, target, options in mounts:
+                value = f"type=volume,source={name},target={target},volume-driver={driver}"
+                value += "".join(f",volume-opt={k}={v}" for k, v in options)
+                parameters.append({"key": "mount", "value": value})
+        else:
+            parameters.append({"key": "volume-driver", "value": driver})
+            parameters.extend({"key": "volume", "value": f"{name}:{target}"} for name, target, _ in mounts)
+        paths = NodePaths(DOCKER_DATA_PATH, DOCKER_CONFIG_VOLUME_PATH)
+    else:
+        volumes.append({"container_path": DOCKER_DATA_PATH, "host_path": local_data_dir(config), "mode": "RW"})
+        paths = NodePaths(DOCKER_DATA_PATH, None)
+    container: dict[str, Any] = {
+        "type": "DOCKER",
+        "docker": {
+            "image": config.docker_image,
+            "network": "HOST",
+            "force_pull_image": config.force_pull_image,
+            "parameters": parameters,
+        },
+    }
+    if volumes:
+        container["volumes"] = volumes
+    return container, paths
+
+
+def _mesos_container(config: Config, node_id: int, env: dict[str, str]) -> tuple[dict[str, Any], NodePaths]:
+    driver = config.external_volume_driver
+    container: dict[str, Any] = {"type": "MESOS"}
+    if not driver:
+        container["volumes"] = [
+            {"container_path": SANDBOX_DATA_PATH, "host_path": local_data_dir(config), "mode": "RW"}
+        ]
+        return container, NodePaths(SANDBOX_DATA_PATH, None)
+    config_name, data_name = volume_names(config.framework_name, node_id)
+    if config.external_volume_method == "dvdi":
+        config_path = f"{DVDI_MOUNT_ROOT}/{config_name}"
+        data_path = f"{DVDI_MOUNT_ROOT}/{data_name}"
+        # mesos-module-dvdi reads unsuffixed variables for the first volume and 1-9 for more;
+        # every variable of one volume must carry the same suffix.
+        for suffix, name, path, options in (
+            ("", config_name, config_path, config.external_volume_config_options),
+            ("1", data_name, data_path, config.external_volume_options),
+        ):
+            env[f"DVDI_VOLUME_NAME{suffix}"] = name
+            env[f"DVDI_VOLUME_DRIVER{suffix}"] = driver
+            env[f"DVDI_VOLUME_CONTAINERPATH{suffix}"] = path
+            if options:
+                env[f"DVDI_VOLUME_OPTS{suffix}"] = _options(options)
+        return container, NodePaths(data_path, config_path)
+    volumes = []
+    for name, path, options in (
+        (config_name, SANDBOX_CONFIG_VOLUME_PATH, config.external_volume_config_options),
+        (data_name, SANDBOX_DATA_PATH, config.external_volume_options),
+    ):
+        docker_volume: dict[str, Any] = {"driver": driver, "name": name}
+        if options:
+            docker_volume["driver_options"] = {"parameter": [{"key": k, "value": v} for k, v in options]}
+        volumes.append(
+            {"container_path": path, "mode": "RW", "source": {"type": "DOCKER_VOLUME", "docker_volume": docker_volume}}
+        )
+    container["volumes"] = volumes
+    return container, NodePaths(SANDBOX_DATA_PATH, SANDBOX_CONFIG_VOLUME_PATH)
+
+
+def build_task_info(
+    offer: Offer,
+    node_id: int,
+    config: Config,
+    view: ClusterView,
+    *,
+    launch_id: str,
+) -> dict[str, Any]:
+    """The TaskInfo (v1 JSON) that launches node ``node_id`` on ``offer``'s agent.
+
+    ``launch_id`` (a uuid4 hex, see :func:`identity.task_ids.new_launch_id`) makes the task and
+    executor ids unique per launch and keeps this function deterministic.
+    Raises :class:`es_framework.core.resources.PortsUnavailableError` or
+    :class:`es_framework.core.resources.CarveError` if the offer cannot hold the node.
+    """
+    requirements = requirements_for(offer, config, uses_local_disk=config.strategy_name == "normal")
+    http_port, transport_port = requirements.ports
+    name = node_name(config.framework_name, node_id)
+    task_id = task_id_for(config.framework_name, node_id, launch_id)
+
+    env: dict[str, str] = {
+        "ELASTICSEARCH_NODE_ID": str(node_id),
+        "ELASTICSEARCH_NODE_NAME": name,
+        "ELASTICSEARCH_CLUSTER_NAME": config.cluster_name,
+        "ELASTICSEARCH_FRAMEWORK_NAME": config.framework_name,
+        "ELASTICSEARCH_HTTP_PORT": str(http_port),
+        "ELASTICSEARCH_TRANSPORT_PORT": str(transport_port),
+        "ELASTICSEARCH_PUBLISH_HOST": offer.hostname,
+        "ELASTICSEARCH_USE_IP_ADDRESS": "true" if config.use_ip_address else "false",
+        "ELASTICSEARCH_SEED_HOSTS": ",".join(view.seed_hosts),
+        "ES_JAVA_OPTS": f"-Xms{config.heap_mb}m -Xmx{config.heap_mb}m",
+        "ELASTICSEARCH_NODE_ROLES": ",".join(node_roles(node_id, view.master_nodes)),
+    }
+    if config.user_settings:
+        env["ELASTICSEARCH_USER_SETTINGS"] = json.dumps(dict(config.user_settings), sort_keys=True)
+    initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)
+    if initial_masters:
+        env["ELASTICSEARCH_INITIAL_MASTER_NODES"] = ",".join(initial_masters)
+    secrets: dict[str, str] = {}
+    uris: list[dict[str, Any]] = []
+    if config.security_enabled and config.elastic_password is not None and config.certificates_url:
+        env["ELASTICSEARCH_SECURITY"] = "enabled"
+        env["ELASTICSEARCH_CERTIFICATES"] = certificates_file_name(config.certificates_url)
+        secrets["ELASTIC_PASSWORD"] = config.elastic_password.reveal()
+        uris.append({"value": config.certificates_url, "extract": False, "cache": False})
+    else:
+        env["ELASTICSEARCH_SECURITY"] = "disabled"
+    command: dict[str, Any]
+    if config.use_docker:
+        container, paths = _docker_container(config, node_id)
+        # shell=false: Docker runs the image's entrypoint (tini) with this as its command.
+        command = {"shell": False, "value": EXECUTOR_COMMAND}
+    else:
+        container, paths = _mesos_container(config, node_id, env)
+        command = {
+            "shell": False,
+            "value": EXECUTOR_COMMAND,
+            "arguments": [EXECUTOR_COMMAND],
+            "user": config.elasticsearch_user,
+        }
+        if config.binary_url:
+            uris.insert(0, {"value": config.binary_url, "extract": True, "cache": False})
+    if uris:
+        command["uris"] = uris
+    env["ELASTICSEARCH_DATA_PATH"] = paths.data
+    if paths.config_volume is not None:
+        env["ELASTICSEARCH_CONFIG_VOLUME_PATH"] = paths.config_volume
+    command["environment"] = _env(env, secrets)
+
+    labels = _labels(config, node_id)
+    executor = {
+        "executor_id": {"value": executor_id_for(config, node_id, launch_id)},
+        "name": f"{config.executor_name} {name}",
+        "type": "CUSTOM",
+        "command": command,
+        "container": container,
+        "labels": labels,
+        "shutdown_grace_period": {"nanoseconds": GRACE_PERIOD_NS},
+    }
+    return {
+        "name": name,
+        "task_id": {"value": task_id},
+        "agent_id": {"value": offer.agent_id},
+        "resources": carve(offer, config.role, requirements),
+        "executor": executor,
+        "labels": labels,
+        "kill_policy": {"grace_period": {"nanoseconds": GRACE_PERIOD_NS}},
+        "discovery": {
+            "visibility": "EXTERNAL",
+            "name": name,
+            "ports": {
+                "ports": [
+                    {"number": http_port, "name": "http", "protocol": "tcp"},
+                    {"number": transport_port, "name": "transport", "protocol": "tcp"},
+                ]
+            },
+        },
+    }

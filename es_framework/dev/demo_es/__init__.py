@@ -1,0 +1,75 @@
+"""A demo Elasticsearch node (development tool — **not Elasticsearch**).
+
+A small Python process that is configured and behaves like an Elasticsearch 8 node as far as es-mesos and its
+tests can tell, so that the executor, the development cluster and the end-to-end tests run without a JVM:
+``python -m es_framework.dev.demo_es [-Ekey=value ...]`` reads ``$ES_PATH_CONF/elasticsearch.yml``, rejects
+settings Elasticsearch 8 rejects, locks ``path.data`` (``node.lock``), persists its node id and
+``cluster_uuid``, discovers peers through ``discovery.seed_hosts`` and the ``file`` seed provider
+(``unicast_hosts.txt``), forms a cluster with ``cluster.initial_master_nodes``, elects a master, and stores
+documents in shards spread over the data nodes, each shard copy in its node's ``path.data``. It announces
+itself as a demo node in ``GET /`` (``tagline``) and in every log line.
+
+Modules: :mod:`.settings` (configuration), :mod:`.node` (process, discovery, master, publication, shard
+applier), :mod:`.cluster_state` (the state the master publishes, election rule, cluster settings),
+:mod:`.routing` (pure allocation logic: where copies go, what moves for an exclusion, health, explain),
+:mod:`.documents` (shard store, queries, ``_bulk`` parsing), :mod:`.actions` (what each request does),
+:mod:`.rest` (HTTP parsing and paths), :mod:`.client` (calls between nodes), :mod:`.errors`.
+
+HTTP surface (the supported subset; anything else answers 400 ``illegal_argument_exception`` naming the path).
+Every node accepts every request and forwards it to the nodes concerned; requests are checked for
+Elasticsearch 8's ``compatible-with`` media types (7 and 8 accepted), answers carry ``X-elastic-product``,
+and JSON answers honour ``filter_path``.
+
+- ``GET|HEAD /`` — name, cluster name and uuid, version ``8.x-demo``, tagline.
+- ``GET /_nodes``, ``GET /_nodes/stats`` (per node ``indices.docs``, ``indices.store``,
+  ``indices.shard_stats.total_count``).
+- ``GET /_cluster/health[/<index>]`` — status green/yellow/red as Elasticsearch computes it (red: a primary is
+  not active; yellow: a replica is not), ``number_of_nodes``, ``number_of_data_nodes``, ``active_shards``,
+  ``active_primary_shards``, ``relocating_shards``, ``initializing_shards``, ``unassigned_shards``; parameters
+  ``wait_for_status``, ``wait_for_nodes``, ``wait_for_no_relocating_shards``, ``wait_for_no_initializing_shards``,
+  ``timeout`` (408 with ``timed_out: true`` when not met). 503 ``master_not_discovered_exception`` without a
+  cluster or master.
+- ``GET|PUT /_cluster/settings`` — ``persistent`` / ``transient`` (nested or dotted keys, ``null`` clears,
+  ``flat_settings=true``); known settings: ``cluster.routing.allocation.exclude._name`` and ``._id`` (comma
+  lists, ``*`` wildcards), ``cluster.routing.allocation.enable``, ``cluster.routing.rebalance.enable``,
+  ``demo.relocation_delay`` (seconds of pretend copying per recovery; also a node setting).
+- ``GET|POST /_cluster/allocation/explain`` — body ``{index, shard, primary}``, or none for the first
+  unassigned copy (400 when there is none, like Elasticsearch); deciders ``same_shard``, ``filter``,
+  ``throttling``, and ``no_valid_shard_copy`` for a primary whose data is on no live node.
+- ``POST /_cluster/voting_config_exclusions?node_names=…`` (or ``node_ids``), ``DELETE
+  /_cluster/voting_config_exclusions[?wait_for_removal=false]``; shown by ``GET /_cluster/state/metadata``
+  under ``metadata.cluster_coordination.voting_config_exclusions``. ``GET /_cluster/state[/<metrics>]`` also
+  has ``master_node``, ``nodes``, ``routing_table``.
+- ``PUT /<index>`` (``settings.number_of_shards`` default 1, ``number_of_replicas`` default 1; waits for the
+  primaries), ``DELETE /<index>``, ``GET|HEAD /<index>``, ``GET|PUT /<index>/_settings`` (only
+  ``number_of_replicas`` can change). Indices are created on first write like Elasticsearch.
+- ``PUT|POST /<index>/_doc/<id>`` (``op_type=create``), ``POST /<index>/_doc``, ``PUT|POST
+  /<index>/_create/<id>`` (409 ``version_conflict_engine_exception`` if it exists), ``GET|HEAD|DELETE
+  /<index>/_doc/<id>``.
+- ``POST /_bulk``, ``POST /<index>/_bulk`` — NDJSON ``index`` / ``create`` / ``delete`` (no ``update``);
+  answers ``{took, errors, items}`` as ``helpers.bulk`` of elasticsearch-py expects.
+- ``GET|POST /_search``, ``/<index>/_search`` (``match_all``, ``term``, ``match``, ``ids``; ``q=field:value``;
+  ``size``, ``from``; ``hits.total.value``; hits ordered by index and ``_id``, score 1.0) and ``/_count``,
+  ``/<index>/_count``. ``<index>`` may be a comma list, ``*`` pattern or ``_all``. A shard without an active
+  copy is reported in ``_shards.failed`` / ``failures`` (503 ``search_phase_execution_exception`` if all fail).
+- ``POST|GET /_refresh``, ``/<index>/_refresh`` — accepted; documents are visible at once.
+- ``GET /_cat/indices[/<index>]``, ``/_cat/shards[/<index>]``, ``/_cat/allocation``, ``/_cat/nodes``,
+  ``/_cat/master``, ``/_cat/health`` — text (``v`` for headers,
+  ``h`` for columns) or ``format=json``.
+- Errors have Elasticsearch's shape ``{"error": {"root_cause", "type", "reason", …}, "status"}``: 404
+  ``index_not_found_exception``, 400 ``mapper_parsing_exception`` (a field's value does not fit the type its
+  first value gave it), 400 ``parsing_exception`` / ``x_content_parse_exception``, 400
+  ``resource_already_exists_exception``, 400 ``invalid_index_name_exception``.
+
+What it is not: no scoring, analysis, aggregations, sorting, scroll, aliases, templates, mappings API or
+security; one mapping per shard copy instead of per index; elections are a simple rule (lowest master-eligible
+name with a majority of the last voting configuration), not Elasticsearch's protocol; data is one JSON file
+per shard copy, fine for test-sized data only.
+"""
+
+from __future__ import annotations
+
+from es_framework.dev.demo_es.node import DEMO_VERSION, TAGLINE, main, write_launcher
+from es_framework.dev.demo_es.settings import SettingsError, load_settings
+
+__all__ = ["DEMO_VERSION", "TAGLINE", "SettingsError", "load_settings", "main", "write_launcher"]

@@ -1,0 +1,132 @@
+"""Simulated Mesos agents of the development master (development tool, not for production).
+
+An :class:`AgentSpec` describes an agent (plain data); :class:`AgentState` is the master's
+mutable view of it: reachability, free resources and the offer filters frameworks set on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from es_framework.dev.devcluster.resource_bags import ResourceBag, ResourceKey, merge_ranges
+
+Ranges = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Resources of an agent statically reserved for ``role``."""
+
+    role: str
+    cpus: float = 0.0
+    mem: float = 0.0
+    disk: float = 0.0
+    ports: Ranges = ()
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    id: str
+    hostname: str
+    cpus: float = 4.0
+    mem: float = 4096.0
+    disk: float = 20000.0
+    ports: Ranges = ((31000, 32000),)
+    gpus: int = 0
+    #: ``(name, value)``: a string is a TEXT attribute, a number a SCALAR one.
+    attributes: tuple[tuple[str, str | float], ...] = ()
+    reserved: tuple[Reservation, ...] = ()
+    ip: str = "127.0.0.1"
+    port: int = 5051
+    region: str | None = None
+    zone: str | None = None
+
+    def total_resources(self) -> ResourceBag:
+        bag = _bag("*", cpus=self.cpus, mem=self.mem, disk=self.disk, ports=self.ports, gpus=float(self.gpus))
+        for reservation in self.reserved:
+            bag = bag + _bag(
+                reservation.role,
+                cpus=reservation.cpus,
+                mem=reservation.mem,
+                disk=reservation.disk,
+                ports=reservation.ports,
+                gpus=0.0,
+            )
+        return bag
+
+    def attributes_json(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name, value in self.attributes:
+            if isinstance(value, str):
+                out.append({"name": name, "type": "TEXT", "text": {"value": value}})
+            else:
+                out.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+        return out
+
+    def url_json(self) -> dict[str, Any]:
+        return {
+            "scheme": "http",
+            "address": {"hostname": self.hostname, "ip": self.ip, "port": self.port},
+            "path": "/slave(1)",
+        }
+
+    def domain_json(self) -> dict[str, Any] | None:
+        if self.region is None or self.zone is None:
+            return None
+        return {"fault_domain": {"region": {"name": self.region}, "zone": {"name": self.zone}}}
+
+
+def _key(name: str, kind: str, role: str) -> ResourceKey:
+    chain = [] if role == "*" else [{"type": "STATIC", "role": role}]
+    return ResourceKey(name, kind, json.dumps(chain, sort_keys=True, separators=(",", ":")), "{}")
+
+
+def _bag(role: str, *, cpus: float, mem: float, disk: float, ports: Ranges, gpus: float) -> ResourceBag:
+    entries: dict[ResourceKey, int | Ranges | frozenset[str]] = {}
+    for name, amount in (("cpus", cpus), ("mem", mem), ("disk", disk), ("gpus", gpus)):
+        if amount > 0:
+            entries[_key(name, "SCALAR", role)] = round(amount * 1000)
+    if ports:
+        entries[_key("ports", "RANGES", role)] = merge_ranges(ports)
+    return ResourceBag(entries)
+
+
+class AgentStatus(Enum):
+    REACHABLE = "REACHABLE"
+    UNREACHABLE = "UNREACHABLE"
+    GONE = "GONE"
+
+
+@dataclass(frozen=True)
+class OfferFilter:
+    """Do not offer ``resources`` (or less) of this agent to the framework before ``expires``."""
+
+    expires: float
+    resources: ResourceBag
+
+
+@dataclass
+class AgentState:
+    spec: AgentSpec
+    #: Resources neither used by tasks nor held in outstanding offers.
+    free: ResourceBag
+    status: AgentStatus = AgentStatus.REACHABLE
+    unreachable_time_ns: int | None = None
+    #: Framework id -> active filters.
+    filters: dict[str, list[OfferFilter]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def reachable(self) -> bool:
+        return self.status is AgentStatus.REACHABLE
+
+    def filtered(self, framework_id: str, offerable: ResourceBag, now: float) -> bool:
+        active = [f for f in self.filters.get(framework_id, []) if f.expires > now]
+        self.filters[framework_id] = active
+        return any(f.resources.contains(offerable) for f in active)

@@ -1,0 +1,270 @@
+"""Development tools: an in-memory stand-in for the scheduler behind the API, and a stub node.
+
+Not used in production. :class:`FakeCore` implements :class:`~es_framework.api.core.ApiCore`
+over a few node records held in memory, enforcing the same rules the real core documents (404
+for unknown ids, 409 for states that forbid a command), and records every command it was given.
+:class:`StubElasticsearch` answers the two proxied paths (``/_search``, ``/_cluster/stats``) with
+small JSON documents. The API tests use both; so does the preview::
+
+    python -m es_framework.dev.fake_api --port 31100 [--token SECRET]
+
+which serves the web UI on a fake three-node cluster, to look at the page without Mesos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from es_framework.api.app import ApiApp
+from es_framework.api.core import (
+    ApiError,
+    ClusterEvent,
+    ClusterOverview,
+    DeclineSummary,
+    DrainProgress,
+    Health,
+    Metrics,
+    NodeEvent,
+    NodeView,
+    NodeVolumes,
+)
+from es_framework.api.server import serve
+
+logger = logging.getLogger(__name__)
+
+#: A fixed moment, so that pages and answers are the same from run to run.
+EPOCH = 1_790_000_000.0
+
+
+def sample_node(node_id: int, *, http_address: str | None = None, state: str = "TASK_RUNNING") -> NodeView:
+    """Node ``node_id`` on host ``agent<id>.example.com``, running, with external volumes."""
+    host = f"agent{node_id}.example.com"
+    return NodeView(
+        node_id=node_id,
+        task_id=f"elasticsearch-node{node_id}-0f3a9c{node_id}",
+        name=f"elasticsearch{node_id}",
+        state=state,
+        hostname=host,
+        agent_id=f"agent-{node_id}-S0",
+        http_address=http_address or f"{host}:31000",
+        transport_address=f"{host}:31001",
+        volumes=NodeVolumes(config=f"elasticsearch{node_id}config", data=f"elasticsearch{node_id}data"),
+        started_at=EPOCH + 60 * node_id,
+        version="8.15.0",
+        healthy=True,
+        history=(
+            NodeEvent(EPOCH + 60 * node_id - 30, "LAUNCHING", f"launching on {host}"),
+            NodeEvent(EPOCH + 60 * node_id, "TASK_RUNNING", "running"),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Call:
+    """A command the fake core accepted."""
+
+    name: str
+    argument: int
+
+
+class FakeCore:
+    """Development stand-in for the scheduler's :class:`ApiCore`; thread-safe."""
+
+    def __init__(self, nodes: tuple[NodeView, ...] | None = None, *, desired_nodes: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._nodes = {n.node_id: n for n in (nodes if nodes is not None else tuple(sample_node(i) for i in (1, 2, 3)))}
+        self._desired = desired_nodes if desired_nodes is not None else len(self._nodes)
+        self.calls: list[Call] = []
+        self.alive = True
+        self.registered = True
+
+    def cluster(self) -> ClusterOverview:
+        with self._lock:
+            nodes = list(self._nodes.values())
+            desired = self._desired
+        return ClusterOverview(
+            cluster_name="mesos-ha",
+            framework_name="elasticsearch",
+            framework_id="3f1c2a7e-0000-4c1d-9e7b-framework-0001",
+            cluster_uuid="kM3x2fTqQ6a1b2c3d4e5fA",
+            configuration=MappingProxyType(
+                {
+                    "elasticsearchNodes": desired,
+                    "elasticsearchClusterName": "mesos-ha",
+                    "externalVolumeDriver": "rexray",
+                    "frameworkSecretPath": "****",
+                }
+            ),
+            desired_nodes=desired,
+            running_nodes=sum(n.state == "TASK_RUNNING" for n in nodes),
+            registered=self.registered,
+            health="green",
+            security_warning="Elasticsearch security is off: anyone who reaches the nodes can read and write",
+            drain=(DrainProgress(node_id=3, shards_left=4, status="draining", reason="scale down to 2 nodes"),)
+            if desired < len(nodes)
+            else (),
+            declines=(
+                DeclineSummary("cluster_full", 12, "cluster full: 3 of 3 nodes placed", EPOCH + 400),
+                DeclineSummary("mem", 2, 'not enough mem: 1024 MB offered, 2048 MB needed "big"', EPOCH + 300),
+            ),
+            events=tuple(
+                ClusterEvent(EPOCH + 60 * n.node_id, f"node {n.node_id} running on {n.hostname}", n.node_id)
+                for n in sorted(nodes, key=lambda n: -n.node_id)
+            ),
+        )
+
+    def nodes(self) -> tuple[NodeView, ...]:
+        with self._lock:
+            return tuple(self._nodes[i] for i in sorted(self._nodes))
+
+    def node(self, node_id: int) -> NodeView | None:
+        with self._lock:
+            return self._nodes.get(node_id)
+
+    def metrics(self) -> Metrics:
+        nodes = self.nodes()
+        with self._lock:
+            desired = self._desired
+        return Metrics(
+            nodes_by_state=MappingProxyType(Counter(n.state for n in nodes)),
+            desired_nodes=desired,
+            running_nodes=sum(n.state == "TASK_RUNNING" for n in nodes),
+            node_ids_in_use=len(nodes),
+            registered=self.registered,
+            offers_received=20,
+            offers_accepted=3,
+            offers_declined=MappingProxyType({"cluster_full": 12, "mem": 2, 'odd "reason"\\\n': 1}),
+            reconciliations=2,
+            failovers=1,
+            drain_shards_left=MappingProxyType({3: 4} if desired < len(nodes) else {}),
+        )
+
+    def health(self) -> Health:
+        message = "scheduler loop alive" if self.alive else "scheduler loop stuck for 120 s"
+        return Health(alive=self.alive, registered=self.registered, message=message)
+
+    def set_desired_nodes(self, count: int) -> None:
+        with self._lock:
+            self._desired = count
+            self.calls.append(Call("set_desired_nodes", count))
+
+    def _live(self, node_id: int, verb: str) -> NodeView:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise ApiError(404, f"no node {node_id}")
+        if node.state != "TASK_RUNNING":
+            raise ApiError(409, f"node {node_id} is not running ({node.state}): it cannot be {verb}")
+        return node
+
+    def restart_node(self, node_id: int) -> str:
+        with self._lock:
+            self._live(node_id, "restarted")
+            self.calls.append(Call("restart_node", node_id))
+        return f"node {node_id} will restart in place"
+
+    def replace_node(self, node_id: int) -> str:
+        with self._lock:
+            self._live(node_id, "replaced")
+            self.calls.append(Call("replace_node", node_id))
+        return f"node {node_id} will be replaced"
+
+    def declare_gone(self, node_id: int) -> str:
+        with self._lock:
+            node = self._nodes.get(node_id)
+            if node is None:
+                raise ApiError(404, f"no node {node_id}")
+            if node.state != "TASK_UNREACHABLE":
+                raise ApiError(409, f"node {node_id} is not unreachable ({node.state})")
+            self._nodes[node_id] = replace(node, state="TASK_GONE_BY_OPERATOR")
+            self.calls.append(Call("declare_gone", node_id))
+        return f"node {node_id} declared gone; its id is free"
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    server: _StubServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        self.server.requests.append((parts.path, parse_qs(parts.query), dict(self.headers.items())))
+        if parts.path == "/_search":
+            query = parse_qs(parts.query).get("q", [""])[0]
+            body: dict[str, Any] = {"took": 1, "hits": {"total": {"value": 1}, "hits": [{"_source": {"q": query}}]}}
+        elif parts.path == "/_cluster/stats":
+            body = {"cluster_name": "mesos-ha", "status": "green", "nodes": {"count": {"total": 3}}}
+        else:
+            body = {"error": f"no handler for {parts.path}"}
+        data = json.dumps({**body, "answered_by": self.server.name}).encode("utf-8")
+        self.send_response(200 if "error" not in body else 400)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("stub elasticsearch: " + format, *args)
+
+
+class _StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+    name = "stub"
+    requests: list[tuple[str, dict[str, list[str]], dict[str, str]]]
+
+
+class StubElasticsearch:
+    """Development stand-in for one node's HTTP port: ``/_search`` and ``/_cluster/stats`` only."""
+
+    def __init__(self, name: str = "stub") -> None:
+        self._server = _StubServer(("127.0.0.1", 0), _StubHandler)
+        self._server.name = name
+        self._server.requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"stub-es-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def requests(self) -> list[tuple[str, dict[str, list[str]], dict[str, str]]]:
+        """(path, query, headers) of each request received, oldest first."""
+        return self._server.requests
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the web UI on a fake cluster (development tool)."""
+    parser = argparse.ArgumentParser(description="Development tool: the es-mesos web UI on a fake cluster")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=31100)
+    parser.add_argument("--token", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stub = StubElasticsearch()
+    core = FakeCore(tuple(sample_node(i, http_address=stub.address) for i in (1, 2, 3)))
+    server = serve(ApiApp(core, token=args.token), args.host, args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(1):
+        time.sleep(0)
+    server.shutdown()
+    stub.stop()
+
+
+if __name__ == "__main__":
+    main()

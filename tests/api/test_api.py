@@ -1,0 +1,599 @@
+"""The REST API in-process: every endpoint, every error case, the token, the proxy, the logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from es_framework.api.app import MAX_BODY_BYTES, ApiApp, pick_node_http
+from es_framework.api.core import ApiError, NodeView
+from es_framework.dev.fake_api import Call, FakeCore, StubElasticsearch, sample_node
+
+TOKEN = "s3cret-token"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        assert self.headers["Content-Type"].startswith("application/json"), self.headers
+        return json.loads(self.body)
+
+
+def call(
+    app: ApiApp,
+    method: str,
+    path: str,
+    body: bytes | str | object = b"",
+    *,
+    headers: dict[str, str] | None = None,
+    token: str | None = None,
+    content_length: str | None = None,
+) -> Answer:
+    """One request through the WSGI interface, as a server would make it."""
+    path, _, query = path.partition("?")
+    if isinstance(body, str):
+        raw = body.encode("utf-8")
+    elif isinstance(body, bytes):
+        raw = body
+    else:
+        raw = json.dumps(body).encode("utf-8")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": content_length if content_length is not None else str(len(raw)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(raw),
+    }
+    setup_testing_defaults(environ)
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    if token is not None:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        seen["status"] = int(status.split(maxsplit=1)[0])
+        seen["headers"] = dict(response_headers)
+
+    chunks = app(environ, start_response)
+    body_out = b"".join(chunks)
+    assert seen["headers"]["Content-Length"] == str(len(body_out))
+    return Answer(seen["status"], seen["headers"], body_out)
+
+
+@pytest.fixture
+def core() -> FakeCore:
+    return FakeCore()
+
+
+@pytest.fixture
+def app(core: FakeCore) -> ApiApp:
+    return ApiApp(core, token=TOKEN)
+
+
+def unreachable_core() -> FakeCore:
+    return FakeCore((sample_node(1), sample_node(2), sample_node(4, state="TASK_UNREACHABLE")), desired_nodes=3)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def test_cluster_shows_the_overview(app: ApiApp) -> None:
+    answer = call(app, "GET", "/v1/cluster")
+    assert answer.status == 200
+    cluster = answer.json()
+    assert cluster["cluster_name"] == "mesos-ha"
+    assert cluster["desired_nodes"] == 3
+    assert cluster["running_nodes"] == 3
+    assert cluster["registered"] is True
+    assert cluster["configuration"]["frameworkSecretPath"] == "****"
+    assert cluster["declines"][0] == {
+        "reason": "cluster_full",
+        "count": 12,
+        "last_message": "cluster full: 3 of 3 nodes placed",
+        "last_time": "2026-09-21T14:20:00Z",
+    }
+    assert cluster["events"][0]["node_id"] == 3
+
+
+def test_desired_nodes_get(app: ApiApp) -> None:
+    answer = call(app, "GET", "/v1/cluster/elasticsearchNodes")
+    assert (answer.status, answer.json()) == (200, {"value": 3})
+
+
+def test_tasks_have_the_old_frameworks_fields_and_ours(app: ApiApp) -> None:
+    tasks = call(app, "GET", "/v1/tasks").json()
+    assert [t["node_id"] for t in tasks] == [1, 2, 3]
+    assert tasks[0] == {
+        "id": "elasticsearch-node1-0f3a9c1",
+        "node_id": 1,
+        "name": "elasticsearch1",
+        "state": "TASK_RUNNING",
+        "hostname": "agent1.example.com",
+        "agent_id": "agent-1-S0",
+        "http_address": "agent1.example.com:31000",
+        "transport_address": "agent1.example.com:31001",
+        "volumes": {"config": "elasticsearch1config", "data": "elasticsearch1data"},
+        "started_at": "2026-09-21T14:14:20Z",
+        "version": "8.15.0",
+    }
+
+
+def test_endpoints_list_running_nodes_only() -> None:
+    app = ApiApp(unreachable_core(), token=TOKEN)
+    answer = call(app, "GET", "/v1/cluster/endpoints")
+    assert answer.json() == {
+        "http": ["agent1.example.com:31000", "agent2.example.com:31000"],
+        "transport": ["agent1.example.com:31001", "agent2.example.com:31001"],
+    }
+
+
+def test_one_node_with_its_history(app: ApiApp) -> None:
+    node = call(app, "GET", "/v1/nodes/2").json()
+    assert node["node_id"] == 2
+    assert node["healthy"] is True
+    assert node["outdated"] is False
+    assert [event["state"] for event in node["history"]] == ["LAUNCHING", "TASK_RUNNING"]
+    assert node["history"][0]["message"] == "launching on agent2.example.com"
+
+
+@pytest.mark.parametrize("path", ["/v1/nodes/9", "/v1/nodes/9/restart"])
+def test_unknown_node_is_404(app: ApiApp, path: str) -> None:
+    method = "GET" if path.count("/") == 3 else "POST"
+    answer = call(app, method, path, token=TOKEN)
+    assert answer.status == 404
+    assert answer.json() == {"error": "no node 9"}
+
+
+def test_huge_node_id_is_unknown(app: ApiApp) -> None:
+    answer = call(app, "GET", "/v1/nodes/" + "9" * 5000)
+    assert answer.status == 404
+    assert answer.json() == {"error": "no node " + "9" * 40}
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-1", "01", "1.5", "1a", "1 "])
+def test_node_id_that_is_not_a_positive_integer_is_400(app: ApiApp, text: str) -> None:
+    answer = call(app, "GET", f"/v1/nodes/{text}")
+    assert answer.status == 400
+    assert "positive integers" in answer.json()["error"]
+
+
+def test_health_alive_and_not(core: FakeCore, app: ApiApp) -> None:
+    core.registered = False
+    answer = call(app, "GET", "/health")
+    assert (answer.status, answer.json()["registered"], answer.json()["alive"]) == (200, False, True)
+    core.alive = False
+    answer = call(app, "GET", "/health")
+    assert answer.status == 503
+    assert answer.json()["message"] == "scheduler loop stuck for 120 s"
+
+
+def test_openapi_document_is_served_and_declares_the_token(app: ApiApp, core: FakeCore) -> None:
+    document = call(app, "GET", "/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.0")
+    put = document["paths"]["/v1/cluster/elasticsearchNodes"]["put"]
+    assert put["security"] == [{"bearerToken": []}]
+    assert "401" in put["responses"]
+    open_document = call(ApiApp(core), "GET", "/v1/openapi.json").json()
+    assert "security" not in open_document["paths"]["/v1/cluster/elasticsearchNodes"]["put"]
+    assert "securitySchemes" not in open_document["components"]
+
+
+def test_ui_page_is_labelled_with_the_escaped_cluster_name(app: ApiApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = call(app, "GET", "/")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = answer.body.decode()
+    assert "<title>mesos-ha · es-mesos</title>" in page
+    assert "{{cluster_name}}" not in page
+    original = FakeCore.cluster
+
+    def hostile(self: FakeCore) -> Any:
+        return replace(original(self), cluster_name="<script>alert(1)</script>")
+
+    monkeypatch.setattr(FakeCore, "cluster", hostile)
+    page = call(app, "GET", "/").body.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+
+
+# --- scaling ---------------------------------------------------------------------------------
+
+
+def test_scaling_calls_the_core_and_logs(app: ApiApp, core: FakeCore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="es_framework.api.app"):
+        answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", {"value": 5}, token=TOKEN)
+    assert (answer.status, answer.json()) == (200, {"value": 5})
+    assert core.calls == [Call("set_desired_nodes", 5)]
+    assert call(app, "GET", "/v1/cluster/elasticsearchNodes").json() == {"value": 5}
+    assert "scale from 3 to 5 nodes accepted" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"value": 0}, "value must be at least 1, not 0"),
+        ({"value": -1}, "value must be at least 1, not -1"),
+        ({"value": "5"}, 'value must be an integer, not "5"'),
+        ({"value": True}, "value must be an integer, not true"),
+        ({"value": 2.5}, "value must be an integer, not 2.5"),
+        ({"value": None}, "value must be an integer, not null"),
+        ({}, "missing field 'value'"),
+        ({"value": 3, "force": True}, "unknown field(s) force"),
+        ([5], "the body must be a JSON object"),
+        ("{value: 5", "the body is not valid JSON"),
+        ('{"value": NaN}', "the body is not valid JSON"),
+        (b"\xff\xfe", "the body is not valid JSON"),
+        ("", "the body must be a JSON object"),
+    ],
+)
+def test_bad_scaling_requests_are_400_and_change_nothing(app: ApiApp, core: FakeCore, body: object, error: str) -> None:
+    answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", body, token=TOKEN)
+    assert answer.status == 400
+    assert error in answer.json()["error"]
+    assert core.calls == []
+    assert call(app, "GET", "/v1/cluster/elasticsearchNodes").json() == {"value": 3}
+
+
+def test_core_refusal_is_passed_on(app: ApiApp, core: FakeCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(count: int) -> None:
+        raise ApiError(503, "not the leading scheduler")
+
+    monkeypatch.setattr(core, "set_desired_nodes", refuse)
+    answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", {"value": 4}, token=TOKEN)
+    assert (answer.status, answer.json()) == (503, {"error": "not the leading scheduler"})
+
+
+def test_oversized_body_is_413(app: ApiApp, core: FakeCore) -> None:
+    body = json.dumps({"value": 4, "pad": "x" * MAX_BODY_BYTES})
+    answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", body, token=TOKEN)
+    assert answer.status == 413
+    assert "over the limit" in answer.json()["error"]
+    assert core.calls == []
+
+
+def test_bad_content_length_is_400(app: ApiApp) -> None:
+    answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", {"value": 4}, token=TOKEN, content_length="-3")
+    assert answer.status == 400
+
+
+# --- the token -------------------------------------------------------------------------------
+
+
+def test_missing_token_is_401_with_www_authenticate(app: ApiApp, core: FakeCore) -> None:
+    answer = call(app, "PUT", "/v1/cluster/elasticsearchNodes", {"value": 4})
+    assert answer.status == 401
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="es-mesos"'
+    assert "Authorization: Bearer" in answer.json()["error"]
+    assert core.calls == []
+
+
+@pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer ", f"Basic {TOKEN}", TOKEN, "Bearer S3CRET-TOKEN"])
+def test_wrong_token_is_401(app: ApiApp, core: FakeCore, header: str) -> None:
+    answer = call(app, "POST", "/v1/nodes/1/restart", headers={"Authorization": header})
+    assert answer.status == 401
+    assert "invalid_token" in answer.headers["WWW-Authenticate"]
+    assert core.calls == []
+
+
+def test_token_scheme_is_case_insensitive(app: ApiApp, core: FakeCore) -> None:
+    answer = call(app, "POST", "/v1/nodes/1/restart", headers={"Authorization": f"bearer {TOKEN}"})
+    assert answer.status == 202
+    assert core.calls == [Call("restart_node", 1)]
+
+
+def test_reads_need_no_token(app: ApiApp) -> None:
+    for path in ["/v1/cluster", "/v1/tasks", "/metrics", "/health", "/", "/v1/openapi.json"]:
+        assert call(app, "GET", path).status == 200, path
+
+
+def test_open_api_warns_and_accepts_mutations(core: FakeCore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="es_framework.api.app"):
+        app = ApiApp(core)
+    assert "the REST API has no token" in caplog.text
+    assert call(app, "PUT", "/v1/cluster/elasticsearchNodes", {"value": 2}).status == 200
+    assert core.calls == [Call("set_desired_nodes", 2)]
+
+
+def test_empty_token_is_refused(core: FakeCore) -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        ApiApp(core, token=" ")
+
+
+# --- node commands ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("verb", "method"), [("restart", "restart_node"), ("replace", "replace_node")])
+def test_restart_and_replace(
+    app: ApiApp, core: FakeCore, caplog: pytest.LogCaptureFixture, verb: str, method: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="es_framework.api.app"):
+        answer = call(app, "POST", f"/v1/nodes/2/{verb}", token=TOKEN)
+    assert answer.status == 202
+    assert answer.json()["node_id"] == 2
+    assert core.calls == [Call(method, 2)]
+    assert f"{verb} node 2 accepted" in caplog.text
+
+
+def test_restart_of_a_node_that_is_not_running_is_409(caplog: pytest.LogCaptureFixture) -> None:
+    core = unreachable_core()
+    app = ApiApp(core, token=TOKEN)
+    with caplog.at_level(logging.INFO, logger="es_framework.api.app"):
+        answer = call(app, "POST", "/v1/nodes/4/restart", token=TOKEN)
+    assert answer.status == 409
+    assert "node 4 is not running" in answer.json()["error"]
+    assert "restart node 4 refused (409)" in caplog.text
+    assert core.calls == []
+
+
+def test_declare_gone_with_the_confirmation() -> None:
+    core = unreachable_core()
+    app = ApiApp(core, token=TOKEN)
+    answer = call(app, "POST", "/v1/nodes/4/gone", {"confirm": "node 4 is gone"}, token=TOKEN)
+    assert answer.status == 202
+    assert core.calls == [Call("declare_gone", 4)]
+    assert call(app, "GET", "/v1/nodes/4").json()["state"] == "TASK_GONE_BY_OPERATOR"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        {},
+        {"confirm": True},
+        {"confirm": "yes"},
+        {"confirm": "node 2 is gone"},
+        {"confirm": "node 4 is gone", "x": 1},
+    ],
+)
+def test_declare_gone_without_the_exact_confirmation_is_400(body: object) -> None:
+    core = unreachable_core()
+    app = ApiApp(core, token=TOKEN)
+    answer = call(app, "POST", "/v1/nodes/4/gone", body, token=TOKEN)
+    assert answer.status == 400
+    assert '{"confirm": "node 4 is gone"}' in answer.json()["error"]
+    assert core.calls == []
+
+
+def test_declare_gone_of_a_running_node_is_409(app: ApiApp, core: FakeCore) -> None:
+    answer = call(app, "POST", "/v1/nodes/1/gone", {"confirm": "node 1 is gone"}, token=TOKEN)
+    assert (answer.status, answer.json()) == (409, {"error": "node 1 is not unreachable (TASK_RUNNING)"})
+    assert core.calls == []
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/v1/cluster/elasticsearchNodes", "GET, PUT"),
+        ("DELETE", "/v1/tasks", "GET"),
+        ("GET", "/v1/nodes/1/restart", "POST"),
+        ("PUT", "/metrics", "GET"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(app: ApiApp, core: FakeCore, method: str, path: str, allow: str) -> None:
+    answer = call(app, method, path, token=TOKEN)
+    assert answer.status == 405
+    assert answer.headers["Allow"] == allow
+    assert method in answer.json()["error"]
+    assert core.calls == []
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v1/tasks/", "/v1/nodes/1/explode", "/v1/es/_cat/indices"])
+def test_unknown_path_is_404(app: ApiApp, path: str) -> None:
+    answer = call(app, "GET", path)
+    assert answer.status == 404
+    assert answer.json() == {"error": f"no such path: {path}"}
+
+
+def test_unexpected_exception_is_500_json_and_logged(
+    app: ApiApp, core: FakeCore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> tuple[NodeView, ...]:
+        raise RuntimeError("state copy is corrupt")
+
+    monkeypatch.setattr(core, "nodes", broken)
+    with caplog.at_level(logging.ERROR, logger="es_framework.api.app"):
+        answer = call(app, "GET", "/v1/tasks")
+    assert answer.status == 500
+    assert "internal error" in answer.json()["error"]
+    assert "RuntimeError: state copy is corrupt" in caplog.text
+
+
+# --- the proxy -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stubs() -> Any:
+    first, second = StubElasticsearch("first"), StubElasticsearch("second")
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def stub_core(first: StubElasticsearch, second: StubElasticsearch) -> FakeCore:
+    return FakeCore(
+        (
+            sample_node(1, http_address=first.address),
+            sample_node(2, http_address=second.address),
+            sample_node(3, state="TASK_UNREACHABLE"),
+        )
+    )
+
+
+def test_search_is_proxied_with_its_query(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
+    first, second = stubs
+    app = ApiApp(stub_core(first, second), token=TOKEN)
+    answer = call(
+        app, "GET", "/v1/es/_search?q=user:kimchy%20AND%20x%3D1", headers={"X-ElasticSearch-Host": "agent2.example.com"}
+    )
+    assert answer.status == 200
+    assert answer.json()["hits"]["hits"][0]["_source"]["q"] == "user:kimchy AND x=1"
+    assert answer.json()["answered_by"] == "second"
+    assert second.requests[0][0] == "/_search"
+    assert first.requests == []
+
+
+def test_cluster_stats_is_proxied_and_nodes_take_turns(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
+    first, second = stubs
+    app = ApiApp(stub_core(first, second), token=TOKEN)
+    answers = [call(app, "GET", "/v1/es/_cluster/stats").json() for _ in range(4)]
+    assert {a["status"] for a in answers} == {"green"}
+    assert sorted(a["answered_by"] for a in answers) == ["first", "first", "second", "second"]
+
+
+def test_proxy_host_header_by_address_and_name(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
+    first, second = stubs
+    app = ApiApp(stub_core(first, second), token=TOKEN)
+    by_address = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": first.address})
+    assert by_address.json()["answered_by"] == "first"
+    by_name = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": "elasticsearch2"})
+    assert by_name.json()["answered_by"] == "second"
+
+
+def test_proxy_unknown_host_is_404_and_stopped_node_503(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
+    first, second = stubs
+    app = ApiApp(stub_core(first, second), token=TOKEN)
+    unknown = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "elsewhere.example.com"})
+    assert unknown.status == 404
+    assert "elsewhere.example.com" in unknown.json()["error"]
+    stopped = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "agent3.example.com"})
+    assert stopped.status == 503
+
+
+def test_proxy_without_running_node_is_503() -> None:
+    app = ApiApp(FakeCore((sample_node(1, state="TASK_STAGING"),)), token=TOKEN)
+    answer = call(app, "GET", "/v1/es/_search?q=x")
+    assert (answer.status, answer.json()) == (503, {"error": "no node is running"})
+
+
+def test_proxy_to_a_dead_node_is_502() -> None:
+    stub = StubElasticsearch()
+    address = stub.address
+    stub.stop()  # the port is closed now: connection refused
+    app = ApiApp(FakeCore((sample_node(1, http_address=address),)), token=TOKEN, proxy_timeout=2)
+    answer = call(app, "GET", "/v1/es/_cluster/stats")
+    assert answer.status == 502
+    assert address in answer.json()["error"]
+
+
+def test_pick_node_http_rules() -> None:
+    nodes = (sample_node(1), sample_node(2, state="TASK_UNREACHABLE"), sample_node(3))
+    assert pick_node_http(nodes, None, 0) == "agent1.example.com:31000"
+    assert pick_node_http(nodes, None, 1) == "agent3.example.com:31000"
+    assert pick_node_http(nodes, " agent3.example.com ", 0) == "agent3.example.com:31000"
+
+
+def test_core_read_refusal_is_passed_on(app: ApiApp, core: FakeCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_ready() -> Any:
+        raise ApiError(503, "the scheduler has not loaded its state yet")
+
+    monkeypatch.setattr(core, "cluster", not_ready)
+    answer = call(app, "GET", "/v1/cluster")
+    assert (answer.status, answer.json()) == (503, {"error": "the scheduler has not loaded its state yet"})
+
+
+# --- served over a real socket ---------------------------------------------------------------
+
+
+def test_served_app_answers_over_http_and_stops() -> None:
+    import requests
+
+    from es_framework.api.server import serve
+
+    core = FakeCore()
+    server = serve(ApiApp(core, token=TOKEN), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert requests.get(f"{base}/health", timeout=5).json()["alive"] is True
+        answer = requests.put(
+            f"{base}/v1/cluster/elasticsearchNodes",
+            json={"value": 4},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
+        assert (answer.status_code, answer.json()) == (200, {"value": 4})
+        assert core.calls == [Call("set_desired_nodes", 4)]
+        refused = requests.put(f"{base}/v1/cluster/elasticsearchNodes", data=b"x" * (MAX_BODY_BYTES + 1), timeout=5)
+        assert refused.status_code == 401  # the token is checked before the body is read
+    finally:
+        server.shutdown()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/health", timeout=2)
+
+
+def test_a_slow_proxied_request_does_not_hold_up_health() -> None:
+    import socket
+    import threading
+    import time
+
+    import requests
+
+    from es_framework.api.server import serve
+
+    # A node that accepts the connection and never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    address = f"127.0.0.1:{silent.getsockname()[1]}"
+    server = serve(ApiApp(FakeCore((sample_node(1, http_address=address),)), proxy_timeout=1.5), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        slow: dict[str, int] = {}
+        thread = threading.Thread(
+            target=lambda: slow.update(status=requests.get(f"{base}/v1/es/_search?q=x", timeout=10).status_code)
+        )
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert requests.get(f"{base}/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 1
+        thread.join(timeout=10)
+        assert slow == {"status": 502}  # the proxy's timeout, answered as the node not answering
+    finally:
+        server.shutdown()
+        silent.close()
+
+
+def test_app_follows_the_wsgi_spec(app: ApiApp) -> None:
+    from wsgiref.validate import validator
+
+    checked = validator(app)
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    for method, path, body in [
+        ("GET", "/v1/cluster", b""),
+        ("GET", "/", b""),
+        ("PUT", "/v1/cluster/elasticsearchNodes", b'{"value": 0}'),
+        ("DELETE", "/v1/tasks", b""),
+    ]:
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        setup_testing_defaults(environ)
+        result = checked(environ, start_response)
+        b"".join(result)
+        result.close()  # type: ignore[attr-defined]
+    assert [status.split(maxsplit=1)[0] for status in statuses] == ["200", "200", "401", "405"]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+
+from es_framework.core.failures import Backoff, FailureKind
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, record_launch
+from es_framework.core.offers import offers_from_document, parse_offer
+from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
+from identity import node_id_from_task_id, task_id_for
+from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
+
+
+def counter_ids() -> Callable[[], str]:
+    numbers = itertools.count(1)
+    return lambda: f"{next(numbers):032x}"
+
+
+# --- the dry run ------------------------------------------------------------------------------------
+
+
+def test_example_offers_external_strategy() -> None:
+    raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
+    steps = plan_offers(raw, config(externalVolumeDriver="rexray"))
+    placed = [(s.offer_id, s.node_id, s.volumes) for s in steps if s.accepted]
+    assert placed == [
+        ("offer-1", 1, ("elasticsearch1config", "elasticsearch1data")),
+        ("offer-3", 2, ("elasticsearch2config", "elasticsearch2data")),
+        ("offer-6", 3, ("elasticsearch3config", "elasticsearch3data")),
+    ]
+    assert {s.offer_id: s.rule for s in steps if not s.accepted} == EXAMPLE_EXTERNAL_DECLINES
+    for step in steps:
+        if step.task_info is not None:
+            assert node_id_from_task_id(step.task_info["task_id"]["value"], "elasticsearch") == step.node_id
+
+
+def test_example_offers_normal_strategy_checks_disk() -> None:
+    raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
+    steps = plan_offers(raw, config())
+    assert [s.node_id for s in steps if s.node_id] == [1, 2, 3]
+    assert {s.offer_id: s.rule for s in steps if not s.accepted}["offer-6"] == "disk"
+    assert all(s.volumes is None for s in steps)
+
+
+def test_taken_ids_are_skipped_and_count_as_present() -> None:
+    steps = plan_offers([offer(i) for i in range(1, 5)], config(elasticsearchNodes="5"), taken_ids=[1, 3])
+    assert [s.node_id for s in steps] == [2, 4, 5, None]
+    assert steps[3].rule == "cluster_full"
+    task_ids = {s.task_info["task_id"]["value"] for s in steps if s.task_info}
+    assert len(task_ids) == 3
+
+
+def test_malformed_offer_is_reported_and_the_rest_still_judged() -> None:
+    steps = plan_offers([{"id": {"value": "bad"}}, offer(2)], config())
+    assert steps[0].rule == "malformed" and "agent_id" in steps[0].reason
+    assert steps[0].node_id is None and not steps[0].accepted
+    assert steps[1].node_id == 1
+
+
+# --- the scheduler's offer cycle ---------------------------------------------------------------------
+
+
+def test_cycle_records_each_launch_before_it_is_sent() -> None:
+    cfg = config(externalVolumeDriver="rexray")
+    offers = [parse_offer(offer(i)) for i in range(1, 5)]
+    plan = plan_offer_cycle(ClusterState(desired_nodes=3), offers, cfg, now=100.0, new_launch_id=counter_ids())
+    assert [launch.record.node_id for launch in plan.launches] == [1, 2, 3]
+    for launch in plan.launches:
+        record = plan.state.nodes[launch.record.node_id]
+        assert record == launch.record
+        assert record.state is TaskState.LAUNCHING
+        assert record.task_id == launch.task_info["task_id"]["value"]
+        assert record.agent_id == launch.offer.agent_id == launch.task_info["agent_id"]["value"]
+        assert (record.http_port, record.transport_port) == (31000, 31001)
+        assert record.volumes == (f"elasticsearch{record.node_id}config", f"elasticsearch{record.node_id}data")
+        assert record.updated_at == 100.0
+    assert [(d.offer.id, d.rule, d.refuse_seconds) for d in plan.declines] == [
+        ("offer-4", "cluster_full", LONG_REFUSE_S)
+    ]
+    assert not plan.wants_offers
+
+
+def test_cycle_fills_the_lowest_free_id_and_sees_agents_in_use() -> None:
+    state = plan_offer_cycle(ClusterState(desired_nodes=3), [parse_offer(offer(1))], config(), now=0).state
+    # Two offers from the agent that already runs node 1, and one from a fresh agent.
+    offers = [parse_offer(offer(1)), parse_offer(offer(1, agent_id="agent-1-S0")), parse_offer(offer(2))]
+    plan = plan_offer_cycle(state, offers, config(), now=0)
+    assert [launch.record.node_id for launch in plan.launches] == [2]
+    assert [(d.rule, d.refuse_seconds) for d in plan.declines] == [
+        ("agent_has_node", SHORT_REFUSE_S),
+        ("agent_has_node", SHORT_REFUSE_S),
+    ]
+    assert plan.wants_offers
+
+
+def test_seed_hosts_reach_later_launches_in_the_same_cycle() -> None:
+    plan = plan_offer_cycle(ClusterState(desired_nodes=3), [parse_offer(offer(i)) for i in (1, 2)], config(), now=0)
+    env = {v["name"]: v["value"] for v in plan.launches[1].task_info["executor"]["command"]["environment"]["variables"]}
+    assert env["ELASTICSEARCH_SEED_HOSTS"] == "agent1.example.com:31001"
+
+
+def test_a_failing_node_backs_off_and_nothing_else_takes_its_place() -> None:
+    state = ClusterState(desired_nodes=3)
+    for node_id in (1, 3):
+        state = record_launch(state, _record(node_id))
+    # Node 2 is missing; it failed twice just now, so the next try is 10 s away.
+    backoff = Backoff().failed(2, FailureKind.VOLUME, "503", now=0).failed(2, FailureKind.VOLUME, "503", now=0)
+    plan = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=4.0, backoff=backoff)
+    assert plan.launches == ()
+    (decline,) = plan.declines
+    assert decline.rule == "backoff"
+    assert "node 2 failed 2 time(s) in a row (volume" in decline.reason and "next launch in 6s" in decline.reason
+    assert decline.refuse_seconds == 6.0
+    assert sorted(plan.state.nodes) == [1, 3]
+    later = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=10.0, backoff=backoff)
+    assert [launch.record.node_id for launch in later.launches] == [2]
+
+
+def test_recorded_launch_is_a_present_node() -> None:
+    state = plan_offer_cycle(ClusterState(desired_nodes=1), [parse_offer(offer(1))], config(), now=0).state
+    again = plan_offer_cycle(state, [parse_offer(offer(2))], config(), now=1)
+    assert again.launches == () and again.declines[0].rule == "cluster_full"
+
+
+def test_cycle_does_not_mutate_its_input_state() -> None:
+    state = record_launch(ClusterState(desired_nodes=3), _record(5))
+    before = dict(state.nodes)
+    plan = plan_offer_cycle(state, [parse_offer(offer(1))], config(), now=0)
+    assert dict(state.nodes) == before
+    assert sorted(plan.state.nodes) == [1, 5]
+
+
+def _record(node_id: int) -> NodeRecord:
+    return NodeRecord(node_id, task_id_for("elasticsearch", node_id, "a" * 32), f"agent-{node_id}", f"h{node_id}", 1, 2)

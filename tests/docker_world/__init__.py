@@ -1,8 +1,0 @@
-"""A private Docker engine and locally built images for the tests (development tools).
-
-No image registry is reachable from the test machines, so everything an image test needs is built
-here: :mod:`tests.docker_world.engine` runs a throwaway ``dockerd`` for the session,
-:mod:`tests.docker_world.images` builds stand-ins for the official Elasticsearch image and for
-``python:3.11-slim`` from a debootstrap'd Debian, and :mod:`tests.docker_world.fixtures` exposes
-both as pytest fixtures.
-"""

@@ -1,0 +1,292 @@
+"""The pymesos shell with a recording stand-in for the driver (the real driver runs in the devcluster tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from es_framework.core.engine import Accept, Engine
+from es_framework.shell.scheduler import (
+    CRASH_POINTS,
+    TEST_CRASH_STATUS,
+    TEST_CRASH_VAR,
+    TEST_HOOKS_ENABLE_VALUE,
+    TEST_HOOKS_ENABLE_VAR,
+    TEST_RAISE_VAR,
+    SchedulerShell,
+    TestHooks,
+    framework_info,
+)
+from tests.core.test_engine import Clock, MemoryStore
+from tests.harness.builders import config, offer
+
+
+class RecordingDriver:
+    def __init__(self, sched: Any, framework: dict[str, Any], master: str, **kwargs: Any) -> None:
+        self.sched, self.framework, self.master_uri, self.kwargs = sched, framework, master, kwargs
+        self.calls: list[tuple[str, Any]] = []
+        self.connected = True
+        self.framework_id = "fw-1"
+        self.aborted = False
+        self.master = master
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def stop(self, failover: bool = False) -> None:
+        self.calls.append(("stop", failover))
+
+    def launchTasks(self, offer_ids: Any, tasks: Any, filters: Any = None) -> None:
+        self.calls.append(("launch", (offer_ids, [t["task_id"]["value"] for t in tasks], filters)))
+
+    def declineOffer(self, offer_ids: Any, filters: Any = None) -> None:
+        self.calls.append(("decline", (offer_ids, filters)))
+
+    def acknowledgeStatusUpdate(self, status: Any) -> None:
+        self.calls.append(("ack", status))
+
+    def suppressOffers(self) -> None:
+        self.calls.append(("suppress", None))
+
+    def reviveOffers(self) -> None:
+        self.calls.append(("revive", None))
+
+    def killTask(self, task_id: Any) -> None:
+        self.calls.append(("kill", task_id))
+
+    def _send(self, body: Any) -> None:
+        self.calls.append(("send", body))
+
+
+def start_shell(**flags: str) -> tuple[SchedulerShell, threading.Event, threading.Thread, list[RecordingDriver]]:
+    drivers: list[RecordingDriver] = []
+
+    def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
+        drivers.append(RecordingDriver(*args, **kwargs))
+        return drivers[-1]
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050", **flags), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory)
+    stop = threading.Event()
+    thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not drivers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return shell, stop, thread, drivers
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_framework_info_never_leaves_pymesos_defaults_in_charge() -> None:
+    info = framework_info(config(frameworkFailoverTimeout="86400", frameworkPrincipal="es"), "fw-9")
+    assert info["failover_timeout"] == 86400
+    assert info["checkpoint"] is True
+    assert {"type": "PARTITION_AWARE"} in info["capabilities"]
+    assert info["id"] == {"value": "fw-9"} and info["principal"] == "es" and info["name"] == "elasticsearch"
+    role_info = framework_info(config(frameworkRole="search"), None)
+    assert role_info["roles"] == ["search"] and "id" not in role_info
+
+
+def test_driver_runs_with_failover_and_stops_with_failover() -> None:
+    _shell, stop, thread, drivers = start_shell()
+    driver = drivers[0]
+    assert driver.kwargs["failover"] is True and driver.kwargs["implicit_acknowledgements"] is False
+    assert driver.master_uri == "127.0.0.1:5050"
+    stop.set()
+    thread.join(5)
+    assert ("stop", True) in driver.calls
+
+
+def test_callbacks_reach_the_driver_in_order_and_never_raise() -> None:
+    shell, stop, thread, drivers = start_shell()
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1), {"garbage": True}])
+    shell.statusUpdate(driver, {"nonsense": 1})  # malformed: logged, nothing raised
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    sends = [body for kind, body in driver.calls if kind == "send"]
+    assert sends and sends[0]["type"] == "RECONCILE" and sends[0]["reconcile"]["tasks"] == []
+    (launch,) = [payload for kind, payload in driver.calls if kind == "launch"]
+    offer_ids, task_ids, filters = launch
+    assert offer_ids == [{"value": "offer-1"}] and task_ids[0].startswith("elasticsearch-node1-")
+    assert filters == {"refuse_seconds": 5.0}
+    task_id = task_ids[0]
+    shell.statusUpdate(
+        driver,
+        {"task_id": {"value": task_id}, "state": "TASK_RUNNING", "agent_id": {"value": "agent-1-S0"}, "uuid": "eA=="},
+    )
+    wait_for(lambda: any(kind == "ack" for kind, _ in driver.calls))
+    (ack,) = [payload for kind, payload in driver.calls if kind == "ack"]
+    assert ack == {"agent_id": {"value": "agent-1-S0"}, "task_id": {"value": task_id}, "uuid": "eA=="}
+    # Reregistration reconciles the known task explicitly, with its agent id.
+    shell.reregistered(driver, {})
+    wait_for(lambda: len([b for k, b in driver.calls if k == "send"]) >= 3)
+    explicit = [b for k, b in driver.calls if k == "send"][1]
+    assert explicit["reconcile"]["tasks"] == [{"task_id": {"value": task_id}, "agent_id": {"value": "agent-1-S0"}}]
+    stop.set()
+    thread.join(5)
+
+
+def test_a_dead_driver_is_replaced_with_the_same_framework_id() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell.registered(drivers[0], {"value": "fw-1"}, {})
+    wait_for(lambda: shell.engine.state.framework_id == "fw-1")
+    drivers[0].aborted = True
+    wait_for(lambda: len(drivers) == 2)
+    assert drivers[1].framework["id"] == {"value": "fw-1"}
+    assert ("stop", True) in drivers[0].calls and ("stop", False) not in drivers[0].calls
+    stop.set()
+    thread.join(5)
+
+
+# --- test hooks -------------------------------------------------------------------------------------
+
+ARMED = {TEST_HOOKS_ENABLE_VAR: TEST_HOOKS_ENABLE_VALUE}
+
+
+def test_test_hooks_are_off_unless_armed_exactly() -> None:
+    assert TestHooks.from_env({}) == TestHooks()
+    assert not TestHooks.from_env({"ES_MESOS_ELASTICSEARCH_NODES": "3"}).armed
+    with pytest.raises(ValueError, match="end-to-end tests only"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_accept"})
+    with pytest.raises(ValueError, match="end-to-end tests only"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_accept", TEST_HOOKS_ENABLE_VAR: "1"})
+    with pytest.raises(ValueError, match="not one of"):
+        TestHooks.from_env({TEST_CRASH_VAR: "after_acept", **ARMED})
+    with pytest.raises(ValueError, match="not one of"):
+        TestHooks.from_env({TEST_RAISE_VAR: "statusupdate", **ARMED})
+    hooks = TestHooks.from_env({TEST_CRASH_VAR: "after_launch_write", TEST_RAISE_VAR: "statusUpdate", **ARMED})
+    assert hooks == TestHooks(crash_at="after_launch_write", raise_in="statusUpdate") and hooks.armed
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_crash_hook_exits_around_the_accept(point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        raise SystemExit(status)
+
+    monkeypatch.setattr("es_framework.shell.scheduler.os._exit", fake_exit)
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, hooks=TestHooks(crash_at=point))
+    driver = RecordingDriver(shell, {}, "m")
+    shell._driver = driver
+    (accept,) = [c for c in engine.on_offers([offer(1)]) if isinstance(c, Accept)]
+    with pytest.raises(SystemExit):
+        shell._send(accept)
+    assert exits == [TEST_CRASH_STATUS]
+    launches = [c for c in driver.calls if c[0] == "launch"]
+    assert len(launches) == (1 if point == "after_accept" else 0)
+
+
+def test_a_raising_callback_is_contained_and_offers_are_given_back() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell._hooks = TestHooks(raise_in="resourceOffers")
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1), offer(2)])  # raises inside: logged, offers declined
+    wait_for(lambda: any(kind == "decline" for kind, _ in driver.calls))
+    (decline,) = [payload for kind, payload in driver.calls if kind == "decline"]
+    assert decline == ([{"value": "offer-1"}, {"value": "offer-2"}], {"refuse_seconds": 5.0})
+    shell.resourceOffers(driver, [offer(3)])  # only the first call raises
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    assert not driver.aborted and ("stop", False) not in driver.calls
+    stop.set()
+    thread.join(5)
+
+
+def test_a_status_update_callback_that_raises_leaves_the_update_unacknowledged() -> None:
+    shell, stop, thread, drivers = start_shell()
+    shell._hooks = TestHooks(raise_in="statusUpdate")
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1)])
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    task_id = next(payload for kind, payload in driver.calls if kind == "launch")[1][0]
+    update = {
+        "task_id": {"value": task_id},
+        "state": "TASK_RUNNING",
+        "agent_id": {"value": "agent-1-S0"},
+        "uuid": "eA==",
+    }
+    shell.statusUpdate(driver, update)  # raises inside: dropped, not acknowledged
+    time.sleep(0.2)
+    assert not any(kind == "ack" for kind, _ in driver.calls)
+    shell.statusUpdate(driver, update)  # Mesos re-sends it
+    wait_for(lambda: any(kind == "ack" for kind, _ in driver.calls))
+    stop.set()
+    thread.join(5)
+
+
+def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconciled() -> None:
+    trusted = [True]
+    drivers: list[RecordingDriver] = []
+
+    def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
+        drivers.append(RecordingDriver(*args, **kwargs))
+        return drivers[-1]
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory, may_act=lambda: trusted[0])
+    stop = threading.Event()
+    thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: bool(drivers))
+    driver = drivers[0]
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1)])
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    sends = len([1 for kind, _ in driver.calls if kind == "send"])
+    trusted[0] = False
+    shell.resourceOffers(driver, [offer(2)])  # declined: the store is not trustworthy
+    wait_for(lambda: any(kind == "decline" for kind, _ in driver.calls))
+    trusted[0] = True
+    shell.processHeartBeat(driver)
+    shell.resourceOffers(driver, [offer(3)])
+    wait_for(lambda: len([1 for kind, _ in driver.calls if kind == "send"]) >= sends + 2)
+    reconciles = [body["reconcile"]["tasks"] for kind, body in driver.calls if kind == "send"][sends:]
+    node_1 = engine.state.nodes[1]
+    assert reconciles[0] == [{"task_id": {"value": node_1.task_id}, "agent_id": {"value": "agent-1-S0"}}]
+    assert reconciles[1] == []
+    stop.set()
+    thread.join(5)
+
+
+def test_queued_status_updates_are_handled_as_one_batch() -> None:
+    from es_framework.shell.scheduler import _Event
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=RecordingDriver)
+    for n in (2, 3):
+        shell._events.put(_Event("update", {"n": n}))
+    shell._events.put(_Event("offers", []))
+    shell._events.put(_Event("update", {"n": 4}))
+    batch = shell._more_updates(_Event("update", {"n": 1}))
+    assert batch == _Event("updates", [{"n": 1}, {"n": 2}, {"n": 3}])
+    assert shell._events.get_nowait().kind == "offers"
+
+
+def test_framework_messages_go_out_base64_encoded() -> None:
+    from es_framework.core.engine import Message
+
+    sent: list[tuple[Any, ...]] = []
+
+    class MessagingDriver(RecordingDriver):
+        def sendFrameworkMessage(self, executor_id: Any, agent_id: Any, data: Any) -> None:
+            sent.append((executor_id, agent_id, data))
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, driver_factory=MessagingDriver)
+    shell._driver = MessagingDriver(shell, {}, "127.0.0.1:5050")
+    shell._send(Message("agent-1", "exec-1", b'{"version": 1}'))
+    assert sent == [({"value": "exec-1"}, {"value": "agent-1"}, "eyJ2ZXJzaW9uIjogMX0=")]
