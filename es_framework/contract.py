@@ -1,0 +1,206 @@
+"""The scheduler↔executor contract: every name and message both sides use, in one place.
+
+The scheduler (:mod:`es_framework.core.task_builder`, :mod:`es_framework.core.engine`) writes these
+and the executor (:mod:`es_framework.executor`) reads them, so both import this module and a rename
+fails at import or type-check time instead of at run time on a Mesos agent.
+
+Three channels carry the contract:
+
+- **The task's environment** (``CommandInfo.environment`` of the executor, Mesos ``Environment``
+  variables): the ``ELASTICSEARCH_*`` names below. Unknown variables are ignored by every executor,
+  which is what lets a newer scheduler add one without breaking an older executor.
+- **Framework messages** from the scheduler to an executor (``Call.MESSAGE``, bytes):
+  :class:`SeedHosts`, JSON ``{"version": n, "seed_hosts": ["host:port", ...]}``.
+- **``TaskStatus.data``** of ``TASK_RUNNING`` updates from the executor: :class:`NodeReport`, JSON
+  ``{"cluster_uuid", "version", "node_name", "contract"}`` (base64 on the v1 JSON wire).
+
+Versions: :data:`CONTRACT_VERSION` is what this release speaks. Release 0.1.0 spoke version 1
+without naming it; its executors send no ``contract`` field and read no
+:data:`ENV_CONTRACT_VERSION`. A scheduler must keep working with executors one contract version
+older (they are rolled to the new one later), so nothing here may be removed or change meaning
+without bumping the version and keeping the old reading; ``tests/executor/test_contract_compat.py``
+launches a version-1 task definition against this release.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: The contract this release speaks. 1: release 0.1.0 (unnamed). 2: adds the version itself.
+CONTRACT_VERSION = 2
+#: The oldest executor contract this scheduler still drives.
+OLDEST_SUPPORTED_CONTRACT = 1
+
+# --- the task's environment (scheduler -> executor) ------------------------------------------------
+
+ENV_CONTRACT_VERSION = "ELASTICSEARCH_CONTRACT_VERSION"
+ENV_NODE_ID = "ELASTICSEARCH_NODE_ID"
+ENV_NODE_NAME = "ELASTICSEARCH_NODE_NAME"
+ENV_CLUSTER_NAME = "ELASTICSEARCH_CLUSTER_NAME"
+ENV_FRAMEWORK_NAME = "ELASTICSEARCH_FRAMEWORK_NAME"
+ENV_HTTP_PORT = "ELASTICSEARCH_HTTP_PORT"
+ENV_TRANSPORT_PORT = "ELASTICSEARCH_TRANSPORT_PORT"
+ENV_PUBLISH_HOST = "ELASTICSEARCH_PUBLISH_HOST"
+ENV_USE_IP_ADDRESS = "ELASTICSEARCH_USE_IP_ADDRESS"
+ENV_SEED_HOSTS = "ELASTICSEARCH_SEED_HOSTS"
+ENV_NODE_ROLES = "ELASTICSEARCH_NODE_ROLES"
+ENV_USER_SETTINGS = "ELASTICSEARCH_USER_SETTINGS"
+ENV_INITIAL_MASTER_NODES = "ELASTICSEARCH_INITIAL_MASTER_NODES"
+ENV_SECURITY = "ELASTICSEARCH_SECURITY"
+ENV_CERTIFICATES = "ELASTICSEARCH_CERTIFICATES"
+ENV_DATA_PATH = "ELASTICSEARCH_DATA_PATH"
+ENV_CONFIG_VOLUME_PATH = "ELASTICSEARCH_CONFIG_VOLUME_PATH"
+#: The ``elastic`` user's password; a Mesos SECRET variable, never logged, hidden from Elasticsearch's children.
+ENV_ELASTIC_PASSWORD = "ELASTIC_PASSWORD"
+
+SECURITY_ENABLED = "enabled"
+SECURITY_DISABLED = "disabled"
+
+# Set by operators or development tools on the executor, never by the scheduler: listed so that the
+# executor reads every name from here, and so nobody gives one of them a second meaning.
+ENV_COMMAND = "ELASTICSEARCH_COMMAND"
+ENV_VERSION = "ELASTICSEARCH_VERSION"
+ENV_UID = "ELASTICSEARCH_UID"
+ENV_NETWORK_HOST = "ELASTICSEARCH_NETWORK_HOST"
+
+#: Every variable the scheduler may put into a task's environment.
+SCHEDULER_ENV = frozenset(
+    {
+        ENV_CONTRACT_VERSION,
+        ENV_NODE_ID,
+        ENV_NODE_NAME,
+        ENV_CLUSTER_NAME,
+        ENV_FRAMEWORK_NAME,
+        ENV_HTTP_PORT,
+        ENV_TRANSPORT_PORT,
+        ENV_PUBLISH_HOST,
+        ENV_USE_IP_ADDRESS,
+        ENV_SEED_HOSTS,
+        ENV_NODE_ROLES,
+        ENV_USER_SETTINGS,
+        ENV_INITIAL_MASTER_NODES,
+        ENV_SECURITY,
+        ENV_CERTIFICATES,
+        ENV_DATA_PATH,
+        ENV_CONFIG_VOLUME_PATH,
+        ENV_ELASTIC_PASSWORD,
+    }
+)
+
+#: What ``GET /`` answers for ``cluster_uuid`` while a node has not joined a formed cluster
+#: (Elasticsearch's ``ClusterState.UNKNOWN_UUID``).
+NO_CLUSTER_UUID = "_na_"
+
+
+def join_list(items: tuple[str, ...] | list[str]) -> str:
+    """A list variable's value (``ELASTICSEARCH_SEED_HOSTS``, ``..._NODE_ROLES``, ...): comma-separated."""
+    return ",".join(items)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """The inverse of :func:`join_list`; blanks and empty items are dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def executor_contract(env: Mapping[str, str]) -> int:
+    """The contract version a task's environment was written for (1 when it does not say)."""
+    text = env.get(ENV_CONTRACT_VERSION, "").strip()
+    return int(text) if text.isdigit() else 1
+
+
+# --- framework messages (scheduler -> executor) ----------------------------------------------------
+
+
+class ContractError(ValueError):
+    """A message that does not follow the contract; the receiver ignores it and changes nothing."""
+
+
+@dataclass(frozen=True)
+class SeedHosts:
+    """The master-eligible nodes' transport addresses. ``version`` only grows: an executor applies a
+    message only when its version is newer than the last it applied, so a late resend is harmless."""
+
+    version: int
+    seed_hosts: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        return json.dumps({"version": self.version, "seed_hosts": list(self.seed_hosts)}).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> SeedHosts:
+        try:
+            message = json.loads(data.decode("utf-8"))
+            version = message["version"]
+            hosts = message["seed_hosts"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ContractError(f"not a seed-hosts message: {error}") from error
+        if not isinstance(version, int) or isinstance(version, bool) or not isinstance(hosts, list):
+            raise ContractError("not a seed-hosts message: version must be an integer and seed_hosts a list")
+        return cls(version, tuple(str(h) for h in hosts))
+
+
+# --- TaskStatus.data (executor -> scheduler) -------------------------------------------------------
+
+#: Longer texts in a report are dropped: they are names and versions, and the data is untrusted.
+MAX_REPORT_TEXT = 200
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """What the executor learnt from ``GET /`` of its node. Every field is optional; ``cluster_uuid``
+    is None while the node has not joined a formed cluster (it never carries :data:`NO_CLUSTER_UUID`)."""
+
+    cluster_uuid: str | None = None
+    version: str | None = None
+    node_name: str | None = None
+    #: The executor's contract version (None: an executor of release 0.1.0, contract 1).
+    contract: int | None = None
+
+    def encode(self) -> bytes:
+        document: dict[str, object] = {
+            "cluster_uuid": self.cluster_uuid or NO_CLUSTER_UUID,
+            "contract": CONTRACT_VERSION if self.contract is None else self.contract,
+        }
+        if self.version is not None:
+            document["version"] = self.version
+        if self.node_name is not None:
+            document["node_name"] = self.node_name
+        return json.dumps(document, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def decode_wire(cls, data: object) -> NodeReport | None:
+        """``TaskStatus.data`` as the v1 JSON API carries it (base64 text); None when absent or unreadable."""
+        if not isinstance(data, str) or not data:
+            return None
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (ValueError, binascii.Error):
+            return None
+        return cls.decode(raw)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> NodeReport | None:
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(document, Mapping):
+            return None
+
+        def text(key: str) -> str | None:
+            value = document.get(key)
+            return value if isinstance(value, str) and value and len(value) <= MAX_REPORT_TEXT else None
+
+        contract = document.get("contract")
+        uuid = text("cluster_uuid")
+        report = cls(
+            cluster_uuid=None if uuid == NO_CLUSTER_UUID else uuid,
+            version=text("version"),
+            node_name=text("node_name"),
+            contract=contract if isinstance(contract, int) and not isinstance(contract, bool) else None,
+        )
+        return report if report != cls() else None
