@@ -1,5 +1,6 @@
-"""State URLs and the file state store (local mode): round trip, compare-and-set, concurrent writers
-in threads and processes, atomic replacement, and the flock leader lock."""
+"""The file state store (local mode): round trip, compare-and-set, concurrent writers in threads and
+processes, atomic replacement, and the flock leader lock; and which store a state URL opens. The state
+URLs themselves are tested with the one URL grammar, in tests/config/test_urls.py."""
 
 from __future__ import annotations
 
@@ -14,109 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from es_framework.config import MesosMaster, Secret
 from es_framework.shell.state_store import (
     MAX_STATE_BYTES,
     FileStateStore,
-    FileStateUrl,
     Leadership,
     StateConflictError,
     StateCorruptError,
     StateStore,
     StateStoreError,
-    StateUrlError,
     ZooKeeperStateStore,
-    ZooKeeperStateUrl,
     open_state_store,
-    parse_state_url,
-    state_url_for_mesos_master,
 )
 from tests.harness.state_store_helpers import increment
-
-# --- URLs ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "hosts", "chroot"),
-    [
-        ("zk://zk1:2181", (("zk1", 2181),), ""),
-        ("zk://zk1", (("zk1", 2181),), ""),
-        ("zk://zk1:2181/", (("zk1", 2181),), ""),
-        ("zk://zk1:2181,zk2:2182,10.0.0.3:2183/es", (("zk1", 2181), ("zk2", 2182), ("10.0.0.3", 2183)), "/es"),
-        ("  zk://zk1:2181/es/prod/  ", (("zk1", 2181),), "/es/prod"),
-        ("ZK://[::1]:2181/x", (("::1", 2181),), "/x"),
-    ],
-)
-def test_zk_urls(text: str, hosts: tuple[tuple[str, int], ...], chroot: str) -> None:
-    url = parse_state_url(text)
-    assert url == ZooKeeperStateUrl(hosts=hosts, chroot=chroot)
-
-
-def test_zk_url_credentials_are_kept_secret() -> None:
-    url = parse_state_url("zk://sched:p%40ss:word@zk1:2181,zk2:2181/es")
-    assert isinstance(url, ZooKeeperStateUrl)
-    assert url.auth == Secret("sched:p@ss:word")
-    assert str(url) == "zk://****@zk1:2181,zk2:2181/es"
-    assert "word" not in repr(url) and "word" not in url.hosts_string
-    assert url.hosts_string == "zk1:2181,zk2:2181"
-
-
-@pytest.mark.parametrize(
-    ("text", "path"),
-    [("file:///var/lib/es-mesos", "/var/lib/es-mesos"), ("file://localhost/tmp/x/", "/tmp/x")],
-)
-def test_file_urls(text: str, path: str) -> None:
-    assert parse_state_url(text) == FileStateUrl(directory=Path(path))
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "no scheme"),
-        ("zk1:2181", "no scheme"),
-        ("/var/lib/state", "no scheme"),
-        ("http://zk1:2181", "scheme 'http' is not supported"),
-        ("zk://", "without a host"),
-        ("zk:///es", "without a host"),
-        ("zk://zk1:0", "bad port"),
-        ("zk://zk1:99999", "bad port"),
-        ("zk://zk1:abc", "bad port"),
-        ("zk://zk1:2181,/es", "bad host"),
-        ("zk://zk1:2181/a//b", "not a valid znode path"),
-        ("zk://zk1:2181/a/../b", "not a valid znode path"),
-        ("zk://zk1:2181/zookeeper", "not a valid znode path"),
-        ("zk://user@zk1:2181", "user:password"),
-        ("zk://:pw@zk1:2181", "user:password"),
-        ("file://relative/dir", "absolute local directory"),
-        ("file://", "absolute local directory"),
-        ("file:///", "other than /"),
-        ("file:///a/../b", "other than /"),
-    ],
-)
-def test_bad_urls_say_what_is_allowed(text: str, message: str) -> None:
-    with pytest.raises(StateUrlError, match=message):
-        parse_state_url(text)
-
-
-def test_errors_never_show_the_password() -> None:
-    for text in ("zkx://u:hunter2@h:1/x", "zk://u:hunter2@h:0/x", "zk://u:hunter2@/x", "u:hunter2@h:1"):
-        with pytest.raises(StateUrlError) as info:
-            parse_state_url(text)
-        assert "hunter2" not in str(info.value), text
-
-
-def test_default_state_url_is_the_mesos_ensemble_without_its_path() -> None:
-    master = MesosMaster(
-        kind="zk",
-        url="zk://a:2181,b:2181/mesos",
-        hosts=(("a", 2181), ("b", 2181)),
-        path="/mesos",
-        zk_auth=Secret("u:p"),
-    )
-    assert state_url_for_mesos_master(master) == ZooKeeperStateUrl(hosts=(("a", 2181), ("b", 2181)), auth=Secret("u:p"))
-    assert state_url_for_mesos_master(None) is None
-    http = MesosMaster(kind="http", url="http://m:5050", hosts=(("m", 5050),))
-    assert state_url_for_mesos_master(http) is None
 
 
 def test_open_state_store_picks_the_implementation(tmp_path: Path) -> None:
@@ -139,6 +49,14 @@ def file_store(tmp_path: Path, **kwargs: object) -> FileStateStore:
     store = FileStateStore(tmp_path, "elasticsearch", "mesos-ha", **kwargs)  # type: ignore[arg-type]
     store.start()
     return store
+
+
+def test_both_stores_share_one_leadership_status(tmp_path: Path) -> None:
+    for name in ("may_act", "leadership", "__enter__", "__exit__"):
+        assert getattr(FileStateStore, name) is getattr(ZooKeeperStateStore, name), name
+    with file_store(tmp_path) as store:
+        assert store.acquire_leadership(timeout=1) and store.may_act.is_set()
+    assert store.leadership is Leadership.NOT_LEADER and not store.may_act.is_set()
 
 
 def test_round_trip_and_compare_and_set(tmp_path: Path) -> None:

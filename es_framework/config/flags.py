@@ -1,0 +1,355 @@
+"""Every flag, once: its name (the Java framework's), :class:`Config` attribute, default, parser
+and help. The environment variable of ``--someFlag`` is ``ES_MESOS_SOME_FLAG``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from es_framework.config.parsers import (
+    optional,
+    parse_absolute_path,
+    parse_binary_url,
+    parse_bool,
+    parse_cluster_name,
+    parse_docker_image,
+    parse_executor_name,
+    parse_framework_name,
+    parse_int_in,
+    parse_key_values,
+    parse_labels,
+    parse_local_work_dir,
+    parse_ports,
+    parse_positive_number,
+    parse_principal,
+    parse_role,
+    parse_settings_location,
+    parse_state_url_secret,
+    parse_user,
+    parse_volume_driver,
+    parse_volume_method,
+)
+from es_framework.config.urls import parse_mesos_master, parse_mesos_zk_url
+from es_framework.config.values import (
+    DEFAULT_EXECUTOR_IMAGE,
+    DEFAULT_FAILOVER_TIMEOUT_S,
+    DEFAULT_MASTER_NODES,
+    ENV_PREFIX,
+    ES_REQUIRED_NOFILE,
+    LOCAL_MODE_WARNING,
+    MAX_LOCAL_AGENTS,
+)
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    name: str
+    attr: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str = "VALUE"
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()
+
+
+FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec(
+        "mesosMaster",
+        "mesos_master",
+        "",
+        optional(parse_mesos_master),
+        "Mesos master: host:port, http(s)://host:port, or zk://host:port[,...]/path (leader detection); "
+        f"'local' runs everything on this machine ({LOCAL_MODE_WARNING}).",
+        "URL",
+    ),
+    FlagSpec(
+        "zookeeperMesosUrl",
+        "mesos_master",
+        "",
+        optional(parse_mesos_zk_url),
+        "Mesos' ZooKeeper URL, zk://host:port[,...]/path (the Java framework's spelling of --mesosMaster).",
+        "URL",
+    ),
+    FlagSpec(
+        "zookeeperMesosTimeout",
+        "zookeeper_mesos_timeout_ms",
+        "20000",
+        lambda t: parse_int_in(t, 1, what="a number of milliseconds"),
+        "ZooKeeper session timeout, in milliseconds.",
+        "MS",
+    ),
+    FlagSpec(
+        "elasticsearchNodes",
+        "elasticsearch_nodes",
+        "3",
+        lambda t: parse_int_in(t, 1, what="a whole number of nodes"),
+        "Number of Elasticsearch nodes (an odd number is recommended).",
+        "N",
+    ),
+    FlagSpec(
+        "elasticsearchClusterName",
+        "cluster_name",
+        "mesos-ha",
+        parse_cluster_name,
+        "Elasticsearch cluster.name.",
+        "NAME",
+    ),
+    FlagSpec(
+        "elasticsearchSettingsLocation",
+        "settings_location",
+        "",
+        optional(parse_settings_location),
+        "Path or http(s)/file URL of an elasticsearch.yml whose settings are added to every node.",
+        "PATH|URL",
+    ),
+    FlagSpec(
+        "elasticsearchMasterNodes",
+        "master_nodes",
+        str(DEFAULT_MASTER_NODES),
+        lambda t: parse_int_in(t, 1, what="a whole number of nodes"),
+        "Master-eligible nodes: node ids 1..N are master-eligible (and hold data), higher ids hold data only.",
+        "N",
+    ),
+    FlagSpec(
+        "elasticsearchPasswordFile",
+        "elastic_password",
+        "",
+        lambda t: t or None,
+        "File holding the password of Elasticsearch's built-in elastic user. With --elasticsearchCertificatesUrl "
+        "it turns Elasticsearch security on; without both, security is off (and the log and API say so).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
+        "elasticsearchCertificatesUrl",
+        "certificates_url",
+        "",
+        optional(parse_binary_url),
+        "PKCS#12 bundle made by elasticsearch-certutil (CA and node certificate, no password), fetched into every "
+        "node's sandbox for transport TLS; needs --elasticsearchPasswordFile.",
+        "URL",
+    ),
+    FlagSpec("elasticsearchCpu", "cpus", "1.0", parse_positive_number, "CPUs per node.", "CPUS"),
+    FlagSpec(
+        "elasticsearchRam",
+        "mem_mb",
+        "2048",
+        lambda t: parse_positive_number(t, unit=" (MB)"),
+        "Memory per node, in MB; the Elasticsearch heap is half of it.",
+        "MB",
+    ),
+    FlagSpec(
+        "elasticsearchDisk",
+        "disk_mb",
+        "1024",
+        lambda t: parse_positive_number(t, unit=" (MB)"),
+        "Local disk per node, in MB (normal strategy only; ignored with --externalVolumeDriver).",
+        "MB",
+    ),
+    FlagSpec(
+        "elasticsearchPorts",
+        "ports",
+        "",
+        parse_ports,
+        "HTTP,TRANSPORT ports, e.g. 9200,9300; 0 or empty takes a port from the offer.",
+        "HTTP,TRANSPORT",
+    ),
+    FlagSpec(
+        "elasticsearchDockerImage",
+        "docker_image",
+        DEFAULT_EXECUTOR_IMAGE,
+        parse_docker_image,
+        "Executor image (Docker containerizer).",
+        "IMAGE",
+    ),
+    FlagSpec(
+        "elasticsearchBinaryUrl",
+        "binary_url",
+        "",
+        optional(parse_binary_url),
+        "Elasticsearch distribution tarball, fetched by the Mesos fetcher (Mesos containerizer).",
+        "URL",
+    ),
+    FlagSpec(
+        "executorForcePullImage",
+        "force_pull_image",
+        "false",
+        parse_bool,
+        "Pull the executor image even if the agent has it.",
+        "BOOL",
+    ),
+    FlagSpec(
+        "executorName", "executor_name", "elasticsearch-executor", parse_executor_name, "Executor name prefix.", "NAME"
+    ),
+    FlagSpec(
+        "executorLabels",
+        "executor_labels",
+        "",
+        parse_labels,
+        "Labels for every node's task and executor: key=value, separated by spaces or commas.",
+        "K=V",
+    ),
+    FlagSpec(
+        "dataDir",
+        "data_dir",
+        "/var/lib/mesos/slave/elasticsearch",
+        parse_absolute_path,
+        "Agent directory for node data (normal strategy): <dataDir>/<frameworkName>/<clusterName>.",
+        "DIR",
+    ),
+    FlagSpec(
+        "frameworkName",
+        "framework_name",
+        "elasticsearch",
+        parse_framework_name,
+        "Framework name; also the prefix of volume and node names (<name><id>data). Lowercase letters, digits "
+        "and '-', starting and ending with a letter. Clusters sharing a storage backend need different names.",
+        "NAME",
+    ),
+    FlagSpec(
+        "frameworkFailoverTimeout",
+        "failover_timeout_s",
+        str(DEFAULT_FAILOVER_TIMEOUT_S),
+        lambda t: parse_positive_number(t, unit=" (seconds)"),
+        "Seconds Mesos keeps the nodes running while no scheduler is connected (default: 28 days).",
+        "SECONDS",
+    ),
+    FlagSpec(
+        "frameworkStateUrl",
+        "state_url",
+        "",
+        optional(parse_state_url_secret),
+        "Where the scheduler keeps its state: zk://[user:password@]host:port[,...][/chroot], or file:///dir on a "
+        "single machine. Default: the ZooKeeper of --zookeeperMesosUrl; required with an HTTP master.",
+        "URL",
+    ),
+    FlagSpec("frameworkRole", "role", "*", parse_role, "Mesos role to register with.", "ROLE"),
+    FlagSpec(
+        "frameworkPrincipal", "principal", "", optional(parse_principal), "Principal for Mesos authentication.", "NAME"
+    ),
+    FlagSpec(
+        "frameworkSecretPath",
+        "secret",
+        "",
+        lambda t: t or None,
+        "File holding the secret for --frameworkPrincipal (a trailing newline is stripped).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
+        "frameworkUseDocker",
+        "use_docker",
+        "true",
+        parse_bool,
+        "true: Docker containerizer; false: Mesos containerizer with --elasticsearchBinaryUrl.",
+        "BOOL",
+    ),
+    FlagSpec(
+        "useIpAddress",
+        "use_ip_address",
+        "false",
+        parse_bool,
+        "Publish the agent's IP address instead of its hostname.",
+        "BOOL",
+    ),
+    FlagSpec(
+        "webUiPort",
+        "web_ui_port",
+        "31100",
+        lambda t: parse_int_in(t, 1, 65535, "a port"),
+        "Port of the API and web UI.",
+        "PORT",
+    ),
+    FlagSpec(
+        "apiTokenFile",
+        "api_token",
+        "",
+        lambda t: t or None,
+        "File holding the bearer token that changing API requests (PUT, POST) must carry; without it the API is "
+        "open to anyone who can reach it (a warning says so).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
+        "externalVolumeDriver",
+        "external_volume_driver",
+        "",
+        optional(parse_volume_driver),
+        "Docker volume driver (e.g. rexray): selects the external strategy, volumes <frameworkName><id>config/data.",
+        "DRIVER",
+    ),
+    FlagSpec(
+        "externalVolumeOptions",
+        "external_volume_options",
+        "",
+        parse_key_values,
+        "Driver options for each data volume, k=v,k=v (e.g. size=100,volumetype=io1,iops=3000).",
+        "K=V,...",
+    ),
+    FlagSpec(
+        "externalVolumeConfigOptions",
+        "external_volume_config_options",
+        "size=1",
+        parse_key_values,
+        "Driver options for each config volume, k=v,k=v.",
+        "K=V,...",
+    ),
+    FlagSpec(
+        "externalVolumeMethod",
+        "external_volume_method",
+        "dockerVolume",
+        parse_volume_method,
+        "With --frameworkUseDocker false: dockerVolume (docker/volume isolator) or dvdi (mesos-module-dvdi).",
+        "METHOD",
+    ),
+    FlagSpec(
+        "elasticsearchNofile",
+        "nofile",
+        str(ES_REQUIRED_NOFILE),
+        lambda t: parse_int_in(t, 1, what="a number of files"),
+        "Open-file limit for the Elasticsearch container (Elasticsearch requires 65535 in production).",
+        "N",
+    ),
+    FlagSpec(
+        "elasticsearchUser",
+        "elasticsearch_user",
+        "elasticsearch",
+        parse_user,
+        "User that runs Elasticsearch under the Mesos containerizer.",
+        "USER",
+    ),
+    FlagSpec(
+        "allowGpuAgents",
+        "allow_gpu_agents",
+        "false",
+        parse_bool,
+        "Accept offers from agents with GPUs (declined by default to keep GPUs for GPU work).",
+        "BOOL",
+    ),
+    FlagSpec(
+        "localAgents",
+        "local_agents",
+        "4",
+        lambda t: parse_int_in(t, 1, MAX_LOCAL_AGENTS, "a number of agents"),
+        "Local mode only: number of simulated agents (one node each, each with its own loopback address "
+        "127.0.0.<n> and port range).",
+        "N",
+    ),
+    FlagSpec(
+        "localWorkDir",
+        "local_work_dir",
+        "./.es-mesos-local",
+        parse_local_work_dir,
+        "Local mode only: work directory of the development cluster (sandboxes, volumes/<name>, and the "
+        "default state, file://<dir>/state).",
+        "DIR",
+    ),
+)
+
+FLAGS_BY_NAME: dict[str, FlagSpec] = {spec.name: spec for spec in FLAGS}

@@ -1,0 +1,324 @@
+"""The state and the leader lock in ZooKeeper (kazoo): :class:`ZooKeeperStateStore`.
+
+Everything lives under ``[/chroot]/<frameworkName>/<clusterName>``: the znode ``state`` holds
+``{"schema": 1, "state": {...}}`` as UTF-8 JSON (``get /elasticsearch/mesos-ha/state`` in
+``zkCli.sh`` shows it); its znode version is the state's version. ``leader/`` holds the
+contenders of kazoo's lock recipe (ephemeral sequential znodes, data = the contender's
+identifier). The session timeout is ``--zookeeperMesosTimeout``. With ``user:password@`` the
+client authenticates with ZooKeeper's ``digest`` scheme and every znode it creates (including
+missing parents) is readable and writable by that user only; the credentials are never logged.
+
+While this store holds the lock, its writes are *fenced*: each write is one transaction that also
+checks that our lock znode still exists, so a scheduler whose session expired cannot overwrite its
+successor's state (:class:`~es_framework.shell.state_store.base.LeadershipLostError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    BadVersionError,
+    CancelledError,
+    ConnectionClosedError,
+    ConnectionLoss,
+    KazooException,
+    LockTimeout,
+    NoAuthError,
+    NodeExistsError,
+    NoNodeError,
+    OperationTimeoutError,
+    RolledBackError,
+    SessionExpiredError,
+)
+from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
+from kazoo.security import make_digest_acl
+
+from es_framework.config.urls import ZooKeeperUrl
+from es_framework.shell.state_store.base import (
+    SCHEMA,
+    Leadership,
+    LeadershipCallback,
+    LeadershipLostError,
+    LeadershipStatus,
+    StateStoreError,
+    StateUnavailableError,
+    StoredState,
+    check_document,
+    check_name,
+    decode,
+    default_identifier,
+    encode,
+    exists_conflict,
+    log,
+    version_conflict,
+)
+
+DEFAULT_SESSION_TIMEOUT_MS = 20_000
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks digest credentials in kazoo's log (kazoo logs its Auth request, password included, at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, credentials: str) -> None:
+        self._secrets.update(s for s in (credentials, credentials.partition(":")[2]) if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self._secrets):
+            for secret in sorted(self._secrets, key=len, reverse=True):
+                message = message.replace(secret, "****")
+            record.msg, record.args = message, ()
+        return True
+
+
+#: kazoo logs through this logger (not ``kazoo.client``), so that the filter sees every record.
+_KAZOO_LOG = logging.getLogger(f"{log.name}.kazoo")
+_REDACT = _RedactingFilter()
+_KAZOO_LOG.addFilter(_REDACT)
+
+
+class ZooKeeperStateStore(LeadershipStatus):
+    """The state and the leader lock in ZooKeeper (kazoo). Create it, then :meth:`start` it."""
+
+    def __init__(
+        self,
+        url: ZooKeeperUrl,
+        framework_name: str,
+        cluster_name: str,
+        *,
+        session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
+        identifier: str | None = None,
+        on_leadership_change: LeadershipCallback | None = None,
+    ) -> None:
+        check_name(framework_name, "framework name")
+        check_name(cluster_name, "cluster name")
+        if session_timeout_ms <= 0:
+            raise ValueError(f"session timeout must be positive, not {session_timeout_ms} ms")
+        self.url = url
+        self.root = f"{url.path}/{framework_name}/{cluster_name}"
+        self.state_path = f"{self.root}/state"
+        self.lock_path = f"{self.root}/leader"
+        self.identifier = identifier or default_identifier()
+        self.session_timeout_s = session_timeout_ms / 1000.0
+        #: How long one read or write waits for ZooKeeper before :class:`StateUnavailableError`.
+        self.operation_timeout_s = max(1.0, self.session_timeout_s)
+        super().__init__(f"state zk://…{self.root}", on_leadership_change)
+        self._mutex = threading.RLock()
+        self._lock: Any = None  # kazoo Lock while held
+        self._lock_znode: str | None = None
+        self._session_epoch = 0  # +1 on every LOST
+        self._closed = False
+
+        auth_data = None
+        default_acl = None
+        if url.auth is not None:
+            user, _, password = url.auth.reveal().partition(":")
+            auth_data = [("digest", f"{user}:{password}")]
+            default_acl = [make_digest_acl(user, password, all=True)]
+            _REDACT.add(url.auth.reveal())
+        # Reconnect forever and quickly (≤ 1 s apart), so that a session survives a ZooKeeper restart.
+        self._client: Any = KazooClient(
+            hosts=url.hosts_string,
+            timeout=self.session_timeout_s,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0),
+            command_retry=KazooRetry(max_tries=3, delay=0.1, backoff=2, max_delay=1.0),
+            auth_data=auth_data,
+            default_acl=default_acl,
+            logger=_KAZOO_LOG,
+        )
+        self._client.add_listener(self._on_session_state)
+
+    # -- connection
+
+    @property
+    def client(self) -> Any:
+        """The kazoo client (for tests and diagnostics)."""
+        return self._client
+
+    def start(self, timeout: float = 15.0) -> None:
+        try:
+            self._client.start(timeout=timeout)
+        except self._client.handler.timeout_exception:
+            raise StateUnavailableError(f"cannot connect to ZooKeeper {self.url} within {timeout:g} s") from None
+        log.info("state store: connected to ZooKeeper %s, state at %s", self.url, self.state_path)
+
+    def close(self) -> None:
+        with self._mutex:
+            self._closed = True
+            lock = self._lock
+        if lock is not None:
+            lock.cancel()
+        self.release_leadership()
+        self._client.stop()
+        self._client.close()
+
+    def _on_session_state(self, state: str) -> None:
+        # Runs on kazoo's connection thread: it must not block and must not call ZooKeeper.
+        with self._mutex:
+            holding = self._lock_znode is not None
+            if state == KazooState.LOST:
+                self._session_epoch += 1
+                if holding:  # the session is gone, so is our ephemeral lock znode
+                    self._lock = None
+                    self._lock_znode = None
+                    self._tracker.set(Leadership.NOT_LEADER if self._closed else Leadership.LOST)
+            elif state == KazooState.SUSPENDED:
+                if holding:
+                    self._tracker.set(Leadership.SUSPENDED)
+            elif state == KazooState.CONNECTED and holding:
+                # Same session back (an expired one is reported as LOST first): the lock still holds.
+                self._tracker.set(Leadership.LEADER)
+
+    @contextlib.contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (ConnectionLoss, SessionExpiredError, ConnectionClosedError, OperationTimeoutError) as exc:
+            raise StateUnavailableError(f"{what}: ZooKeeper {self.url} unavailable ({type(exc).__name__})") from None
+        except self._client.handler.timeout_exception:
+            raise StateUnavailableError(
+                f"{what}: no answer from ZooKeeper {self.url} within {self.operation_timeout_s:g} s"
+            ) from None
+        except NoAuthError:
+            raise StateStoreError(f"{what}: ZooKeeper {self.url} denies access (check the credentials)") from None
+
+    # -- state
+
+    def read(self) -> StoredState | None:
+        with self._translate(f"reading {self.state_path}"):
+            try:
+                data, stat = self._client.get_async(self.state_path).get(timeout=self.operation_timeout_s)
+            except NoNodeError:
+                return None
+        payload = decode(data, f"znode {self.state_path}")
+        return StoredState(document=payload["state"], version=int(stat.version))
+
+    def create(self, document: dict[str, Any]) -> StoredState:
+        check_document(document)
+        data = encode({"schema": SCHEMA, "state": document})
+        with self._translate(f"creating {self.state_path}"):
+            try:
+                self._client.create_async(self.state_path, data, makepath=True).get(timeout=self.operation_timeout_s)
+            except NodeExistsError:
+                raise exists_conflict(self.state_path) from None
+        return StoredState(document=document, version=0)
+
+    def write(self, document: dict[str, Any], expected_version: int) -> StoredState:
+        check_document(document)
+        data = encode({"schema": SCHEMA, "state": document})
+        with self._mutex:
+            lock_znode = self._lock_znode
+            status = self._tracker.status
+        if status in (Leadership.SUSPENDED, Leadership.LOST):
+            raise LeadershipLostError(f"not writing {self.state_path}: leadership is {status.value}")
+        with self._translate(f"writing {self.state_path}"):
+            if lock_znode is None:
+                try:
+                    stat = self._client.set_async(self.state_path, data, expected_version).get(
+                        timeout=self.operation_timeout_s
+                    )
+                except (BadVersionError, NoNodeError):
+                    raise version_conflict(self.state_path, expected_version) from None
+                return StoredState(document=document, version=int(stat.version))
+            # Fenced: the write happens only if our lock znode (hence our leadership) still exists.
+            transaction = self._client.transaction()
+            transaction.check(lock_znode, -1)
+            transaction.set_data(self.state_path, data, expected_version)
+            results = transaction.commit_async().get(timeout=self.operation_timeout_s)
+        check, result = results
+        if isinstance(check, NoNodeError):
+            raise LeadershipLostError(f"not writing {self.state_path}: the lock znode {lock_znode} is gone")
+        if isinstance(result, (BadVersionError, NoNodeError)):
+            raise version_conflict(self.state_path, expected_version)
+        for outcome in results:
+            if isinstance(outcome, Exception) and not isinstance(outcome, RolledBackError):
+                raise StateStoreError(f"writing {self.state_path} failed: {type(outcome).__name__}")
+        return StoredState(document=document, version=int(result.version))
+
+    def delete(self) -> None:
+        with self._translate(f"deleting {self.state_path}"), contextlib.suppress(NoNodeError):
+            self._client.delete_async(self.state_path).get(timeout=self.operation_timeout_s)
+
+    # -- leadership
+
+    def acquire_leadership(self, timeout: float | None = None) -> bool:
+        with self._mutex:
+            if self._closed:
+                raise StateStoreError("the state store is closed")
+            if self._lock_znode is not None:
+                return True
+            if self._lock is not None:
+                raise StateStoreError("another thread is acquiring the leader lock of this store")
+            epoch = self._session_epoch
+            lock = self._lock = self._client.Lock(self.lock_path, self.identifier)
+        got = False
+        try:
+            with self._translate(f"acquiring the leader lock {self.lock_path}"):
+                got = bool(lock.acquire(blocking=True, timeout=timeout))
+        except (LockTimeout, CancelledError):
+            got = False
+        finally:
+            if not got:
+                with self._mutex:
+                    if self._lock is lock:
+                        self._lock = None
+        if not got:
+            return False
+        znode = f"{self.lock_path}/{lock.node}"
+        valid = False
+        try:
+            # The lock znode must belong to our current session: a LOST during acquisition voids it.
+            with self._translate(f"checking the leader lock {znode}"):
+                stat = self._client.exists_async(znode).get(timeout=self.operation_timeout_s)
+            session_id = self._client.client_id[0] if self._client.client_id else None
+            with self._mutex:
+                valid = (
+                    stat is not None
+                    and stat.ephemeralOwner == session_id
+                    and epoch == self._session_epoch
+                    and not self._closed
+                    and self._lock is lock
+                )
+                if valid:
+                    self._lock_znode = znode
+                    self._tracker.set(Leadership.LEADER if self._client.connected else Leadership.SUSPENDED)
+        finally:
+            if not valid:
+                with self._mutex:
+                    if self._lock is lock:
+                        self._lock = None
+                self._delete_lock_znode(znode)
+        if not valid:
+            return False
+        log.info("state store: %s holds the leader lock %s", self.identifier, znode)
+        return True
+
+    def release_leadership(self) -> None:
+        with self._mutex:
+            lock, self._lock = self._lock, None
+            znode, self._lock_znode = self._lock_znode, None
+            if znode is not None or self._tracker.status is Leadership.LOST:
+                self._tracker.set(Leadership.NOT_LEADER)  # clears may_act before the znode goes
+        if lock is not None and znode is not None:
+            self._delete_lock_znode(znode)
+
+    def _delete_lock_znode(self, znode: str) -> None:
+        """Best effort, bounded by the operation timeout: the znode is ephemeral and goes with the
+        session at the latest (kazoo's own ``Lock.release`` could wait for a reconnect forever)."""
+        try:
+            self._client.delete_async(znode).get(timeout=self.operation_timeout_s)
+        except NoNodeError:
+            pass
+        except (KazooException, self._client.handler.timeout_exception) as exc:
+            log.warning("state store: deleting the lock znode %s failed (%s); it ends with the session", znode, exc)
