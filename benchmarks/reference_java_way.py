@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from es_framework.config import Config
+from es_framework.core.evaluation import Verdict
 from es_framework.core.offers import Offer, Resource
-from strategies.base import Verdict
 
 NODE_ID_VARIABLE = "ELASTICSEARCH_NODE_ID"
 

@@ -40,9 +40,10 @@ from reference_java_way import JavaWayEvaluator, make_tasks  # noqa: E402
 
 from es_framework.config import Config, resolve_config  # noqa: E402
 from es_framework.core.cluster_view import ClusterView  # noqa: E402
+from es_framework.core.evaluation import EvaluationContext, Verdict  # noqa: E402
 from es_framework.core.offers import Offer, parse_offer  # noqa: E402
 from identity.allocator import NodeIdAllocator  # noqa: E402
-from strategies import Verdict, strategy_for  # noqa: E402
+from strategies import strategy_for  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -323,21 +324,25 @@ def _id_pair_loop(allocator: NodeIdAllocator) -> Callable[[int], float]:
     return run
 
 
+Evaluate = Callable[[Offer, ClusterView, Config, EvaluationContext], Verdict]
+
+
 def _evaluate_loop(
-    evaluate: Callable[[Offer, ClusterView, Config], Verdict],
+    evaluate: Evaluate,
     offer: Offer,
     view: ClusterView,
     config: Config,
     allocator: NodeIdAllocator | None = None,
 ) -> Callable[[int], float]:
-    """``n`` verdicts of our strategy; with ``allocator``, each accepted offer also takes (and, to
-    keep the state steady, gives back) a node id, as the scheduler's launch path does."""
+    """``n`` verdicts of our strategy (every rule evaluated); with ``allocator``, each offer also takes
+    (and, to keep the state steady, gives back) the node id it is judged for, as the offer cycle does."""
     if allocator is None:
+        context = EvaluationContext(view.present_nodes + 1)
 
         def run(n: int) -> float:
             start = time.perf_counter()
             for _ in range(n):
-                evaluate(offer, view, config)
+                evaluate(offer, view, config, context)
             return time.perf_counter() - start
 
         return run
@@ -347,8 +352,9 @@ def _evaluate_loop(
     def run_with_id(n: int) -> float:
         start = time.perf_counter()
         for _ in range(n):
-            if evaluate(offer, view, config).accepted:
-                release(allocate())
+            node_id = allocate()
+            evaluate(offer, view, config, EvaluationContext(node_id))
+            release(node_id)
         return time.perf_counter() - start
 
     return run_with_id
@@ -393,8 +399,9 @@ def bench_verdicts(report: Report, sizes: Sizes, configs: dict[str, Config]) -> 
             reference = JavaWayEvaluator(config, running + 1, uses_local_disk=strategy.uses_local_disk)
 
             _check(strategy.name == name, f"strategy for {name} config is {strategy.name}")
-            _check(evaluate(fresh, view, config).accepted, f"{name}: ours accepts the fresh agent's offer")
-            busy_verdict = evaluate(busy, view, config)
+            context = EvaluationContext(running + 1)
+            _check(evaluate(fresh, view, config, context).accepted, f"{name}: ours accepts the fresh agent's offer")
+            busy_verdict = evaluate(busy, view, config, context)
             _check(busy_verdict.rule == "agent_has_node", f"{name}: ours declines the busy agent ({busy_verdict})")
             ref_verdict, ref_id = reference.evaluate(fresh, tasks)
             _check(ref_verdict.accepted and ref_id == running + 1, f"{name}: reference accepts with id {running + 1}")

@@ -30,7 +30,8 @@ if str(ROOT) not in sys.path:
 
 from es_framework.config import resolve_config  # noqa: E402
 from es_framework.core.engine import Engine  # noqa: E402
-from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, state_to_json  # noqa: E402
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState  # noqa: E402
+from es_framework.core.state_document import state_to_json  # noqa: E402
 from identity.naming import volume_names  # noqa: E402
 from identity.task_ids import task_id_for  # noqa: E402
 

@@ -1,9 +1,11 @@
 """Pluggable offer strategies: ``normal`` (local disk) and ``external`` (volume driver)."""
 
 from es_framework.config import Config
-from strategies.base import COMMON_RULES, OfferStrategy, Rule, Verdict
+from es_framework.core.evaluation import EvaluationContext, RuleOutcome, Verdict
+from strategies.base import OfferStrategy, Rule
 from strategies.external import EXTERNAL
 from strategies.normal import NORMAL
+from strategies.rules import COMMON_RULES, NODE_ID_RULES
 
 STRATEGIES: dict[str, OfferStrategy] = {NORMAL.name: NORMAL, EXTERNAL.name: EXTERNAL}
 
@@ -13,4 +15,16 @@ def strategy_for(config: Config) -> OfferStrategy:
     return STRATEGIES[config.strategy_name]
 
 
-__all__ = ["COMMON_RULES", "EXTERNAL", "NORMAL", "STRATEGIES", "OfferStrategy", "Rule", "Verdict", "strategy_for"]
+__all__ = [
+    "COMMON_RULES",
+    "EXTERNAL",
+    "NODE_ID_RULES",
+    "NORMAL",
+    "STRATEGIES",
+    "EvaluationContext",
+    "OfferStrategy",
+    "Rule",
+    "RuleOutcome",
+    "Verdict",
+    "strategy_for",
+]

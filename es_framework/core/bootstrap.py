@@ -11,7 +11,7 @@ a cluster that already exists (or to a node whose data already belongs to one), 
   (``GET /`` → ``cluster_uuid``, relayed by the executor in ``TaskStatus.data``); the uuid is
   stored and the list dropped for good;
 - a state that predates this record, or whose cluster ever ran, is never bootstrapped again
-  (:func:`es_framework.core.node_state.state_from_json`), and the executor drops the list anyway
+  (:func:`es_framework.core.state_document.state_from_json`), and the executor drops the list anyway
   when the node's data volume already holds a cluster.
 
 Roles: node ids 1..M (``--elasticsearchMasterNodes``) are master-eligible and hold data, the

@@ -2,7 +2,7 @@
 
 The engine knows nothing of pymesos or HTTP. Each ``on_*`` method takes one event, persists what
 must survive a crash through the :class:`Store` it was given, and returns the calls to make to
-Mesos as plain :class:`Call` values, which the driver shell (``es_framework.shell.scheduler``) sends. The
+Mesos as plain :class:`Call` values, which the driver shell (``es_framework.shell.driver``) sends. The
 order is the guarantee:
 
 - a launch's record is written *before* its ACCEPT is returned (a crash in between leaves the id
@@ -14,92 +14,38 @@ order is the guarantee:
   resends them to whoever acts next.
 
 At every registration the engine also records the node-shaping configuration
-(:func:`config_values`: image, resources, ports, settings, volume driver and options; not the node
-count) with its fingerprint. When a restarted scheduler brings a different one, the change is
-appended to ``config_changes`` and every current node is marked ``outdated``; nothing is restarted,
-and nodes launched from then on use the new configuration. Offers also teach the engine each
-agent's hostname, which fills in the hostname of tasks adopted through reconciliation.
+(:mod:`es_framework.core.config_record`): a changed one marks the running nodes outdated, and
+nothing is restarted. Offers also teach the engine each agent's hostname, which fills in the
+hostname of tasks adopted through reconciliation. The calls it returns are
+:mod:`es_framework.core.mesos_calls`.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from es_framework.config import Config, redact_url
+from es_framework.config import Config
 from es_framework.core import operations
+from es_framework.core.config_record import record_configuration
+from es_framework.core.describe import describe
+from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
+from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure
-from es_framework.core.node_state import (
-    FREEING_STATES,
-    LIVE_STATES,
-    Action,
-    ClusterState,
-    Decision,
-    NodeStateError,
-    StatusUpdate,
-    TaskState,
-    apply_status,
-    describe,
-    parse_status,
-    state_from_json,
-    state_to_json,
-)
+from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
+from es_framework.core.node_state import FREEING_STATES, LIVE_STATES, ClusterState, NodeStateError, TaskState
 from es_framework.core.offers import Offer, OfferError, parse_offer
-from es_framework.core.plan import SHORT_REFUSE_S, plan_offer_cycle
-from es_framework.core.task_builder import executor_id_for
+from es_framework.core.plan import SHORT_REFUSE_S, DeclinedOffer, plan_offer_cycle
+from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages
+from es_framework.core.state_document import state_from_json, state_to_json
+from es_framework.core.status_updates import Action, Decision, StatusUpdate, apply_status, parse_status
 from identity.task_ids import new_launch_id
 
 log = logging.getLogger("es_framework.core.engine")
-
-#: How many configuration changes the state keeps (oldest dropped first).
-CONFIG_CHANGES_KEPT = 20
-
-
-def config_values(config: Config) -> dict[str, Any]:
-    """The settings that shape a node's task, by flag name: what a running node was launched with.
-    The node count is not one of them (it is stored state of its own)."""
-    return {
-        "elasticsearchDockerImage": config.docker_image,
-        # Stored in ZooKeeper and logged when it changes: never with credentials.
-        "elasticsearchBinaryUrl": redact_url(config.binary_url),
-        "frameworkUseDocker": config.use_docker,
-        "elasticsearchCpu": config.cpus,
-        "elasticsearchRam": config.mem_mb,
-        "elasticsearchDisk": config.disk_mb,
-        "elasticsearchPorts": f"{config.ports.http},{config.ports.transport}",
-        "elasticsearchSettingsLocation": redact_url(config.settings_location),
-        # The file's content, not only its place: a changed file marks the running nodes outdated.
-        "elasticsearchSettings": hashlib.sha256(
-            json.dumps(dict(config.user_settings), sort_keys=True).encode("utf-8")
-        ).hexdigest()[:16]
-        if config.user_settings
-        else "",
-        "elasticsearchNofile": config.nofile,
-        "externalVolumeDriver": config.external_volume_driver,
-        "externalVolumeOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_options),
-        "externalVolumeConfigOptions": ",".join(f"{k}={v}" for k, v in config.external_volume_config_options),
-        "externalVolumeMethod": str(config.external_volume_method),
-        "elasticsearchMasterNodes": config.master_nodes,
-        "elasticsearchSecurity": config.security_enabled,
-        "elasticsearchCertificatesUrl": redact_url(config.certificates_url),
-    }
-
-
-def config_fingerprint(values: Mapping[str, Any]) -> str:
-    """A short, stable digest of :func:`config_values`."""
-    text = json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def config_record(config: Config) -> dict[str, Any]:
-    values = config_values(config)
-    return {"fingerprint": config_fingerprint(values), "values": values}
 
 
 class StoreConflictError(Exception):
@@ -119,103 +65,7 @@ class Store(Protocol):
         ...
 
 
-# --- calls to Mesos ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Accept:
-    offer_id: str
-    task_infos: tuple[dict[str, Any], ...]
-    refuse_seconds: float
-
-
-@dataclass(frozen=True)
-class Decline:
-    offer_ids: tuple[str, ...]
-    refuse_seconds: float
-
-
-@dataclass(frozen=True)
-class Kill:
-    task_id: str
-    agent_id: str | None
-
-
-@dataclass(frozen=True)
-class Acknowledge:
-    agent_id: str
-    task_id: str
-    uuid: str
-
-
-@dataclass(frozen=True)
-class Reconcile:
-    """``tasks`` empty means implicit reconciliation (every task the master knows)."""
-
-    tasks: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class Suppress:
-    pass
-
-
-@dataclass(frozen=True)
-class Revive:
-    pass
-
-
-@dataclass(frozen=True)
-class Message:
-    """A framework message to one node's executor (``data`` is the raw payload)."""
-
-    agent_id: str
-    executor_id: str
-    data: bytes
-
-
-Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive | Message
-
-
 # --- the engine -------------------------------------------------------------------------------------
-
-
-@dataclass
-class DeclineCounts:
-    """Declines by rule, with the last reason of each, for logs, the API and metrics."""
-
-    by_rule: dict[str, int] = field(default_factory=dict)
-    #: rule -> (last reason, when).
-    last: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def add(self, rule: str, reason: str = "", when: float = 0.0) -> None:
-        self.by_rule[rule] = self.by_rule.get(rule, 0) + 1
-        self.last[rule] = (reason or rule, when)
-
-
-@dataclass
-class Counters:
-    """Counters since this scheduler process started (``/metrics``)."""
-
-    offers_received: int = 0
-    offers_accepted: int = 0
-    reconciliations: int = 0
-    #: Registrations that resumed a known framework id (a failover or a re-subscription).
-    failovers: int = 0
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    """Something the engine decided or saw, for the operator's history (bounded)."""
-
-    time: float
-    message: str
-    node_id: int | None = None
-    state: str | None = None
-
-
-#: How many events the engine keeps for the API.
-EVENTS_KEPT = 500
 
 
 class Engine:
@@ -226,11 +76,14 @@ class Engine:
         *,
         clock: Callable[[], float],
         new_launch_id: Callable[[], str] = new_launch_id,
+        strategy: OfferEvaluator | None = None,
     ) -> None:
         self.config = config
         self._store = store
         self._clock = clock
         self._new_launch_id = new_launch_id
+        #: The offer strategy (``strategies.strategy_for(config)``); None: the plan's default for ``config``.
+        self._strategy = strategy
         self.backoff = Backoff()
         self.declines = DeclineCounts()
         self.counters = Counters()
@@ -241,10 +94,7 @@ class Engine:
         self.suppressed = False
         #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
         self.agent_hostnames: dict[str, str] = {}
-        self._seed_hosts: tuple[str, ...] = ()
-        self._seed_version = 0
-        #: task id -> the seed version last sent to it.
-        self._seed_sent: dict[str, int] = {}
+        self._seeds = SeedHostsSent()
         self.state, self._version = self._read()
 
     # --- state ------------------------------------------------------------------------------------
@@ -299,7 +149,7 @@ class Engine:
             if self.state.framework_id is not None:
                 log.warning("framework id changed from %s to %s", self.state.framework_id, framework_id)
             new_state = replace(new_state, framework_id=framework_id)
-        new_state = self._check_configuration(new_state)
+        new_state = record_configuration(new_state, self.config, now=self._clock())
         if new_state is not self.state and not self._persist(new_state):
             log.error("could not record framework id %s and the configuration", framework_id)
         log.info("registered as %s", framework_id)
@@ -310,32 +160,12 @@ class Engine:
         return calls
 
     def seed_host_messages(self, *, resend: bool = False) -> list[Call]:
-        """Tell running nodes the master-eligible nodes' transport addresses.
-
-        Framework messages are best-effort, so the list is versioned: each running node is sent the
-        current version once, and everyone again (same version) after re-registration and
-        periodically (``resend``); an executor applies only a version newer than the last it
-        applied. The version is the clock in milliseconds, so a restarted scheduler never goes back."""
-        seeds = self.state.view(self.config.master_nodes).seed_hosts
-        if seeds != self._seed_hosts:
-            self._seed_hosts = seeds
-            self._seed_version = max(self._seed_version + 1, int(self._clock() * 1000))
-        if not seeds:
-            return []
-        data = json.dumps({"version": self._seed_version, "seed_hosts": list(seeds)}).encode("utf-8")
-        calls: list[Call] = []
-        sent: dict[str, int] = {}
-        for record in sorted(self.state.nodes.values(), key=lambda r: r.node_id):
-            if record.state is not TaskState.RUNNING:
-                continue
-            sent[record.task_id] = self._seed_version
-            if not resend and self._seed_sent.get(record.task_id) == self._seed_version:
-                continue
-            launch_id = record.task_id.rsplit("-", 1)[1]
-            executor_id = executor_id_for(self.config, record.node_id, launch_id)
-            calls.append(Message(record.agent_id, executor_id, data))
-        self._seed_sent = sent
-        return calls
+        """Tell running nodes the master-eligible nodes' transport addresses (see
+        :mod:`es_framework.core.seed_hosts`); ``resend`` sends the current version to every one."""
+        self._seeds, messages = seed_host_messages(
+            self._seeds, self.state, self.config, now=self._clock(), resend=resend
+        )
+        return [*messages]
 
     def reconcile_calls(self) -> list[Call]:
         """Reconcile every known task explicitly (with its agent id), then all tasks implicitly."""
@@ -345,54 +175,6 @@ class Engine:
         calls: list[Call] = [Reconcile(explicit)] if explicit else []
         calls.append(Reconcile(()))
         return calls
-
-    def _check_configuration(self, state: ClusterState) -> ClusterState:
-        """Record the node-shaping configuration; when it differs from the stored one, record the
-        change and mark every current node outdated (they keep running: nothing is restarted)."""
-        current = config_record(self.config)
-        stored = state.config
-        if stored is not None and stored.get("fingerprint") == current["fingerprint"]:
-            return state
-        if stored is None:
-            log.info("recording the configuration (fingerprint %s)", current["fingerprint"])
-            return replace(state, config=current)
-        old_values = stored.get("values")
-        old_values = old_values if isinstance(old_values, Mapping) else {}
-        changed = {
-            flag: [old_values.get(flag), value]
-            for flag, value in current["values"].items()
-            if old_values.get(flag) != value
-        }
-        words = ", ".join(f"--{flag} {old!r} -> {new!r}" for flag, (old, new) in sorted(changed.items()))
-        log.warning(
-            "the configuration changed since the nodes were launched (fingerprint %s -> %s): %s; running nodes are "
-            "marked outdated and are NOT restarted; new launches use the new configuration",
-            stored.get("fingerprint"),
-            current["fingerprint"],
-            words or "details unknown",
-        )
-        nodes = dict(state.nodes)
-        for node_id, record in sorted(state.nodes.items()):
-            if not record.outdated:
-                nodes[node_id] = replace(record, outdated=True)
-            log.warning(
-                "node %d task %s: launched with the earlier configuration; outdated (not restarted)",
-                node_id,
-                record.task_id,
-            )
-        change = {
-            "at": self._clock(),
-            "from": stored.get("fingerprint"),
-            "to": current["fingerprint"],
-            "changed": changed,
-            "outdated_nodes": sorted(nodes),
-        }
-        return replace(
-            state,
-            nodes=MappingProxyType(nodes),
-            config=current,
-            config_changes=(*state.config_changes, change)[-CONFIG_CHANGES_KEPT:],
-        )
 
     def _learn_hostnames(self, offers: Sequence[Offer]) -> ClusterState:
         """Remember each offer's agent hostname; fill it into records that lack it (adopted tasks)."""
@@ -445,7 +227,13 @@ class Engine:
         self.counters.offers_received += len(offers)
         known = self._learn_hostnames(offers)
         plan = plan_offer_cycle(
-            known, offers, self.config, now=self._clock(), backoff=self.backoff, new_launch_id=self._new_launch_id
+            known,
+            offers,
+            self.config,
+            now=self._clock(),
+            backoff=self.backoff,
+            new_launch_id=self._new_launch_id,
+            strategy=self._strategy,
         )
         if (plan.launches or known is not self.state) and not self._persist(plan.state):
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
@@ -468,16 +256,7 @@ class Engine:
             )
         by_refuse: dict[float, list[str]] = {}
         for decline in plan.declines:
-            self.declines.add(decline.rule, decline.reason, self._clock())
-            log.info(
-                "offer %s from %s [%s] declined for %gs: %s: %s",
-                decline.offer.id,
-                decline.offer.hostname,
-                decline.offer.agent_id,
-                decline.refuse_seconds,
-                decline.rule,
-                decline.reason,
-            )
+            self._declined(decline)
             by_refuse.setdefault(decline.refuse_seconds, []).append(decline.offer.id)
         calls.extend(Decline(tuple(ids), refuse) for refuse, ids in sorted(by_refuse.items()))
         if plan.launches:
@@ -485,6 +264,24 @@ class Engine:
         calls.extend(self._offer_interest())
         calls.extend(self.seed_host_messages())
         return calls
+
+    def _declined(self, decline: DeclinedOffer) -> None:
+        """Count a decline under its first failing rule; log that rule, the others that failed too,
+        and (DEBUG) every rule's outcome."""
+        self.declines.add(decline.rule, decline.reason, self._clock(), decline.outcomes)
+        others = [o.rule for o in decline.verdict.failures if o.rule != decline.rule]
+        log.info(
+            "offer %s from %s [%s] declined for %gs: %s: %s%s",
+            decline.offer.id,
+            decline.offer.hostname,
+            decline.offer.agent_id,
+            decline.refuse_seconds,
+            decline.rule,
+            decline.reason,
+            f" (also failing: {', '.join(others)})" if others else "",
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("offer %s, every rule: %s", decline.offer.id, decline.verdict.explain())
 
     def on_update(self, raw_status: object) -> list[Call]:
         return self.on_updates([raw_status])

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
-from es_framework.core.node_state import StatusUpdate, TaskState
+from es_framework.core.node_state import TaskState
+from es_framework.core.status_updates import StatusUpdate
 
 
 class FailureKind(StrEnum):

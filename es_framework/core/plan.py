@@ -3,26 +3,35 @@
 :func:`plan_offer_cycle` is what the scheduler runs on every OFFERS event, as a pure function:
 offers are judged in order; each accepted offer takes the lowest free node id, and the node's
 record is added to the returned state (to be persisted *before* the ACCEPT goes out), so the next
-verdict sees it and no agent gets two nodes. :func:`plan_offers` is the dry run behind
+verdict sees it and no agent gets two nodes. Every offer's verdict is the offer strategy's
+(:mod:`strategies`): the node id an offer would launch, the pins and the back-off are handed to it
+as an :class:`~es_framework.core.evaluation.EvaluationContext`, so ``pinned`` and ``backoff`` are rules like the
+others and a verdict explains an offer completely. :func:`plan_offers` is the dry run behind
 ``es-framework plan``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from es_framework.config import Config
 from es_framework.core.bootstrap import decide_bootstrap, is_master_eligible
-from es_framework.core.failures import HINTS, Backoff
-from es_framework.core.node_state import ClusterState, NodeRecord, record_launch
+from es_framework.core.cluster_view import ClusterView
+from es_framework.core.evaluation import EvaluationContext, OfferEvaluator, RuleOutcome, Verdict
+from es_framework.core.failures import Backoff
+from es_framework.core.node_state import ClusterState, NodeRecord, Pin, record_launch
 from es_framework.core.offers import Offer, OfferError, parse_offer
 from es_framework.core.task_builder import build_task_info, task_ports
 from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
 from identity.task_ids import new_launch_id, task_id_for
+
+# The one import of the strategies layer from the core: the default strategy of a cycle whose caller
+# names none. The scheduler's wiring is to pass ``strategy=strategies.strategy_for(config)`` and this
+# default to go (see docs/architecture.md, layers).
 from strategies import strategy_for
 
 #: Declined offers come back this soon while nodes are missing ...
@@ -36,15 +45,29 @@ class Launch:
     offer: Offer
     record: NodeRecord
     task_info: dict[str, Any]
+    #: Every rule passed; the outcomes say how.
+    verdict: Verdict
 
 
 @dataclass(frozen=True)
-class Decline:
+class DeclinedOffer:
     offer: Offer
-    #: The rule that declined it (``backoff`` when the next node is waiting after failures).
-    rule: str
-    reason: str
+    #: Every rule's outcome; the first failing rule is what the decline is counted under.
+    verdict: Verdict
     refuse_seconds: float
+
+    @property
+    def rule(self) -> str:
+        """The first failing rule (``backoff`` when the next node is waiting after failures)."""
+        return self.verdict.rule or ""
+
+    @property
+    def reason(self) -> str:
+        return self.verdict.reason
+
+    @property
+    def outcomes(self) -> tuple[RuleOutcome, ...]:
+        return self.verdict.outcomes
 
 
 @dataclass(frozen=True)
@@ -52,7 +75,7 @@ class OfferPlan:
     #: The state with a LAUNCHING record per launch: persist it, then send the ACCEPTs.
     state: ClusterState
     launches: tuple[Launch, ...]
-    declines: tuple[Decline, ...]
+    declines: tuple[DeclinedOffer, ...]
 
     @property
     def wants_offers(self) -> bool:
@@ -68,8 +91,9 @@ def plan_offer_cycle(
     now: float,
     backoff: Backoff | None = None,
     new_launch_id: Callable[[], str] = new_launch_id,
+    strategy: OfferEvaluator | None = None,
 ) -> OfferPlan:
-    strategy = strategy_for(config)
+    strategy = strategy or strategy_for(config)
     backoff = backoff or Backoff()
     allocator = state.allocator()
     if state.missing_nodes > 0:
@@ -77,32 +101,17 @@ def plan_offer_cycle(
         state = decide_bootstrap(state, config.framework_name, config.master_nodes)
     view = state.view(config.master_nodes)
     launches: list[Launch] = []
-    declines: list[Decline] = []
+    declines: list[DeclinedOffer] = []
     for offer in offers:
-        verdict = strategy.evaluate(offer, view, config)
+        waiting = _waiting_pins(state, allocator, now)
+        node_id = _choose_node_id(allocator, state.desired_nodes, waiting, offer.agent_id)
+        context = EvaluationContext(node_id, waiting, backoff, now)
+        verdict = strategy.evaluate(offer, view, config, context)
         if not verdict.accepted:
-            complete = view.missing_nodes == 0
-            refuse = LONG_REFUSE_S if complete else SHORT_REFUSE_S
-            declines.append(Decline(offer, verdict.rule or "", verdict.reason, refuse))
+            declines.append(DeclinedOffer(offer, verdict, _refuse_seconds(verdict, view, context)))
             continue
-        node_id = _choose_node_id(allocator, state, offer.agent_id, now)
-        if node_id is None:
-            waiting = sorted(i for i, pin in state.pins.items() if pin.until > now and i not in allocator)
-            reason = "; ".join(
-                f"node {i} restarts in place on agent {state.pins[i].agent_id} (until {state.pins[i].until:.0f})"
-                for i in waiting
-            )
-            declines.append(Decline(offer, "pinned", reason or "no node id may launch here", SHORT_REFUSE_S))
-            continue
-        wait = backoff.wait(node_id, now)
-        if wait > 0:
-            failures = backoff.failures[node_id]
-            reason = (
-                f"node {node_id} failed {failures.count} time(s) in a row ({failures.kind}: {HINTS[failures.kind]}); "
-                f"next launch in {wait:.0f}s"
-            )
-            declines.append(Decline(offer, "backoff", reason, max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))))
-            continue
+        # cluster_full passed, so an id is missing; pinned passed, so it is not kept for another agent.
+        assert node_id is not None
         allocator.reserve(node_id)
         task = build_task_info(offer, node_id, config, view, launch_id=new_launch_id())
         http_port, transport_port = task_ports(task)
@@ -123,26 +132,42 @@ def plan_offer_cycle(
         view = view.with_node(
             node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
         )
-        launches.append(Launch(offer, record, task))
+        launches.append(Launch(offer, record, task, verdict))
     return OfferPlan(state, tuple(launches), tuple(declines))
 
 
-def _choose_node_id(allocator: NodeIdAllocator, state: ClusterState, agent_id: str, now: float) -> int | None:
-    """The node id an accepted offer launches: this agent's pinned node (a restart in place) first,
-    else the lowest free id that is not pinned to another agent; None if only pinned ids are missing."""
-    pinned = {i: p for i, p in state.pins.items() if p.until > now and i not in allocator}
-    for node_id, pin in sorted(pinned.items()):
-        if pin.agent_id == agent_id and node_id <= state.desired_nodes:
+def _waiting_pins(state: ClusterState, allocator: NodeIdAllocator, now: float) -> Mapping[int, Pin]:
+    """Pins still in force of node ids not reserved yet: those ids wait for their own agent."""
+    return MappingProxyType({i: p for i, p in state.pins.items() if p.until > now and i not in allocator})
+
+
+def _choose_node_id(
+    allocator: NodeIdAllocator, desired_nodes: int, waiting: Mapping[int, Pin], agent_id: str
+) -> int | None:
+    """The node id an offer from ``agent_id`` would launch: this agent's pinned node (a restart in
+    place) first, else the lowest free id that is not pinned to another agent; None if no missing id
+    is left for this agent."""
+    for node_id, pin in sorted(waiting.items()):
+        if pin.agent_id == agent_id and node_id <= desired_nodes:
             return node_id
     skipped: list[int] = []
     candidate = allocator.lowest_free
-    while candidate in pinned:
+    while candidate in waiting:
         allocator.reserve(candidate)
         skipped.append(candidate)
         candidate = allocator.lowest_free
     for node_id in skipped:
         allocator.release(node_id)
-    return candidate if candidate <= state.desired_nodes else None
+    return candidate if candidate <= desired_nodes else None
+
+
+def _refuse_seconds(verdict: Verdict, view: ClusterView, context: EvaluationContext) -> float:
+    """How long Mesos should keep this agent's resources from us: until the node waiting after
+    failures may launch again; long once the cluster is complete; short while nodes are missing."""
+    if verdict.rule == "backoff" and context.node_id is not None:
+        wait = context.backoff.wait(context.node_id, context.now)
+        return max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))
+    return LONG_REFUSE_S if view.missing_nodes == 0 else SHORT_REFUSE_S
 
 
 # --- the dry run ----------------------------------------------------------------------------------
@@ -159,9 +184,17 @@ class PlanStep:
     node_id: int | None = None
     volumes: tuple[str, str] | None = None
     task_info: dict[str, Any] | None = None
+    #: Every rule's outcome in order (none for a malformed offer, which no rule could judge).
+    outcomes: tuple[RuleOutcome, ...] = ()
 
 
-def plan_offers(raw_offers: Iterable[object], config: Config, *, taken_ids: Iterable[int] = ()) -> list[PlanStep]:
+def plan_offers(
+    raw_offers: Iterable[object],
+    config: Config,
+    *,
+    taken_ids: Iterable[int] = (),
+    strategy: OfferEvaluator | None = None,
+) -> list[PlanStep]:
     """Judge ``raw_offers`` (v1 JSON) for a cluster whose only nodes hold ``taken_ids``.
 
     A malformed offer gets a step with rule ``malformed`` (the scheduler declines those too).
@@ -176,7 +209,7 @@ def plan_offers(raw_offers: Iterable[object], config: Config, *, taken_ids: Iter
         except OfferError as exc:
             steps.append(PlanStep(f"#{index}", "?", "?", False, "malformed", str(exc)))
     offers = [s for s in steps if isinstance(s, Offer)]
-    plan = plan_offer_cycle(placeholder, offers, config, now=0.0)
+    plan = plan_offer_cycle(placeholder, offers, config, now=0.0, strategy=strategy)
     by_offer: dict[str, PlanStep] = {}
     for launch in plan.launches:
         by_offer[launch.offer.id] = PlanStep(
@@ -189,10 +222,17 @@ def plan_offers(raw_offers: Iterable[object], config: Config, *, taken_ids: Iter
             node_id=launch.record.node_id,
             volumes=launch.record.volumes,
             task_info=launch.task_info,
+            outcomes=launch.verdict.outcomes,
         )
     for decline in plan.declines:
         by_offer[decline.offer.id] = PlanStep(
-            decline.offer.id, decline.offer.hostname, decline.offer.agent_id, False, decline.rule, decline.reason
+            decline.offer.id,
+            decline.offer.hostname,
+            decline.offer.agent_id,
+            False,
+            decline.rule,
+            decline.reason,
+            outcomes=decline.outcomes,
         )
     return [by_offer[s.id] if isinstance(s, Offer) else s for s in steps]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from es_framework.contract import NodeReport
 from es_framework.core.bootstrap import (
     DATA_ROLES,
     MASTER_ROLES,
@@ -17,20 +18,10 @@ from es_framework.core.bootstrap import (
     is_master_eligible,
     node_roles,
 )
-from es_framework.core.node_state import (
-    Action,
-    ClusterState,
-    NodeReport,
-    StatusUpdate,
-    TaskState,
-    apply_status,
-    describe,
-    parse_report,
-    parse_status,
-    split_clusters,
-    state_from_json,
-    state_to_json,
-)
+from es_framework.core.describe import describe
+from es_framework.core.node_state import ClusterState, TaskState, split_clusters
+from es_framework.core.state_document import state_from_json, state_to_json
+from es_framework.core.status_updates import Action, StatusUpdate, apply_status, parse_status
 from tests.core.test_node_state import FW, cluster, running, tid, update
 
 
@@ -96,16 +87,22 @@ def test_seed_hosts_follow_the_master_count() -> None:
 # --- the uuid a node reports ---------------------------------------------------------------------
 
 
-def test_parse_report_reads_the_executors_data() -> None:
-    assert parse_report(data({"cluster_uuid": "u1", "version": "8.15.3", "node_name": "es1"})) == NodeReport(
+def test_status_data_is_read_as_the_contracts_node_report() -> None:
+    def parsed(raw_data: object) -> NodeReport | None:
+        raw = {"task_id": {"value": tid(1)}, "state": "TASK_RUNNING", "data": raw_data}
+        return parse_status(raw).report
+
+    assert parsed(data({"cluster_uuid": "u1", "version": "8.15.3", "node_name": "es1"})) == NodeReport(
         "u1", "8.15.3", "es1"
     )
     # A forming node says _na_: not a uuid.
-    assert parse_report(data({"cluster_uuid": "_na_"})) is None
+    assert parsed(data({"cluster_uuid": "_na_"})) is None
     for bad in ("", "%%%", data([1]), data({"cluster_uuid": 5}), base64.b64encode(b"\xff").decode(), None, 3):
-        assert parse_report(bad) is None
-    status = parse_status({"task_id": {"value": tid(1)}, "state": "TASK_RUNNING", "data": data({"cluster_uuid": "u"})})
-    assert status.report == NodeReport(cluster_uuid="u")
+        assert parsed(bad) is None
+    # A contract-2 executor names its contract; the scheduler reads it and decides as before.
+    assert parsed(data({"cluster_uuid": "u", "contract": 2})) == NodeReport(cluster_uuid="u", contract=2)
+    update = parse_status({"task_id": {"value": tid(1)}, "state": "TASK_RUNNING", "data": data({"cluster_uuid": "u"})})
+    assert update.report == NodeReport(cluster_uuid="u")
 
 
 def test_first_uuid_is_recorded_and_ends_bootstrapping() -> None:

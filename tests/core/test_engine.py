@@ -3,26 +3,18 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import logging
 from typing import Any
 
 import pytest
 
-from es_framework.core.engine import (
-    Accept,
-    Acknowledge,
-    Call,
-    Decline,
-    Engine,
-    Kill,
-    Message,
-    Reconcile,
-    Revive,
-    StoreConflictError,
-    Suppress,
-    config_record,
-)
-from es_framework.core.node_state import TaskState, describe, state_from_json
+from es_framework.core.config_record import config_record
+from es_framework.core.describe import describe
+from es_framework.core.engine import Engine, StoreConflictError
+from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
+from es_framework.core.node_state import TaskState
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S
+from es_framework.core.state_document import state_from_json
 from identity import node_id_from_task_id
 from tests.harness.builders import config, offer
 
@@ -227,6 +219,30 @@ def test_unreachable_node_is_not_replaced() -> None:
     assert engine.state.view().present_nodes == 3
 
 
+def test_a_decline_is_counted_under_its_first_failing_rule_and_explained_by_every_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine, _, clock = make()
+    launched(engine, 1, 2, 3)
+    caplog.set_level(logging.DEBUG, logger="es_framework.core.engine")
+    engine.on_offers([offer(1, mem=1)])
+    assert engine.declines.by_rule == {"cluster_full": 1}
+    assert engine.declines.last["cluster_full"] == ("cluster size fulfilled: 3 of 3 nodes present", clock.now)
+    outcomes = engine.declines.explanations["cluster_full"]
+    assert [(o.rule, o.passed) for o in outcomes if not o.passed] == [
+        ("cluster_full", False),
+        ("agent_has_node", False),
+        ("mem", False),
+    ]
+    assert "cluster_full: cluster size fulfilled: 3 of 3 nodes present (also failing: agent_has_node, mem)" in (
+        caplog.text
+    )
+    assert "FAILED mem: not enough mem: 1 MB offered, 2048 MB needed; passed ports:" in caplog.text
+    # Declines no rule judged are counted with no explanation.
+    engine.on_offers([{"id": {"value": "bad-offer"}}])
+    assert engine.declines.explanations["malformed"] == ()
+
+
 def test_a_second_live_task_for_a_node_id_is_killed_and_acknowledged() -> None:
     engine, _, _ = make()
     tasks = launched(engine, 1)
@@ -363,7 +379,8 @@ def test_a_launch_that_never_reached_mesos_is_relaunched_without_back_off() -> N
 
 
 def test_the_new_state_fields_survive_a_round_trip_and_are_checked() -> None:
-    from es_framework.core.node_state import NodeStateError, state_to_json
+    from es_framework.core.node_state import NodeStateError
+    from es_framework.core.state_document import state_to_json
 
     engine, store, _ = make(externalVolumeDriver="rexray")
     engine.on_registered("fw-1")

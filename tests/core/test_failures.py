@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from es_framework.core.failures import HINTS, Backoff, FailureKind, classify_failure
-from es_framework.core.node_state import StatusUpdate, TaskState
+from es_framework.core.node_state import TaskState
+from es_framework.core.status_updates import StatusUpdate
 
 T = "elasticsearch-node1-" + "0" * 32
 

@@ -7,22 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from es_framework.core.describe import describe
 from es_framework.core.node_state import (
     FREEING_STATES,
-    Action,
     ClusterState,
     NodeRecord,
     NodeStateError,
-    StatusUpdate,
     TaskState,
-    apply_status,
-    describe,
-    parse_status,
     record_launch,
     release_node,
-    state_from_json,
-    state_to_json,
 )
+from es_framework.core.state_document import state_from_json, state_to_json
+from es_framework.core.status_updates import Action, StatusUpdate, apply_status, parse_status
 from identity import task_id_for, volume_names
 
 FW = "elasticsearch"

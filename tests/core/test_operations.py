@@ -7,11 +7,13 @@ from dataclasses import replace
 import pytest
 
 from es_framework.core import operations
-from es_framework.core.engine import Engine, Kill, Revive
-from es_framework.core.node_state import ClusterState, Pin, TaskState, state_from_json
+from es_framework.core.engine import Engine
+from es_framework.core.mesos_calls import Kill, Revive
+from es_framework.core.node_state import ClusterState, Pin, TaskState
 from es_framework.core.offers import parse_offer
 from es_framework.core.operations import OperatorError
 from es_framework.core.plan import plan_offer_cycle
+from es_framework.core.state_document import state_from_json
 from tests.core.test_engine import FW, Clock, MemoryStore, accepts, launched, make, status
 from tests.core.test_node_state import apply, running, update
 from tests.harness.builders import config, offer

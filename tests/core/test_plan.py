@@ -4,11 +4,15 @@ import itertools
 import json
 from collections.abc import Callable
 
+from es_framework.config import Config
+from es_framework.core.cluster_view import ClusterView
+from es_framework.core.evaluation import EvaluationContext, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff, FailureKind
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, record_launch
-from es_framework.core.offers import offers_from_document, parse_offer
+from es_framework.core.offers import Offer, offers_from_document, parse_offer
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
 from identity import node_id_from_task_id, task_id_for
+from strategies import EXTERNAL
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
 
 
@@ -112,6 +116,9 @@ def test_a_failing_node_backs_off_and_nothing_else_takes_its_place() -> None:
     assert decline.rule == "backoff"
     assert "node 2 failed 2 time(s) in a row (volume" in decline.reason and "next launch in 6s" in decline.reason
     assert decline.refuse_seconds == 6.0
+    # The back-off is a rule of the verdict like the others: every other rule passed.
+    assert decline.verdict.failures == (RuleOutcome("backoff", False, decline.reason),)
+    assert decline.outcomes[-2] == RuleOutcome("pinned", True, "node 2 would launch here")
     assert sorted(plan.state.nodes) == [1, 3]
     later = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=10.0, backoff=backoff)
     assert [launch.record.node_id for launch in later.launches] == [2]
@@ -133,3 +140,36 @@ def test_cycle_does_not_mutate_its_input_state() -> None:
 
 def _record(node_id: int) -> NodeRecord:
     return NodeRecord(node_id, task_id_for("elasticsearch", node_id, "a" * 32), f"agent-{node_id}", f"h{node_id}", 1, 2)
+
+
+def test_every_declined_and_accepted_offer_carries_every_rules_outcome() -> None:
+    raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
+    steps = {s.offer_id: s for s in plan_offers(raw, config(externalVolumeDriver="rexray"))}
+    names = [rule.name for rule in EXTERNAL.rules]
+    for step in steps.values():
+        assert [o.rule for o in step.outcomes] == names
+        assert step.accepted == all(o.passed for o in step.outcomes)
+    offer_2 = steps["offer-2"]
+    assert [o.rule for o in offer_2.outcomes if not o.passed] == ["mem"]
+    assert offer_2.outcomes[names.index("mem")].reason == offer_2.reason
+    # A malformed offer was judged by no rule.
+    assert plan_offers([{"id": {"value": "bad"}}], config())[0].outcomes == ()
+
+
+def test_the_strategy_can_be_handed_in() -> None:
+    class DeclineAll:
+        name = "none"
+
+        def evaluate(self, offer: Offer, view: ClusterView, config: Config, context: EvaluationContext) -> Verdict:
+            outcome = RuleOutcome("closed", False, f"closed for node {context.node_id}")
+            return Verdict(offer.id, offer.agent_id, offer.hostname, False, "closed", outcome.reason, (outcome,))
+
+    plan = plan_offer_cycle(
+        ClusterState(desired_nodes=3), [parse_offer(offer(1))], config(), now=0, strategy=DeclineAll()
+    )
+    assert plan.launches == ()
+    assert [(d.rule, d.reason, d.refuse_seconds) for d in plan.declines] == [
+        ("closed", "closed for node 1", SHORT_REFUSE_S)
+    ]
+    steps = plan_offers([offer(1)], config(), strategy=DeclineAll())
+    assert (steps[0].rule, steps[0].accepted) == ("closed", False)

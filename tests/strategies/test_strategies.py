@@ -7,16 +7,25 @@ from typing import Any
 import pytest
 
 from es_framework.core.cluster_view import ClusterView
+from es_framework.core.evaluation import EvaluationContext, RuleOutcome
+from es_framework.core.failures import Backoff, FailureKind
+from es_framework.core.node_state import Pin
 from es_framework.core.offers import parse_offer
 from strategies import EXTERNAL, NORMAL, Verdict, strategy_for
+from strategies.rules import Enough, enough_cpus, enough_disk, enough_mem
 from tests.harness.builders import config, offer, ports, scalar
 
 EMPTY = ClusterView(desired_nodes=3)
 
 
-def judge(raw: dict[str, Any], view: ClusterView = EMPTY, /, **flags: str) -> Verdict:
+def judge(
+    raw: dict[str, Any], view: ClusterView = EMPTY, context: EvaluationContext | None = None, /, **flags: str
+) -> Verdict:
+    """The verdict, with the node id the offer cycle would give when none is said: the next one."""
     cfg = config(**flags)
-    return strategy_for(cfg).evaluate(parse_offer(raw), view, cfg)
+    if context is None:
+        context = EvaluationContext(view.present_nodes + 1 if view.missing_nodes else None)
+    return strategy_for(cfg).evaluate(parse_offer(raw), view, cfg, context)
 
 
 def test_strategy_selection() -> None:
@@ -30,8 +39,19 @@ def test_strategy_selection() -> None:
         "mem",
         "ports",
         "disk",
+        "pinned",
+        "backoff",
     ]
-    assert [r.name for r in EXTERNAL.rules] == ["cluster_full", "agent_has_node", "gpu_agent", "cpus", "mem", "ports"]
+    assert [r.name for r in EXTERNAL.rules] == [
+        "cluster_full",
+        "agent_has_node",
+        "gpu_agent",
+        "cpus",
+        "mem",
+        "ports",
+        "pinned",
+        "backoff",
+    ]
     assert NORMAL.uses_local_disk and not EXTERNAL.uses_local_disk
 
 
@@ -177,3 +197,83 @@ def test_verdicts_never_scan_the_cluster(driver: dict[str, str]) -> None:
     assert judge(offer(20_000), view, **driver).accepted
     assert judge(offer(1, agent_id="agent-5", hostname="elsewhere"), view, **driver).rule == "agent_has_node"
     assert judge(offer(1, agent_id="new", hostname="host9"), view, **driver).rule == "agent_has_node"
+
+
+# --- every rule's outcome ------------------------------------------------------------------------------
+
+
+def test_every_rule_is_evaluated_and_reported_in_order() -> None:
+    # Short of everything, on an agent that already has a node, in a full cluster.
+    raw = offer(1, cpus=0.1, mem=1, disk=1, port_ranges=())
+    full = ClusterView(desired_nodes=1, present_nodes=1, nodes_by_agent=MappingProxyType({"agent-1-S0": 1}))
+    verdict = judge(raw, full)
+    assert [(o.rule, o.passed) for o in verdict.outcomes] == [
+        ("cluster_full", False),
+        ("agent_has_node", False),
+        ("gpu_agent", True),
+        ("cpus", False),
+        ("mem", False),
+        ("ports", False),
+        ("disk", False),
+        ("pinned", True),
+        ("backoff", True),
+    ]
+    # The counted rule and reason are the first failing one's, as before every rule was reported.
+    first = verdict.failures[0]
+    assert (
+        (verdict.rule, verdict.reason)
+        == (first.rule, first.reason)
+        == (
+            "cluster_full",
+            "cluster size fulfilled: 1 of 1 nodes present",
+        )
+    )
+    assert [o.rule for o in verdict.failures] == ["cluster_full", "agent_has_node", "cpus", "mem", "ports", "disk"]
+    assert verdict.outcomes[3].reason == "not enough cpus: 0.1 offered, 1 needed"
+    assert verdict.outcomes[7].reason == "no missing node is pinned to another agent"
+    assert verdict.outcomes[8].reason == "no node id to launch, so none to hold back"
+    assert str(verdict.outcomes[0]) == "FAILED cluster_full: cluster size fulfilled: 1 of 1 nodes present"
+    assert verdict.explain().split("; ")[2] == "passed gpu_agent: agent offers no GPUs"
+
+
+def test_an_accepted_offer_says_how_it_passed_each_rule() -> None:
+    verdict = judge(offer(1, cpus=2, mem=4096, extra=(scalar("gpus", 1),)), allowGpuAgents="true")
+    assert verdict.accepted and verdict.failures == ()
+    assert verdict.outcomes == (
+        RuleOutcome("cluster_full", True, "3 of 3 nodes missing"),
+        RuleOutcome("agent_has_node", True, "no node of cluster mesos-ha on this agent or host"),
+        RuleOutcome("gpu_agent", True, "agent offers 1 GPUs; allowed by --allowGpuAgents"),
+        RuleOutcome("cpus", True, "enough cpus: 2 offered, 1 needed"),
+        RuleOutcome("mem", True, "enough mem: 4096 MB offered, 2048 MB needed"),
+        RuleOutcome("ports", True, "HTTP port 31000 and transport port 31001 are offered"),
+        RuleOutcome("disk", True, "enough disk: 20000 MB offered, 1024 MB needed"),
+        RuleOutcome("pinned", True, "node 1 would launch here"),
+        RuleOutcome("backoff", True, "node 1 has not failed lately"),
+    )
+
+
+def test_cpus_mem_and_disk_are_one_rule_shape() -> None:
+    assert all(isinstance(check, Enough) for check in (enough_cpus, enough_mem, enough_disk))
+    checks = {rule.name: rule.check for rule in NORMAL.rules}
+    assert (checks["cpus"], checks["mem"], checks["disk"]) == (enough_cpus, enough_mem, enough_disk)
+
+
+def test_a_missing_node_pinned_to_another_agent_is_not_launched_here() -> None:
+    pins = MappingProxyType({2: Pin("agent-9-S0", 60.0)})
+    view = ClusterView(desired_nodes=2, present_nodes=1)
+    verdict = judge(offer(1), view, EvaluationContext(None, pins, now=10.0))
+    assert (verdict.accepted, verdict.rule) == (False, "pinned")
+    assert verdict.reason == "node 2 restarts in place on agent agent-9-S0 (until 60)"
+    # Its own agent gets it.
+    verdict = judge(offer(9), view, EvaluationContext(2, pins, now=10.0))
+    assert verdict.accepted and verdict.outcomes[-2].reason == "node 2 restarts in place on this agent"
+
+
+def test_a_node_waiting_after_failures_is_not_launched_yet() -> None:
+    backoff = Backoff().failed(1, FailureKind.IMAGE, "no such image", now=0).failed(1, FailureKind.IMAGE, "", now=0)
+    early = judge(offer(1), EMPTY, EvaluationContext(1, backoff=backoff, now=4.0))
+    assert (early.accepted, early.rule) == (False, "backoff")
+    assert early.reason.startswith("node 1 failed 2 time(s) in a row (image: the agent could not find or pull")
+    assert early.reason.endswith("; next launch in 6s")
+    later = judge(offer(1), EMPTY, EvaluationContext(1, backoff=backoff, now=10.0))
+    assert later.accepted and later.outcomes[-1].reason.endswith("; its back-off is over")

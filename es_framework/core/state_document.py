@@ -1,0 +1,176 @@
+"""The stored state document: :class:`~es_framework.core.node_state.ClusterState` to JSON and back.
+
+The document is what the scheduler writes to ZooKeeper (or a file in local mode). Reading it back
+checks every identity invariant, so corrupt state is refused instead of acted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
+from identity.naming import volume_names
+from identity.task_ids import try_node_id_from_task_id
+
+#: Version of the JSON written by :func:`state_to_json`. Version 1 (no bootstrap record, no cluster
+#: uuid) is still read; see :func:`state_from_json`.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = frozenset({1, 2})
+
+
+def state_to_json(state: ClusterState) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "framework_id": state.framework_id,
+        "desired_nodes": state.desired_nodes,
+        "nodes": [
+            {
+                "node_id": r.node_id,
+                "task_id": r.task_id,
+                "agent_id": r.agent_id,
+                "hostname": r.hostname,
+                "http_port": r.http_port,
+                "transport_port": r.transport_port,
+                "state": r.state.value,
+                "seen_running": r.seen_running,
+                "volumes": list(r.volumes) if r.volumes else None,
+                "needs_operator": r.needs_operator,
+                "last_reason": r.last_reason,
+                "last_message": r.last_message,
+                "updated_at": r.updated_at,
+                "outdated": r.outdated,
+                "healthy": r.healthy,
+                "started_at": r.started_at,
+                "cluster_uuid": r.cluster_uuid,
+                "version": r.version,
+                "stopping": r.stopping,
+            }
+            for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
+        ],
+        "config": dict(state.config) if state.config is not None else None,
+        "config_changes": [dict(change) for change in state.config_changes],
+        "torn_down_at": state.torn_down_at,
+        "bootstrap_masters": list(state.bootstrap_masters) if state.bootstrap_masters is not None else None,
+        "cluster_uuid": state.cluster_uuid,
+        "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
+    }
+
+
+def _field(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = raw.get(key)
+    # bool is an int subclass; a stored true where a node id belongs is corruption, not 1.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise NodeStateError(f"{where}: '{key}' is missing or has the wrong type")
+    return value
+
+
+def state_from_json(raw: object, framework_name: str) -> ClusterState:
+    """Stored state back to :class:`ClusterState`, checking every identity invariant on the way."""
+    if not isinstance(raw, Mapping):
+        raise NodeStateError("stored state is not a JSON object")
+    schema = raw.get("schema")
+    if schema not in READABLE_SCHEMAS or isinstance(schema, bool):
+        raise NodeStateError(
+            f"stored state has schema {schema!r}; this version reads {', '.join(map(str, sorted(READABLE_SCHEMAS)))}"
+        )
+    desired = _field(raw, "desired_nodes", int, "stored state")
+    if desired < 1:
+        raise NodeStateError(f"stored state: desired_nodes {desired} is below 1")
+    framework_id = raw.get("framework_id")
+    if framework_id is not None and not isinstance(framework_id, str):
+        raise NodeStateError("stored state: framework_id must be a string or null")
+    nodes: dict[int, NodeRecord] = {}
+    seen_tasks: set[str] = set()
+    for index, item in enumerate(_field(raw, "nodes", list, "stored state")):
+        where = f"stored node #{index}"
+        if not isinstance(item, Mapping):
+            raise NodeStateError(f"{where} is not an object")
+        node_id = _field(item, "node_id", int, where)
+        task_id = _field(item, "task_id", str, where)
+        if try_node_id_from_task_id(task_id, framework_name) != node_id:
+            raise NodeStateError(f"{where}: task id {task_id!r} does not name node {node_id} of {framework_name!r}")
+        if node_id in nodes or task_id in seen_tasks:
+            raise NodeStateError(f"{where}: node {node_id} or task {task_id} appears twice")
+        try:
+            task_state = TaskState(_field(item, "state", str, where))
+        except ValueError:
+            raise NodeStateError(f"{where}: unknown state {item.get('state')!r}") from None
+        volumes = item.get("volumes")
+        if volumes is not None and (
+            not isinstance(volumes, list) or tuple(volumes) != volume_names(framework_name, node_id)
+        ):
+            raise NodeStateError(f"{where}: volumes {volumes!r} are not node {node_id}'s")
+        nodes[node_id] = NodeRecord(
+            node_id=node_id,
+            task_id=task_id,
+            agent_id=_field(item, "agent_id", str, where),
+            hostname=_field(item, "hostname", str, where),
+            http_port=_field(item, "http_port", int, where),
+            transport_port=_field(item, "transport_port", int, where),
+            state=task_state,
+            seen_running=_field(item, "seen_running", bool, where),
+            volumes=(volumes[0], volumes[1]) if volumes else None,
+            needs_operator=bool(item.get("needs_operator", False)),
+            last_reason=item.get("last_reason") if isinstance(item.get("last_reason"), str) else None,
+            last_message=item.get("last_message") if isinstance(item.get("last_message"), str) else None,
+            updated_at=float(item["updated_at"]) if isinstance(item.get("updated_at"), (int, float)) else None,
+            outdated=item.get("outdated") is True,
+            healthy=item.get("healthy") if isinstance(item.get("healthy"), bool) else None,
+            started_at=float(item["started_at"]) if isinstance(item.get("started_at"), (int, float)) else None,
+            cluster_uuid=_optional_text(item, "cluster_uuid", where),
+            version=_optional_text(item, "version", where),
+            stopping=_optional_text(item, "stopping", where),
+        )
+        seen_tasks.add(task_id)
+    config = raw.get("config")
+    if config is not None and (not isinstance(config, Mapping) or not isinstance(config.get("fingerprint"), str)):
+        raise NodeStateError("stored state: config must be an object with a fingerprint, or null")
+    changes = raw.get("config_changes") or []
+    if not isinstance(changes, list) or not all(isinstance(c, Mapping) for c in changes):
+        raise NodeStateError("stored state: config_changes must be a list of objects")
+    torn_down_at = raw.get("torn_down_at")
+    if torn_down_at is not None and (not isinstance(torn_down_at, (int, float)) or isinstance(torn_down_at, bool)):
+        raise NodeStateError("stored state: torn_down_at must be a time or null")
+    cluster_uuid = _optional_text(raw, "cluster_uuid", "stored state")
+    if schema == 1:
+        # Written before bootstrapping was recorded: a cluster that ever had nodes may hold data, so
+        # it must never be bootstrapped again; a brand-new one may.
+        bootstrap: tuple[str, ...] | None = () if nodes or framework_id else None
+    else:
+        masters = raw.get("bootstrap_masters")
+        if masters is not None and (not isinstance(masters, list) or not all(isinstance(m, str) for m in masters)):
+            raise NodeStateError("stored state: bootstrap_masters must be a list of node names or null")
+        bootstrap = tuple(masters) if masters is not None else None
+    if cluster_uuid is not None and bootstrap:
+        raise NodeStateError("stored state: a cluster with a recorded uuid cannot still be bootstrapping")
+    pins: dict[int, Pin] = {}
+    raw_pins = raw.get("pins") or {}
+    if not isinstance(raw_pins, Mapping):
+        raise NodeStateError("stored state: pins must be an object")
+    for key, pin in raw_pins.items():
+        if not (isinstance(key, str) and key.isdigit() and isinstance(pin, Mapping)):
+            raise NodeStateError(f"stored state: pin {key!r} is not a node id with an object")
+        agent, until = pin.get("agent_id"), pin.get("until")
+        if not isinstance(agent, str) or not isinstance(until, (int, float)) or isinstance(until, bool):
+            raise NodeStateError(f"stored state: pin of node {key} needs agent_id and until")
+        pins[int(key)] = Pin(agent, float(until))
+    return ClusterState(
+        desired_nodes=desired,
+        nodes=MappingProxyType(nodes),
+        framework_id=framework_id,
+        config=MappingProxyType(dict(config)) if config is not None else None,
+        config_changes=tuple(MappingProxyType(dict(c)) for c in changes),
+        torn_down_at=float(torn_down_at) if torn_down_at is not None else None,
+        bootstrap_masters=bootstrap,
+        cluster_uuid=cluster_uuid,
+        pins=MappingProxyType(pins),
+    )
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise NodeStateError(f"{where}: '{key}' must be a string or null")
+    return value
