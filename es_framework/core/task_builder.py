@@ -2,7 +2,9 @@
 
 The node runs in a custom executor. The node id reaches it three ways: ``ELASTICSEARCH_NODE_ID``
 in the executor's environment (the executor needs it), the task id, and a task label (status
-updates and reconciliation answers carry only the task id).
+updates and reconciliation answers carry only the task id). Every variable the executor reads is
+named in :mod:`es_framework.contract`, and ``ELASTICSEARCH_CONTRACT_VERSION`` says which contract
+the environment was written for.
 
 Volumes, by containerizer and strategy:
 
@@ -28,6 +30,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from es_framework import contract
 from es_framework.config import Config
 from es_framework.core.bootstrap import initial_master_nodes_for, node_roles
 from es_framework.core.cluster_view import ClusterView
@@ -216,32 +219,33 @@ def build_task_info(
     task_id = task_id_for(config.framework_name, node_id, launch_id)
 
     env: dict[str, str] = {
-        "ELASTICSEARCH_NODE_ID": str(node_id),
-        "ELASTICSEARCH_NODE_NAME": name,
-        "ELASTICSEARCH_CLUSTER_NAME": config.cluster_name,
-        "ELASTICSEARCH_FRAMEWORK_NAME": config.framework_name,
-        "ELASTICSEARCH_HTTP_PORT": str(http_port),
-        "ELASTICSEARCH_TRANSPORT_PORT": str(transport_port),
-        "ELASTICSEARCH_PUBLISH_HOST": offer.hostname,
-        "ELASTICSEARCH_USE_IP_ADDRESS": "true" if config.use_ip_address else "false",
-        "ELASTICSEARCH_SEED_HOSTS": ",".join(view.seed_hosts),
+        contract.ENV_CONTRACT_VERSION: str(contract.CONTRACT_VERSION),
+        contract.ENV_NODE_ID: str(node_id),
+        contract.ENV_NODE_NAME: name,
+        contract.ENV_CLUSTER_NAME: config.cluster_name,
+        contract.ENV_FRAMEWORK_NAME: config.framework_name,
+        contract.ENV_HTTP_PORT: str(http_port),
+        contract.ENV_TRANSPORT_PORT: str(transport_port),
+        contract.ENV_PUBLISH_HOST: offer.hostname,
+        contract.ENV_USE_IP_ADDRESS: "true" if config.use_ip_address else "false",
+        contract.ENV_SEED_HOSTS: contract.join_list(view.seed_hosts),
         "ES_JAVA_OPTS": f"-Xms{config.heap_mb}m -Xmx{config.heap_mb}m",
-        "ELASTICSEARCH_NODE_ROLES": ",".join(node_roles(node_id, view.master_nodes)),
+        contract.ENV_NODE_ROLES: contract.join_list(node_roles(node_id, view.master_nodes)),
     }
     if config.user_settings:
-        env["ELASTICSEARCH_USER_SETTINGS"] = json.dumps(dict(config.user_settings), sort_keys=True)
+        env[contract.ENV_USER_SETTINGS] = json.dumps(dict(config.user_settings), sort_keys=True)
     initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)
     if initial_masters:
-        env["ELASTICSEARCH_INITIAL_MASTER_NODES"] = ",".join(initial_masters)
+        env[contract.ENV_INITIAL_MASTER_NODES] = contract.join_list(initial_masters)
     secrets: dict[str, str] = {}
     uris: list[dict[str, Any]] = []
     if config.security_enabled and config.elastic_password is not None and config.certificates_url:
-        env["ELASTICSEARCH_SECURITY"] = "enabled"
-        env["ELASTICSEARCH_CERTIFICATES"] = certificates_file_name(config.certificates_url)
-        secrets["ELASTIC_PASSWORD"] = config.elastic_password.reveal()
+        env[contract.ENV_SECURITY] = contract.SECURITY_ENABLED
+        env[contract.ENV_CERTIFICATES] = certificates_file_name(config.certificates_url)
+        secrets[contract.ENV_ELASTIC_PASSWORD] = config.elastic_password.reveal()
         uris.append({"value": config.certificates_url, "extract": False, "cache": False})
     else:
-        env["ELASTICSEARCH_SECURITY"] = "disabled"
+        env[contract.ENV_SECURITY] = contract.SECURITY_DISABLED
     command: dict[str, Any]
     if config.use_docker:
         container, paths = _docker_container(config, node_id)
@@ -259,9 +263,9 @@ def build_task_info(
             uris.insert(0, {"value": config.binary_url, "extract": True, "cache": False})
     if uris:
         command["uris"] = uris
-    env["ELASTICSEARCH_DATA_PATH"] = paths.data
+    env[contract.ENV_DATA_PATH] = paths.data
     if paths.config_volume is not None:
-        env["ELASTICSEARCH_CONFIG_VOLUME_PATH"] = paths.config_volume
+        env[contract.ENV_CONFIG_VOLUME_PATH] = paths.config_volume
     command["environment"] = _env(env, secrets)
 
     labels = _labels(config, node_id)

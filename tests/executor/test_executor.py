@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from es_framework.executor import (
-    NodeExecutor,
-    NodeSettings,
-    failure_message,
-    render_elasticsearch_yml,
-)
+from es_framework.contract import NodeReport
+from es_framework.executor.node_executor import NodeExecutor
+from es_framework.executor.process import failure_message
+from es_framework.executor.settings import NodeSettings
+from es_framework.executor.volumes import UNFORMED_MARKER, existing_cluster, render_elasticsearch_yml
 from tests.harness.demo_nodes import DEMO_COMMAND, free_port, wait_until
 
 
@@ -198,3 +199,63 @@ def test_no_running_while_elasticsearch_does_not_answer(run: Any) -> None:
     executor.killTask(driver, {"value": "elasticsearch-node1-abc"})
     assert executor.finished.wait(10)
     assert driver.states() == ["TASK_STARTING", "TASK_KILLED"]
+
+
+# ---------------------------------------------------------------------- bootstrap over a real node's data
+# The executor knows no development node: the demo node keeps its state under <data>/_state/ as
+# Elasticsearch 8 does, so the generic check and the executor's marker decide for it too.
+
+
+def reported(driver: RecordingDriver) -> NodeReport | None:
+    """The NodeReport of the last TASK_RUNNING, as the scheduler reads it (None: none yet)."""
+    running = [u for u in driver.updates if u["state"] == "TASK_RUNNING"]
+    return NodeReport.decode_wire(running[-1].get("data")) if running else None
+
+
+def initial_masters_written(sandbox: Path) -> list[str]:
+    document = yaml.safe_load((sandbox / "config-volume" / "config" / "elasticsearch.yml").read_text())
+    return list(document.get("cluster.initial_master_nodes") or [])
+
+
+def test_a_node_that_formed_its_cluster_never_bootstraps_over_its_data_again(
+    tmp_path: Path, run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    executor, driver = run(node_env(free_port(), free_port(), ELASTICSEARCH_COMMAND=DEMO_COMMAND))
+    running = wait_until(lambda: reported(driver), 15, "a cluster uuid")
+    assert initial_masters_written(tmp_path) == ["elasticsearch1"]
+    assert not (tmp_path / "data" / UNFORMED_MARKER).exists()  # a uuid was seen
+    executor.killTask(driver, {"value": "elasticsearch-node1-abc"})
+    assert executor.finished.wait(15)
+
+    with caplog.at_level(logging.INFO, logger="es_framework.executor"):
+        executor, driver = run(node_env(free_port(), free_port(), ELASTICSEARCH_COMMAND=DEMO_COMMAND))
+        again = wait_until(lambda: reported(driver), 15, "a cluster uuid")
+    assert initial_masters_written(tmp_path) == []
+    assert "not writing cluster.initial_master_nodes ['elasticsearch1']" in caplog.text
+    assert again.cluster_uuid == running.cluster_uuid
+
+
+def test_a_node_that_never_formed_a_cluster_keeps_bootstrapping(
+    tmp_path: Path, run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three initial masters and only one node: no majority, so no cluster forms.
+    masters = "elasticsearch1,elasticsearch2,elasticsearch3"
+    env = node_env(
+        free_port(), free_port(), ELASTICSEARCH_COMMAND=DEMO_COMMAND, ELASTICSEARCH_INITIAL_MASTER_NODES=masters
+    )
+    executor, driver = run(env)
+    wait_until(lambda: "TASK_RUNNING" in driver.states(), 15, "TASK_RUNNING")
+    assert "data" not in driver.last("TASK_RUNNING")
+    assert existing_cluster(tmp_path / "data") is not None  # the node wrote its state at once
+    assert (tmp_path / "data" / UNFORMED_MARKER).exists()
+    executor.killTask(driver, {"value": "elasticsearch-node1-abc"})
+    assert executor.finished.wait(15)
+
+    with caplog.at_level(logging.INFO, logger="es_framework.executor"):
+        env = node_env(
+            free_port(), free_port(), ELASTICSEARCH_COMMAND=DEMO_COMMAND, ELASTICSEARCH_INITIAL_MASTER_NODES=masters
+        )
+        executor, driver = run(env)
+        wait_until(lambda: "TASK_RUNNING" in driver.states(), 15, "TASK_RUNNING")
+    assert initial_masters_written(tmp_path) == masters.split(",")
+    assert "but this node never joined a cluster" in caplog.text

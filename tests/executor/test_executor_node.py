@@ -16,24 +16,19 @@ from typing import Any
 import pytest
 import yaml
 
-from es_framework.executor import (
-    DEMO_STATE_FILE,
+from es_framework.contract import CONTRACT_VERSION, NodeReport
+from es_framework.executor import node_executor
+from es_framework.executor.logs import NodeLog
+from es_framework.executor.node_executor import NodeExecutor, status_data
+from es_framework.executor.process import elasticsearch_version, popen_arguments, privileges, run_as_for
+from es_framework.executor.settings import ExecutorError, NodeSettings, env_of_task
+from es_framework.executor.volumes import (
     UNFORMED_MARKER,
-    ExecutorError,
-    NodeExecutor,
-    NodeIdentity,
-    NodeLog,
-    NodeSettings,
-    _env_of_task,
-    _popen_arguments,
     bootstrap_master_nodes,
     chown_tree,
-    elasticsearch_version,
     existing_cluster,
     prepare_node,
-    privileges,
     regenerate_config_dir,
-    run_as_for,
 )
 from tests.executor.test_executor import RecordingDriver, node_env, task_info
 from tests.harness.demo_nodes import DEMO_COMMAND, free_port, wait_until
@@ -222,7 +217,7 @@ def test_secret_variables_of_the_task_are_read() -> None:
     variables = info["executor"]["command"]["environment"]["variables"]
     secret = {"type": "VALUE", "value": {"data": base64.b64encode(b"pa ss").decode()}}
     variables.append({"name": "ELASTIC_PASSWORD", "type": "SECRET", "secret": secret})
-    assert _env_of_task(info)["ELASTIC_PASSWORD"] == "pa ss"
+    assert env_of_task(info)["ELASTIC_PASSWORD"] == "pa ss"
 
 
 # ---------------------------------------------------------------------- keystore
@@ -279,22 +274,6 @@ def test_existing_elasticsearch_state_drops_the_initial_masters(
     assert "not writing cluster.initial_master_nodes" in caplog.text and state in caplog.text
 
 
-def test_demo_state_counts_only_with_a_cluster_uuid(tmp_path: Path) -> None:
-    from es_framework.dev.demo_es.node import STATE_FILE
-
-    assert STATE_FILE == DEMO_STATE_FILE
-    settings = settings_for(tmp_path)
-    state = settings.data_path / "_state" / "demo-node-state.json"
-    state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"node_id": "n", "cluster_uuid": None}))
-    assert existing_cluster(settings.data_path) is None
-    assert bootstrap_master_nodes(settings, LOG) == ("elasticsearch1",)
-    (settings.data_path / UNFORMED_MARKER).unlink()
-    state.write_text(json.dumps({"node_id": "n", "cluster_uuid": "abc"}))
-    assert "records cluster uuid abc" in (existing_cluster(settings.data_path) or "")
-    assert bootstrap_master_nodes(settings, LOG) == ()
-
-
 def test_state_from_a_start_that_never_formed_a_cluster_keeps_bootstrapping(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     settings.data_path.mkdir(parents=True)
@@ -310,19 +289,21 @@ def test_state_from_a_start_that_never_formed_a_cluster_keeps_bootstrapping(tmp_
 # ---------------------------------------------------------------------- status data
 
 
-def test_identity_is_base64_json_and_only_sent_with_a_uuid(tmp_path: Path) -> None:
-    identity = NodeIdentity("Zx9", "8.15.1", "elasticsearch1")
-    assert json.loads(base64.b64decode(identity.to_data(), validate=True)) == {
+def test_identity_is_a_contract_node_report_and_only_sent_with_a_uuid(tmp_path: Path) -> None:
+    identity = NodeReport("Zx9", "8.15.1", "elasticsearch1")
+    assert json.loads(base64.b64decode(status_data(identity), validate=True)) == {
         "cluster_uuid": "Zx9",
         "version": "8.15.1",
         "node_name": "elasticsearch1",
+        "contract": CONTRACT_VERSION,
     }
     executor = NodeExecutor({"MESOS_SANDBOX": str(tmp_path)})
     executor.driver = RecordingDriver()
-    executor._update("TASK_RUNNING", healthy=True, identity=NodeIdentity("_na_", "8.15.1", "elasticsearch1"))
+    executor._update("TASK_RUNNING", healthy=True, identity=NodeReport(None, "8.15.1", "elasticsearch1"))
     executor._update("TASK_RUNNING", healthy=True, identity=identity)
     first, second = executor.driver.updates
-    assert "data" not in first and second["data"] == identity.to_data()
+    assert "data" not in first and second["data"] == status_data(identity)
+    assert NodeReport.decode_wire(second["data"]) == NodeReport("Zx9", "8.15.1", "elasticsearch1", CONTRACT_VERSION)
 
 
 # ---------------------------------------------------------------------- users
@@ -343,14 +324,14 @@ def test_run_as_only_when_root_and_never_as_root(tmp_path: Path) -> None:
     assert (run_as_for(explicit, None, euid=0) or {})["user"] == 1234
     with pytest.raises(ExecutorError, match="never runs as root"):
         run_as_for(settings_for(tmp_path, ELASTICSEARCH_UID="0"), home, euid=0)
-    arguments = _popen_arguments(privileges(1000, home), {"PATH": "/bin", "HOME": "/root"})
+    arguments = popen_arguments(privileges(1000, home), {"PATH": "/bin", "HOME": "/root"})
     assert arguments == {
         "env": {"PATH": "/bin", "HOME": str(home)},
         "user": 1000,
         "group": 0,
         "extra_groups": [],
     }
-    assert _popen_arguments(None, {"A": "b"}) == {"env": {"A": "b"}}
+    assert popen_arguments(None, {"A": "b"}) == {"env": {"A": "b"}}
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to change users")
@@ -360,7 +341,7 @@ def test_a_child_really_runs_as_uid_1000_group_0(shared_dir: Path) -> None:
         stdout=subprocess.PIPE,
         check=True,
         cwd=shared_dir,
-        **_popen_arguments(privileges(1000, shared_dir), dict(os.environ)),
+        **popen_arguments(privileges(1000, shared_dir), dict(os.environ)),
     ).stdout.decode()
     # No supplementary group but the primary one (id -G always lists that).
     assert output.split() == ["1000", "0", "[0]", str(shared_dir)]
@@ -455,14 +436,12 @@ def test_uuid_updates_once_per_change_and_stays_in_health_updates(
     import threading
     import time
 
-    import es_framework.executor as executor_module
-
-    answers = [NodeIdentity("_na_", "8.15.1", "elasticsearch1")]
+    answers = [NodeReport(None, "8.15.1", "elasticsearch1")]
     health = [False]
-    monkeypatch.setattr(executor_module, "HEALTH_CHECK_INTERVAL", 0.02)
-    monkeypatch.setattr(executor_module, "STARTUP_POLL_INTERVAL", 0.01)
-    monkeypatch.setattr(executor_module, "node_identity", lambda url, auth=None: answers[-1])
-    monkeypatch.setattr(executor_module, "node_healthy", lambda url, auth=None: health[-1])
+    monkeypatch.setattr(node_executor, "HEALTH_CHECK_INTERVAL", 0.02)
+    monkeypatch.setattr(node_executor, "STARTUP_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(node_executor, "node_identity", lambda url, auth=None: answers[-1])
+    monkeypatch.setattr(node_executor, "node_healthy", lambda url, auth=None: health[-1])
     executor = NodeExecutor({"MESOS_SANDBOX": str(tmp_path)})
     driver = RecordingDriver()
     executor.driver = driver
@@ -479,7 +458,7 @@ def test_uuid_updates_once_per_change_and_stays_in_health_updates(
         wait_until(lambda: len(running()) == 1, 5, "the first TASK_RUNNING")
         time.sleep(0.1)
         assert len(running()) == 1 and "data" not in running()[0]  # uuid _na_: nothing to report yet
-        answers.append(NodeIdentity("uuid-1", "8.15.1", "elasticsearch1"))
+        answers.append(NodeReport("uuid-1", "8.15.1", "elasticsearch1"))
         wait_until(lambda: len(running()) == 2, 5, "the update with the uuid")
         time.sleep(0.1)
         assert len(running()) == 2  # one update for the new uuid, none while nothing changes
@@ -489,7 +468,7 @@ def test_uuid_updates_once_per_change_and_stays_in_health_updates(
         health.append(True)
         wait_until(lambda: len(running()) == 3, 5, "the health change")
         assert running()[2]["healthy"] is True and running()[2]["data"] == running()[1]["data"]
-        answers.append(NodeIdentity("uuid-2", "8.15.1", "elasticsearch1"))
+        answers.append(NodeReport("uuid-2", "8.15.1", "elasticsearch1"))
         wait_until(lambda: len(running()) == 4, 5, "the update with the changed uuid")
         assert json.loads(base64.b64decode(running()[3]["data"]))["cluster_uuid"] == "uuid-2"
     finally:

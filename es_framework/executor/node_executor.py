@@ -1,0 +1,344 @@
+"""The pymesos executor callbacks of one Elasticsearch node (:class:`NodeExecutor`): the node's life
+(prepare, start, watch, stop), its status updates, and the scheduler's framework messages.
+
+Status updates: ``TASK_STARTING`` once the node is prepared, ``TASK_RUNNING`` only once ``GET /``
+answers, then the node's health (``healthy``) whenever it changes and every
+:data:`HEALTH_REPORT_INTERVAL` seconds; the node's :class:`~es_framework.contract.NodeReport` rides
+in the ``data`` of every ``TASK_RUNNING`` once the node has a cluster uuid, with an extra update when
+the uuid first appears or changes. ``TASK_FAILED`` carries the exit code, the reason and the last log
+lines; ``TASK_KILLED`` follows a KILL or SHUTDOWN (SIGTERM, then SIGKILL after the grace period).
+
+Framework messages are :class:`~es_framework.contract.SeedHosts`: a version newer than the last one
+applied rewrites ``unicast_hosts.txt`` (Elasticsearch re-reads it); older or equal versions are
+ignored. No exception ever escapes a pymesos callback (that would end the driver).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from es_framework.contract import CONTRACT_VERSION, ENV_NODE_ID, ContractError, NodeReport, SeedHosts
+from es_framework.executor.logs import NodeLog, logger
+from es_framework.executor.probes import basic_authorization, node_healthy, node_identity
+from es_framework.executor.process import ElasticsearchProcess, failure_message, find_elasticsearch, run_as_for
+from es_framework.executor.settings import DEFAULT_GRACE_PERIOD, ExecutorError, NodeSettings, env_of_task
+from es_framework.executor.volumes import note_cluster_joined, prepare_node, write_unicast_hosts
+
+#: Seconds between health checks, and the longest time between two health reports.
+HEALTH_CHECK_INTERVAL = float(os.environ.get("ES_MESOS_EXECUTOR_HEALTH_CHECK_INTERVAL", "5"))
+HEALTH_REPORT_INTERVAL = float(os.environ.get("ES_MESOS_EXECUTOR_HEALTH_REPORT_INTERVAL", "60"))
+#: How often the executor asks whether Elasticsearch answers while it starts.
+STARTUP_POLL_INTERVAL = 0.25
+#: How often the executor asks for the cluster uuid while the cluster forms.
+FORMING_CHECK_INTERVAL = 1.0
+STATUS_SEND_ATTEMPTS = 50
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def guarded(method: F) -> F:
+    """Log and swallow every exception of a pymesos callback: one escaping would end the driver."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception:
+            logger.exception("executor callback %s failed", method.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def status_data(report: NodeReport) -> str:
+    """``TaskStatus.data`` as the v1 JSON API carries bytes (base64 text; pymesos sends it as it is)."""
+    return base64.b64encode(report.encode()).decode("ascii")
+
+
+class NodeExecutor:
+    """The pymesos ``Executor`` of one Elasticsearch node (pymesos duck-types the callbacks)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.driver: Any = None
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+        self._task_info: dict[str, Any] | None = None
+        self._settings: NodeSettings | None = None
+        self._process: ElasticsearchProcess | None = None
+        self._kill_requested = threading.Event()
+        self._shutdown_grace: float | None = None
+        self._seed_version = 0
+        self._thread: threading.Thread | None = None
+        self.log = NodeLog(self.environ.get(ENV_NODE_ID, "?"), "-")
+
+    # -------------------------------------------------------------- status updates
+
+    def _update(
+        self,
+        state: str,
+        message: str | None = None,
+        *,
+        healthy: bool | None = None,
+        identity: NodeReport | None = None,
+    ) -> None:
+        task_id = (self._task_info or {}).get("task_id") or {}
+        status: dict[str, Any] = {"task_id": dict(task_id), "state": state}
+        if message:
+            status["message"] = message
+        if healthy is not None:
+            status["healthy"] = healthy
+        if identity is not None and identity.cluster_uuid is not None:
+            status["data"] = status_data(identity)
+        for attempt in range(STATUS_SEND_ATTEMPTS):
+            try:
+                self.driver.sendStatusUpdate(dict(status))
+                self.log.info(
+                    "reported %s%s%s",
+                    state,
+                    "" if healthy is None else f" (healthy={healthy})",
+                    f": {message}" if message else "",
+                )
+                return
+            except Exception as error:
+                if attempt == STATUS_SEND_ATTEMPTS - 1:
+                    self.log.error("could not report %s: %s", state, error)
+                    return
+                time.sleep(0.2)
+
+    # -------------------------------------------------------------- pymesos callbacks
+
+    @guarded
+    def registered(self, driver: Any, executor_info: Any, framework_info: Any, agent_info: Any) -> None:
+        self.driver = driver
+        self.log.info(
+            "executor %s registered with agent %s (framework %s)",
+            (executor_info.get("executor_id") or {}).get("value"),
+            (agent_info.get("id") or {}).get("value"),
+            (framework_info.get("id") or {}).get("value"),
+        )
+
+    @guarded
+    def reregistered(self, driver: Any, agent_info: Any) -> None:
+        self.driver = driver
+        self.log.info("executor re-registered with agent %s", (agent_info.get("id") or {}).get("value"))
+
+    @guarded
+    def disconnected(self, driver: Any) -> None:
+        self.log.warning("executor disconnected from its agent")
+
+    @guarded
+    def launchTask(self, driver: Any, task: Any) -> None:
+        self.driver = driver
+        task_info = dict(task)
+        task_id = str((task_info.get("task_id") or {}).get("value", ""))
+        with self._lock:
+            if self._task_info is not None:
+                logger.error("task %s refused: this executor already runs a task", task_id)
+                status = {
+                    "task_id": {"value": task_id},
+                    "state": "TASK_ERROR",
+                    "message": "es-mesos-executor runs one task per executor",
+                }
+                driver.sendStatusUpdate(status)
+                return
+            self._task_info = task_info
+        node_id = env_of_task(task_info).get(ENV_NODE_ID) or self.environ.get(ENV_NODE_ID, "?")
+        self.log = NodeLog(node_id, task_id)
+        self._thread = threading.Thread(target=self._run_task, name="elasticsearch-node", daemon=True)
+        self._thread.start()
+
+    @guarded
+    def killTask(self, driver: Any, task_id: Any) -> None:
+        self.log.info("kill requested for task %s", (task_id or {}).get("value"))
+        self._kill_requested.set()
+        if self._thread is None:
+            self.finished.set()
+
+    @guarded
+    def frameworkMessage(self, driver: Any, message: Any) -> None:
+        self.apply_message(message)
+
+    @guarded
+    def shutdown(self, driver: Any) -> None:
+        # pymesos SIGKILLs the whole process group after MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: stop sooner.
+        settings = self._settings
+        grace = settings.grace_period if settings is not None else DEFAULT_GRACE_PERIOD
+        self._shutdown_grace = max(grace - 1.0, grace * 0.8, 0.0)
+        self.log.info("shutdown requested by the agent")
+        self._kill_requested.set()
+        if self._thread is not None:
+            self._thread.join(timeout=grace)
+        self.finished.set()
+
+    @guarded
+    def error(self, driver: Any, message: Any) -> None:
+        self.log.error("error from the agent: %s", message)
+
+    # -------------------------------------------------------------- framework messages
+
+    def apply_message(self, data: Any) -> None:
+        """``data`` as pymesos gives it (base64 text) or raw bytes: a :class:`SeedHosts` message."""
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data)
+            message = SeedHosts.decode(raw)
+        except (ContractError, ValueError, TypeError, binascii.Error) as error:
+            self.log.warning("ignoring unreadable framework message: %s", error)
+            return
+        settings = self._settings
+        with self._lock:
+            if message.version <= self._seed_version:
+                self.log.info(
+                    "ignoring seed hosts version %s: version %s already applied", message.version, self._seed_version
+                )
+                return
+            if settings is None:
+                self.log.warning(
+                    "seed hosts version %s arrived before the node was configured; ignored", message.version
+                )
+                return
+            write_unicast_hosts(settings.config_path, message.seed_hosts)
+            self._seed_version = message.version
+        self.log.info("seed hosts version %s written: %s", message.version, list(message.seed_hosts))
+
+    # -------------------------------------------------------------- the node's life
+
+    def _run_task(self) -> None:
+        try:
+            self._run_node()
+        except Exception as error:
+            self.log.exception("the node failed")
+            self._update("TASK_FAILED", f"es-mesos-executor failed: {error}")
+        finally:
+            self.finished.set()
+
+    def _run_node(self) -> None:
+        assert self._task_info is not None
+        try:
+            settings = NodeSettings.from_task(self._task_info, self.environ)
+            if settings.contract > CONTRACT_VERSION:
+                self.log.warning(
+                    "the scheduler wrote contract %s, this executor speaks %s: what is newer is ignored",
+                    settings.contract,
+                    CONTRACT_VERSION,
+                )
+            command, home = find_elasticsearch(settings)
+            run_as = run_as_for(settings, home)
+            prepare_node(settings, home, self.log, run_as=run_as)
+        except ExecutorError as error:
+            self.log.error("cannot start Elasticsearch: %s", error)
+            self._update("TASK_FAILED", str(error))
+            return
+        self._settings = settings
+        if self._kill_requested.is_set():
+            self._update("TASK_KILLED", "killed before Elasticsearch was started")
+            return
+        self._update("TASK_STARTING", f"starting Elasticsearch: {shlex.join(command)}")
+        self.log.info(
+            "starting Elasticsearch %s with config %s, data %s, http %s, transport %s%s",
+            shlex.join(command),
+            settings.config_path,
+            settings.data_path,
+            settings.http_port,
+            settings.transport_port,
+            f", as uid {run_as['user']} gid {run_as['group']}" if run_as else "",
+        )
+        try:
+            process = ElasticsearchProcess(command, settings, self.log, run_as)
+        except OSError as error:
+            self._update("TASK_FAILED", f"cannot run {shlex.join(command)}: {error}")
+            return
+        self._process = process
+        self._watch(process, settings)
+
+    def _watch(self, process: ElasticsearchProcess, settings: NodeSettings) -> None:
+        """Report RUNNING once ``GET /`` answers, then health and identity changes, until it ends or is killed."""
+        authorization = basic_authorization(settings.elastic_password)
+        running = False
+        healthy: bool | None = None
+        identity: NodeReport | None = None
+        last_report = 0.0
+        next_check = 0.0
+        while True:
+            code = process.poll()
+            if code is not None:
+                lines = process.last_lines()
+                message = failure_message(code, lines)
+                self.log.error("%s", message)
+                self._update("TASK_FAILED", message)
+                return
+            if self._kill_requested.is_set():
+                grace = self._shutdown_grace if self._shutdown_grace is not None else settings.grace_period
+                code, graceful = process.stop(grace)
+                how = "stopped gracefully" if graceful else f"did not stop within {grace:g}s and was killed"
+                self._update("TASK_KILLED", f"Elasticsearch {how} (exit code {code})")
+                return
+            now = time.monotonic()
+            if not running:
+                answer = node_identity(settings.local_http, authorization)
+                if answer is not None:
+                    running = True
+                    identity = self._note_identity(None, answer, settings)
+                    healthy = node_healthy(settings.local_http, authorization)
+                    last_report = now
+                    next_check = now + min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL)
+                    self._update(
+                        "TASK_RUNNING",
+                        f"Elasticsearch answers on {settings.publish_host}:{settings.http_port}",
+                        healthy=healthy,
+                        identity=identity,
+                    )
+                self._kill_requested.wait(STARTUP_POLL_INTERVAL)
+                continue
+            if now >= next_check:
+                # Until the node reports its cluster's uuid, ask every second: the scheduler stops
+                # sending the bootstrap settings only once it has heard the uuid.
+                forming = identity is None or identity.cluster_uuid is None
+                next_check = now + (
+                    min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL) if forming else HEALTH_CHECK_INTERVAL
+                )
+                answer = node_identity(settings.local_http, authorization)
+                current = node_healthy(settings.local_http, authorization)
+                uuid_changed = False
+                if answer is not None and answer != identity:
+                    previous = identity
+                    identity = self._note_identity(identity, answer, settings)
+                    uuid_changed = previous is None or previous.cluster_uuid != identity.cluster_uuid
+                if uuid_changed and identity is not None and identity.cluster_uuid is not None:
+                    healthy, last_report = current, now
+                    self._update(
+                        "TASK_RUNNING", f"cluster uuid {identity.cluster_uuid}", healthy=current, identity=identity
+                    )
+                elif current != healthy or now - last_report >= HEALTH_REPORT_INTERVAL:
+                    healthy, last_report = current, now
+                    self._update(
+                        "TASK_RUNNING",
+                        "cluster health " + ("ok" if current else "not ok"),
+                        healthy=current,
+                        identity=identity,
+                    )
+            self._kill_requested.wait(min(STARTUP_POLL_INTERVAL, HEALTH_CHECK_INTERVAL))
+
+    def _note_identity(self, previous: NodeReport | None, current: NodeReport, settings: NodeSettings) -> NodeReport:
+        """Log a new or changed cluster uuid; once there is one, the data path has joined a cluster."""
+        if current.cluster_uuid is None:
+            return current
+        if previous is None or previous.cluster_uuid != current.cluster_uuid:
+            if previous is not None and previous.cluster_uuid is not None:
+                self.log.warning("cluster uuid changed from %s to %s", previous.cluster_uuid, current.cluster_uuid)
+            else:
+                self.log.info(
+                    "node %s is in cluster uuid %s (Elasticsearch %s)",
+                    current.node_name,
+                    current.cluster_uuid,
+                    current.version,
+                )
+            note_cluster_joined(settings.data_path)
+        return current
