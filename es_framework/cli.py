@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from es_framework import __version__
@@ -19,8 +19,14 @@ from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
 from es_framework.core.resources import format_milli
 from es_framework.shell import user_settings
+from es_framework.shell.hooks import NO_HOOKS, Hooks
+from strategies import strategy_for
 
 log = logging.getLogger("es_framework")
+
+#: The prefix of the end-to-end tests' hook variables, which only ``python -m es_framework.dev.scheduler``
+#: arms: ``es-framework`` refuses to start when it sees one, so nobody believes a hook armed that is not.
+TEST_HOOK_PREFIX = "ESMESOS_TEST_"
 
 DESCRIPTION = """\
 es-mesos runs an Elasticsearch cluster on Apache Mesos. Each node has a recyclable id; with
@@ -155,7 +161,8 @@ def _describe_step(step: PlanStep, config: Config) -> str:
         return f"offer {step.offer_id}: DECLINE [malformed] {step.reason}"
     where = f"offer {step.offer_id} on {step.hostname} [{step.agent_id}]"
     if not step.accepted:
-        return f"{where}: DECLINE [{step.rule}] {step.reason}"
+        # The rule it is declined (and counted) under, then every rule's outcome in order.
+        return "\n".join((f"{where}: DECLINE [{step.rule}] {step.reason}", *(f"    {o}" for o in step.outcomes)))
     assert step.task_info is not None
     env = {v["name"]: v["value"] for v in step.task_info["executor"]["command"]["environment"]["variables"]}
     totals: Counter[str] = Counter()
@@ -197,7 +204,7 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
     except OfferError as exc:
         log.error("--offers %s: %s", args.offers, exc)
         return 2
-    steps = plan_offers(raw_offers, config)
+    steps = plan_offers(raw_offers, config, strategy=strategy_for(config))
     placed = [s for s in steps if s.node_id is not None]
     declined: Counter[str] = Counter(s.rule or "" for s in steps if not s.accepted)
     if args.json:
@@ -217,6 +224,7 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
                     "node_id": s.node_id,
                     "volumes": list(s.volumes) if s.volumes else None,
                     "task_info": s.task_info,
+                    "outcomes": [{"rule": o.rule, "passed": o.passed, "reason": o.reason} for o in s.outcomes],
                 }
                 for s in steps
             ],
@@ -241,7 +249,8 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, *, hooks: Hooks | None = None) -> int:
+    """``es-framework``; ``hooks`` are installed by development tools only (``es_framework.dev.scheduler``)."""
     parser = build_parser()
     args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
@@ -267,72 +276,84 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         sys.stdout.write("\n")
         return 0
     if args.command == "teardown":
-        return _run_teardown(config, purge=args.purge)
+        return _exit_status("teardown", lambda: _run_teardown(config, purge=args.purge))
     if config.security_warning:
         log.warning("%s", config.security_warning)
-    return _run_scheduler(config, os.environ if env is None else env)
+    return _exit_status(None, lambda: _run_scheduler(config, os.environ if env is None else env, hooks))
 
 
-def _run_teardown(config: Config, *, purge: bool) -> int:
+def _exit_status(command: str | None, run: Callable[[], None]) -> int:
+    """Run ``command`` (``None``: the scheduler) and turn how it ended into the exit status, the one
+    place that decides it: 2 when it refused (the flags, the environment or the stored state must
+    change first), 1 when it failed. A one-shot command prints its failure; the scheduler logs it."""
+    from es_framework.app.run import RefusedError  # noqa: PLC0415
+    from es_framework.app.teardown import TeardownError  # noqa: PLC0415
     from es_framework.core.node_state import NodeStateError  # noqa: PLC0415
-    from es_framework.shell.scheduler import TeardownError, state_url, teardown_cluster  # noqa: PLC0415
     from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
 
-    if config.mesos_master is None:
-        sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
-        return 2
-    if config.local_mode:
-        sys.stderr.write(
-            "es-framework: teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "
-            f"every node; to start afresh, delete its work directory {config.local_work_dir}\n"
-        )
-        return 2
     try:
-        state_url(config)
-    except ValueError as exc:
+        run()
+    except RefusedError as exc:
         sys.stderr.write(f"es-framework: {exc}\n")
         return 2
-    try:
-        lines = teardown_cluster(config, purge=purge)
     except (TeardownError, StateStoreError, NodeStateError) as exc:
-        sys.stderr.write(f"es-framework teardown: {exc}\n")
+        if command is None:
+            log.error("state store: %s", exc)
+        else:
+            sys.stderr.write(f"es-framework {command}: {exc}\n")
         return 1
-    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
-def _run_scheduler(config: Config, env: Mapping[str, str]) -> int:
+def _check_state_url(config: Config) -> None:
+    """Refuse without a durable place for the state (see :func:`es_framework.app.store.state_url`)."""
+    from es_framework.app.run import RefusedError  # noqa: PLC0415
+    from es_framework.app.store import state_url  # noqa: PLC0415
+
+    try:
+        state_url(config)
+    except ValueError as exc:
+        raise RefusedError(str(exc)) from None
+
+
+def _run_teardown(config: Config, *, purge: bool) -> None:
+    from es_framework.app.run import RefusedError  # noqa: PLC0415
+    from es_framework.app.teardown import teardown_cluster  # noqa: PLC0415
+
+    if config.mesos_master is None:
+        raise RefusedError(_NO_MASTER)
+    if config.local_mode:
+        raise RefusedError(
+            "teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "
+            f"every node; to start afresh, delete its work directory {config.local_work_dir}"
+        )
+    _check_state_url(config)
+    lines = teardown_cluster(config, purge=purge)
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+_NO_MASTER = "no Mesos master: give --mesosMaster or --zookeeperMesosUrl"
+
+
+def _run_scheduler(config: Config, env: Mapping[str, str], hooks: Hooks | None) -> None:
     """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only."""
     # Imported here: pymesos and kazoo are only needed to run the scheduler.
-    from es_framework.shell.scheduler import TestHooks, TornDownError, run_scheduler, state_url  # noqa: PLC0415
-    from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
+    from es_framework.app.run import RefusedError, run_scheduler  # noqa: PLC0415
 
-    try:
-        hooks = TestHooks.from_env(env)
-    except ValueError as exc:
-        sys.stderr.write(f"es-framework: {exc}\n")
-        return 2
-
+    test_vars = sorted(name for name in env if name.startswith(TEST_HOOK_PREFIX))
+    if hooks is None and test_vars:
+        raise RefusedError(
+            f"{', '.join(test_vars)} set: test hooks are for the end-to-end tests only and es-framework never "
+            "arms them; run python -m es_framework.dev.scheduler with the same arguments to arm them, or unset them"
+        )
     if config.mesos_master is None:
-        sys.stderr.write("es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n")
-        return 2
+        raise RefusedError(_NO_MASTER)
     if config.local_mode:
-        return _run_local(config, hooks)
-    try:
-        state_url(config)
-    except ValueError as exc:
-        sys.stderr.write(f"es-framework: {exc}\n")
-        return 2
+        _run_local(config, hooks or NO_HOOKS)
+        return
+    _check_state_url(config)
     stop = _stop_on_sigterm("stopping the scheduler; the nodes keep running and the next scheduler takes over")
-    try:
-        run_scheduler(config, stop, hooks)
-    except TornDownError as exc:
-        sys.stderr.write(f"es-framework: {exc}\n")
-        return 2
-    except StateStoreError as exc:
-        log.error("state store: %s", exc)
-        return 1
-    return 0
+    run_scheduler(config, stop, hooks or NO_HOOKS)
 
 
 def _stop_on_sigterm(what: str) -> threading.Event:
@@ -347,25 +368,16 @@ def _stop_on_sigterm(what: str) -> threading.Event:
     return stop
 
 
-def _run_local(config: Config, hooks: Any) -> int:
+def _run_local(config: Config, hooks: Hooks) -> None:
     """Local mode (``--mesosMaster local``): everything on this machine; Ctrl-C or SIGTERM stops all of it."""
-    from es_framework.core.node_state import NodeStateError  # noqa: PLC0415
-    from es_framework.dev.local import LocalModeError, run_local  # noqa: PLC0415
-    from es_framework.shell.scheduler import TornDownError  # noqa: PLC0415
-    from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
+    # The one place production imports the development tools: local mode is one.
+    from es_framework.dev.local import run_local  # noqa: PLC0415
 
     stop = _stop_on_sigterm("stopping local mode (the scheduler, then the development cluster and every node)")
     try:
         run_local(config, stop, hooks)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how local mode is stopped, not a failure
         log.info("interrupted: local mode stopped")
-    except (LocalModeError, TornDownError, NodeStateError) as exc:
-        sys.stderr.write(f"es-framework: {exc}\n")
-        return 2
-    except StateStoreError as exc:
-        log.error("state store: %s", exc)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

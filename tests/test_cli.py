@@ -399,6 +399,21 @@ def test_plan_external_strategy(capsys: pytest.CaptureFixture[str]) -> None:
         assert "ports http 31000 transport 31001; cpus 1 mem 2048" in line
     offer_2 = "offer offer-2 on agent2.example.com [agent-2-S0]: "
     assert offer_2 + "DECLINE [mem] not enough mem: 1024 MB offered, 2048 MB needed" in lines
+    # Then every rule's outcome, in order, one indented line each.
+    at = lines.index(offer_2 + "DECLINE [mem] not enough mem: 1024 MB offered, 2048 MB needed")
+    assert lines[at + 1 : at + 9] == [
+        "    passed cluster_full: 2 of 3 nodes missing",
+        "    passed agent_has_node: no node of cluster mesos-ha on this agent or host",
+        "    passed gpu_agent: agent offers no GPUs",
+        "    passed cpus: enough cpus: 2 offered, 1 needed",
+        "    FAILED mem: not enough mem: 1024 MB offered, 2048 MB needed",
+        "    passed ports: HTTP port 31000 and transport port 31001 are offered",
+        "    passed pinned: node 2 would launch here",
+        "    passed backoff: node 2 has not failed lately",
+    ]
+    assert lines[at + 9].startswith("offer offer-3 ")
+    # An accepted offer stays one line.
+    assert all(not line.startswith("    ") for line in lines[lines.index(accepted[0]) + 1 : at])
     assert (
         "offer offer-4 on agent1.example.com [agent-1-S0]: DECLINE [agent_has_node] this agent already runs node 1"
         in out
@@ -495,6 +510,17 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert {r["name"] for r in task["resources"]} >= {"cpus", "mem", "ports"}
     declined = {s["offer_id"]: s["rule"] for s in steps if not s["accepted"]}
     assert declined == EXAMPLE_EXTERNAL_DECLINES
+    rules = ["cluster_full", "agent_has_node", "gpu_agent", "cpus", "mem", "ports", "pinned", "backoff"]
+    for step in steps:
+        assert [o["rule"] for o in step["outcomes"]] == rules
+        failing = [(o["rule"], o["reason"]) for o in step["outcomes"] if not o["passed"]]
+        # The counted rule and reason are the first failing rule's; an accepted offer failed none.
+        assert failing[:1] == ([] if step["accepted"] else [(step["rule"], step["reason"])])
+    assert steps[1]["outcomes"][4] == {
+        "rule": "mem",
+        "passed": False,
+        "reason": "not enough mem: 1024 MB offered, 2048 MB needed",
+    }
     for step in steps:
         if not step["accepted"]:
             assert step["task_info"] is None and step["node_id"] is None and step["volumes"] is None
@@ -509,11 +535,13 @@ def test_plan_json_marks_malformed_offers(capsys: pytest.CaptureFixture[str], tm
     steps = json.loads(out)["steps"]
     assert code == 0
     assert steps[0]["accepted"] is False and steps[0]["rule"] == "malformed" and steps[0]["offer_id"] == "#0"
+    assert steps[0]["outcomes"] == []
     assert "agent_id" in steps[0]["reason"]
     assert steps[1]["accepted"] is True and steps[1]["node_id"] == 1
     code, out, _ = run_main(capsys, "plan", "--offers", str(path))
     assert code == 0
     assert out.splitlines()[1].startswith("offer #0: DECLINE [malformed] offer bad: 'agent_id' must be")
+    assert not out.splitlines()[2].startswith("    ")
     assert out.splitlines()[-1] == "result: 1 of 3 nodes placed; 1 offers declined (malformed: 1)"
 
 
@@ -672,7 +700,8 @@ def _store_document(tmp_path: Path, document: dict[str, Any]) -> Path:
 
 
 def _running_document(torn_down_at: float | None = None) -> dict[str, Any]:
-    from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, state_to_json
+    from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+    from es_framework.core.state_document import state_to_json
 
     nodes = {
         n: NodeRecord(
@@ -692,7 +721,7 @@ def _running_document(torn_down_at: float | None = None) -> dict[str, Any]:
 
 
 def test_teardown_marks_the_state_sends_teardown_and_lists_the_volumes(tmp_path: Path) -> None:
-    from es_framework.shell.scheduler import teardown_cluster
+    from es_framework.app.teardown import teardown_cluster
 
     state_file = _store_document(tmp_path, _running_document())
     cfg = config_for(**_file_flags(tmp_path))
@@ -724,7 +753,7 @@ def test_teardown_marks_the_state_sends_teardown_and_lists_the_volumes(tmp_path:
 
 
 def test_teardown_waits_for_the_leader_lock_and_refuses_while_a_scheduler_runs(tmp_path: Path) -> None:
-    from es_framework.shell.scheduler import TeardownError, teardown_cluster
+    from es_framework.app.teardown import TeardownError, teardown_cluster
     from es_framework.shell.state_store import FileStateStore
 
     _store_document(tmp_path, _running_document())

@@ -1,7 +1,7 @@
 """The running scheduler as the REST API sees it: :class:`SchedulerCore` implements
 :class:`es_framework.api.core.ApiCore` over the driver shell, the engine and the cluster monitor.
 
-Reads come from what the engine thread last published (:class:`es_framework.shell.scheduler.Published`)
+Reads come from what the engine thread last published (:class:`es_framework.shell.driver.Published`)
 and what the monitor last learnt: no lock, no waiting on Mesos events. Commands run on the
 engine thread through :meth:`SchedulerShell.call` (the engine stays single-threaded); what needs
 the network (asking Elasticsearch how many copies the data keeps, fencing an agent through the
@@ -31,12 +31,13 @@ from es_framework.api.core import (
 )
 from es_framework.config import Config
 from es_framework.core.drain import copies_needed
-from es_framework.core.engine import Call, Engine
+from es_framework.core.engine import Engine
+from es_framework.core.mesos_calls import Call
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError, check_gone
+from es_framework.shell.driver import STUCK_AFTER_S, SchedulerShell
 from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
 from es_framework.shell.monitor import ClusterMonitor
-from es_framework.shell.scheduler import STUCK_AFTER_S, SchedulerShell
 from identity.naming import node_name
 
 log = logging.getLogger("es_framework.app.scheduler_api")

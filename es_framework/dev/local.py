@@ -4,7 +4,7 @@
 :func:`run_local` starts an in-process development master (:class:`~es_framework.dev.devcluster.DevMaster`)
 with ``--localAgents`` simulated agents whose executors are real local processes
 (:class:`~es_framework.dev.devcluster.ProcessExecutorBackend`, ``python -m es_framework.executor``), and
-runs the normal scheduler (:func:`~es_framework.shell.scheduler.run_scheduler`) against it with the file
+runs the normal scheduler (:func:`~es_framework.app.run.run_scheduler`) against it with the file
 state store (``file://<--localWorkDir>/state`` unless ``--frameworkStateUrl`` says otherwise).
 
 - **Agents.** Agent ``n`` is ``local-agent<n>`` with hostname ``127.0.0.<n>`` (a loopback address
@@ -44,10 +44,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from es_framework.app.run import RefusedError, run_scheduler
+from es_framework.app.store import lead_state, open_store, state_url
 from es_framework.config import LOCAL_MODE_WARNING, Config, MesosMaster, Secret
-from es_framework.core.node_state import TaskState, release_node, state_from_json, state_to_json
+from es_framework.core.node_state import TaskState, release_node
+from es_framework.core.state_document import state_from_json
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.shell.scheduler import EngineStore, TestHooks, leading, open_store, run_scheduler, state_url
+from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.state_store import StateStore
 
 log = logging.getLogger("es_framework.dev.local")
@@ -58,7 +61,7 @@ PORTS_PER_AGENT = 10
 DEMO_COMMAND = f"{shlex.quote(sys.executable)} -m es_framework.dev.demo_es"
 
 
-class LocalModeError(Exception):
+class LocalModeError(RefusedError):
     """Local mode cannot start; the message says why."""
 
 
@@ -122,13 +125,9 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
         f"another scheduler leads cluster {config.cluster_name} with state {state_url(config)} "
         "(is local mode already running on this work directory?)"
     )
-    with leading(config, lock_timeout=lock_timeout, busy=busy) as store:
-        engine_store = EngineStore(store)
-        document, version = engine_store.load()
-        if document is None:
-            return []
-        state = state_from_json(document, config.framework_name)
-        if state.torn_down_at is not None or not state.nodes:
+    with lead_state(config, lock_timeout=lock_timeout, busy=busy) as led:
+        state = led.state
+        if state is None or state.torn_down_at is not None or not state.nodes:
             return []
         released = sorted(state.nodes)
         for node_id in released:
@@ -140,7 +139,7 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
                 record.state,
             )
             state = release_node(state, node_id)
-        engine_store.save(state_to_json(state), version)
+        led.save(state)
         return released
 
 
@@ -208,11 +207,12 @@ class _EndpointLogger:
 def run_local(
     config: Config,
     stop: threading.Event,
-    hooks: TestHooks | None = None,
+    hooks: Hooks = NO_HOOKS,
     on_started: Callable[[DevMaster], None] | None = None,
 ) -> None:
     """Local mode: development master, executors, scheduler; returns once ``stop`` is set (or Ctrl-C)
-    and everything it started has stopped. Raises :class:`LocalModeError`."""
+    and everything it started has stopped. ``hooks`` go to the scheduler's driver shell (see
+    ``es_framework.dev.scheduler``). Raises :class:`LocalModeError`."""
     log.warning("%s", LOCAL_MODE_WARNING)
     workdir = work_dir(config)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from es_framework.app.store import state_url
 from es_framework.config import Config, resolve_config
-from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, state_from_json, state_to_json
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.dev.local import (
     DEMO_COMMAND,
     LocalModeError,
@@ -22,7 +24,6 @@ from es_framework.dev.local import (
     local_agents,
     release_previous_nodes,
 )
-from es_framework.shell.scheduler import state_url
 from es_framework.shell.state_store import FileStateStore
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from es_framework.dev.devcluster import DevMaster
+from es_framework.dev.scheduler import TEST_CRASH_STATUS, TEST_CRASH_VAR, TEST_RAISE_VAR
 from es_framework.dev.zookeeper import ZooKeeperServer
-from es_framework.shell.scheduler import TEST_CRASH_STATUS, TEST_CRASH_VAR, TEST_RAISE_VAR
 from identity import node_id_from_task_id
 from tests.harness.e2e import FW, Scheduler, new_cluster_name, stored_state, three_running, wait_for, wait_replaced
 
@@ -67,7 +67,7 @@ def test_a_crash_around_the_accept_leaks_no_id_and_duplicates_no_node(
 ) -> None:
     scheduler.start(hooks={TEST_CRASH_VAR: point})
     assert scheduler.wait(timeout=30) == TEST_CRASH_STATUS, scheduler.log()
-    assert f"test hook {TEST_CRASH_VAR}={point}" in scheduler.log()
+    assert "TEST HOOKS ARMED" in scheduler.log() and f"test hook {TEST_CRASH_VAR}={point}" in scheduler.log()
     document = stored_state(zookeeper, scheduler.cluster)
     launching = {n["task_id"] for n in document["nodes"] if n["state"] == "LAUNCHING"}
     assert launching, "the crash came before any launch was recorded"

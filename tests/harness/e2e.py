@@ -19,8 +19,8 @@ import pytest
 from kazoo.client import KazooClient
 
 from es_framework.dev.devcluster import AgentSpec, DevMaster
+from es_framework.dev.scheduler import TEST_HOOKS_ENABLE_VALUE, TEST_HOOKS_ENABLE_VAR
 from es_framework.dev.zookeeper import ZooKeeperServer
-from es_framework.shell.scheduler import TEST_HOOKS_ENABLE_VALUE, TEST_HOOKS_ENABLE_VAR
 from identity import node_id_from_task_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,14 @@ def dev_master(count: int = 4) -> Iterator[DevMaster]:
         dev.stop()
 
 
+#: What runs the scheduler: ``es-framework`` itself, or with test hooks the same command with them armed.
+PRODUCTION = "es_framework"
+WITH_HOOKS = "es_framework.dev.scheduler"
+
+
 class Scheduler:
-    """One ``es-framework`` process; its log is kept for the failure message."""
+    """One ``es-framework`` process (``python -m es_framework.dev.scheduler`` when the test arms hooks);
+    its log is kept for the failure message."""
 
     def __init__(
         self,
@@ -57,10 +63,11 @@ class Scheduler:
         extra: Sequence[str] = (),
     ) -> None:
         self.cluster = cluster
+        #: The production command line (``self.flags`` are its flags).
         self.args = [
             sys.executable,
             "-m",
-            "es_framework",
+            PRODUCTION,
             "--mesosMaster",
             master.address,
             "--frameworkStateUrl",
@@ -87,18 +94,28 @@ class Scheduler:
         """The scheduler's REST API base URL."""
         return f"http://127.0.0.1:{self.args[self.args.index('--webUiPort') + 1]}"
 
+    @property
+    def flags(self) -> list[str]:
+        """The flags of ``es-framework``, without the command that runs it."""
+        return self.args[3:]
+
+    @staticmethod
+    def _python(hooks: Mapping[str, str] | None) -> list[str]:
+        return [sys.executable, "-m", WITH_HOOKS if hooks else PRODUCTION]
+
     def start(self, hooks: Mapping[str, str] | None = None) -> None:
         """Start the scheduler; ``hooks`` are test hook variables (``ESMESOS_TEST_CRASH_AT``, ...)."""
         self.runs += 1
         log = open(self.log_dir / f"scheduler-{self.runs}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(self.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(hooks))
+        self.process = subprocess.Popen(
+            [*self._python(hooks), *self.flags], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(hooks)
+        )
         log.close()
 
     def run(self, *command: str, hooks: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``es-framework <command> <the same flags>`` to completion (e.g. ``teardown``)."""
-        flags = self.args[3:]
         return subprocess.run(
-            [*self.args[:3], *command, *flags],
+            [*self._python(hooks), *command, *self.flags],
             check=False,
             cwd=ROOT,
             env=_env(hooks),

@@ -8,18 +8,12 @@ from typing import Any
 
 import pytest
 
-from es_framework.core.engine import Accept, Engine
-from es_framework.shell.scheduler import (
-    CRASH_POINTS,
-    TEST_CRASH_STATUS,
-    TEST_CRASH_VAR,
-    TEST_HOOKS_ENABLE_VALUE,
-    TEST_HOOKS_ENABLE_VAR,
-    TEST_RAISE_VAR,
-    SchedulerShell,
-    TestHooks,
-    framework_info,
-)
+from es_framework.core.engine import Engine
+from es_framework.core.mesos_calls import Accept
+from es_framework.dev.scheduler import CRASH_POINTS, TEST_CRASH_STATUS, TestHooks
+from es_framework.shell.driver import SchedulerShell, _Event
+from es_framework.shell.framework_info import framework_info
+from es_framework.shell.hooks import CALLBACKS, Hooks
 from tests.core.test_engine import Clock, MemoryStore
 from tests.harness.builders import config, offer
 
@@ -148,24 +142,65 @@ def test_a_dead_driver_is_replaced_with_the_same_framework_id() -> None:
     thread.join(5)
 
 
-# --- test hooks -------------------------------------------------------------------------------------
-
-ARMED = {TEST_HOOKS_ENABLE_VAR: TEST_HOOKS_ENABLE_VALUE}
+# --- hook points (the end-to-end tests' hooks themselves: tests/dev/test_dev_scheduler.py) -----------
 
 
-def test_test_hooks_are_off_unless_armed_exactly() -> None:
-    assert TestHooks.from_env({}) == TestHooks()
-    assert not TestHooks.from_env({"ES_MESOS_ELASTICSEARCH_NODES": "3"}).armed
-    with pytest.raises(ValueError, match="end-to-end tests only"):
-        TestHooks.from_env({TEST_CRASH_VAR: "after_accept"})
-    with pytest.raises(ValueError, match="end-to-end tests only"):
-        TestHooks.from_env({TEST_CRASH_VAR: "after_accept", TEST_HOOKS_ENABLE_VAR: "1"})
-    with pytest.raises(ValueError, match="not one of"):
-        TestHooks.from_env({TEST_CRASH_VAR: "after_acept", **ARMED})
-    with pytest.raises(ValueError, match="not one of"):
-        TestHooks.from_env({TEST_RAISE_VAR: "statusupdate", **ARMED})
-    hooks = TestHooks.from_env({TEST_CRASH_VAR: "after_launch_write", TEST_RAISE_VAR: "statusUpdate", **ARMED})
-    assert hooks == TestHooks(crash_at="after_launch_write", raise_in="statusUpdate") and hooks.armed
+class RecordingHooks(Hooks):
+    def __init__(self, driver_calls: list[tuple[str, Any]]) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self._driver_calls = driver_calls
+
+    def after_launch_write(self, call: Accept) -> None:
+        self.seen.append(("after_launch_write", len(self._driver_calls)))
+
+    def after_accept(self, call: Accept) -> None:
+        self.seen.append(("after_accept", len(self._driver_calls)))
+
+    def before_callback(self, name: str) -> None:
+        self.seen.append(("before", name))
+
+    def after_callback(self, name: str) -> None:
+        self.seen.append(("after", name))
+
+
+def test_every_callback_of_the_shell_has_its_hook_points() -> None:
+    assert all(callable(getattr(SchedulerShell, name, None)) for name in CALLBACKS)
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    calls: list[tuple[str, Any]] = []
+    hooks = RecordingHooks(calls)
+    shell = SchedulerShell(engine.config, engine, hooks=hooks)
+    shell.processHeartBeat(None)
+    shell.statusUpdate(None, {"nonsense": 1})
+    assert hooks.seen == [
+        ("before", "processHeartBeat"),
+        ("after", "processHeartBeat"),
+        ("before", "statusUpdate"),
+        ("after", "statusUpdate"),
+    ]
+
+
+def test_the_launch_hooks_come_before_and_after_the_accept() -> None:
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    driver = RecordingDriver(None, {}, "m")
+    hooks = RecordingHooks(driver.calls)
+    shell = SchedulerShell(engine.config, engine, hooks=hooks)
+    shell._driver = driver
+    (accept,) = [c for c in engine.on_offers([offer(1)]) if isinstance(c, Accept)]
+    assert engine.state.nodes[1].task_id == accept.task_infos[0]["task_id"]["value"]  # written before the hook
+    shell._send(accept)
+    assert hooks.seen == [("after_launch_write", 0), ("after_accept", 1)]
+    assert [kind for kind, _ in driver.calls] == ["launch"]
+
+
+def test_a_hook_that_raises_before_a_callback_fails_it_like_a_real_failure() -> None:
+    class Raising(Hooks):
+        def before_callback(self, name: str) -> None:
+            raise RuntimeError("chaos")
+
+    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    shell = SchedulerShell(engine.config, engine, hooks=Raising())
+    shell.resourceOffers(None, [offer(1)])  # contained; the offer is given back
+    assert shell._events.get_nowait() == _Event("decline", ["offer-1"])
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
@@ -176,7 +211,7 @@ def test_a_crash_hook_exits_around_the_accept(point: str, monkeypatch: pytest.Mo
         exits.append(status)
         raise SystemExit(status)
 
-    monkeypatch.setattr("es_framework.shell.scheduler.os._exit", fake_exit)
+    monkeypatch.setattr("es_framework.dev.scheduler.os._exit", fake_exit)
     engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
     shell = SchedulerShell(engine.config, engine, hooks=TestHooks(crash_at=point))
     driver = RecordingDriver(shell, {}, "m")
@@ -263,8 +298,6 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
 
 
 def test_queued_status_updates_are_handled_as_one_batch() -> None:
-    from es_framework.shell.scheduler import _Event
-
     engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
     shell = SchedulerShell(engine.config, engine, driver_factory=RecordingDriver)
     for n in (2, 3):
@@ -277,7 +310,7 @@ def test_queued_status_updates_are_handled_as_one_batch() -> None:
 
 
 def test_framework_messages_go_out_base64_encoded() -> None:
-    from es_framework.core.engine import Message
+    from es_framework.core.mesos_calls import Message
 
     sent: list[tuple[Any, ...]] = []
 

@@ -13,7 +13,7 @@ import pytest
 from es_framework.cli import main
 from es_framework.config import resolve_config
 from es_framework.core.cluster_view import ClusterView
-from es_framework.core.engine import config_record
+from es_framework.core.config_record import config_record
 from es_framework.core.offers import parse_offer
 from es_framework.core.task_builder import build_task_info
 from es_framework.shell import user_settings

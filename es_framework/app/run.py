@@ -1,0 +1,70 @@
+"""The scheduler process (what ``es-framework`` runs without a command): lead the cluster's state,
+recover it, register with Mesos through the driver shell, serve the REST API until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from es_framework.app.scheduler_api import start_api
+from es_framework.app.store import EngineStore, open_store
+from es_framework.config import Config
+from es_framework.core.engine import Engine
+from es_framework.core.node_state import ClusterState
+from es_framework.shell.driver import SchedulerShell
+from es_framework.shell.hooks import NO_HOOKS, Hooks
+from es_framework.shell.state_store import Leadership
+
+log = logging.getLogger("es_framework.app.run")
+
+
+class RefusedError(Exception):
+    """The command refuses to run: the flags, the environment or the stored state must change
+    first; the message says what (``es-framework`` exits with status 2)."""
+
+
+class TornDownError(RefusedError):
+    """The stored state belongs to a framework that ``es-framework teardown`` removed."""
+
+
+def torn_down_message(config: Config, state: ClusterState) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.torn_down_at or 0))
+    return (
+        f"cluster {config.cluster_name} (framework {config.framework_name}) was torn down at {when} "
+        f"(framework id {state.framework_id or 'none'}); its state is kept only as a record and no scheduler "
+        "starts on it. To start the cluster again (reusing its volumes), delete the state with "
+        "'es-framework teardown --purge' and the same flags, or choose another --elasticsearchClusterName"
+    )
+
+
+def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = NO_HOOKS) -> None:
+    """The scheduler process: lead, recover state, register, serve until ``should_stop``.
+    ``hooks`` are for development tools (``es_framework.dev.scheduler``); production has none.
+
+    Raises :class:`TornDownError` (before registering anything) when the state was torn down."""
+    store = open_store(config)
+    store.start()
+    try:
+        log.info("waiting to lead cluster %s (only one scheduler acts at a time)", config.cluster_name)
+        while not store.acquire_leadership(timeout=1.0):
+            if should_stop.is_set():
+                return
+        log.info("leading cluster %s", config.cluster_name)
+        engine = Engine(config, EngineStore(store), clock=time.time)
+        if engine.state.torn_down_at is not None:
+            raise TornDownError(torn_down_message(config, engine.state))
+
+        def may_act() -> bool:
+            if store.leadership is Leadership.LOST and store.acquire_leadership(timeout=0.1):
+                log.warning("leadership re-acquired after the ZooKeeper session expired")
+            return store.may_act.is_set()
+
+        shell = SchedulerShell(config, engine, may_act=may_act, hooks=hooks)
+        api = start_api(config, shell)
+        try:
+            shell.run(should_stop)
+        finally:
+            api.stop()
+    finally:
+        store.close()

@@ -1,0 +1,402 @@
+"""The driver shell: pymesos' MesosSchedulerDriver on one side, the :class:`~es_framework.core.engine.Engine`
+on the other.
+
+pymesos traps this module defends against (see the project's notes on pymesos 0.3.15):
+
+- The driver sends TEARDOWN — and Mesos kills every node — when its loop ends without
+  ``failover=True``, and an exception escaping a callback ends the loop. So the driver always runs
+  with ``failover=True``, callbacks only enqueue events and never raise, and a driver whose loop
+  died is replaced by a new one with the same framework id.
+- ``failover_timeout`` defaults to 100 s in pymesos: it is always set from the configuration.
+- ``reconcileTasks`` drops agent ids; RECONCILE is sent by hand with them.
+- Nothing watches heartbeats: if no event arrives for several heartbeat intervals, the shell
+  forces a reconnection.
+- Calls made while disconnected are silently dropped by pymesos. That is safe here: a launch
+  that never reached Mesos is answered UNKNOWN at the next reconciliation and its id is freed.
+- A callback that fails anyway drops its event: an unacknowledged status update is re-sent by
+  Mesos, and the offers of a failed ``resourceOffers`` are declined (an offer neither accepted nor
+  declined would stay with us until the master rescinds it, which it never does by default).
+- While the state store cannot be trusted (ZooKeeper suspended or lost), reconciliation answers
+  are dropped and never re-sent; when it can be trusted again, state is re-read and every task
+  reconciled again.
+
+A development tool may step in at the ordering boundaries through :class:`~es_framework.shell.hooks.Hooks`
+(production runs with none).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from es_framework.config import Config
+from es_framework.core.engine import Engine
+from es_framework.core.engine_stats import Counters, EngineEvent
+from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
+from es_framework.core.node_state import ClusterState
+from es_framework.core.plan import SHORT_REFUSE_S
+from es_framework.shell.framework_info import new_driver
+from es_framework.shell.hooks import NO_HOOKS, Hooks
+from es_framework.shell.mesos_objects import offer_ids, plain, value_of
+
+log = logging.getLogger("es_framework.shell.driver")
+T = TypeVar("T")
+
+#: Mesos' default heartbeat interval; a subscription silent for HEARTBEAT_MISSES of them is dead.
+HEARTBEAT_INTERVAL_S = 15.0
+HEARTBEAT_MISSES = 5
+#: How often the seed hosts are re-sent to every running node's executor.
+SEED_RESEND_INTERVAL_S = 60.0
+#: Status updates applied with one state write (and then acknowledged together).
+UPDATE_BATCH_MAX = 1000
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str
+    payload: Any = None
+
+
+#: How long an API request waits for the engine thread to take its command.
+COMMAND_TIMEOUT_S = 15.0
+#: The engine thread counts as stuck (``/health`` fails) when it has not turned for this long.
+STUCK_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the engine thread publishes after every event, for readers on other threads (the API):
+    immutable, replaced whole, never changed."""
+
+    state: ClusterState
+    registered: bool
+    counters: Counters
+    declines: Mapping[str, int]
+    last_declines: Mapping[str, tuple[str, float]]
+    events: tuple[EngineEvent, ...]
+
+
+class SchedulerShell:
+    """Runs one engine against Mesos through pymesos, one event at a time on its own thread."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        driver_factory: Callable[..., Any] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
+        hooks: Hooks = NO_HOOKS,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self._may_act = may_act
+        self._hooks = hooks
+        self._events: queue.Queue[_Event] = queue.Queue()
+        self._stop = threading.Event()
+        self._driver: Any = None
+        self._driver_factory = driver_factory
+        self._last_event = time.monotonic()
+        self._last_seed_resend = time.monotonic()
+        self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
+        self.subscribed = False
+        #: When the engine thread last turned (monotonic); ``/health`` fails when it stops turning.
+        self.last_turn = time.monotonic()
+        self.published = self._publish()
+
+    # --- pymesos callbacks: enqueue only, never raise -------------------------------------------------
+    # An exception escaping a callback ends pymesos' loop; each callback therefore runs inside
+    # _guard, which logs and swallows anything (an unacknowledged update is re-sent by Mesos).
+
+    def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
+        self._guard("registered", lambda: self._put("registered", value_of(framework_id)))
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        self._guard("reregistered", lambda: self._put("registered", None))
+
+    def disconnected(self, driver: Any) -> None:
+        self._guard("disconnected", lambda: self._put("disconnected"))
+
+    def resourceOffers(self, driver: Any, offers: Any) -> None:
+        self._guard(
+            "resourceOffers",
+            lambda: self._put("offers", [plain(o) for o in offers]),
+            # An offer neither accepted nor declined stays with us until the master rescinds it
+            # (never, without --offer_timeout): give it back.
+            on_failure=lambda: self._put("decline", offer_ids(offers)),
+        )
+
+    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
+        self._guard("offerRescinded", self._touch)
+
+    def statusUpdate(self, driver: Any, status: Any) -> None:
+        self._guard("statusUpdate", lambda: self._put("update", plain(status)))
+
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
+        self._guard("frameworkMessage", self._touch)
+
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:
+        self._guard("slaveLost", lambda: self._put("log", f"agent {value_of(agent_id)} lost"))
+
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
+        self._guard(
+            "executorLost",
+            lambda: self._put(
+                "log", f"executor {value_of(executor_id)} on agent {value_of(agent_id)} lost (status {status})"
+            ),
+        )
+
+    def error(self, driver: Any, message: Any) -> None:
+        self._guard("error", lambda: self._put("log", f"Mesos error: {message}"))
+
+    def processHeartBeat(self, driver: Any) -> None:
+        self._guard("processHeartBeat", self._touch)
+
+    def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
+        try:
+            self._hooks.before_callback(name)
+            body()
+        except Exception:  # a raise here would end pymesos' loop
+            log.exception("the %s callback failed; its event is dropped (Mesos re-sends status updates)", name)
+            if on_failure is not None:
+                try:
+                    on_failure()
+                except Exception:
+                    log.exception("the %s callback failed twice", name)
+            return
+        try:
+            self._hooks.after_callback(name)
+        except Exception:  # the event is queued already: nothing to undo
+            log.exception("the after_callback hook of %s failed", name)
+
+    def _touch(self) -> None:
+        self._last_event = time.monotonic()
+
+    def _put(self, kind: str, payload: Any = None) -> None:
+        self._touch()
+        self._events.put(_Event(kind, payload))
+
+    # --- the engine thread ----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            self.last_turn = time.monotonic()
+            try:
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if event.kind == "update":
+                event = self._more_updates(event)
+            try:
+                self._handle(event)
+            except Exception:
+                log.exception("error while handling %s; carrying on", event.kind)
+            self.published = self._publish()
+
+    def _publish(self) -> Published:
+        engine = self.engine
+        return Published(
+            state=engine.state,
+            registered=self.subscribed,
+            counters=replace(engine.counters),
+            declines=MappingProxyType(dict(engine.declines.by_rule)),
+            last_declines=MappingProxyType(dict(engine.declines.last)),
+            events=tuple(engine.events),
+        )
+
+    # --- commands from other threads (the REST API) ---------------------------------------------------
+
+    def call(self, body: Callable[[], tuple[T, list[Call]]], timeout: float = COMMAND_TIMEOUT_S) -> T:
+        """Run ``body`` on the engine thread (the engine is single-threaded), send the calls it
+        returns, and give back its result; its exception is re-raised here. Raises
+        :class:`TimeoutError` if the engine thread does not take it within ``timeout`` seconds."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put("command", (body, future))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the scheduler did not take the request within {timeout:.0f}s") from None
+
+    def master_address(self) -> str | None:
+        """``host:port`` of the master the driver talks to now."""
+        driver = self._driver
+        master = getattr(driver, "master", None) if driver is not None else None
+        return str(master) if master else None
+
+    def _more_updates(self, first: _Event) -> _Event:
+        """Status updates already queued behind ``first``, as one batch: the engine writes state once
+        per batch (a reconciliation of N tasks would otherwise rewrite the state N times)."""
+        batch = [first.payload]
+        while len(batch) < UPDATE_BATCH_MAX:
+            with self._events.mutex:  # peek: only this thread takes events, so the head stays ours
+                following = self._events.queue[0] if self._events.queue else None
+            if following is None or following.kind != "update":
+                break
+            try:
+                batch.append(self._events.get_nowait().payload)
+            except queue.Empty:
+                break
+        return _Event("updates", batch)
+
+    def _handle(self, event: _Event) -> None:
+        may_act = self._may_act()
+        if may_act and not self.engine.may_act:
+            log.info("the state store is trustworthy again; re-reading state before acting")
+            self.engine.reload()
+            self.engine.may_act = True
+            # Reconciliation answers (no uuid) that arrived meanwhile were dropped and are never
+            # re-sent: ask again.
+            for call in self.engine.reconcile_calls():
+                self._send(call)
+        self.engine.may_act = may_act
+        calls: list[Call] = []
+        if event.kind == "command":
+            body, future = event.payload
+            if not future.set_running_or_notify_cancel():
+                return  # the caller gave up waiting: do nothing it no longer expects
+            try:
+                result, calls = body()
+            except BaseException as error:
+                future.set_exception(error)
+                return
+            for call in calls:
+                self._send(call)
+            future.set_result(result)
+            return
+        if event.kind == "registered":
+            self.subscribed = True
+            framework_id = event.payload or (self._driver.framework_id if self._driver else None)
+            if framework_id:
+                calls = self.engine.on_registered(framework_id)
+        elif event.kind == "offers":
+            calls = self.engine.on_offers(event.payload)
+        elif event.kind == "updates":
+            calls = self.engine.on_updates(event.payload)
+        elif event.kind == "resend_seeds":
+            calls = [*self.engine.seed_host_messages(resend=True), *self.engine.pending_kills()]
+        elif event.kind == "decline":
+            if event.payload:
+                log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
+                calls = [Decline(tuple(event.payload), SHORT_REFUSE_S)]
+        elif event.kind == "disconnected":
+            self.subscribed = False
+            log.warning("disconnected from the Mesos master; pymesos reconnects")
+        elif event.kind == "log":
+            log.warning("%s", event.payload)
+        for call in calls:
+            self._send(call)
+
+    def _send(self, call: Call) -> None:
+        driver = self._driver
+        if driver is None:
+            return
+        try:
+            if isinstance(call, Accept):
+                self._hooks.after_launch_write(call)
+                driver.launchTasks(
+                    [{"value": call.offer_id}], list(call.task_infos), {"refuse_seconds": call.refuse_seconds}
+                )
+                self._hooks.after_accept(call)
+            elif isinstance(call, Decline):
+                driver.declineOffer([{"value": i} for i in call.offer_ids], {"refuse_seconds": call.refuse_seconds})
+            elif isinstance(call, Kill):
+                driver.killTask({"value": call.task_id})
+            elif isinstance(call, Acknowledge):
+                driver.acknowledgeStatusUpdate(
+                    {"agent_id": {"value": call.agent_id}, "task_id": {"value": call.task_id}, "uuid": call.uuid}
+                )
+            elif isinstance(call, Reconcile):
+                self._reconcile(driver, call)
+            elif isinstance(call, Suppress):
+                driver.suppressOffers()
+            elif isinstance(call, Revive):
+                driver.reviveOffers()
+            elif isinstance(call, Message):
+                driver.sendFrameworkMessage(
+                    {"value": call.executor_id}, {"value": call.agent_id}, base64.b64encode(call.data).decode("ascii")
+                )
+        except Exception:
+            log.exception("could not send %s to the master", type(call).__name__.upper())
+
+    @staticmethod
+    def _reconcile(driver: Any, call: Reconcile) -> None:
+        # pymesos' reconcileTasks() drops agent ids, and without them the master answers UNKNOWN
+        # for a task on an unreachable agent: build the call ourselves.
+        if not driver.connected or not driver.framework_id:
+            return
+        driver._send(
+            {
+                "type": "RECONCILE",
+                "framework_id": {"value": driver.framework_id},
+                "reconcile": {"tasks": list(call.tasks)},
+            }
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def _new_driver(self) -> Any:
+        return new_driver(
+            self.config, self, self.engine.state.framework_id, failover=True, factory=self._driver_factory
+        )
+
+    def run(self, should_stop: threading.Event) -> None:
+        """Register and serve until ``should_stop`` is set (or Ctrl-C); then stop the driver *with
+        failover*, so the nodes keep running and the next scheduler takes over."""
+        self._worker.start()
+        self._driver = self._new_driver()
+        self._driver.start()
+        try:
+            while not should_stop.is_set():
+                try:
+                    while not should_stop.wait(1.0):
+                        self._watch()
+                except KeyboardInterrupt:
+                    if not self._driver.aborted:
+                        log.info("interrupted")
+                        return
+                    # pymesos re-raises its I/O thread's failure in the main thread via SIGINT.
+                    self._restart("the Mesos driver's loop failed")
+                except Exception:
+                    log.exception("the Mesos driver's loop failed")
+                    self._restart("the Mesos driver's loop failed")
+        finally:
+            log.info("stopping the driver with failover: the nodes keep running")
+            try:
+                self._driver.stop(failover=True)
+            except Exception:
+                log.exception("could not stop the driver cleanly")
+            self._stop.set()
+
+    def _watch(self) -> None:
+        now = time.monotonic()
+        if now - self._last_seed_resend > SEED_RESEND_INTERVAL_S:
+            # Framework messages are best-effort: re-send the seed hosts now and then.
+            self._last_seed_resend = now
+            self._put("resend_seeds")
+        if self._driver.aborted:
+            self._restart("the Mesos driver stopped")
+        elif time.monotonic() - self._last_event > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
+            log.error("no event from the master for %.0fs; reconnecting", HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES)
+            self._touch()
+            master = self._driver.master
+            if master:
+                self._driver.change_master(master)
+
+    def _restart(self, why: str) -> None:
+        log.error("%s; starting a new driver with the same framework id", why)
+        try:
+            self._driver.stop(failover=True)
+        except Exception:
+            log.exception("could not stop the old driver")
+        self._driver = self._new_driver()
+        self._driver.start()
+        self._touch()
