@@ -34,6 +34,7 @@ from es_framework.core.node_state import ClusterState, NodeRecord, TaskState  # 
 from es_framework.core.state_document import state_to_json  # noqa: E402
 from identity.naming import volume_names  # noqa: E402
 from identity.task_ids import task_id_for  # noqa: E402
+from strategies import strategy_for  # noqa: E402
 
 
 class MemoryStore:
@@ -87,7 +88,7 @@ def offer(n: int) -> dict[str, Any]:
 
 def engine_for(nodes: int, missing: int) -> Engine:
     config = resolve_config({"externalVolumeDriver": "rexray", "elasticsearchNodes": str(nodes)})
-    return Engine(config, MemoryStore(cluster_document(nodes, missing)), clock=time.time)
+    return Engine(config, MemoryStore(cluster_document(nodes, missing)), clock=time.time, strategy=strategy_for(config))
 
 
 def best(repeat: int, setup: Callable[[], Any], run: Callable[[Any], None]) -> float:

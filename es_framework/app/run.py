@@ -15,6 +15,7 @@ from es_framework.core.node_state import ClusterState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.state_store import Leadership
+from strategies import strategy_for
 
 log = logging.getLogger("es_framework.app.run")
 
@@ -51,7 +52,7 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
             if should_stop.is_set():
                 return
         log.info("leading cluster %s", config.cluster_name)
-        engine = Engine(config, EngineStore(store), clock=time.time)
+        engine = Engine(config, EngineStore(store), clock=time.time, strategy=strategy_for(config))
         if engine.state.torn_down_at is not None:
             raise TornDownError(torn_down_message(config, engine.state))
 

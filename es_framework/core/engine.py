@@ -76,13 +76,14 @@ class Engine:
         *,
         clock: Callable[[], float],
         new_launch_id: Callable[[], str] = new_launch_id,
-        strategy: OfferEvaluator | None = None,
+        strategy: OfferEvaluator,
     ) -> None:
         self.config = config
         self._store = store
         self._clock = clock
         self._new_launch_id = new_launch_id
-        #: The offer strategy (``strategies.strategy_for(config)``); None: the plan's default for ``config``.
+        #: The offer strategy, handed in by the wiring (``strategies.strategy_for(config)``): the core
+        #: defines what a strategy is (core/evaluation.py) and never imports one.
         self._strategy = strategy
         self.backoff = Backoff()
         self.declines = DeclineCounts()

@@ -3,10 +3,11 @@
 :func:`plan_offer_cycle` is what the scheduler runs on every OFFERS event, as a pure function:
 offers are judged in order; each accepted offer takes the lowest free node id, and the node's
 record is added to the returned state (to be persisted *before* the ACCEPT goes out), so the next
-verdict sees it and no agent gets two nodes. Every offer's verdict is the offer strategy's
-(:mod:`strategies`): the node id an offer would launch, the pins and the back-off are handed to it
-as an :class:`~es_framework.core.evaluation.EvaluationContext`, so ``pinned`` and ``backoff`` are rules like the
-others and a verdict explains an offer completely. :func:`plan_offers` is the dry run behind
+verdict sees it and no agent gets two nodes. Every offer's verdict is the offer strategy's, which
+the caller hands in (the core defines what a strategy is and never imports one): the node id an
+offer would launch, the pins and the back-off are handed to it as an
+:class:`~es_framework.core.evaluation.EvaluationContext`, so ``pinned`` and ``backoff`` are rules
+like the others and a verdict explains an offer completely. :func:`plan_offers` is the dry run behind
 ``es-framework plan``.
 """
 
@@ -28,11 +29,6 @@ from es_framework.core.task_builder import build_task_info, task_ports
 from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
 from identity.task_ids import new_launch_id, task_id_for
-
-# The one import of the strategies layer from the core: the default strategy of a cycle whose caller
-# names none. The scheduler's wiring is to pass ``strategy=strategies.strategy_for(config)`` and this
-# default to go (see docs/architecture.md, layers).
-from strategies import strategy_for
 
 #: Declined offers come back this soon while nodes are missing ...
 SHORT_REFUSE_S = 5.0
@@ -91,9 +87,8 @@ def plan_offer_cycle(
     now: float,
     backoff: Backoff | None = None,
     new_launch_id: Callable[[], str] = new_launch_id,
-    strategy: OfferEvaluator | None = None,
+    strategy: OfferEvaluator,
 ) -> OfferPlan:
-    strategy = strategy or strategy_for(config)
     backoff = backoff or Backoff()
     allocator = state.allocator()
     if state.missing_nodes > 0:
@@ -193,7 +188,7 @@ def plan_offers(
     config: Config,
     *,
     taken_ids: Iterable[int] = (),
-    strategy: OfferEvaluator | None = None,
+    strategy: OfferEvaluator,
 ) -> list[PlanStep]:
     """Judge ``raw_offers`` (v1 JSON) for a cluster whose only nodes hold ``taken_ids``.
 

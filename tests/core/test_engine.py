@@ -16,6 +16,7 @@ from es_framework.core.node_state import TaskState
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S
 from es_framework.core.state_document import state_from_json
 from identity import node_id_from_task_id
+from strategies import strategy_for
 from tests.harness.builders import config, offer
 
 FW = "elasticsearch"
@@ -57,7 +58,13 @@ def make(store: MemoryStore | None = None, **flags: str) -> tuple[Engine, Memory
     store = store or MemoryStore()
     clock = Clock()
     numbers = itertools.count(1)
-    engine = Engine(config(**flags), store, clock=clock, new_launch_id=lambda: f"{next(numbers):032x}")
+    engine = Engine(
+        config(**flags),
+        store,
+        clock=clock,
+        new_launch_id=lambda: f"{next(numbers):032x}",
+        strategy=strategy_for(config(**flags)),
+    )
     return engine, store, clock
 
 

@@ -14,6 +14,7 @@ from es_framework.core.offers import parse_offer
 from es_framework.core.operations import OperatorError
 from es_framework.core.plan import plan_offer_cycle
 from es_framework.core.state_document import state_from_json
+from strategies import strategy_for
 from tests.core.test_engine import FW, Clock, MemoryStore, accepts, launched, make, status
 from tests.core.test_node_state import apply, running, update
 from tests.harness.builders import config, offer
@@ -105,31 +106,33 @@ def _pinned(state: ClusterState, node_id: int, agent: str, until: float = 1e9) -
 def test_a_restarted_node_relaunches_only_on_its_agent() -> None:
     state = _pinned(running(1, 2, 3), 2, "agent-5-S0")
     cfg = config(externalVolumeDriver="rexray")
-    other = plan_offer_cycle(state, [parse_offer(offer(6))], cfg, now=0.0)
+    other = plan_offer_cycle(state, [parse_offer(offer(6))], cfg, now=0.0, strategy=strategy_for(cfg))
     assert other.launches == () and other.declines[0].rule == "pinned"
     assert "node 2 restarts in place on agent agent-5-S0" in other.declines[0].reason
-    own = plan_offer_cycle(state, [parse_offer(offer(6)), parse_offer(offer(5))], cfg, now=0.0)
+    own = plan_offer_cycle(
+        state, [parse_offer(offer(6)), parse_offer(offer(5))], cfg, now=0.0, strategy=strategy_for(cfg)
+    )
     assert [launch.record.node_id for launch in own.launches] == [2]
     assert own.launches[0].offer.agent_id == "agent-5-S0" and 2 not in own.state.pins
 
 
 def test_an_expired_pin_lets_any_agent_take_the_node() -> None:
     state = _pinned(running(1, 2, 3), 2, "agent-5-S0", until=10.0)
-    plan = plan_offer_cycle(state, [parse_offer(offer(6))], config(), now=11.0)
+    plan = plan_offer_cycle(state, [parse_offer(offer(6))], cfg := config(), now=11.0, strategy=strategy_for(cfg))
     assert [launch.record.node_id for launch in plan.launches] == [2]
 
 
 def test_a_pin_does_not_block_other_missing_ids() -> None:
     state = _pinned(running(1, 2), 2, "agent-5-S0")
     state = replace(state, desired_nodes=3)
-    plan = plan_offer_cycle(state, [parse_offer(offer(6))], config(), now=0.0)
+    plan = plan_offer_cycle(state, [parse_offer(offer(6))], cfg := config(), now=0.0, strategy=strategy_for(cfg))
     assert [launch.record.node_id for launch in plan.launches] == [3]
 
 
 def test_nodes_above_the_desired_count_do_not_fill_it() -> None:
     # Scaling 4 -> 3 while node 3 had died: node 4 drains away, node 3 is launched again.
     state = replace(running(1, 2, 4), desired_nodes=3)
-    plan = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=0.0)
+    plan = plan_offer_cycle(state, [parse_offer(offer(7))], cfg := config(), now=0.0, strategy=strategy_for(cfg))
     assert [launch.record.node_id for launch in plan.launches] == [3]
 
 

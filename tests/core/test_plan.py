@@ -12,7 +12,7 @@ from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, re
 from es_framework.core.offers import Offer, offers_from_document, parse_offer
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
 from identity import node_id_from_task_id, task_id_for
-from strategies import EXTERNAL
+from strategies import EXTERNAL, strategy_for
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
 
 
@@ -26,7 +26,7 @@ def counter_ids() -> Callable[[], str]:
 
 def test_example_offers_external_strategy() -> None:
     raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
-    steps = plan_offers(raw, config(externalVolumeDriver="rexray"))
+    steps = plan_offers(raw, cfg := config(externalVolumeDriver="rexray"), strategy=strategy_for(cfg))
     placed = [(s.offer_id, s.node_id, s.volumes) for s in steps if s.accepted]
     assert placed == [
         ("offer-1", 1, ("elasticsearch1config", "elasticsearch1data")),
@@ -41,14 +41,19 @@ def test_example_offers_external_strategy() -> None:
 
 def test_example_offers_normal_strategy_checks_disk() -> None:
     raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
-    steps = plan_offers(raw, config())
+    steps = plan_offers(raw, cfg := config(), strategy=strategy_for(cfg))
     assert [s.node_id for s in steps if s.node_id] == [1, 2, 3]
     assert {s.offer_id: s.rule for s in steps if not s.accepted}["offer-6"] == "disk"
     assert all(s.volumes is None for s in steps)
 
 
 def test_taken_ids_are_skipped_and_count_as_present() -> None:
-    steps = plan_offers([offer(i) for i in range(1, 5)], config(elasticsearchNodes="5"), taken_ids=[1, 3])
+    steps = plan_offers(
+        [offer(i) for i in range(1, 5)],
+        config(elasticsearchNodes="5"),
+        taken_ids=[1, 3],
+        strategy=strategy_for(config(elasticsearchNodes="5")),
+    )
     assert [s.node_id for s in steps] == [2, 4, 5, None]
     assert steps[3].rule == "cluster_full"
     task_ids = {s.task_info["task_id"]["value"] for s in steps if s.task_info}
@@ -56,7 +61,7 @@ def test_taken_ids_are_skipped_and_count_as_present() -> None:
 
 
 def test_malformed_offer_is_reported_and_the_rest_still_judged() -> None:
-    steps = plan_offers([{"id": {"value": "bad"}}, offer(2)], config())
+    steps = plan_offers([{"id": {"value": "bad"}}, offer(2)], cfg := config(), strategy=strategy_for(cfg))
     assert steps[0].rule == "malformed" and "agent_id" in steps[0].reason
     assert steps[0].node_id is None and not steps[0].accepted
     assert steps[1].node_id == 1
@@ -68,7 +73,9 @@ def test_malformed_offer_is_reported_and_the_rest_still_judged() -> None:
 def test_cycle_records_each_launch_before_it_is_sent() -> None:
     cfg = config(externalVolumeDriver="rexray")
     offers = [parse_offer(offer(i)) for i in range(1, 5)]
-    plan = plan_offer_cycle(ClusterState(desired_nodes=3), offers, cfg, now=100.0, new_launch_id=counter_ids())
+    plan = plan_offer_cycle(
+        ClusterState(desired_nodes=3), offers, cfg, now=100.0, new_launch_id=counter_ids(), strategy=strategy_for(cfg)
+    )
     assert [launch.record.node_id for launch in plan.launches] == [1, 2, 3]
     for launch in plan.launches:
         record = plan.state.nodes[launch.record.node_id]
@@ -86,10 +93,12 @@ def test_cycle_records_each_launch_before_it_is_sent() -> None:
 
 
 def test_cycle_fills_the_lowest_free_id_and_sees_agents_in_use() -> None:
-    state = plan_offer_cycle(ClusterState(desired_nodes=3), [parse_offer(offer(1))], config(), now=0).state
+    state = plan_offer_cycle(
+        ClusterState(desired_nodes=3), [parse_offer(offer(1))], cfg := config(), now=0, strategy=strategy_for(cfg)
+    ).state
     # Two offers from the agent that already runs node 1, and one from a fresh agent.
     offers = [parse_offer(offer(1)), parse_offer(offer(1, agent_id="agent-1-S0")), parse_offer(offer(2))]
-    plan = plan_offer_cycle(state, offers, config(), now=0)
+    plan = plan_offer_cycle(state, offers, cfg := config(), now=0, strategy=strategy_for(cfg))
     assert [launch.record.node_id for launch in plan.launches] == [2]
     assert [(d.rule, d.refuse_seconds) for d in plan.declines] == [
         ("agent_has_node", SHORT_REFUSE_S),
@@ -99,7 +108,13 @@ def test_cycle_fills_the_lowest_free_id_and_sees_agents_in_use() -> None:
 
 
 def test_seed_hosts_reach_later_launches_in_the_same_cycle() -> None:
-    plan = plan_offer_cycle(ClusterState(desired_nodes=3), [parse_offer(offer(i)) for i in (1, 2)], config(), now=0)
+    plan = plan_offer_cycle(
+        ClusterState(desired_nodes=3),
+        [parse_offer(offer(i)) for i in (1, 2)],
+        config(),
+        now=0,
+        strategy=strategy_for(config()),
+    )
     env = {v["name"]: v["value"] for v in plan.launches[1].task_info["executor"]["command"]["environment"]["variables"]}
     assert env["ELASTICSEARCH_SEED_HOSTS"] == "agent1.example.com:31001"
 
@@ -110,7 +125,9 @@ def test_a_failing_node_backs_off_and_nothing_else_takes_its_place() -> None:
         state = record_launch(state, _record(node_id))
     # Node 2 is missing; it failed twice just now, so the next try is 10 s away.
     backoff = Backoff().failed(2, FailureKind.VOLUME, "503", now=0).failed(2, FailureKind.VOLUME, "503", now=0)
-    plan = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=4.0, backoff=backoff)
+    plan = plan_offer_cycle(
+        state, [parse_offer(offer(7))], cfg := config(), now=4.0, backoff=backoff, strategy=strategy_for(cfg)
+    )
     assert plan.launches == ()
     (decline,) = plan.declines
     assert decline.rule == "backoff"
@@ -120,20 +137,24 @@ def test_a_failing_node_backs_off_and_nothing_else_takes_its_place() -> None:
     assert decline.verdict.failures == (RuleOutcome("backoff", False, decline.reason),)
     assert decline.outcomes[-2] == RuleOutcome("pinned", True, "node 2 would launch here")
     assert sorted(plan.state.nodes) == [1, 3]
-    later = plan_offer_cycle(state, [parse_offer(offer(7))], config(), now=10.0, backoff=backoff)
+    later = plan_offer_cycle(
+        state, [parse_offer(offer(7))], cfg := config(), now=10.0, backoff=backoff, strategy=strategy_for(cfg)
+    )
     assert [launch.record.node_id for launch in later.launches] == [2]
 
 
 def test_recorded_launch_is_a_present_node() -> None:
-    state = plan_offer_cycle(ClusterState(desired_nodes=1), [parse_offer(offer(1))], config(), now=0).state
-    again = plan_offer_cycle(state, [parse_offer(offer(2))], config(), now=1)
+    state = plan_offer_cycle(
+        ClusterState(desired_nodes=1), [parse_offer(offer(1))], cfg := config(), now=0, strategy=strategy_for(cfg)
+    ).state
+    again = plan_offer_cycle(state, [parse_offer(offer(2))], cfg := config(), now=1, strategy=strategy_for(cfg))
     assert again.launches == () and again.declines[0].rule == "cluster_full"
 
 
 def test_cycle_does_not_mutate_its_input_state() -> None:
     state = record_launch(ClusterState(desired_nodes=3), _record(5))
     before = dict(state.nodes)
-    plan = plan_offer_cycle(state, [parse_offer(offer(1))], config(), now=0)
+    plan = plan_offer_cycle(state, [parse_offer(offer(1))], cfg := config(), now=0, strategy=strategy_for(cfg))
     assert dict(state.nodes) == before
     assert sorted(plan.state.nodes) == [1, 5]
 
@@ -144,7 +165,8 @@ def _record(node_id: int) -> NodeRecord:
 
 def test_every_declined_and_accepted_offer_carries_every_rules_outcome() -> None:
     raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
-    steps = {s.offer_id: s for s in plan_offers(raw, config(externalVolumeDriver="rexray"))}
+    cfg = config(externalVolumeDriver="rexray")
+    steps = {s.offer_id: s for s in plan_offers(raw, cfg, strategy=strategy_for(cfg))}
     names = [rule.name for rule in EXTERNAL.rules]
     for step in steps.values():
         assert [o.rule for o in step.outcomes] == names
@@ -153,7 +175,8 @@ def test_every_declined_and_accepted_offer_carries_every_rules_outcome() -> None
     assert [o.rule for o in offer_2.outcomes if not o.passed] == ["mem"]
     assert offer_2.outcomes[names.index("mem")].reason == offer_2.reason
     # A malformed offer was judged by no rule.
-    assert plan_offers([{"id": {"value": "bad"}}], config())[0].outcomes == ()
+    cfg = config()
+    assert plan_offers([{"id": {"value": "bad"}}], cfg, strategy=strategy_for(cfg))[0].outcomes == ()
 
 
 def test_the_strategy_can_be_handed_in() -> None:

@@ -14,6 +14,7 @@ from es_framework.dev.scheduler import CRASH_POINTS, TEST_CRASH_STATUS, TestHook
 from es_framework.shell.driver import SchedulerShell, _Event
 from es_framework.shell.framework_info import framework_info
 from es_framework.shell.hooks import CALLBACKS, Hooks
+from strategies import strategy_for
 from tests.core.test_engine import Clock, MemoryStore
 from tests.harness.builders import config, offer
 
@@ -62,7 +63,12 @@ def start_shell(**flags: str) -> tuple[SchedulerShell, threading.Event, threadin
         drivers.append(RecordingDriver(*args, **kwargs))
         return drivers[-1]
 
-    engine = Engine(config(mesosMaster="127.0.0.1:5050", **flags), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050", **flags),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050", **flags)),
+    )
     shell = SchedulerShell(engine.config, engine, driver_factory=factory)
     stop = threading.Event()
     thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
@@ -165,7 +171,12 @@ class RecordingHooks(Hooks):
 
 def test_every_callback_of_the_shell_has_its_hook_points() -> None:
     assert all(callable(getattr(SchedulerShell, name, None)) for name in CALLBACKS)
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     calls: list[tuple[str, Any]] = []
     hooks = RecordingHooks(calls)
     shell = SchedulerShell(engine.config, engine, hooks=hooks)
@@ -180,7 +191,12 @@ def test_every_callback_of_the_shell_has_its_hook_points() -> None:
 
 
 def test_the_launch_hooks_come_before_and_after_the_accept() -> None:
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     driver = RecordingDriver(None, {}, "m")
     hooks = RecordingHooks(driver.calls)
     shell = SchedulerShell(engine.config, engine, hooks=hooks)
@@ -197,7 +213,12 @@ def test_a_hook_that_raises_before_a_callback_fails_it_like_a_real_failure() -> 
         def before_callback(self, name: str) -> None:
             raise RuntimeError("chaos")
 
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     shell = SchedulerShell(engine.config, engine, hooks=Raising())
     shell.resourceOffers(None, [offer(1)])  # contained; the offer is given back
     assert shell._events.get_nowait() == _Event("decline", ["offer-1"])
@@ -212,7 +233,12 @@ def test_a_crash_hook_exits_around_the_accept(point: str, monkeypatch: pytest.Mo
         raise SystemExit(status)
 
     monkeypatch.setattr("es_framework.dev.scheduler.os._exit", fake_exit)
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     shell = SchedulerShell(engine.config, engine, hooks=TestHooks(crash_at=point))
     driver = RecordingDriver(shell, {}, "m")
     shell._driver = driver
@@ -271,7 +297,12 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
         drivers.append(RecordingDriver(*args, **kwargs))
         return drivers[-1]
 
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     shell = SchedulerShell(engine.config, engine, driver_factory=factory, may_act=lambda: trusted[0])
     stop = threading.Event()
     thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
@@ -298,7 +329,12 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
 
 
 def test_queued_status_updates_are_handled_as_one_batch() -> None:
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     shell = SchedulerShell(engine.config, engine, driver_factory=RecordingDriver)
     for n in (2, 3):
         shell._events.put(_Event("update", {"n": n}))
@@ -318,7 +354,12 @@ def test_framework_messages_go_out_base64_encoded() -> None:
         def sendFrameworkMessage(self, executor_id: Any, agent_id: Any, data: Any) -> None:
             sent.append((executor_id, agent_id, data))
 
-    engine = Engine(config(mesosMaster="127.0.0.1:5050"), MemoryStore(), clock=Clock())
+    engine = Engine(
+        config(mesosMaster="127.0.0.1:5050"),
+        MemoryStore(),
+        clock=Clock(),
+        strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
+    )
     shell = SchedulerShell(engine.config, engine, driver_factory=MessagingDriver)
     shell._driver = MessagingDriver(shell, {}, "127.0.0.1:5050")
     shell._send(Message("agent-1", "exec-1", b'{"version": 1}'))
