@@ -106,6 +106,13 @@ def split_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def encode_user_settings(settings: Mapping[str, str | list[str]]) -> str:
+    """``ELASTICSEARCH_USER_SETTINGS``: the operator's flattened settings as one JSON object, keys
+    sorted so that the same settings always give the same text (it is part of the configuration
+    fingerprint, so a reordering must not mark nodes outdated)."""
+    return json.dumps(dict(settings), sort_keys=True)
+
+
 def executor_contract(env: Mapping[str, str]) -> int:
     """The contract version a task's environment was written for (1 when it does not say)."""
     text = env.get(ENV_CONTRACT_VERSION, "").strip()

@@ -17,6 +17,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from es_framework import contract
 from es_framework.config import Config, redact_url
 from es_framework.core.node_state import ClusterState
 
@@ -41,7 +42,7 @@ def config_values(config: Config) -> dict[str, Any]:
         "elasticsearchSettingsLocation": redact_url(config.settings_location),
         # The file's content, not only its place: a changed file marks the running nodes outdated.
         "elasticsearchSettings": hashlib.sha256(
-            json.dumps(dict(config.user_settings), sort_keys=True).encode("utf-8")
+            contract.encode_user_settings(config.user_settings).encode("utf-8")
         ).hexdigest()[:16]
         if config.user_settings
         else "",

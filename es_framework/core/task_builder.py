@@ -26,7 +26,6 @@ Only one form is ever used for a path: an agent given two would mount the volume
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,7 +232,7 @@ def build_task_info(
         contract.ENV_NODE_ROLES: contract.join_list(node_roles(node_id, view.master_nodes)),
     }
     if config.user_settings:
-        env[contract.ENV_USER_SETTINGS] = json.dumps(dict(config.user_settings), sort_keys=True)
+        env[contract.ENV_USER_SETTINGS] = contract.encode_user_settings(config.user_settings)
     initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)
     if initial_masters:
         env[contract.ENV_INITIAL_MASTER_NODES] = contract.join_list(initial_masters)
