@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from es_framework.dev.demo_es import TAGLINE, SettingsError, load_settings, write_launcher
-from es_framework.dev.demo_es.node import media_type_problem
+from es_framework.dev.demo_es.rest import media_type_problem
 from es_framework.dev.demo_es.settings import parse_yaml
 from tests.harness.demo_nodes import DemoNodeProcess, free_port, get, wait_until
 

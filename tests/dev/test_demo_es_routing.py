@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from es_framework.dev.demo_es import routing
+from es_framework.dev.demo_es import explain, routing
 from es_framework.dev.demo_es.cluster_state import (
     EXCLUDE_NAME,
     INITIALIZING,
@@ -18,7 +18,7 @@ from es_framework.dev.demo_es.cluster_state import (
     STARTED,
     UNASSIGNED,
     ClusterSettingsError,
-    ClusterState,
+    DemoClusterState,
     IndexMeta,
     NodeInfo,
     claims_master,
@@ -39,6 +39,7 @@ from es_framework.dev.demo_es.documents import (
     shard_for_id,
 )
 from es_framework.dev.demo_es.errors import EsError
+from es_framework.dev.demo_es.health import health as shard_health
 from es_framework.dev.demo_es.rest import filter_path
 
 ALL = ("master", "data", "ingest")
@@ -51,12 +52,14 @@ def node(name: str, roles: tuple[str, ...] = ALL) -> NodeInfo:
 N1, N2, N3 = node("n1"), node("n2"), node("n3")
 
 
-def cluster(shards: int = 1, replicas: int = 1, nodes: tuple[NodeInfo, ...] = (N1, N2, N3)) -> ClusterState:
-    state = routing.create_index(ClusterState("uuid"), IndexMeta("idx", "iuuid", shards, replicas, 0))
+def cluster(shards: int = 1, replicas: int = 1, nodes: tuple[NodeInfo, ...] = (N1, N2, N3)) -> DemoClusterState:
+    state = routing.create_index(DemoClusterState("uuid"), IndexMeta("idx", "iuuid", shards, replicas, 0))
     return routing.reroute(state, nodes, 0)
 
 
-def start_all(state: ClusterState, nodes: tuple[NodeInfo, ...] = (N1, N2, N3), rounds: int = 10) -> ClusterState:
+def start_all(
+    state: DemoClusterState, nodes: tuple[NodeInfo, ...] = (N1, N2, N3), rounds: int = 10
+) -> DemoClusterState:
     """Report every initializing copy started and reroute, until nothing changes (what the nodes would do)."""
     for _ in range(rounds):
         before = state
@@ -72,12 +75,12 @@ def start_all(state: ClusterState, nodes: tuple[NodeInfo, ...] = (N1, N2, N3), r
     return state
 
 
-def copies(state: ClusterState, shard: int = 0) -> list[tuple[bool, str, str | None]]:
+def copies(state: DemoClusterState, shard: int = 0) -> list[tuple[bool, str, str | None]]:
     group = state.shards[("idx", shard)]
     return sorted(((c.primary, c.state, c.node) for c in group.copies), key=str)
 
 
-def load(state: ClusterState) -> dict[str, int]:
+def load(state: DemoClusterState) -> dict[str, int]:
     counts: dict[str, int] = {}
     for group in state.shards.values():
         for copy in group.copies:
@@ -96,9 +99,9 @@ def test_new_index_gets_empty_primaries_then_replicas_on_other_nodes() -> None:
         assert group.primary.state == INITIALIZING
         assert group.primary.recovery == RECOVERY_EMPTY
         assert [c.state for c in group.copies if not c.primary] == [UNASSIGNED]
-    assert routing.health(state)["status"] == "red"
+    assert shard_health(state)["status"] == "red"
     state = start_all(state)
-    assert routing.health(state)["status"] == "green"
+    assert shard_health(state)["status"] == "green"
     for group in state.shards.values():
         assert len(group.holders()) == 2  # never two copies on one node
         assert group.in_sync == group.holders()
@@ -111,7 +114,7 @@ def test_replica_recovers_from_peer_and_health_is_yellow_meanwhile() -> None:
     state = routing.reroute(state, (N1, N2, N3), 0)
     replica = next(c for c in state.shards[("idx", 0)].copies if not c.primary)
     assert (replica.state, replica.recovery) == (INITIALIZING, RECOVERY_PEER)
-    health = routing.health(state)
+    health = shard_health(state)
     assert (health["status"], health["initializing_shards"], health["active_shards"]) == ("yellow", 1, 1)
 
 
@@ -119,9 +122,9 @@ def test_one_data_node_leaves_replica_unassigned_and_no_data_node_leaves_primary
     master_only = node("m", ("master",))
     state = start_all(cluster(nodes=(N1, master_only)), (N1, master_only))
     assert copies(state) == [(False, UNASSIGNED, None), (True, STARTED, "id-n1")]
-    assert routing.health(state)["status"] == "yellow"
+    assert shard_health(state)["status"] == "yellow"
     state = routing.reroute(state, (master_only,), 5)
-    assert routing.health(state) | {"active_shards_percent_as_number": 0} == {
+    assert shard_health(state) | {"active_shards_percent_as_number": 0} == {
         "status": "red",
         "active_primary_shards": 0,
         "active_shards": 0,
@@ -153,7 +156,7 @@ def test_last_copy_lost_is_red_and_comes_back_only_on_its_own_node() -> None:
     others = tuple(n for n in (N1, N2, N3) if n.node_id != holder)
     state = routing.reroute(state, others, 3)
     assert copies(state) == [(True, UNASSIGNED, None)]
-    explanation = routing.explain(state, "idx", 0, True)
+    explanation = explain.explain(state, "idx", 0, True)
     assert explanation["can_allocate"] == "no_valid_shard_copy"
     assert explanation["unassigned_info"]["reason"] == "NODE_LEFT"
     # The node returns with the same path.data (same node id): the primary comes back from its own files.
@@ -183,13 +186,13 @@ def test_exclusion_moves_copies_through_relocating_and_keeps_them_active() -> No
     state = routing.reroute(state, (N1, N2, N3), 0)
     on_n3 = [c for g in state.shards.values() for c in g.copies if c.node == "id-n3"]
     assert on_n3 and all(c.state == RELOCATING for c in on_n3)
-    health = routing.health(state)
+    health = shard_health(state)
     assert health["relocating_shards"] == len(on_n3)
     assert health["active_shards"] == 6  # a relocating copy still serves
     assert health["status"] == "green"
     state = start_all(state)
     assert "id-n3" not in load(state)
-    assert routing.health(state)["status"] == "green"
+    assert shard_health(state)["status"] == "green"
     for group in state.shards.values():
         assert "id-n3" not in group.in_sync
 
@@ -201,7 +204,7 @@ def test_exclusion_that_leaves_no_room_keeps_the_copy_and_explains_why() -> None
     group = state.shards[("idx", 0)]
     assert sum(c.node == "id-n1" for c in group.copies) == 1
     stuck = next(c for c in group.copies if c.node != "id-n1")
-    explanation = routing.explain(state, "idx", 0, stuck.primary)
+    explanation = explain.explain(state, "idx", 0, stuck.primary)
     assert explanation["can_remain_on_current_node"] == "no"
     assert explanation["can_move_to_other_node"] == "no"
     reasons = {d["decider"] for n in explanation["node_allocation_decisions"] for d in n["deciders"]}
@@ -215,8 +218,8 @@ def test_unassigned_replica_explains_same_shard_and_filter() -> None:
     state = start_all(routing.reroute(state, two, 0), two)
     # n2's copy cannot move (n1 holds the other) and stays; lose n1 and the replica has nowhere to go.
     state = routing.reroute(state, (N2,), 9)
-    assert routing.first_unassigned(state) == ("idx", 0, False)
-    explanation = routing.explain(state, "idx", 0, False)
+    assert explain.first_unassigned(state) == ("idx", 0, False)
+    explanation = explain.explain(state, "idx", 0, False)
     assert explanation["can_allocate"] == "no"
     (decision,) = explanation["node_allocation_decisions"]
     assert {d["decider"] for d in decision["deciders"]} == {"same_shard", "filter"}
@@ -255,8 +258,8 @@ def test_rebalance_after_nodes_join_and_allocation_enable_none() -> None:
     assert sorted(load(state).values()) in ([1, 1, 2, 2], [1, 2, 1, 2])
     frozen = update_cluster_settings(state, {}, {"cluster.routing.allocation.enable": "none"})
     frozen = routing.reroute(frozen, (N1, N2, N3), 0)
-    assert routing.health(frozen)["unassigned_shards"] > 0
-    assert routing.health(frozen)["initializing_shards"] == 0
+    assert shard_health(frozen)["unassigned_shards"] > 0
+    assert shard_health(frozen)["initializing_shards"] == 0
 
 
 def test_relocation_target_leaving_cancels_and_source_leaving_fails() -> None:
@@ -282,9 +285,9 @@ def test_shard_failed_unassigns_the_copy_and_drops_it_from_in_sync() -> None:
 
 def test_explain_without_unassigned_shards_raises_and_delete_index_clears() -> None:
     state = start_all(cluster())
-    assert routing.first_unassigned(state) is None
-    with pytest.raises(routing.ExplainError):
-        routing.explain(state, "other", 0, True)
+    assert explain.first_unassigned(state) is None
+    with pytest.raises(explain.ExplainError):
+        explain.explain(state, "other", 0, True)
     deleted = routing.delete_index(state, "idx")
     assert deleted.indices == {} and deleted.shards == {}
 
@@ -307,7 +310,7 @@ def test_cluster_state_round_trips_through_json() -> None:
 
 
 def test_cluster_settings_update_nested_flat_null_and_unknown() -> None:
-    state = ClusterState("u")
+    state = DemoClusterState("u")
     state = update_cluster_settings(state, {"cluster": {"routing": {"allocation": {"exclude": {"_name": "a,b"}}}}}, {})
     assert state.persistent == {EXCLUDE_NAME: "a,b"}
     state = update_cluster_settings(state, {}, {EXCLUDE_NAME: ["c", "d"]})

@@ -1,4 +1,4 @@
-"""A demo Elasticsearch node (development tool — **not Elasticsearch**).
+"""A demo Elasticsearch node (development tool, never used in production — **not Elasticsearch**).
 
 A small Python process that is configured and behaves like an Elasticsearch 8 node as far as es-mesos and its
 tests can tell, so that the executor, the development cluster and the end-to-end tests run without a JVM:
@@ -9,11 +9,16 @@ settings Elasticsearch 8 rejects, locks ``path.data`` (``node.lock``), persists 
 documents in shards spread over the data nodes, each shard copy in its node's ``path.data``. It announces
 itself as a demo node in ``GET /`` (``tagline``) and in every log line.
 
-Modules: :mod:`.settings` (configuration), :mod:`.node` (process, discovery, master, publication, shard
-applier), :mod:`.cluster_state` (the state the master publishes, election rule, cluster settings),
-:mod:`.routing` (pure allocation logic: where copies go, what moves for an exclusion, health, explain),
-:mod:`.documents` (shard store, queries, ``_bulk`` parsing), :mod:`.actions` (what each request does),
-:mod:`.rest` (HTTP parsing and paths), :mod:`.client` (calls between nodes), :mod:`.errors`.
+Modules, from the bottom up: :mod:`.settings` (configuration), :mod:`.errors`, :mod:`.version`,
+:mod:`.client` (calls between nodes), :mod:`.cluster_state` (the state the master publishes, election rule,
+cluster settings), :mod:`.routing` (pure allocation logic: where copies go, what moves for an exclusion),
+:mod:`.health` and :mod:`.explain` (pure: ``/_cluster/health`` and ``/_cluster/allocation/explain`` from a
+state), :mod:`.master_actions` (pure: what each master action changes), :mod:`.documents` (shard
+store, queries, ``_bulk`` parsing), :mod:`.persistence` (what ``path.data`` holds), :mod:`.transport`
+(discovery probes); the node in layers — :mod:`.membership` (discovery, formation, election),
+:mod:`.publication` (cluster state, master updates, publication), :mod:`.applier` (shard copies);
+:mod:`.node_api` (what the layers above see of a node), :mod:`.actions` (what each request does, by area),
+:mod:`.rest` (HTTP parsing and paths), and :mod:`.node` (the process: servers, threads, ``main``).
 
 HTTP surface (the supported subset; anything else answers 400 ``illegal_argument_exception`` naming the path).
 Every node accepts every request and forwards it to the nodes concerned; requests are checked for
@@ -69,7 +74,8 @@ per shard copy, fine for test-sized data only.
 
 from __future__ import annotations
 
-from es_framework.dev.demo_es.node import DEMO_VERSION, TAGLINE, main, write_launcher
+from es_framework.dev.demo_es.node import main, write_launcher
 from es_framework.dev.demo_es.settings import SettingsError, load_settings
+from es_framework.dev.demo_es.version import DEMO_VERSION, TAGLINE
 
 __all__ = ["DEMO_VERSION", "TAGLINE", "SettingsError", "load_settings", "main", "write_launcher"]

@@ -4,7 +4,7 @@ Plain frozen data and pure functions only, no I/O:
 
 - :class:`NodeInfo`, :class:`IndexMeta`, :class:`Copy` (one shard copy: primary or replica, on which node,
   in which state), :class:`ShardGroup` (all copies of one shard plus the in-sync bookkeeping) and
-  :class:`ClusterState`, which holds them with the cluster settings and the voting configuration;
+  :class:`DemoClusterState`, which holds them with the cluster settings and the voting configuration;
 - their JSON form (``to_json`` / ``state_from_json``), which the master publishes and every node persists;
 - the cluster settings the demo accepts (:func:`update_cluster_settings`);
 - the master election rule (:func:`claims_master`) and the voting configuration (:func:`voting_config`).
@@ -127,7 +127,10 @@ class ShardGroup:
 
 
 @dataclass(frozen=True)
-class ClusterState:
+class DemoClusterState:
+    """The demo cluster's state (named so that it is never taken for the scheduler's
+    :class:`es_framework.core.node_state.ClusterState`, which is another thing entirely)."""
+
     cluster_uuid: str
     version: int = 0
     master: str | None = None
@@ -155,7 +158,7 @@ class ClusterState:
 # ---------------------------------------------------------------------- JSON
 
 
-def to_json(state: ClusterState) -> dict[str, Any]:
+def to_json(state: DemoClusterState) -> dict[str, Any]:
     return {
         "cluster_uuid": state.cluster_uuid,
         "version": state.version,
@@ -182,7 +185,7 @@ def to_json(state: ClusterState) -> dict[str, Any]:
     }
 
 
-def state_from_json(document: Mapping[str, Any]) -> ClusterState:
+def state_from_json(document: Mapping[str, Any]) -> DemoClusterState:
     groups = {}
     for item in document.get("shards", []):
         group = ShardGroup(
@@ -193,7 +196,7 @@ def state_from_json(document: Mapping[str, Any]) -> ClusterState:
             stale=frozenset(item.get("stale", [])),
         )
         groups[(group.index, group.shard)] = group
-    return ClusterState(
+    return DemoClusterState(
         cluster_uuid=str(document["cluster_uuid"]),
         version=int(document.get("version", 0)),
         master=document.get("master"),
@@ -259,8 +262,8 @@ def _setting_value(key: str, value: Any) -> str:
 
 
 def update_cluster_settings(
-    state: ClusterState, persistent: Mapping[str, Any], transient: Mapping[str, Any]
-) -> ClusterState:
+    state: DemoClusterState, persistent: Mapping[str, Any], transient: Mapping[str, Any]
+) -> DemoClusterState:
     """Apply a ``PUT /_cluster/settings`` body; ``null`` clears a setting. Raises :class:`ClusterSettingsError`."""
     result = {}
     for scope, current, update in (
@@ -285,7 +288,7 @@ def name_patterns(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def excluded(state: ClusterState, node: NodeInfo) -> str | None:
+def excluded(state: DemoClusterState, node: NodeInfo) -> str | None:
     """The exclusion filter that matches ``node`` (Elasticsearch's wording), or None."""
     for key, attribute, pattern_text in (
         (EXCLUDE_NAME, "_name", state.setting(EXCLUDE_NAME)),

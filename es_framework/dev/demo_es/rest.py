@@ -1,6 +1,6 @@
 """The HTTP layer of the demo node (development tool, not Elasticsearch): request parsing, Elasticsearch's
-media-type check, the routing of paths to :mod:`es_framework.dev.demo_es.actions`, ``_cat`` rendering, and
-errors in Elasticsearch's shape. The supported paths are listed in the package docstring; paths under
+media-type check, the routing of paths to the modules of :mod:`es_framework.dev.demo_es.actions`, ``_cat``
+rendering, and errors in Elasticsearch's shape. The supported paths are listed in the package docstring; paths under
 ``/_demo/`` are the nodes' internal API (cluster state publication, master actions, shard operations).
 """
 
@@ -14,16 +14,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from es_framework.dev.demo_es import actions
+from es_framework.dev.demo_es.actions import allocation, cat, cluster, indices, search, shards, writes
 from es_framework.dev.demo_es.cluster_state import to_json
 from es_framework.dev.demo_es.documents import BulkItem, parse_bulk
 from es_framework.dev.demo_es.errors import EsError, error_body
-
-if TYPE_CHECKING:
-    from es_framework.dev.demo_es.node import DemoNode
+from es_framework.dev.demo_es.node_api import NodeAPI
 
 logger = logging.getLogger("es_framework.dev.demo_es")
 
@@ -85,7 +83,7 @@ class Response:
     text: str | None = None  # _cat without format=json
 
 
-Handler = Callable[["DemoNode", Request], Response]
+Handler = Callable[[NodeAPI, Request], Response]
 
 
 # ---------------------------------------------------------------------- filter_path
@@ -141,63 +139,63 @@ def _index_or_none(segments: tuple[str, ...]) -> str | None:
     return segments[0] if segments and not segments[0].startswith("_") else None
 
 
-def _doc_write(node: DemoNode, request: Request, index: str, doc_id: str | None, create: bool) -> Response:
+def _doc_write(node: NodeAPI, request: Request, index: str, doc_id: str | None, create: bool) -> Response:
     op_type = request.params.get("op_type")
     action = "create" if create or op_type == "create" else "index"
-    status, body = actions.single_write(node, BulkItem(action, index, doc_id, request.document()))
+    status, body = writes.single_write(node, BulkItem(action, index, doc_id, request.document()))
     return Response(status, body)
 
 
-def route(node: DemoNode, request: Request) -> Response:
+def route(node: NodeAPI, request: Request) -> Response:
     """Dispatch one public or internal request; raises :class:`EsError` for errors."""
     method, seg, params = request.method, request.segments, request.params
     read = method in ("GET", "HEAD", "POST")
     n = len(seg)
     if n == 0:
         if method in ("GET", "HEAD"):
-            return Response(200, node.root())
+            return Response(200, cluster.root(node))
     elif seg[0] == "_demo":
         return _internal(node, request)
     elif seg[0] == "_cluster":
         sub = seg[1] if n > 1 else ""
         if sub == "health" and method in ("GET", "HEAD") and n <= 3:
-            status, body = actions.cluster_health(node, seg[2] if n == 3 else None, params)
+            status, body = cluster.cluster_health(node, seg[2] if n == 3 else None, params)
             return Response(status, body)
         if sub == "settings" and n == 2:
             if method == "GET":
-                return Response(200, actions.get_cluster_settings(node, params))
+                return Response(200, cluster.get_cluster_settings(node, params))
             if method == "PUT":
-                return Response(200, actions.put_cluster_settings(node, request.json()))
+                return Response(200, cluster.put_cluster_settings(node, request.json()))
         if sub == "allocation" and n == 3 and seg[2] == "explain" and method in ("GET", "POST"):
-            return Response(200, actions.allocation_explain(node, request.json()))
+            return Response(200, allocation.allocation_explain(node, request.json()))
         if sub == "voting_config_exclusions" and n == 2:
             if method == "POST":
-                actions.add_voting_exclusions(node, params)
+                allocation.add_voting_exclusions(node, params)
                 return Response(200, None)
             if method == "DELETE":
-                actions.clear_voting_exclusions(node, params)
+                allocation.clear_voting_exclusions(node, params)
                 return Response(200, None)
         if sub == "state" and method == "GET" and n <= 4:
-            return Response(200, actions.cluster_state(node, seg[2] if n >= 3 else None))
+            return Response(200, cluster.cluster_state(node, seg[2] if n >= 3 else None))
     elif seg[0] == "_nodes" and method == "GET":
         if n == 2 and seg[1] == "stats":
-            return Response(200, actions.nodes_stats(node))
+            return Response(200, cat.nodes_stats(node))
         # /_nodes, /_nodes/_all, /_nodes/_all/http (what clients sniff with): every node, all its info.
         every_node = 2 <= n <= 3 and seg[1] in ("_all", "_local", "_master")
         a_metric = n == 2 and seg[1] in ("http", "settings")
         if n == 1 or every_node or a_metric:
-            return Response(200, node.nodes())
+            return Response(200, cluster.nodes(node))
     elif seg[0] == "_cat" and method == "GET" and n >= 2:
         target = seg[2] if n == 3 else None
         if seg[1] == "indices":
-            return render_cat(actions.cat_indices(node, target), params)
+            return render_cat(cat.cat_indices(node, target), params)
         if seg[1] == "shards":
-            return render_cat(actions.cat_shards(node, target), params)
+            return render_cat(cat.cat_shards(node, target), params)
         simple = {
-            "allocation": actions.cat_allocation,
-            "nodes": actions.cat_nodes,
-            "master": actions.cat_master,
-            "health": actions.cat_health,
+            "allocation": cat.cat_allocation,
+            "nodes": cat.cat_nodes,
+            "master": cat.cat_master,
+            "health": cat.cat_health,
         }
         if seg[1] in simple and n == 2:
             return render_cat(simple[seg[1]](node), params)
@@ -206,29 +204,29 @@ def route(node: DemoNode, request: Request) -> Response:
     elif seg[0] in ("_search", "_count") and n == 1 and read:
         return _read(node, request, None, seg[0])
     elif seg[0] == "_refresh" and n == 1 and method in ("GET", "POST"):
-        return Response(200, actions.refresh(node, None))
+        return Response(200, search.refresh(node, None))
     elif _index_or_none(seg) is not None:
         index = seg[0]
         if n == 1:
             if method == "PUT":
-                return Response(200, actions.create_index(node, index, request.json()))
+                return Response(200, indices.create_index(node, index, request.json()))
             if method == "DELETE":
-                return Response(200, actions.delete_index(node, index))
+                return Response(200, indices.delete_index(node, index))
             if method in ("GET", "HEAD"):
-                return Response(200, actions.get_index(node, index))
+                return Response(200, indices.get_index(node, index))
         action = seg[1] if n > 1 else ""
         if action in ("_search", "_count") and n == 2 and read:
             return _read(node, request, index, action)
         if action == "_bulk" and n == 2 and method in ("POST", "PUT"):
             return _bulk(node, request, index)
         if action == "_refresh" and n == 2 and method in ("GET", "POST"):
-            return Response(200, actions.refresh(node, index))
+            return Response(200, search.refresh(node, index))
         if action == "_settings" and n == 2:
             if method == "PUT":
-                return Response(200, actions.put_index_settings(node, index, request.json()))
+                return Response(200, indices.put_index_settings(node, index, request.json()))
             if method == "GET":
                 return Response(
-                    200, {k: {"settings": v["settings"]} for k, v in actions.get_index(node, index).items()}
+                    200, {k: {"settings": v["settings"]} for k, v in indices.get_index(node, index).items()}
                 )
         if action == "_doc" and n == 2 and method == "POST":
             return _doc_write(node, request, index, None, create=False)
@@ -236,10 +234,10 @@ def route(node: DemoNode, request: Request) -> Response:
             if method in ("PUT", "POST"):
                 return _doc_write(node, request, index, seg[2], create=False)
             if method in ("GET", "HEAD"):
-                status, body = actions.get_doc(node, index, seg[2])
+                status, body = search.get_doc(node, index, seg[2])
                 return Response(status, body)
             if method == "DELETE":
-                status, body = actions.single_write(node, BulkItem("delete", index, seg[2], None))
+                status, body = writes.single_write(node, BulkItem("delete", index, seg[2], None))
                 return Response(status, body)
         if action == "_create" and n == 3 and method in ("PUT", "POST"):
             return _doc_write(node, request, index, seg[2], create=True)
@@ -250,22 +248,22 @@ def route(node: DemoNode, request: Request) -> Response:
     )
 
 
-def _read(node: DemoNode, request: Request, index: str | None, what: str) -> Response:
+def _read(node: NodeAPI, request: Request, index: str | None, what: str) -> Response:
     body = request.json()
     if what == "_count":
-        return Response(200, actions.count(node, index, body, request.params))
-    return Response(200, actions.search(node, index, body, request.params))
+        return Response(200, search.count(node, index, body, request.params))
+    return Response(200, search.search(node, index, body, request.params))
 
 
-def _bulk(node: DemoNode, request: Request, index: str | None) -> Response:
+def _bulk(node: NodeAPI, request: Request, index: str | None) -> Response:
     started = time.monotonic()
     items = parse_bulk(request.raw, index)
-    results = actions.write(node, items) if items else []
+    results = writes.write(node, items) if items else []
     errors = any("error" in next(iter(r.values())) for r in results)
     return Response(200, {"took": int((time.monotonic() - started) * 1000), "errors": errors, "items": results})
 
 
-def _internal(node: DemoNode, request: Request) -> Response:
+def _internal(node: NodeAPI, request: Request) -> Response:
     seg = request.segments
     if seg == ("_demo", "state") and request.method == "GET":
         state = node.last_accepted()
@@ -277,14 +275,14 @@ def _internal(node: DemoNode, request: Request) -> Response:
     if len(seg) == 3 and seg[1] == "master" and request.method == "POST":
         return Response(200, {"version": node.master_action_here(seg[2], request.json())})
     if seg == ("_demo", "shard_stats"):
-        return Response(200, actions.local_shard_stats(node))
+        return Response(200, shards.local_shard_stats(node))
     if len(seg) == 5 and seg[1] == "shard" and request.method == "POST":
         index_uuid, shard, operation = seg[2], int(seg[3]), seg[4]
-        handlers: dict[str, Callable[[DemoNode, str, int, Mapping[str, Any]], Any]] = {
-            "_write": lambda n, u, s, b: {"results": actions.primary_write(n, u, s, b)},
-            "_replicate": actions.replicate,
-            "_recovery": actions.recovery_source,
-            "_search": actions.shard_search,
+        handlers: dict[str, Callable[[NodeAPI, str, int, Mapping[str, Any]], Any]] = {
+            "_write": lambda n, u, s, b: {"results": shards.primary_write(n, u, s, b)},
+            "_replicate": shards.replicate,
+            "_recovery": shards.recovery_source,
+            "_search": shards.shard_search,
         }
         if operation in handlers:
             return Response(200, handlers[operation](node, index_uuid, shard, request.json()))
@@ -298,7 +296,7 @@ class DemoHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], node: DemoNode) -> None:
+    def __init__(self, address: tuple[str, int], node: NodeAPI) -> None:
         self.node = node
         super().__init__(address, DemoRequestHandler)
 

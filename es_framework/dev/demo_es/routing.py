@@ -1,5 +1,5 @@
 """Shard allocation of the demo node (development tool, not Elasticsearch): pure functions on a
-:class:`~es_framework.dev.demo_es.cluster_state.ClusterState`, run by the master.
+:class:`~es_framework.dev.demo_es.cluster_state.DemoClusterState`, run by the master.
 
 - :func:`create_index` / :func:`delete_index`: an index has ``number_of_shards`` groups of
   ``1 + number_of_replicas`` copies, all UNASSIGNED until :func:`reroute` places them.
@@ -8,7 +8,9 @@
   rebalances one copy at a time when the data nodes' copy counts differ by more than one.
 - :func:`shard_started` / :func:`shard_failed`: what a data node reports after recovering a copy, or what a
   primary reports when a copy missed a write.
-- :func:`health` and :func:`explain`: ``/_cluster/health`` and ``/_cluster/allocation/explain`` from a state.
+
+``/_cluster/health`` is computed in :mod:`.health`, ``/_cluster/allocation/explain`` (with the deciders
+below) in :mod:`.explain`.
 
 Rules (a small, deliberate subset of Elasticsearch's deciders):
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from es_framework.dev.demo_es.cluster_state import (
     INITIALIZING,
@@ -41,8 +42,8 @@ from es_framework.dev.demo_es.cluster_state import (
     RELOCATING,
     STARTED,
     UNASSIGNED,
-    ClusterState,
     Copy,
+    DemoClusterState,
     IndexMeta,
     NodeInfo,
     ShardGroup,
@@ -51,14 +52,11 @@ from es_framework.dev.demo_es.cluster_state import (
 
 MAX_INCOMING_RECOVERIES = 2
 
-GREEN, YELLOW, RED = "green", "yellow", "red"
-_SEVERITY = {GREEN: 0, YELLOW: 1, RED: 2}
-
 
 # ---------------------------------------------------------------------- indices
 
 
-def create_index(state: ClusterState, meta: IndexMeta) -> ClusterState:
+def create_index(state: DemoClusterState, meta: IndexMeta) -> DemoClusterState:
     replica = Copy(primary=False, unassigned_at=meta.creation_date)
     copies = (Copy(primary=True, unassigned_at=meta.creation_date),) + (replica,) * meta.number_of_replicas
     shards = dict(state.shards)
@@ -67,13 +65,13 @@ def create_index(state: ClusterState, meta: IndexMeta) -> ClusterState:
     return replace(state, indices={**state.indices, meta.name: meta}, shards=shards)
 
 
-def delete_index(state: ClusterState, name: str) -> ClusterState:
+def delete_index(state: DemoClusterState, name: str) -> DemoClusterState:
     indices = {k: v for k, v in state.indices.items() if k != name}
     shards = {k: v for k, v in state.shards.items() if k[0] != name}
     return replace(state, indices=indices, shards=shards)
 
 
-def set_replicas(state: ClusterState, name: str, replicas: int, now: int) -> ClusterState:
+def set_replicas(state: DemoClusterState, name: str, replicas: int, now: int) -> DemoClusterState:
     """``index.number_of_replicas`` changed: add unassigned replicas or drop replicas (unassigned first)."""
     meta = state.indices[name]
     shards = dict(state.shards)
@@ -105,7 +103,7 @@ class Decision:
     explanation: str
 
 
-def _copy_label(group: ShardGroup, copy: Copy, state: ClusterState) -> str:
+def _copy_label(group: ShardGroup, copy: Copy, state: DemoClusterState) -> str:
     node = state.node(copy.node)
     return f"[[{group.index}][{group.shard}], node[{copy.node}], [{'P' if copy.primary else 'R'}], s[{copy.state}]]" + (
         f" on [{node.name}]" if node else ""
@@ -113,7 +111,7 @@ def _copy_label(group: ShardGroup, copy: Copy, state: ClusterState) -> str:
 
 
 def can_allocate(
-    state: ClusterState, group: ShardGroup, node: NodeInfo, load: Counter[str], incoming: Counter[str]
+    state: DemoClusterState, group: ShardGroup, node: NodeInfo, load: Counter[str], incoming: Counter[str]
 ) -> list[Decision]:
     """Every decider's answer for placing a copy of ``group`` on ``node``."""
     decisions = []
@@ -146,12 +144,13 @@ def can_allocate(
     return decisions
 
 
-def _verdict(decisions: Iterable[Decision]) -> str:
+def verdict(decisions: Iterable[Decision]) -> str:
+    """NO if any decider says so, else THROTTLE if any does, else YES."""
     values = {d.decision for d in decisions}
     return "NO" if "NO" in values else "THROTTLE" if "THROTTLE" in values else "YES"
 
 
-def _allocation_allowed(state: ClusterState, copy: Copy, group: ShardGroup) -> bool:
+def _allocation_allowed(state: DemoClusterState, copy: Copy, group: ShardGroup) -> bool:
     enable = state.setting("cluster.routing.allocation.enable", "all")
     if enable == "none":
         return False
@@ -165,10 +164,10 @@ def _allocation_allowed(state: ClusterState, copy: Copy, group: ShardGroup) -> b
 # ---------------------------------------------------------------------- reroute
 
 
-class _Placement:
+class Placement:
     """Mutable bookkeeping while one reroute runs (load and incoming recoveries per node)."""
 
-    def __init__(self, state: ClusterState, data_nodes: list[NodeInfo]) -> None:
+    def __init__(self, state: DemoClusterState, data_nodes: list[NodeInfo]) -> None:
         self.data_nodes = sorted(data_nodes, key=lambda n: n.name)
         self.load: Counter[str] = Counter()
         self.incoming: Counter[str] = Counter()
@@ -182,9 +181,9 @@ class _Placement:
                 if copy.state == INITIALIZING and copy.recovery == RECOVERY_PEER and copy.node:
                     self.incoming[copy.node] += 1
 
-    def best(self, state: ClusterState, group: ShardGroup, prefer: frozenset[str] = frozenset()) -> NodeInfo | None:
+    def best(self, state: DemoClusterState, group: ShardGroup, prefer: frozenset[str] = frozenset()) -> NodeInfo | None:
         allowed = [
-            n for n in self.data_nodes if _verdict(can_allocate(state, group, n, self.load, self.incoming)) == "YES"
+            n for n in self.data_nodes if verdict(can_allocate(state, group, n, self.load, self.incoming)) == "YES"
         ]
         if not allowed:
             return None
@@ -237,7 +236,7 @@ def _fail_departed(group: ShardGroup, live: set[str], now: int) -> ShardGroup:
 
 
 def _place(
-    state: ClusterState, group: ShardGroup, placement: _Placement, live: dict[str, NodeInfo], now: int
+    state: DemoClusterState, group: ShardGroup, placement: Placement, live: dict[str, NodeInfo], now: int
 ) -> ShardGroup:
     copies = list(group.copies)
     for index in sorted(range(len(copies)), key=lambda i: not copies[i].primary):
@@ -274,7 +273,7 @@ def _place(
     return replace(group, copies=tuple(copies))
 
 
-def _move_excluded(state: ClusterState, group: ShardGroup, placement: _Placement) -> ShardGroup:
+def _move_excluded(state: DemoClusterState, group: ShardGroup, placement: Placement) -> ShardGroup:
     copies = list(group.copies)
     for index, copy in enumerate(copies):
         node = state.node(copy.node)
@@ -288,7 +287,7 @@ def _move_excluded(state: ClusterState, group: ShardGroup, placement: _Placement
     return replace(group, copies=tuple(copies))
 
 
-def _rebalance(state: ClusterState, placement: _Placement) -> ClusterState:
+def _rebalance(state: DemoClusterState, placement: Placement) -> DemoClusterState:
     """Move one copy from the fullest to the emptiest allowed data node when they differ by more than one."""
     if state.setting("cluster.routing.rebalance.enable", "all") == "none":
         return state
@@ -305,7 +304,7 @@ def _rebalance(state: ClusterState, placement: _Placement) -> ClusterState:
             for index, copy in enumerate(group.copies):
                 if copy.node != fullest.node_id:
                     continue
-                if _verdict(can_allocate(state, group, emptiest, placement.load, placement.incoming)) != "YES":
+                if verdict(can_allocate(state, group, emptiest, placement.load, placement.incoming)) != "YES":
                     continue
                 copies = list(group.copies)
                 copies[index] = replace(copy, state=RELOCATING, relocating_node=emptiest.node_id)
@@ -313,7 +312,7 @@ def _rebalance(state: ClusterState, placement: _Placement) -> ClusterState:
     return state
 
 
-def reroute(state: ClusterState, live_nodes: Iterable[NodeInfo], now: int) -> ClusterState:
+def reroute(state: DemoClusterState, live_nodes: Iterable[NodeInfo], now: int) -> DemoClusterState:
     """The routing after applying the live nodes, placing what can be placed and moving what must move.
     ``state.nodes`` becomes ``live_nodes``; the version is not changed (the caller bumps it if different)."""
     nodes = tuple(sorted(live_nodes, key=lambda n: n.name))
@@ -321,7 +320,7 @@ def reroute(state: ClusterState, live_nodes: Iterable[NodeInfo], now: int) -> Cl
     state = replace(state, nodes=nodes)
     shards = {key: _fail_departed(group, set(live), now) for key, group in state.shards.items()}
     state = replace(state, shards=shards)
-    placement = _Placement(state, list(live.values()))
+    placement = Placement(state, list(live.values()))
     shards = dict(state.shards)
     for key in sorted(shards):
         shards[key] = _place(replace(state, shards=shards), shards[key], placement, live, now)
@@ -331,7 +330,7 @@ def reroute(state: ClusterState, live_nodes: Iterable[NodeInfo], now: int) -> Cl
     return _rebalance(state, placement)
 
 
-def shard_started(state: ClusterState, index: str, shard: int, node_id: str) -> ClusterState:
+def shard_started(state: DemoClusterState, index: str, shard: int, node_id: str) -> DemoClusterState:
     """The copy INITIALIZING on ``node_id`` (or relocating to it) has all the data now."""
     group = state.shards.get((index, shard))
     if group is None:
@@ -358,7 +357,7 @@ def shard_started(state: ClusterState, index: str, shard: int, node_id: str) -> 
     return replace(state, shards={**state.shards, (index, shard): group})
 
 
-def shard_failed(state: ClusterState, index: str, shard: int, node_id: str, now: int) -> ClusterState:
+def shard_failed(state: DemoClusterState, index: str, shard: int, node_id: str, now: int) -> DemoClusterState:
     """The copy on ``node_id`` missed a write or could not recover: unassign it (or cancel its relocation)."""
     group = state.shards.get((index, shard))
     if group is None:
@@ -375,188 +374,3 @@ def shard_failed(state: ClusterState, index: str, shard: int, node_id: str, now:
     else:
         return state
     return replace(state, shards={**state.shards, (index, shard): group})
-
-
-# ---------------------------------------------------------------------- health
-
-
-def shard_health(group: ShardGroup) -> str:
-    if not group.primary.active:
-        return RED
-    return GREEN if all(c.active for c in group.copies) else YELLOW
-
-
-def index_health(state: ClusterState, index: str) -> str:
-    return max((shard_health(g) for g in state.groups(index)), key=_SEVERITY.__getitem__, default=GREEN)
-
-
-def health(state: ClusterState, indices: Iterable[str] | None = None) -> dict[str, Any]:
-    """The shard part of ``/_cluster/health`` (status and counts), as Elasticsearch computes it."""
-    names = list(state.indices) if indices is None else list(indices)
-    status = GREEN
-    counts = Counter[str]()
-    for name in names:
-        for group in state.groups(name):
-            status = max(status, shard_health(group), key=_SEVERITY.__getitem__)
-            for copy in group.copies:
-                if copy.active:
-                    counts["active_shards"] += 1
-                    counts["active_primary_shards"] += copy.primary
-                if copy.state == RELOCATING:
-                    counts["relocating_shards"] += 1
-                elif copy.state == INITIALIZING:
-                    counts["initializing_shards"] += 1
-                elif copy.state == UNASSIGNED:
-                    counts["unassigned_shards"] += 1
-    total = sum(len(group.copies) for name in names for group in state.groups(name))
-    return {
-        "status": status,
-        "active_primary_shards": counts["active_primary_shards"],
-        "active_shards": counts["active_shards"],
-        "relocating_shards": counts["relocating_shards"],
-        "initializing_shards": counts["initializing_shards"],
-        "unassigned_shards": counts["unassigned_shards"],
-        "active_shards_percent_as_number": 100.0 if total == 0 else 100.0 * counts["active_shards"] / total,
-    }
-
-
-# ---------------------------------------------------------------------- allocation explain
-
-
-class ExplainError(ValueError):
-    """Elasticsearch answers these with 400 illegal_argument_exception."""
-
-
-def first_unassigned(state: ClusterState) -> tuple[str, int, bool] | None:
-    for key in sorted(state.shards):
-        for copy in state.shards[key].copies:
-            if copy.state == UNASSIGNED:
-                return key[0], key[1], copy.primary
-    return None
-
-
-def _node_entry(node: NodeInfo) -> dict[str, Any]:
-    return {"id": node.node_id, "name": node.name, "transport_address": node.transport}
-
-
-def _node_decisions(
-    state: ClusterState, group: ShardGroup, nodes: list[NodeInfo], placement: _Placement
-) -> list[dict[str, Any]]:
-    """``node_allocation_decisions``: every data node's verdict with the deciders that did not say YES."""
-    result = []
-    for node in nodes:
-        deciders = can_allocate(state, group, node, placement.load, placement.incoming)
-        result.append(
-            {
-                "node_id": node.node_id,
-                "node_name": node.name,
-                "transport_address": node.transport,
-                "node_decision": {"YES": "yes", "NO": "no", "THROTTLE": "throttled"}[_verdict(deciders)],
-                "deciders": [
-                    {"decider": d.decider, "decision": d.decision, "explanation": d.explanation}
-                    for d in deciders
-                    if d.decision != "YES"
-                ],
-            }
-        )
-    return result
-
-
-def _explain_unassigned(
-    state: ClusterState, group: ShardGroup, copy: Copy, data_nodes: list[NodeInfo], placement: _Placement
-) -> dict[str, Any]:
-    decisions = _node_decisions(state, group, data_nodes, placement)
-    verdicts = {d["node_decision"] for d in decisions}
-    live = {n.node_id for n in data_nodes}
-    if copy.primary and group.in_sync and not group.in_sync & live:
-        can, why = (
-            "no_valid_shard_copy",
-            "Elasticsearch can't allocate this shard because there are no copies of its data in the cluster. "
-            "Elasticsearch will allocate this shard when a node holding a good copy of its data joins the "
-            f"cluster (in-sync copies were on node ids {sorted(group.in_sync)}).",
-        )
-    elif not copy.primary and not group.primary.active:
-        can, why = "no", "Elasticsearch can't allocate this replica until its primary shard is active."
-    elif not data_nodes:
-        can, why = "no", "There are no data nodes in the cluster."
-    elif "yes" in verdicts:
-        can, why = "yes", "Elasticsearch can allocate the shard; it will at the next reroute."
-    elif "throttled" in verdicts:
-        can, why = (
-            "throttled",
-            "Elasticsearch is currently busy with other activities. It expects to be able to allocate this "
-            "shard when those activities finish.",
-        )
-    else:
-        can, why = (
-            "no",
-            "Elasticsearch isn't allowed to allocate this shard to any of the nodes in the cluster. Choose a "
-            "node to which you expect this shard to be allocated, find this node in the node-by-node "
-            "explanation, and address the reasons which prevent Elasticsearch from allocating this shard there.",
-        )
-    return {
-        "unassigned_info": {
-            "reason": copy.unassigned_reason or "INDEX_CREATED",
-            "at": copy.unassigned_at,
-            "last_allocation_status": "no_valid_shard_copy" if can == "no_valid_shard_copy" else "no_attempt",
-        },
-        "can_allocate": can,
-        "allocate_explanation": why,
-        "node_allocation_decisions": decisions,
-    }
-
-
-def _explain_assigned(
-    state: ClusterState, group: ShardGroup, copy: Copy, data_nodes: list[NodeInfo], placement: _Placement
-) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    current = state.node(copy.node)
-    if current is not None:
-        result["current_node"] = _node_entry(current)
-    if copy.relocating_node:
-        target = state.node(copy.relocating_node)
-        result["relocating_node"] = _node_entry(target) if target else {"id": copy.relocating_node}
-    match = excluded(state, current) if current else None
-    if match is None:
-        result["can_remain_on_current_node"] = "yes"
-        result["can_rebalance_cluster"] = "yes"
-        result["rebalance_explanation"] = "Elasticsearch can rebalance this shard when the cluster is unbalanced."
-        return result
-    result["can_remain_on_current_node"] = "no"
-    result["can_remain_decisions"] = [{"decider": "filter", "decision": "NO", "explanation": match}]
-    decisions = _node_decisions(state, group, [n for n in data_nodes if n.node_id != copy.node], placement)
-    if copy.state == RELOCATING:
-        result["can_move_to_other_node"] = "yes"
-        result["move_explanation"] = "This shard may not remain on its current node and is being moved to another node."
-    elif any(d["node_decision"] == "yes" for d in decisions):
-        result["can_move_to_other_node"] = "yes"
-        result["move_explanation"] = (
-            "This shard may not remain on its current node; it will be moved at the next reroute."
-        )
-    else:
-        result["can_move_to_other_node"] = "no"
-        result["move_explanation"] = (
-            "This shard may not remain on its current node, but Elasticsearch isn't allowed to move it to another "
-            "node. Choose a node to which you expect this shard to be allocated, find this node in the node-by-node "
-            "explanation, and address the reasons which prevent Elasticsearch from allocating this shard there."
-        )
-    result["node_allocation_decisions"] = decisions
-    return result
-
-
-def explain(state: ClusterState, index: str, shard: int, primary: bool) -> dict[str, Any]:
-    """``/_cluster/allocation/explain`` for one copy: why it is where it is, or why it cannot be placed."""
-    group = state.shards.get((index, shard))
-    candidates = [c for c in group.copies if c.primary == primary] if group else []
-    if group is None or not candidates:
-        raise ExplainError(
-            f"unable to find any shards to explain [[{index}][{shard}], primary: {str(primary).lower()}]"
-        )
-    # A replica that is unassigned is the more interesting one when there are several.
-    copy = next((c for c in candidates if c.state == UNASSIGNED), candidates[0])
-    data_nodes = sorted((n for n in state.nodes if n.is_data), key=lambda n: n.name)
-    placement = _Placement(state, data_nodes)
-    head = {"index": index, "shard": shard, "primary": primary, "current_state": copy.state.lower()}
-    if copy.state == UNASSIGNED:
-        return head | _explain_unassigned(state, group, copy, data_nodes, placement)
-    return head | _explain_assigned(state, group, copy, data_nodes, placement)

@@ -2,6 +2,8 @@
 
 An :class:`AgentSpec` describes an agent (plain data); :class:`AgentState` is the master's
 mutable view of it: reachability, free resources and the offer filters frameworks set on it.
+An :class:`OutstandingOffer` holds resources of one agent for one framework until it is
+accepted, declined or rescinded.
 """
 
 from __future__ import annotations
@@ -106,6 +108,15 @@ class OfferFilter:
 
     expires: float
     resources: ResourceBag
+
+
+@dataclass
+class OutstandingOffer:
+    id: str
+    framework_id: str
+    agent_id: str
+    resources: ResourceBag
+    allocation_role: str
 
 
 @dataclass

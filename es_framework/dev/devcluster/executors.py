@@ -4,7 +4,10 @@ The master calls an :class:`ExecutorBackend` to launch and kill tasks and to del
 messages; the backend reports back through :class:`AgentSide` exactly what an executor would
 send its agent (status updates, messages). :class:`FakeExecutorBackend` simulates executors in
 memory; a backend that runs real executor processes (pymesos ``MesosExecutorDriver`` against an
-agent endpoint) can replace it without touching the master's task bookkeeping.
+agent endpoint) can replace it without touching the master's task bookkeeping. Such a backend
+serves the v1 executor API (:class:`ExecutorAPI`, found by the HTTP front as the backend's
+``executor_api``) and learns the master's address and what an agent hands its executors from an
+:class:`ExecutorHost` (the started master, given to the backend's ``attach``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from es_framework.dev.devcluster.recordio import EventStream
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +55,29 @@ class ExecutorBackend(Protocol):
     def message(self, agent: AgentSide, ref: ExecutorRef, data: bytes) -> None: ...
 
     def shutdown(self, ref: ExecutorRef) -> None: ...
+
+
+class ExecutorAPI(Protocol):
+    """An executor backend that serves the v1 executor API (the agent side of real executors)."""
+
+    def executor_subscribe(self, call: dict[str, Any]) -> EventStream: ...
+
+    def executor_stream_closed(self, stream: EventStream) -> None: ...
+
+    def executor_call(self, call: dict[str, Any]) -> None: ...
+
+
+class ExecutorHost(Protocol):
+    """What backends of real executors need of the started master."""
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the master, which serves the executor API for every agent."""
+        ...
+
+    def framework_info(self, framework_id: str) -> dict[str, Any] | None: ...
+
+    def agent_info(self, agent_id: str) -> dict[str, Any] | None: ...
 
 
 class FakeExecutorBackend:

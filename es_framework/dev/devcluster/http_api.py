@@ -35,13 +35,14 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from es_framework.dev.devcluster.calls import validate_call
 from es_framework.dev.devcluster.errors import CallError
-
-if TYPE_CHECKING:
-    from es_framework.dev.devcluster.master import DevMaster, Subscription
+from es_framework.dev.devcluster.executors import ExecutorAPI, ExecutorBackend
+from es_framework.dev.devcluster.frameworks import Subscription
+from es_framework.dev.devcluster.recordio import EventStream
 
 logger = logging.getLogger(__name__)
 
@@ -50,31 +51,46 @@ EXECUTOR_PATH = "/api/v1/executor"
 OPERATOR_PATH = "/api/v1"
 
 
-class EventStream(Protocol):
-    """What :meth:`MasterRequestHandler._stream` writes out: RecordIO records, ``None`` ends it."""
-
-    stream_id: str
-    records: queue.Queue[bytes | None]
+class MasterEndpoints(Protocol):
+    """What the HTTP front serves: the development master (:class:`~.master.DevMaster`)."""
 
     @property
-    def owner(self) -> str: ...
+    def backend(self) -> ExecutorBackend: ...
 
+    def version_json(self) -> dict[str, Any]: ...
 
-class ExecutorAPI(Protocol):
-    """An executor backend that serves the v1 executor API (the agent side of real executors)."""
+    def state(self) -> dict[str, Any]: ...
 
-    def executor_subscribe(self, call: dict[str, Any]) -> EventStream: ...
+    def subscribe(self, call: dict[str, Any]) -> Subscription: ...
 
-    def executor_stream_closed(self, stream: EventStream) -> None: ...
+    def stream_closed(self, sub: Subscription) -> None: ...
 
-    def executor_call(self, call: dict[str, Any]) -> None: ...
+    def handle_call(self, call: object, stream_id: str | None) -> None: ...
+
+    def lose_agent(self, agent_id: str) -> None: ...
+
+    def return_agent(self, agent_id: str) -> None: ...
+
+    def gone_agent(self, agent_id: str) -> None: ...
+
+    def fail_task(self, task_id: str, *, message: str | None = None, framework_id: str | None = None) -> None: ...
+
+    def finish_task(self, task_id: str, *, message: str | None = None, framework_id: str | None = None) -> None: ...
+
+    def send_executor_message(
+        self, agent_id: str, executor_id: str, data: bytes, *, framework_id: str | None = None
+    ) -> None: ...
+
+    def disconnect_framework(self, framework_id: str) -> None: ...
+
+    def send_error(self, framework_id: str, message: str) -> None: ...
 
 
 class MasterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], master: DevMaster) -> None:
+    def __init__(self, address: tuple[str, int], master: MasterEndpoints) -> None:
         self.master = master
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -115,7 +131,7 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
     @property
-    def master(self) -> DevMaster:
+    def master(self) -> MasterEndpoints:
         return self.server.master
 
     # ------------------------------------------------------------------ plumbing
@@ -144,6 +160,17 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
+
+    def _call_object(self, body: bytes, into: str) -> dict[str, Any] | None:
+        """The body as a JSON object, or None after answering 400 with Mesos' "Failed to parse body into <into>"."""
+        try:
+            call = json.loads(body.decode("utf-8"))
+            if not isinstance(call, dict):
+                raise ValueError("the call must be a JSON object")
+        except (ValueError, UnicodeDecodeError) as error:
+            self._reply(400, f"Failed to parse body into {into}: {error}".encode())
+            return None
+        return call
 
     # ------------------------------------------------------------------ routes
 
@@ -186,11 +213,11 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
             return
         try:
             if isinstance(call, dict) and call.get("type") == "SUBSCRIBE":
-                valid = self.master.validate_call(call)
+                valid = validate_call(call)
                 if self.headers.get("Mesos-Stream-Id") is not None:
                     raise CallError(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
                 sub = self.master.subscribe(valid)
-                self._stream(sub, f"framework {sub.framework_id}", lambda: self.master.stream_closed(sub))
+                self._stream(sub, lambda: self.master.stream_closed(sub))
                 return
             self.master.handle_call(call, self.headers.get("Mesos-Stream-Id"))
         except CallError as error:
@@ -206,17 +233,13 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
         if api is None:
             self._reply(404, b"this development master runs no executor processes")
             return
-        try:
-            call = json.loads(body.decode("utf-8"))
-            if not isinstance(call, dict):
-                raise ValueError("the call must be a JSON object")
-        except (ValueError, UnicodeDecodeError) as error:
-            self._reply(400, f"Failed to parse body into JSON: {error}".encode())
+        call = self._call_object(body, "JSON")
+        if call is None:
             return
         try:
             if call.get("type") == "SUBSCRIBE":
                 stream = api.executor_subscribe(call)
-                self._stream(stream, stream.owner, lambda: api.executor_stream_closed(stream))
+                self._stream(stream, lambda: api.executor_stream_closed(stream))
                 return
             api.executor_call(call)
         except CallError as error:
@@ -225,7 +248,8 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
             return
         self._reply(202)
 
-    def _stream(self, sub: EventStream | Subscription, owner: str, on_closed: Callable[[], None]) -> None:
+    def _stream(self, sub: EventStream, on_closed: Callable[[], None]) -> None:
+        owner = sub.owner
         self.close_connection = True
         try:
             self.send_response(200)
@@ -254,12 +278,8 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
 
     def _operator(self, body: bytes) -> None:
         """The v1 operator API, as far as frameworks use it here: ``MARK_AGENT_GONE``."""
-        try:
-            call = json.loads(body.decode("utf-8"))
-            if not isinstance(call, dict):
-                raise ValueError("the call must be a JSON object")
-        except (ValueError, UnicodeDecodeError) as error:
-            self._reply(400, f"Failed to parse body into Call: {error}".encode())
+        call = self._call_object(body, "Call")
+        if call is None:
             return
         if call.get("type") != "MARK_AGENT_GONE":
             self._reply(501, f"the development master does not implement operator call {call.get('type')!r}".encode())

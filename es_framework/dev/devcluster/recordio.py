@@ -10,7 +10,7 @@ import json
 import queue
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 
 class RecordIOError(ValueError):
@@ -20,6 +20,16 @@ class RecordIOError(ValueError):
 def encode_record(event: dict[str, Any]) -> bytes:
     data = json.dumps(event, separators=(",", ":")).encode("utf-8")
     return str(len(data)).encode("ascii") + b"\n" + data
+
+
+class EventStream(Protocol):
+    """What the HTTP front writes out on a subscriber's connection: RecordIO records, ``None`` ends it."""
+
+    stream_id: str
+    records: queue.Queue[bytes | None]
+
+    @property
+    def owner(self) -> str: ...
 
 
 class RecordStream:

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from es_framework.dev.devcluster.executors import ExecutorRef
 from es_framework.dev.devcluster.resource_bags import ResourceBag
 
 TERMINAL_STATES = frozenset(
@@ -119,6 +120,11 @@ class Task:
     @property
     def name(self) -> str:
         return str(self.info.get("name", ""))
+
+    @property
+    def ref(self) -> ExecutorRef:
+        """The executor that runs the task, as the executor backend knows it."""
+        return ExecutorRef(self.framework_id, self.agent_id, self.executor_id)
 
     def reconciliation_state(self) -> str:
         return self.status_update_state or self.state

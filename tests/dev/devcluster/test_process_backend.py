@@ -17,8 +17,9 @@ from pymesos import MesosSchedulerDriver
 from es_framework.config import resolve_config
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.failures import FailureKind, classify_failure
-from es_framework.core.node_state import StatusUpdate, TaskState
+from es_framework.core.node_state import TaskState
 from es_framework.core.offers import parse_offer
+from es_framework.core.status_updates import StatusUpdate
 from es_framework.core.task_builder import build_task_info, task_ports
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
 from es_framework.dev.devcluster.processes import volume_mounts

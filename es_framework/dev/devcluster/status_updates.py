@@ -1,0 +1,107 @@
+"""Task status updates between executors and frameworks (development tool, not for production).
+
+As an agent's status update manager does with the master: executor updates carry a ``uuid``; per
+task, the oldest unacknowledged one is forwarded and re-sent every
+``status_update_resend_interval`` until the framework acknowledges it, then the next one follows.
+An agent that cannot reach the master forwards nothing; once it is back its updates follow. A
+terminal update frees the task's resources at once; its acknowledgement makes the master forget the
+task and shut its executor down.
+
+Every function expects the master's lock held.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from es_framework.dev.devcluster.calls import decode_uuid, value
+from es_framework.dev.devcluster.executors import ExecutorRef
+from es_framework.dev.devcluster.frameworks import Framework
+from es_framework.dev.devcluster.master_state import MasterState
+from es_framework.dev.devcluster.offers import give_back
+from es_framework.dev.devcluster.tasks import Task, is_terminal
+
+logger = logging.getLogger(__name__)
+
+
+def executor_update(
+    state: MasterState,
+    ref: ExecutorRef,
+    task_id: str,
+    task_state: str,
+    now: float,
+    *,
+    message: str | None = None,
+    reason: str | None = None,
+    healthy: bool | None = None,
+    data: str | None = None,
+) -> None:
+    """An executor reports a task's state: queue the update, forward it if it is the oldest."""
+    task = state.tasks.get((ref.framework_id, task_id))
+    if task is None or task.agent_id != ref.agent_id:
+        logger.warning("status update %s for unknown task %s dropped", task_state, task_id)
+        return
+    update = task.executor_status(task_state, message=message, reason=reason, healthy=healthy, data=data)
+    task.state = task_state
+    task.updates.append(update)
+    if is_terminal(task_state):
+        release(state, task)
+    if len(task.updates) == 1:
+        forward_head(state, task, now)
+
+
+def forward_head(state: MasterState, task: Task, now: float) -> None:
+    """The agent forwards the task's oldest unacknowledged update (if it can reach the master)."""
+    if not task.updates or not state.agent_reachable(task.agent_id):
+        return
+    head = task.updates[0]
+    task.status_update_state = head.state
+    framework = state.frameworks.get(task.framework_id)
+    if framework is not None and framework.subscription is not None:
+        state.send_update(framework, copy.deepcopy(head.status))
+        head.last_sent = now
+
+
+def resend_due(state: MasterState, now: float) -> None:
+    """Re-send every oldest unacknowledged update not sent within ``status_update_resend_interval``."""
+    for task in list(state.tasks.values()):
+        head = task.updates[0] if task.updates else None
+        if head is not None and (
+            head.last_sent is None or now - head.last_sent >= state.options.status_update_resend_interval
+        ):
+            forward_head(state, task, now)
+
+
+def acknowledge(state: MasterState, framework: Framework, ack: dict[str, Any], now: float) -> None:
+    """ACKNOWLEDGE: the oldest update is done; the next follows, or a terminal one ends the task."""
+    task_id = str(value(ack.get("task_id")))
+    task = state.tasks.get((framework.id, task_id))
+    wanted = decode_uuid(ack.get("uuid"))
+    if task is None or not task.updates or decode_uuid(task.updates[0].uuid) != wanted:
+        logger.info("framework %s: acknowledgement of an unknown update of task %s ignored", framework.id, task_id)
+        return
+    if not state.agent_reachable(task.agent_id) or value(ack.get("agent_id")) != task.agent_id:
+        logger.info("framework %s: acknowledgement for task %s cannot reach its agent", framework.id, task_id)
+        return
+    acked = task.updates.popleft()
+    if is_terminal(acked.state):
+        forget(state, task)
+        return
+    forward_head(state, task, now)
+
+
+def release(state: MasterState, task: Task) -> None:
+    """The task's resources go back to its agent (once)."""
+    if task.resources_released:
+        return
+    task.resources_released = True
+    give_back(state, task.agent_id, task.resources)
+
+
+def forget(state: MasterState, task: Task) -> None:
+    """The master is done with the task: resources back, executor shut down."""
+    release(state, task)
+    state.tasks.pop((task.framework_id, task.task_id), None)
+    state.backend.shutdown(task.ref)
