@@ -1,5 +1,8 @@
 """The scheduler process (what ``es-framework`` runs without a command): lead the cluster's state,
-recover it, register with Mesos through the driver shell, serve the REST API until told to stop."""
+recover it, register with Mesos through the driver shell, serve the REST API until told to stop.
+
+A scheduler that loses the leader lock stays up: it lets its Mesos subscription go (with failover)
+and waits for the lock to lead again (es_framework/shell/subscription.py says why)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from es_framework.core.engine import Engine
 from es_framework.core.node_state import ClusterState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.hooks import NO_HOOKS, Hooks
-from es_framework.shell.state_store import Leadership
 from strategies import strategy_for
 
 log = logging.getLogger("es_framework.app.run")
@@ -56,12 +58,10 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
         if engine.state.torn_down_at is not None:
             raise TornDownError(torn_down_message(config, engine.state))
 
-        def may_act() -> bool:
-            if store.leadership is Leadership.LOST and store.acquire_leadership(timeout=0.1):
-                log.warning("leadership re-acquired after the ZooKeeper session expired")
-            return store.may_act.is_set()
-
-        shell = SchedulerShell(config, engine, may_act=may_act, hooks=hooks)
+        # The shell holds a Mesos subscription only while the store's leader lock is held: it lets
+        # the subscription go when the lock is lost and takes the lock back itself
+        # (es_framework/shell/subscription.py).
+        shell = SchedulerShell(config, engine, lock=store, hooks=hooks)
         api = start_api(config, shell)
         try:
             shell.run(should_stop)

@@ -6,7 +6,7 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
 - The driver sends TEARDOWN — and Mesos kills every node — when its loop ends without
   ``failover=True``, and an exception escaping a callback ends the loop. So the driver always runs
   with ``failover=True``, callbacks only enqueue events and never raise, and a driver whose loop
-  died is replaced by a new one with the same framework id.
+  died is replaced by a new one with the same framework id (while leading).
 - ``failover_timeout`` defaults to 100 s in pymesos: it is always set from the configuration.
 - ``reconcileTasks`` drops agent ids; RECONCILE is sent by hand with them.
 - Nothing watches heartbeats: if no event arrives for several heartbeat intervals, the shell
@@ -19,6 +19,10 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
 - While the state store cannot be trusted (ZooKeeper suspended or lost), reconciliation answers
   are dropped and never re-sent; when it can be trusted again, state is re-read and every task
   reconciled again.
+- pymesos subscribes again by itself whenever its event stream closes, ERROR or not. The shell
+  holds a subscription only while this scheduler holds the leader lock, stops the driver (with
+  failover) on an ERROR event or when the lock is lost, and opens every new subscription itself:
+  the rules and their sources are in :mod:`es_framework.shell.subscription`.
 
 A development tool may step in at the ordering boundaries through :class:`~es_framework.shell.hooks.Hooks`
 (production runs with none).
@@ -46,6 +50,8 @@ from es_framework.core.plan import SHORT_REFUSE_S
 from es_framework.shell.framework_info import new_driver
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.mesos_objects import offer_ids, plain, value_of
+from es_framework.shell.state_store import Leadership
+from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
 
 log = logging.getLogger("es_framework.shell.driver")
 T = TypeVar("T")
@@ -57,6 +63,8 @@ HEARTBEAT_MISSES = 5
 SEED_RESEND_INTERVAL_S = 60.0
 #: Status updates applied with one state write (and then acknowledged together).
 UPDATE_BATCH_MAX = 1000
+#: How often the watch loop looks at the lock, the driver and the heartbeats.
+WATCH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class Published:
 
 
 class SchedulerShell:
-    """Runs one engine against Mesos through pymesos, one event at a time on its own thread."""
+    """Runs one engine against Mesos through pymesos, one event at a time on its own thread; holds a
+    Mesos subscription only while ``lock`` (the store's leader lock) is held."""
 
     def __init__(
         self,
@@ -93,17 +102,26 @@ class SchedulerShell:
         engine: Engine,
         *,
         driver_factory: Callable[..., Any] | None = None,
-        may_act: Callable[[], bool] = lambda: True,
+        lock: LeaderLock = ALWAYS_LEADER,
         hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.config = config
         self.engine = engine
-        self._may_act = may_act
         self._hooks = hooks
+        self._driver_factory = driver_factory
+        self._subscription = MesosSubscription(
+            lock,
+            config.zookeeper_mesos_timeout_ms / 1000.0,
+            new_driver=self._new_driver,
+            prepare=lambda reread: self.call(lambda: (self._prepare_subscription(reread), [])),
+            let_go_done=lambda: self._put("let_go"),
+        )
         self._events: queue.Queue[_Event] = queue.Queue()
         self._stop = threading.Event()
-        self._driver: Any = None
-        self._driver_factory = driver_factory
+        #: A SUBSCRIBED that came while the engine could not act: handled once it can.
+        self._deferred_registration: str | None = None
+        #: The state was read for the subscription being opened (the engine thread's own flag).
+        self._prepared = False
         self._last_event = time.monotonic()
         self._last_seed_resend = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
@@ -123,7 +141,7 @@ class SchedulerShell:
         self._guard("reregistered", lambda: self._put("registered", None))
 
     def disconnected(self, driver: Any) -> None:
-        self._guard("disconnected", lambda: self._put("disconnected"))
+        self._guard("disconnected", lambda: self._put("disconnected", self._subscription.on_disconnected(driver)))
 
     def resourceOffers(self, driver: Any, offers: Any) -> None:
         self._guard(
@@ -155,7 +173,7 @@ class SchedulerShell:
         )
 
     def error(self, driver: Any, message: Any) -> None:
-        self._guard("error", lambda: self._put("log", f"Mesos error: {message}"))
+        self._guard("error", lambda: self._subscription.on_error(driver, str(message)))
 
     def processHeartBeat(self, driver: Any) -> None:
         self._guard("processHeartBeat", self._touch)
@@ -226,9 +244,14 @@ class SchedulerShell:
             future.cancel()
             raise TimeoutError(f"the scheduler did not take the request within {timeout:.0f}s") from None
 
+    @property
+    def leading(self) -> bool:
+        """Whether this scheduler holds the leader lock now (only then may anything act on the cluster)."""
+        return self._subscription.leadership is Leadership.LEADER
+
     def master_address(self) -> str | None:
         """``host:port`` of the master the driver talks to now."""
-        driver = self._driver
+        driver = self._subscription.driver
         master = getattr(driver, "master", None) if driver is not None else None
         return str(master) if master else None
 
@@ -247,17 +270,36 @@ class SchedulerShell:
                 break
         return _Event("updates", batch)
 
-    def _handle(self, event: _Event) -> None:
-        may_act = self._may_act()
-        if may_act and not self.engine.may_act:
-            log.info("the state store is trustworthy again; re-reading state before acting")
-            self.engine.reload()
+    def _sync_may_act(self) -> None:
+        """The engine acts only while the lock is held and a subscription is open to act through
+        (a launch persisted while none is would only be undone by the next reconciliation). A
+        subscription kept while the lock was in doubt re-reads the state and reconciles when it is
+        held again; a new one was prepared from freshly read state (:meth:`_prepare_subscription`)."""
+        if self._subscription.leadership is not Leadership.LEADER:
+            self.engine.may_act = False
+            self._prepared = False  # in doubt since the state was read: read it again
+            return
+        if self._subscription.driver is None:
+            self.engine.may_act = False
+            return
+        if self.engine.may_act:
+            return
+        if self._prepared:
+            self._prepared = False
             self.engine.may_act = True
-            # Reconciliation answers (no uuid) that arrived meanwhile were dropped and are never
-            # re-sent: ask again.
-            for call in self.engine.reconcile_calls():
-                self._send(call)
-        self.engine.may_act = may_act
+            return
+        log.info("the state store is trustworthy again; re-reading state before acting")
+        self.engine.reload()
+        self.engine.may_act = True
+        # Reconciliation answers (no uuid) that arrived meanwhile were dropped and are never
+        # re-sent: ask again (a SUBSCRIBED that came meanwhile reconciles as a registration).
+        deferred, self._deferred_registration = self._deferred_registration, None
+        calls = self.engine.on_registered(deferred) if deferred else self.engine.reconcile_calls()
+        for call in calls:
+            self._send(call)
+
+    def _handle(self, event: _Event) -> None:
+        self._sync_may_act()
         calls: list[Call] = []
         if event.kind == "command":
             body, future = event.payload
@@ -273,10 +315,7 @@ class SchedulerShell:
             future.set_result(result)
             return
         if event.kind == "registered":
-            self.subscribed = True
-            framework_id = event.payload or (self._driver.framework_id if self._driver else None)
-            if framework_id:
-                calls = self.engine.on_registered(framework_id)
+            calls = self._registered(event.payload)
         elif event.kind == "offers":
             calls = self.engine.on_offers(event.payload)
         elif event.kind == "updates":
@@ -288,16 +327,43 @@ class SchedulerShell:
                 log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
                 calls = [Decline(tuple(event.payload), SHORT_REFUSE_S)]
         elif event.kind == "disconnected":
+            if event.payload:  # the subscription held now, and pymesos may reconnect it (leading)
+                self.subscribed = False
+                log.warning("disconnected from the Mesos master; pymesos reconnects")
+        elif event.kind == "let_go":
             self.subscribed = False
-            log.warning("disconnected from the Mesos master; pymesos reconnects")
         elif event.kind == "log":
             log.warning("%s", event.payload)
         for call in calls:
             self._send(call)
 
-    def _send(self, call: Call) -> None:
-        driver = self._driver
+    def _registered(self, framework_id: str | None) -> list[Call]:
+        driver = self._subscription.driver
         if driver is None:
+            log.info("SUBSCRIBED from a driver already stopped; ignored")
+            return []
+        self.subscribed = True
+        self._subscription.note_subscribed()
+        framework_id = framework_id or driver.framework_id
+        if not framework_id:
+            return []
+        if not self.engine.may_act:
+            log.warning(
+                "subscribed as framework %s while the leader lock is in doubt; reconciling once it is held",
+                framework_id,
+            )
+            self._deferred_registration = framework_id
+            return []
+        self._deferred_registration = None
+        return self.engine.on_registered(framework_id)
+
+    def _send(self, call: Call) -> None:
+        driver = self._subscription.driver
+        if driver is None:
+            return
+        status = self._subscription.leadership
+        if not may_send(status, call):
+            log.debug("not sending %s: the leader lock is %s", type(call).__name__.upper(), status.value)
             return
         try:
             if isinstance(call, Accept):
@@ -341,62 +407,58 @@ class SchedulerShell:
             }
         )
 
-    # --- lifecycle ------------------------------------------------------------------------------------
-
-    def _new_driver(self) -> Any:
-        return new_driver(
-            self.config, self, self.engine.state.framework_id, failover=True, factory=self._driver_factory
-        )
+    # --- lifecycle: the watch loop on the caller's thread -----------------------------------------------
 
     def run(self, should_stop: threading.Event) -> None:
-        """Register and serve until ``should_stop`` is set (or Ctrl-C); then stop the driver *with
-        failover*, so the nodes keep running and the next scheduler takes over."""
+        """Subscribe and serve until ``should_stop`` is set (or Ctrl-C), holding a subscription only
+        while leading; then stop the driver *with failover*, so the nodes keep running and the next
+        scheduler takes over."""
+        subscription = self._subscription
         self._worker.start()
-        self._driver = self._new_driver()
-        self._driver.start()
         try:
-            while not should_stop.is_set():
+            subscription.open_if_leading()
+            while not should_stop.is_set() and not subscription.finished:
                 try:
-                    while not should_stop.wait(1.0):
+                    while not subscription.finished and not should_stop.wait(WATCH_INTERVAL_S):
                         self._watch()
                 except KeyboardInterrupt:
-                    if not self._driver.aborted:
+                    driver = subscription.driver
+                    if driver is None or not driver.aborted:
                         log.info("interrupted")
                         return
                     # pymesos re-raises its I/O thread's failure in the main thread via SIGINT.
-                    self._restart("the Mesos driver's loop failed")
+                    subscription.let_go(driver, "the Mesos driver's loop failed", level=logging.ERROR)
                 except Exception:
-                    log.exception("the Mesos driver's loop failed")
-                    self._restart("the Mesos driver's loop failed")
+                    log.exception("error in the watch loop or the Mesos driver's thread; carrying on")
         finally:
-            log.info("stopping the driver with failover: the nodes keep running")
-            try:
-                self._driver.stop(failover=True)
-            except Exception:
-                log.exception("could not stop the driver cleanly")
+            subscription.close()
             self._stop.set()
 
     def _watch(self) -> None:
+        driver = self._subscription.watch()
+        if driver is None:
+            return
         now = time.monotonic()
         if now - self._last_seed_resend > SEED_RESEND_INTERVAL_S:
             # Framework messages are best-effort: re-send the seed hosts now and then.
             self._last_seed_resend = now
             self._put("resend_seeds")
-        if self._driver.aborted:
-            self._restart("the Mesos driver stopped")
-        elif time.monotonic() - self._last_event > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
+        if now - self._last_event > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
             log.error("no event from the master for %.0fs; reconnecting", HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES)
             self._touch()
-            master = self._driver.master
+            master = driver.master
             if master:
-                self._driver.change_master(master)
+                driver.change_master(master)
 
-    def _restart(self, why: str) -> None:
-        log.error("%s; starting a new driver with the same framework id", why)
-        try:
-            self._driver.stop(failover=True)
-        except Exception:
-            log.exception("could not stop the old driver")
-        self._driver = self._new_driver()
-        self._driver.start()
-        self._touch()
+    def _new_driver(self, framework_id: str | None) -> Any:
+        self._touch()  # the heartbeat watchdog starts over with every subscription
+        return new_driver(self.config, self, framework_id, failover=True, factory=self._driver_factory)
+
+    def _prepare_subscription(self, reread: bool) -> ClusterState:
+        """On the engine thread: the state the next subscription starts from."""
+        if reread:
+            log.info("leading: re-reading state before acting, then subscribing to Mesos again")
+            self.engine.reload()
+        self._deferred_registration = None
+        self._prepared = True  # the engine acts once the new subscription's driver is in place
+        return self.engine.state

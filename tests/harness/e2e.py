@@ -9,9 +9,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +207,45 @@ def stored_state(zookeeper: ZooKeeperServer, cluster: str) -> dict[str, Any]:
         client.close()
     document: dict[str, Any] = json.loads(data)["state"]
     return document
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """A scheduler call the development master took: when (monotonic), its type and its ``Mesos-Stream-Id``
+    (a SUBSCRIBE has none; ``stream_id`` is then the stream the master opened for it)."""
+
+    at: float
+    type: str
+    stream_id: str | None
+
+
+class MasterCalls:
+    """Records every scheduler call an in-process development master takes (SUBSCRIBE included), by
+    wrapping its ``subscribe`` and ``handle_call`` on the instance; the master itself is unchanged."""
+
+    def __init__(self, master: DevMaster) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[RecordedCall] = []
+        subscribe, handle_call = master.subscribe, master.handle_call
+
+        def recording_subscribe(call: dict[str, Any]) -> Any:
+            sub = subscribe(call)
+            self._record(RecordedCall(time.monotonic(), "SUBSCRIBE", getattr(sub, "stream_id", None)))
+            return sub
+
+        def recording_handle_call(call: object, stream_id: str | None) -> None:
+            kind = str(call.get("type")) if isinstance(call, dict) else "?"
+            self._record(RecordedCall(time.monotonic(), kind, stream_id))
+            handle_call(call, stream_id)
+
+        master.subscribe = recording_subscribe  # type: ignore[method-assign]
+        master.handle_call = recording_handle_call  # type: ignore[method-assign]
+
+    def _record(self, call: RecordedCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def since(self, when: float) -> list[RecordedCall]:
+        """The calls taken at or after ``when`` (monotonic), oldest first."""
+        with self._lock:
+            return [c for c in self._calls if c.at >= when]

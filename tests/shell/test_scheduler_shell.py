@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -10,10 +11,12 @@ import pytest
 
 from es_framework.core.engine import Engine
 from es_framework.core.mesos_calls import Accept
+from es_framework.core.operations import OperatorError
 from es_framework.dev.scheduler import CRASH_POINTS, TEST_CRASH_STATUS, TestHooks
 from es_framework.shell.driver import SchedulerShell, _Event
 from es_framework.shell.framework_info import framework_info
 from es_framework.shell.hooks import CALLBACKS, Hooks
+from es_framework.shell.state_store import Leadership
 from strategies import strategy_for
 from tests.core.test_engine import Clock, MemoryStore
 from tests.harness.builders import config, offer
@@ -56,11 +59,46 @@ class RecordingDriver:
         self.calls.append(("send", body))
 
 
-def start_shell(**flags: str) -> tuple[SchedulerShell, threading.Event, threading.Thread, list[RecordingDriver]]:
+class FakeLock:
+    """The leader lock as the shell sees it; a test moves ``status`` and decides whether it can be taken back."""
+
+    def __init__(self) -> None:
+        self.status = Leadership.LEADER
+        self.available = False
+        self.attempts = 0
+
+    @property
+    def leadership(self) -> Leadership:
+        return self.status
+
+    def acquire_leadership(self, timeout: float | None = None) -> bool:
+        self.attempts += 1
+        if self.available:
+            self.status = Leadership.LEADER
+        return self.status is Leadership.LEADER
+
+
+class PymesosLikeDriver(RecordingDriver):
+    """As pymesos 0.3.15's driver: a closed event stream is reported to ``disconnected`` and then, unless
+    the driver was stopped meanwhile, subscribed again at once."""
+
+    def stop(self, failover: bool = False) -> None:
+        super().stop(failover)
+        self.aborted = True
+
+    def close_stream(self) -> None:
+        self.sched.disconnected(self)
+        if not self.aborted:
+            self.calls.append(("subscribe", None))
+
+
+def start_shell(
+    lock: FakeLock | None = None, driver_class: type[RecordingDriver] = RecordingDriver, **flags: str
+) -> tuple[SchedulerShell, threading.Event, threading.Thread, list[RecordingDriver]]:
     drivers: list[RecordingDriver] = []
 
     def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
-        drivers.append(RecordingDriver(*args, **kwargs))
+        drivers.append(driver_class(*args, **kwargs))
         return drivers[-1]
 
     engine = Engine(
@@ -69,7 +107,7 @@ def start_shell(**flags: str) -> tuple[SchedulerShell, threading.Event, threadin
         clock=Clock(),
         strategy=strategy_for(config(mesosMaster="127.0.0.1:5050", **flags)),
     )
-    shell = SchedulerShell(engine.config, engine, driver_factory=factory)
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory, lock=lock or FakeLock())
     stop = threading.Event()
     thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
     thread.start()
@@ -200,7 +238,7 @@ def test_the_launch_hooks_come_before_and_after_the_accept() -> None:
     driver = RecordingDriver(None, {}, "m")
     hooks = RecordingHooks(driver.calls)
     shell = SchedulerShell(engine.config, engine, hooks=hooks)
-    shell._driver = driver
+    shell._subscription._driver = driver
     (accept,) = [c for c in engine.on_offers([offer(1)]) if isinstance(c, Accept)]
     assert engine.state.nodes[1].task_id == accept.task_infos[0]["task_id"]["value"]  # written before the hook
     shell._send(accept)
@@ -241,7 +279,7 @@ def test_a_crash_hook_exits_around_the_accept(point: str, monkeypatch: pytest.Mo
     )
     shell = SchedulerShell(engine.config, engine, hooks=TestHooks(crash_at=point))
     driver = RecordingDriver(shell, {}, "m")
-    shell._driver = driver
+    shell._subscription._driver = driver
     (accept,) = [c for c in engine.on_offers([offer(1)]) if isinstance(c, Accept)]
     with pytest.raises(SystemExit):
         shell._send(accept)
@@ -290,7 +328,7 @@ def test_a_status_update_callback_that_raises_leaves_the_update_unacknowledged()
 
 
 def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconciled() -> None:
-    trusted = [True]
+    lock = FakeLock()
     drivers: list[RecordingDriver] = []
 
     def factory(*args: Any, **kwargs: Any) -> RecordingDriver:
@@ -303,7 +341,7 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
         clock=Clock(),
         strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
     )
-    shell = SchedulerShell(engine.config, engine, driver_factory=factory, may_act=lambda: trusted[0])
+    shell = SchedulerShell(engine.config, engine, driver_factory=factory, lock=lock)
     stop = threading.Event()
     thread = threading.Thread(target=shell.run, args=(stop,), daemon=True)
     thread.start()
@@ -313,10 +351,10 @@ def test_when_the_store_is_trustworthy_again_state_is_reread_and_tasks_reconcile
     shell.resourceOffers(driver, [offer(1)])
     wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
     sends = len([1 for kind, _ in driver.calls if kind == "send"])
-    trusted[0] = False
+    lock.status = Leadership.SUSPENDED
     shell.resourceOffers(driver, [offer(2)])  # declined: the store is not trustworthy
     wait_for(lambda: any(kind == "decline" for kind, _ in driver.calls))
-    trusted[0] = True
+    lock.status = Leadership.LEADER
     shell.processHeartBeat(driver)
     shell.resourceOffers(driver, [offer(3)])
     wait_for(lambda: len([1 for kind, _ in driver.calls if kind == "send"]) >= sends + 2)
@@ -361,6 +399,85 @@ def test_framework_messages_go_out_base64_encoded() -> None:
         strategy=strategy_for(config(mesosMaster="127.0.0.1:5050")),
     )
     shell = SchedulerShell(engine.config, engine, driver_factory=MessagingDriver)
-    shell._driver = MessagingDriver(shell, {}, "127.0.0.1:5050")
+    shell._subscription._driver = MessagingDriver(shell, {}, "127.0.0.1:5050")
     shell._send(Message("agent-1", "exec-1", b'{"version": 1}'))
     assert sent == [({"value": "exec-1"}, {"value": "agent-1"}, "eyJ2ZXJzaW9uIjogMX0=")]
+
+
+# --- a subscription only while leading (es_framework/shell/subscription.py) ----------------------------
+
+
+def running(task_id: str) -> dict[str, Any]:
+    return {"task_id": {"value": task_id}, "state": "TASK_RUNNING", "agent_id": {"value": "agent-1-S0"}, "uuid": "eA=="}
+
+
+def launched_task(shell: SchedulerShell, driver: RecordingDriver) -> str:
+    """Register ``driver`` and let it launch node 1 on one offer; its task id."""
+    shell.registered(driver, {"value": "fw-1"}, {})
+    shell.resourceOffers(driver, [offer(1)])
+    wait_for(lambda: any(kind == "launch" for kind, _ in driver.calls))
+    task_id: str = next(payload for kind, payload in driver.calls if kind == "launch")[1][0]
+    return task_id
+
+
+def let_go_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "stopped the Mesos driver with failover" in r.getMessage()]
+
+
+def test_framework_failed_over_stops_the_driver_with_failover_and_it_never_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    lock = FakeLock()
+    shell, stop, thread, drivers = start_shell(lock, PymesosLikeDriver)
+    driver = drivers[0]
+    assert isinstance(driver, PymesosLikeDriver)
+    task_id = launched_task(shell, driver)
+    shell.error(driver, "Framework failed over")  # the master's message to the subscription it replaced
+    assert driver.calls[-1] == ("stop", True)  # at once, on pymesos' thread, before it reads on
+    stopped = len(driver.calls)
+    lock.status = Leadership.LOST  # ZooKeeper tells the paused leader its session expired
+    driver.close_stream()  # the master closes the old stream: pymesos would SUBSCRIBE again now
+    shell.resourceOffers(driver, [offer(2)])  # events that slipped through act on nothing
+    shell.statusUpdate(driver, running(task_id))
+    time.sleep(2.5)  # past the back-off, a few watch turns
+    assert driver.calls[stopped:] == [], "the stopped driver subscribed again or sent calls"
+    assert len(drivers) == 1 and lock.attempts >= 1  # no new driver while another scheduler holds the lock
+    assert ("stop", False) not in driver.calls  # never a TEARDOWN
+    (line,) = let_go_lines(caplog)
+    assert "'Framework failed over'" in line
+    assert not shell.published.registered
+    stop.set()
+    thread.join(5)
+
+
+def test_losing_the_lock_stops_the_driver_and_nothing_is_sent_until_it_is_held_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    lock = FakeLock()
+    shell, stop, thread, drivers = start_shell(lock)
+    driver = drivers[0]
+    task_id = launched_task(shell, driver)
+    lock.status = Leadership.LOST
+    wait_for(lambda: ("stop", True) in driver.calls)
+    stopped = len(driver.calls)
+    shell.resourceOffers(driver, [offer(2)])  # no DECLINE from a scheduler that does not lead
+    shell.statusUpdate(driver, running(task_id))  # no ACKNOWLEDGE either
+    with pytest.raises(OperatorError):
+        shell.call(lambda: shell.engine.set_desired_nodes(5, copies_needed=None))
+    time.sleep(2.2)
+    assert driver.calls[stopped:] == [] and len(drivers) == 1
+    (line,) = let_go_lines(caplog)  # said once, at WARNING
+    assert line.startswith("lost the leader lock") and caplog.text.count("lost the leader lock") == 1
+    assert next(r for r in caplog.records if r.getMessage() == line).levelno == logging.WARNING
+
+    lock.available = True  # the lock comes back: state re-read, same framework id, reconciled
+    wait_for(lambda: len(drivers) == 2)
+    assert drivers[1].framework["id"] == {"value": "fw-1"}
+    shell.registered(drivers[1], {"value": "fw-1"}, {})
+    wait_for(lambda: len([b for k, b in drivers[1].calls if k == "send"]) >= 2)
+    explicit = next(b for k, b in drivers[1].calls if k == "send")
+    assert explicit["reconcile"]["tasks"] == [{"task_id": {"value": task_id}, "agent_id": {"value": "agent-1-S0"}}]
+    stop.set()
+    thread.join(5)
