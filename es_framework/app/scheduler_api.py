@@ -266,7 +266,7 @@ def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -
         except (OperatorError, TimeoutError) as error:
             log.warning("node %d: not stopped after its drain: %s", node_id, error)
 
-    monitor = ClusterMonitor(config, lambda: shell.published.state, stop_node)
+    monitor = ClusterMonitor(config, lambda: shell.published.state, stop_node, may_act=lambda: shell.leading)
     proxy = requests.Session()
     if config.security_enabled and config.elastic_password is not None:
         # The proxied /v1/es/... requests authenticate as the elastic user (HTTP TLS stays off).

@@ -56,8 +56,13 @@ class ClusterMonitor:
         *,
         clock: Callable[[], float] = time.time,
         client_factory: Callable[[str, str | None], ElasticsearchClient] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
+        #: Whether this scheduler leads now. Reading health is harmless from anywhere; changing the
+        #: cluster's allocation settings from a state that may be stale (a scheduler that lost the
+        #: leader lock) is not, so drains and their clean-up run only while this says yes.
+        self._may_act = may_act
         self._client_factory = client_factory or (
             lambda address, password: ElasticsearchClient(address, password=password)
         )
@@ -120,8 +125,11 @@ class ClusterMonitor:
                 f"{health.get('relocating_shards', 0)} relocating, {health.get('unassigned_shards', 0)} unassigned"
             )
             drains: tuple[DrainStatus, ...] = ()
-            if leaving or self._cleanup_pending:
+            if (leaving or self._cleanup_pending) and self._may_act():
                 drains = self._drain(client, state)
+            elif leaving or self._cleanup_pending:
+                # Not leading: the drain belongs to whoever leads; show what we last knew of it.
+                drains = self.view.drain
             self.view = MonitorView(status, detail, drains, self._clock())
         except ElasticsearchError as error:
             # Said once per problem, not every round: a cluster that is down is one event.

@@ -127,3 +127,18 @@ def test_a_drain_without_progress_is_reported_stalled_with_the_reason() -> None:
     mon.check_once()
     (drain,) = mon.view.drain
     assert drain.status == "stalled" and "same node" in drain.reason and "no progress for 61s" in drain.reason
+
+
+def test_a_scheduler_that_does_not_lead_changes_nothing_in_elasticsearch() -> None:
+    es, stopped, clock = FakeElasticsearch(shards={"elasticsearch3": 2}), list[int](), Clock()
+    leading = [False]
+    state = [replace(running(1, 2, 3), desired_nodes=2)]
+    mon = ClusterMonitor(
+        config(), lambda: state[0], stopped.append, clock=clock, client_factory=es.client, may_act=lambda: leading[0]
+    )
+    mon.check_once()
+    # Health is still read, but no exclusion is set and nothing is stopped from a state that may be stale.
+    assert mon.view.health == "green" and es.calls == [] and stopped == []
+    leading[0] = True
+    mon.check_once()
+    assert ("exclude", ("elasticsearch3",)) in es.calls
