@@ -58,7 +58,7 @@ def state_url(config: Config) -> str:
             "--frameworkStateUrl is needed with an HTTP Mesos master: give zk://host:port[,...] (or file:///dir "
             "on a single machine); without durable state a restarted scheduler would lose the cluster"
         )
-    return str(derived)
+    return derived.reveal()
 
 
 def local_state_url(config: Config) -> str:

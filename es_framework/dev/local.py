@@ -46,7 +46,7 @@ from pathlib import Path
 
 from es_framework.app.run import RefusedError, run_scheduler
 from es_framework.app.store import lead_state, open_store, state_url
-from es_framework.config import LOCAL_MODE_WARNING, Config, MesosMaster, Secret
+from es_framework.config import LOCAL_MODE_WARNING, Config, MesosMaster, Secret, redact_url
 from es_framework.core.node_state import TaskState, release_node
 from es_framework.core.state_document import state_from_json
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
@@ -122,7 +122,7 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
     """Free every node id of the stored state: the development master that ran those nodes is gone
     and so are they. Returns the ids released. Torn-down state is left alone (the scheduler refuses it)."""
     busy = LocalModeError(
-        f"another scheduler leads cluster {config.cluster_name} with state {state_url(config)} "
+        f"another scheduler leads cluster {config.cluster_name} with state {redact_url(state_url(config))} "
         "(is local mode already running on this work directory?)"
     )
     with lead_state(config, lock_timeout=lock_timeout, busy=busy) as led:
