@@ -96,14 +96,28 @@ class DrainProgress:
 
 
 @dataclass(frozen=True)
+class RuleOutcomeView:
+    """One offer rule's outcome for a declined offer: passed or failed, and why."""
+
+    rule: str
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class DeclineSummary:
-    """Offers declined for one reason (the offer strategy's reason code, e.g. ``mem``)."""
+    """Offers declined for one reason: the first failing rule of the offer strategy (e.g. ``mem``),
+    the one they are counted under."""
 
     reason: str
     count: int
     #: The most recent decline's full sentence and its time.
     last_message: str
     last_time: float
+    #: The most recent decline's complete explanation: every rule's outcome, in the strategy's
+    #: order (so other failing rules show too); empty when no rule judged the offer (``malformed``,
+    #: ``store_unavailable``).
+    outcomes: tuple[RuleOutcomeView, ...] = ()
 
 
 @dataclass(frozen=True)

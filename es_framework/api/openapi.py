@@ -86,6 +86,15 @@ _SCHEMAS: dict[str, Any] = {
             "transport": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "RuleOutcome": {
+        "type": "object",
+        "required": ["rule", "passed", "reason"],
+        "properties": {
+            "rule": {"type": "string", "description": "the offer rule (cluster_full, mem, ports, …)"},
+            "passed": {"type": "boolean"},
+            "reason": {"type": "string", "description": "why it passed or failed"},
+        },
+    },
     "Cluster": {
         "type": "object",
         "required": [
@@ -129,14 +138,23 @@ _SCHEMAS: dict[str, Any] = {
             },
             "declines": {
                 "type": "array",
+                "description": "offers declined, by the first failing rule; most frequent first",
                 "items": {
                     "type": "object",
-                    "required": ["reason", "count", "last_message", "last_time"],
+                    "required": ["reason", "count", "last_message", "last_time", "outcomes"],
                     "properties": {
-                        "reason": {"type": "string"},
-                        "count": {"type": "integer"},
-                        "last_message": {"type": "string"},
+                        "reason": {"type": "string", "description": "the first failing rule, counted"},
+                        "count": {"type": "integer", "minimum": 1},
+                        "last_message": {"type": "string", "description": "why the last such offer was declined"},
                         "last_time": _TIME,
+                        "outcomes": {
+                            "type": "array",
+                            "items": _ref("RuleOutcome"),
+                            "description": (
+                                "the last such offer's complete explanation: every rule's outcome, in the "
+                                "strategy's order; empty when no rule judged the offer (malformed, store_unavailable)"
+                            ),
+                        },
                     },
                 },
             },

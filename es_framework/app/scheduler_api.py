@@ -28,6 +28,7 @@ from es_framework.api.core import (
     NodeEvent,
     NodeView,
     NodeVolumes,
+    RuleOutcomeView,
 )
 from es_framework.config import Config
 from es_framework.core.drain import copies_needed
@@ -114,7 +115,16 @@ class SchedulerCore:
             security_warning=self.config.security_warning,
             drain=tuple(DrainProgress(d.node_id, d.shards_left, d.status, d.reason) for d in seen.drain),
             declines=tuple(
-                DeclineSummary(rule, count, *published.last_declines.get(rule, (rule, 0.0))) for rule, count in declines
+                DeclineSummary(
+                    rule,
+                    count,
+                    *published.last_declines.get(rule, (rule, 0.0)),
+                    outcomes=tuple(
+                        RuleOutcomeView(o.rule, o.passed, o.reason)
+                        for o in published.decline_explanations.get(rule, ())
+                    ),
+                )
+                for rule, count in declines
             ),
             events=tuple(
                 ClusterEvent(e.time, e.message, e.node_id) for e in reversed(published.events[-CLUSTER_EVENTS:])

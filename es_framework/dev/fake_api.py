@@ -38,6 +38,7 @@ from es_framework.api.core import (
     NodeEvent,
     NodeView,
     NodeVolumes,
+    RuleOutcomeView,
 )
 from es_framework.api.server import serve
 
@@ -68,6 +69,51 @@ def sample_node(node_id: int, *, http_address: str | None = None, state: str = "
             NodeEvent(EPOCH + 60 * node_id, "TASK_RUNNING", "running"),
         ),
     )
+
+
+def _outcomes(*steps: tuple[str, bool, str]) -> tuple[RuleOutcomeView, ...]:
+    return tuple(RuleOutcomeView(rule, passed, reason) for rule, passed, reason in steps)
+
+
+_PASSED_RESOURCES = (
+    ("gpu_agent", True, "agent offers no GPUs"),
+    ("cpus", True, "enough cpus: 4 offered, 1 needed"),
+)
+#: What the normal strategy explains for two typical declines (a full cluster, a small agent), and
+#: a malformed offer no rule judged.
+SAMPLE_DECLINES = (
+    DeclineSummary(
+        "cluster_full",
+        12,
+        "cluster size fulfilled: 3 of 3 nodes present",
+        EPOCH + 400,
+        _outcomes(
+            ("cluster_full", False, "cluster size fulfilled: 3 of 3 nodes present"),
+            ("agent_has_node", False, "this agent already runs node 1 of cluster mesos-ha (one node per agent)"),
+            *_PASSED_RESOURCES,
+            ("mem", True, "enough mem: 4096 MB offered, 2048 MB needed"),
+            ("ports", True, "HTTP port 31000 and transport port 31001 are offered"),
+            ("pinned", True, "no missing node is pinned to another agent"),
+            ("backoff", True, "no node id to launch, so none to hold back"),
+        ),
+    ),
+    DeclineSummary(
+        "mem",
+        2,
+        'not enough mem: 1024 MB offered, 2048 MB needed "big"',
+        EPOCH + 300,
+        _outcomes(
+            ("cluster_full", True, "1 of 3 nodes missing"),
+            ("agent_has_node", True, "no node of cluster mesos-ha on this agent or host"),
+            *_PASSED_RESOURCES,
+            ("mem", False, 'not enough mem: 1024 MB offered, 2048 MB needed "big"'),
+            ("ports", False, "not enough ports: HTTP port 9200 is not offered (offered: 31000-32000)"),
+            ("pinned", True, "node 3 would launch here"),
+            ("backoff", True, "node 3 has not failed lately"),
+        ),
+    ),
+    DeclineSummary("malformed", 1, "offer without resources", EPOCH + 200),
+)
 
 
 @dataclass(frozen=True)
@@ -114,10 +160,7 @@ class FakeCore:
             drain=(DrainProgress(node_id=3, shards_left=4, status="draining", reason="scale down to 2 nodes"),)
             if desired < len(nodes)
             else (),
-            declines=(
-                DeclineSummary("cluster_full", 12, "cluster full: 3 of 3 nodes placed", EPOCH + 400),
-                DeclineSummary("mem", 2, 'not enough mem: 1024 MB offered, 2048 MB needed "big"', EPOCH + 300),
-            ),
+            declines=SAMPLE_DECLINES,
             events=tuple(
                 ClusterEvent(EPOCH + 60 * n.node_id, f"node {n.node_id} running on {n.hostname}", n.node_id)
                 for n in sorted(nodes, key=lambda n: -n.node_id)

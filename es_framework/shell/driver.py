@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 from es_framework.config import Config
 from es_framework.core.engine import Engine
 from es_framework.core.engine_stats import Counters, EngineEvent
+from es_framework.core.evaluation import RuleOutcome
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
 from es_framework.core.node_state import ClusterState
 from es_framework.core.plan import SHORT_REFUSE_S
@@ -89,6 +90,9 @@ class Published:
     counters: Counters
     declines: Mapping[str, int]
     last_declines: Mapping[str, tuple[str, float]]
+    #: Rule -> every rule's outcome, in order, for the last offer declined under it (empty when no
+    #: rule judged that offer: malformed, or the state store unavailable).
+    decline_explanations: Mapping[str, tuple[RuleOutcome, ...]]
     events: tuple[EngineEvent, ...]
 
 
@@ -227,6 +231,7 @@ class SchedulerShell:
             counters=replace(engine.counters),
             declines=MappingProxyType(dict(engine.declines.by_rule)),
             last_declines=MappingProxyType(dict(engine.declines.last)),
+            decline_explanations=MappingProxyType(dict(engine.declines.explanations)),
             events=tuple(engine.events),
         )
 

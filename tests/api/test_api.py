@@ -1,75 +1,23 @@
-"""The REST API in-process: every endpoint, every error case, the token, the proxy, the logs."""
+"""The REST API in-process: every endpoint, every error case, the token, the logs (the proxy:
+``test_api_proxy.py``)."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from es_framework.api.app import MAX_BODY_BYTES, ApiApp, pick_node_http
+from es_framework.api.app import MAX_BODY_BYTES, ApiApp
 from es_framework.api.core import ApiError, NodeView
-from es_framework.dev.fake_api import Call, FakeCore, StubElasticsearch, sample_node
+from es_framework.dev.fake_api import Call, FakeCore, sample_node
+from tests.api.wsgi_call import call
 
 TOKEN = "s3cret-token"
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        assert self.headers["Content-Type"].startswith("application/json"), self.headers
-        return json.loads(self.body)
-
-
-def call(
-    app: ApiApp,
-    method: str,
-    path: str,
-    body: bytes | str | object = b"",
-    *,
-    headers: dict[str, str] | None = None,
-    token: str | None = None,
-    content_length: str | None = None,
-) -> Answer:
-    """One request through the WSGI interface, as a server would make it."""
-    path, _, query = path.partition("?")
-    if isinstance(body, str):
-        raw = body.encode("utf-8")
-    elif isinstance(body, bytes):
-        raw = body
-    else:
-        raw = json.dumps(body).encode("utf-8")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "CONTENT_LENGTH": content_length if content_length is not None else str(len(raw)),
-        "CONTENT_TYPE": "application/json",
-        "wsgi.input": io.BytesIO(raw),
-    }
-    setup_testing_defaults(environ)
-    for name, value in (headers or {}).items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    if token is not None:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        seen["status"] = int(status.split(maxsplit=1)[0])
-        seen["headers"] = dict(response_headers)
-
-    chunks = app(environ, start_response)
-    body_out = b"".join(chunks)
-    assert seen["headers"]["Content-Length"] == str(len(body_out))
-    return Answer(seen["status"], seen["headers"], body_out)
 
 
 @pytest.fixture
@@ -98,13 +46,46 @@ def test_cluster_shows_the_overview(app: ApiApp) -> None:
     assert cluster["running_nodes"] == 3
     assert cluster["registered"] is True
     assert cluster["configuration"]["frameworkSecretPath"] == "****"
-    assert cluster["declines"][0] == {
+    full = cluster["declines"][0]
+    assert {key: value for key, value in full.items() if key != "outcomes"} == {
         "reason": "cluster_full",
         "count": 12,
-        "last_message": "cluster full: 3 of 3 nodes placed",
+        "last_message": "cluster size fulfilled: 3 of 3 nodes present",
         "last_time": "2026-09-21T14:20:00Z",
     }
     assert cluster["events"][0]["node_id"] == 3
+
+
+def test_declines_carry_every_rules_outcome_in_order(app: ApiApp) -> None:
+    declines = call(app, "GET", "/v1/cluster").json()["declines"]
+    assert [d["reason"] for d in declines] == ["cluster_full", "mem", "malformed"]
+    mem = declines[1]
+    assert [(o["rule"], o["passed"]) for o in mem["outcomes"]] == [
+        ("cluster_full", True),
+        ("agent_has_node", True),
+        ("gpu_agent", True),
+        ("cpus", True),
+        ("mem", False),
+        ("ports", False),
+        ("pinned", True),
+        ("backoff", True),
+    ]
+    assert mem["outcomes"][4] == {
+        "rule": "mem",
+        "passed": False,
+        "reason": 'not enough mem: 1024 MB offered, 2048 MB needed "big"',
+    }
+    assert declines[2]["outcomes"] == []
+
+
+def test_openapi_document_describes_the_decline_outcomes(app: ApiApp) -> None:
+    schemas = call(app, "GET", "/v1/openapi.json").json()["components"]["schemas"]
+    decline = schemas["Cluster"]["properties"]["declines"]["items"]
+    assert "outcomes" in decline["required"]
+    assert decline["properties"]["outcomes"]["items"] == {"$ref": "#/components/schemas/RuleOutcome"}
+    outcome = schemas["RuleOutcome"]
+    assert outcome["required"] == ["rule", "passed", "reason"]
+    assert outcome["properties"]["passed"]["type"] == "boolean"
 
 
 def test_desired_nodes_get(app: ApiApp) -> None:
@@ -206,6 +187,15 @@ def test_ui_page_is_labelled_with_the_escaped_cluster_name(app: ApiApp, monkeypa
     page = call(app, "GET", "/").body.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)" not in page
+
+
+def test_core_read_refusal_is_passed_on(app: ApiApp, core: FakeCore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_ready() -> Any:
+        raise ApiError(503, "the scheduler has not loaded its state yet")
+
+    monkeypatch.setattr(core, "cluster", not_ready)
+    answer = call(app, "GET", "/v1/cluster")
+    assert (answer.status, answer.json()) == (503, {"error": "the scheduler has not loaded its state yet"})
 
 
 # --- scaling ---------------------------------------------------------------------------------
@@ -413,99 +403,6 @@ def test_unexpected_exception_is_500_json_and_logged(
     assert "RuntimeError: state copy is corrupt" in caplog.text
 
 
-# --- the proxy -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stubs() -> Any:
-    first, second = StubElasticsearch("first"), StubElasticsearch("second")
-    yield first, second
-    first.stop()
-    second.stop()
-
-
-def stub_core(first: StubElasticsearch, second: StubElasticsearch) -> FakeCore:
-    return FakeCore(
-        (
-            sample_node(1, http_address=first.address),
-            sample_node(2, http_address=second.address),
-            sample_node(3, state="TASK_UNREACHABLE"),
-        )
-    )
-
-
-def test_search_is_proxied_with_its_query(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
-    first, second = stubs
-    app = ApiApp(stub_core(first, second), token=TOKEN)
-    answer = call(
-        app, "GET", "/v1/es/_search?q=user:kimchy%20AND%20x%3D1", headers={"X-ElasticSearch-Host": "agent2.example.com"}
-    )
-    assert answer.status == 200
-    assert answer.json()["hits"]["hits"][0]["_source"]["q"] == "user:kimchy AND x=1"
-    assert answer.json()["answered_by"] == "second"
-    assert second.requests[0][0] == "/_search"
-    assert first.requests == []
-
-
-def test_cluster_stats_is_proxied_and_nodes_take_turns(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
-    first, second = stubs
-    app = ApiApp(stub_core(first, second), token=TOKEN)
-    answers = [call(app, "GET", "/v1/es/_cluster/stats").json() for _ in range(4)]
-    assert {a["status"] for a in answers} == {"green"}
-    assert sorted(a["answered_by"] for a in answers) == ["first", "first", "second", "second"]
-
-
-def test_proxy_host_header_by_address_and_name(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
-    first, second = stubs
-    app = ApiApp(stub_core(first, second), token=TOKEN)
-    by_address = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": first.address})
-    assert by_address.json()["answered_by"] == "first"
-    by_name = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": "elasticsearch2"})
-    assert by_name.json()["answered_by"] == "second"
-
-
-def test_proxy_unknown_host_is_404_and_stopped_node_503(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
-    first, second = stubs
-    app = ApiApp(stub_core(first, second), token=TOKEN)
-    unknown = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "elsewhere.example.com"})
-    assert unknown.status == 404
-    assert "elsewhere.example.com" in unknown.json()["error"]
-    stopped = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "agent3.example.com"})
-    assert stopped.status == 503
-
-
-def test_proxy_without_running_node_is_503() -> None:
-    app = ApiApp(FakeCore((sample_node(1, state="TASK_STAGING"),)), token=TOKEN)
-    answer = call(app, "GET", "/v1/es/_search?q=x")
-    assert (answer.status, answer.json()) == (503, {"error": "no node is running"})
-
-
-def test_proxy_to_a_dead_node_is_502() -> None:
-    stub = StubElasticsearch()
-    address = stub.address
-    stub.stop()  # the port is closed now: connection refused
-    app = ApiApp(FakeCore((sample_node(1, http_address=address),)), token=TOKEN, proxy_timeout=2)
-    answer = call(app, "GET", "/v1/es/_cluster/stats")
-    assert answer.status == 502
-    assert address in answer.json()["error"]
-
-
-def test_pick_node_http_rules() -> None:
-    nodes = (sample_node(1), sample_node(2, state="TASK_UNREACHABLE"), sample_node(3))
-    assert pick_node_http(nodes, None, 0) == "agent1.example.com:31000"
-    assert pick_node_http(nodes, None, 1) == "agent3.example.com:31000"
-    assert pick_node_http(nodes, " agent3.example.com ", 0) == "agent3.example.com:31000"
-
-
-def test_core_read_refusal_is_passed_on(app: ApiApp, core: FakeCore, monkeypatch: pytest.MonkeyPatch) -> None:
-    def not_ready() -> Any:
-        raise ApiError(503, "the scheduler has not loaded its state yet")
-
-    monkeypatch.setattr(core, "cluster", not_ready)
-    answer = call(app, "GET", "/v1/cluster")
-    assert (answer.status, answer.json()) == (503, {"error": "the scheduler has not loaded its state yet"})
-
-
 # --- served over a real socket ---------------------------------------------------------------
 
 
@@ -533,39 +430,6 @@ def test_served_app_answers_over_http_and_stops() -> None:
         server.shutdown()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/health", timeout=2)
-
-
-def test_a_slow_proxied_request_does_not_hold_up_health() -> None:
-    import socket
-    import threading
-    import time
-
-    import requests
-
-    from es_framework.api.server import serve
-
-    # A node that accepts the connection and never answers.
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen()
-    address = f"127.0.0.1:{silent.getsockname()[1]}"
-    server = serve(ApiApp(FakeCore((sample_node(1, http_address=address),)), proxy_timeout=1.5), "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{server.port}"
-    try:
-        slow: dict[str, int] = {}
-        thread = threading.Thread(
-            target=lambda: slow.update(status=requests.get(f"{base}/v1/es/_search?q=x", timeout=10).status_code)
-        )
-        thread.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        assert requests.get(f"{base}/health", timeout=5).status_code == 200
-        assert time.monotonic() - started < 1
-        thread.join(timeout=10)
-        assert slow == {"status": 502}  # the proxy's timeout, answered as the node not answering
-    finally:
-        server.shutdown()
-        silent.close()
 
 
 def test_app_follows_the_wsgi_spec(app: ApiApp) -> None:

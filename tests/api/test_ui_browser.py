@@ -90,7 +90,21 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
             expect(page.locator("#health")).to_have_text("green")
             expect(page.locator("#running")).to_have_text("3")
             expect(page.locator("#desired")).to_have_text("3")
-            expect(page.locator("#declines tbody tr")).to_have_count(2)
+            declines = page.locator("#declines tbody tr")
+            expect(declines).to_have_count(3)
+            # The failing rules show at once; every rule's outcome, in order, when opened.
+            why = declines.nth(1).locator("details.why")
+            expect(why.locator("summary")).to_contain_text("2 of 8 rules failed")
+            expect(why.locator("summary .pill")).to_have_text(["mem", "ports"])
+            tooltip = (why.locator("summary").get_attribute("title") or "").split("\n")
+            assert len(tooltip) == 8 and tooltip[0] == "passed cluster_full: 1 of 3 nodes missing"
+            assert tooltip[4].startswith("FAILED mem: not enough mem")
+            why.locator("summary").click()
+            outcomes = why.locator("ol.outcomes li")
+            expect(outcomes).to_have_count(8)
+            expect(outcomes.nth(4)).to_have_text('FAILED mem: not enough mem: 1024 MB offered, 2048 MB needed "big"')
+            expect(outcomes.nth(4)).to_have_class("failed")
+            expect(declines.nth(2).locator("details")).to_have_count(0)
             expect(page.locator("#security")).to_contain_text("security is off")
             # The fragment's token must not stay in the address bar.
             assert "token" not in page.url
@@ -111,6 +125,8 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
             # With 2 desired and 3 present the fake core drains node 3: the page shows it.
             expect(page.locator("#drain tbody tr")).to_have_count(1)
             expect(page.locator("#drain tbody tr")).to_contain_text("scale down to 2 nodes")
+            # The page was refreshed since: the opened explanation is still open.
+            expect(page.locator("#declines tbody tr").nth(1).locator("details.why")).to_have_attribute("open", "")
 
             screenshot = tmp_path / "ui.png"
             page.screenshot(path=str(screenshot), full_page=True)

@@ -1,0 +1,103 @@
+"""The running scheduler's API core (:class:`SchedulerCore`) over a real engine: what ``/v1/cluster``
+says about declined offers, and that the answer keeps to the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+from es_framework.api.app import ApiApp
+from es_framework.api.core import RuleOutcomeView
+from es_framework.app.scheduler_api import SchedulerCore
+from es_framework.core.engine import Engine
+from es_framework.shell.driver import SchedulerShell
+from es_framework.shell.monitor import ClusterMonitor
+from tests.api.wsgi_call import call
+from tests.core.test_engine import launched, make
+from tests.harness.builders import offer
+
+#: The normal strategy's rules, in its order (the strategy's own tests pin the order itself).
+RULES = ["cluster_full", "agent_has_node", "gpu_agent", "cpus", "mem", "ports", "disk", "pinned", "backoff"]
+
+
+def _no_driver(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("these tests never open a Mesos subscription")
+
+
+def scheduler_core(engine: Engine) -> SchedulerCore:
+    """The API core over ``engine`` as it is now (the shell publishes a snapshot when it is built)."""
+    shell = SchedulerShell(engine.config, engine, driver_factory=_no_driver)
+    monitor = ClusterMonitor(engine.config, lambda: shell.published.state, lambda node_id: None)
+    return SchedulerCore(engine.config, shell, monitor)
+
+
+def declined_engine() -> Engine:
+    """Three nodes launched, then: a small offer from agent 1 (full cluster, agent taken, too little
+    memory) and a malformed offer."""
+    engine, _, _ = make()
+    launched(engine, 1, 2, 3)
+    engine.on_offers([offer(1, mem=1), offer(4)])
+    engine.on_offers([{"id": {"value": "bad-offer"}}])
+    return engine
+
+
+def test_the_last_decline_of_each_rule_carries_every_rules_outcome_in_order() -> None:
+    declines = {d.reason: d for d in scheduler_core(declined_engine()).cluster().declines}
+    assert sorted(declines) == ["cluster_full", "malformed"]
+    full = declines["cluster_full"]
+    # Counted by the first failing rule only; the explanation is that of the last offer (agent 4's).
+    assert full.count == 2
+    assert [o.rule for o in full.outcomes] == RULES
+    assert full.outcomes[0] == RuleOutcomeView("cluster_full", False, "cluster size fulfilled: 3 of 3 nodes present")
+    assert [o.rule for o in full.outcomes if not o.passed] == ["cluster_full"]
+    assert full.last_message == full.outcomes[0].reason
+    # No rule judged a malformed offer: it has no explanation.
+    assert declines["malformed"].outcomes == ()
+
+
+def test_an_explanation_lists_the_other_failing_rules_too() -> None:
+    engine, _, _ = make()
+    launched(engine, 1, 2, 3)
+    engine.on_offers([offer(1, mem=1)])
+    (full,) = scheduler_core(engine).cluster().declines
+    assert [(o.rule, o.passed) for o in full.outcomes] == [
+        ("cluster_full", False),
+        ("agent_has_node", False),
+        ("gpu_agent", True),
+        ("cpus", True),
+        ("mem", False),
+        ("ports", True),
+        ("disk", True),
+        ("pinned", True),
+        ("backoff", True),
+    ]
+    assert full.outcomes[4].reason == "not enough mem: 1 MB offered, 2048 MB needed"
+
+
+def test_cluster_json_shows_the_outcomes_in_order_and_metrics_stay_by_first_failing_rule() -> None:
+    engine, _, _ = make()
+    launched(engine, 1, 2, 3)
+    engine.on_offers([offer(1, mem=1)])
+    app = ApiApp(scheduler_core(engine), token="t")
+    (decline,) = call(app, "GET", "/v1/cluster").json()["declines"]
+    assert decline["reason"] == "cluster_full" and decline["count"] == 1
+    assert [o["rule"] for o in decline["outcomes"]] == RULES
+    assert decline["outcomes"][1] == {
+        "rule": "agent_has_node",
+        "passed": False,
+        "reason": "this agent already runs node 1 of cluster mesos-ha (one node per agent)",
+    }
+    assert decline["outcomes"][2] == {"rule": "gpu_agent", "passed": True, "reason": "agent offers no GPUs"}
+    declined = [line for line in call(app, "GET", "/metrics").body.decode().splitlines() if "declined" in line]
+    assert [line for line in declined if not line.startswith("#")] == [
+        'es_mesos_offers_declined_total{reason="cluster_full"} 1'
+    ]
+
+
+def test_the_real_cores_cluster_answer_keeps_to_the_openapi_document() -> None:
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", ApiApp(scheduler_core(declined_engine()), token="t"))
+    case = schema["/v1/cluster"]["GET"].Case()
+    response = case.call()
+    assert [len(d["outcomes"]) for d in response.json()["declines"]] == [len(RULES), 0]
+    case.validate_response(response)
