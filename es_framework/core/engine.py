@@ -35,7 +35,7 @@ from es_framework.core.config_record import record_configuration
 from es_framework.core.describe import describe
 from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
 from es_framework.core.evaluation import OfferEvaluator
-from es_framework.core.failures import Backoff, classify_failure
+from es_framework.core.failures import Backoff, classify_failure, failure_report
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
 from es_framework.core.node_state import FREEING_STATES, LIVE_STATES, ClusterState, NodeStateError, TaskState
 from es_framework.core.offers import Offer, OfferError, parse_offer
@@ -368,14 +368,9 @@ class Engine:
                 kind = classify_failure(update)
                 self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", self._clock())
                 wait = self.backoff.wait(decision.node_id, self._clock())
-                log.warning(
-                    "node %d task %s failed (%s): %s; relaunch in %.0fs",
-                    decision.node_id,
-                    update.task_id,
-                    kind,
-                    update.message or update.reason or "no message",
-                    wait,
-                )
+                record = self.backoff.failures[decision.node_id]
+                level, line = failure_report(decision.node_id, update.task_id, record, wait, update.reason)
+                log.log(level, "%s", line)
         if update.state is TaskState.RUNNING and decision.node_id is not None:
             self.backoff = self.backoff.succeeded(decision.node_id)
         if update.uuid is not None and update.agent_id is not None:

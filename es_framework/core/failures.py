@@ -3,10 +3,21 @@
 Mesos reports a failed launch as a state plus free text; operators need the cause in words they
 can act on, and the scheduler must not relaunch a node that fails at once in a tight loop (a
 missing image or an unattachable volume would otherwise churn through every offer).
+
+A container the agent could not launch comes as ``TASK_FAILED`` / ``REASON_CONTAINER_LAUNCH_FAILED``
+with "Failed to launch container: <why>" (``Slave::executorLaunched``, ``src/slave/slave.cpp``), and
+the why is classified by what it says. Two whys are the agent's configuration, not a volume driver or
+an image: the Mesos containerizer's default filesystem isolator, ``filesystem/posix``, fails every
+container with a ``ContainerInfo`` volume ("Volumes in ContainerInfo is not supported") or an image
+("Container root filesystems not supported"), see
+``src/slave/containerizer/mesos/isolators/filesystem/posix.cpp``. Such a failure does not fix itself,
+so it is reported loudly once per node and per change (:func:`failure_report`), then quietly while the
+back-off retries: the node may well land on an agent configured right.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +30,7 @@ from es_framework.core.status_updates import StatusUpdate
 
 class FailureKind(StrEnum):
     BOOTSTRAP_CHECK = "bootstrap_check"
+    AGENT_CONFIG = "agent_config"
     VOLUME = "volume"
     IMAGE = "image"
     EXECUTOR_LOST = "executor_lost"
@@ -30,6 +42,9 @@ class FailureKind(StrEnum):
 HINTS = {
     FailureKind.BOOTSTRAP_CHECK: "Elasticsearch exited 78: a bootstrap check failed (vm.max_map_count on the agent, "
     "--elasticsearchNofile, heap or memory lock); the node's log names the check",
+    FailureKind.AGENT_CONFIG: "the agent's --isolation refuses the container (Mesos' default, filesystem/posix, "
+    "takes no ContainerInfo volume): external volumes on the Mesos containerizer need agents with "
+    "--isolation=filesystem/linux,docker/volume (--launcher=linux, dvdcli); this does not fix itself",
     FailureKind.VOLUME: "the volume driver could not create or attach a volume (REX-Ray answers 503 on a first "
     "create; also check that the volume is not attached to another host)",
     FailureKind.IMAGE: "the agent could not find or pull the executor image (--elasticsearchDockerImage)",
@@ -39,7 +54,12 @@ HINTS = {
     FailureKind.OTHER: "see the task's message and sandbox logs",
 }
 
+#: Checked in order, so the agent's own refusals come before the broad ``volume`` pattern they also match.
 _PATTERNS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
+    (
+        FailureKind.AGENT_CONFIG,
+        re.compile(r"Volumes in ContainerInfo is not supported|Container root filesystems not supported"),
+    ),
     (FailureKind.BOOTSTRAP_CHECK, re.compile(r"bootstrap check|exit(?:ed)?(?: with)?(?: status| code)? 78\b", re.I)),
     (
         FailureKind.VOLUME,
@@ -80,6 +100,8 @@ class NodeFailures:
     message: str
     #: Do not launch this node id again before this time (seconds, the caller's clock).
     not_before: float
+    #: The previous failure in a row said the same (kind and message): nothing changed since.
+    repeated: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +121,10 @@ class Backoff:
         return max(0.0, record.not_before - now) if record else 0.0
 
     def failed(self, node_id: int, kind: FailureKind, message: str, now: float) -> Backoff:
-        count = self.failures[node_id].count + 1 if node_id in self.failures else 1
-        record = NodeFailures(count, kind, message, now + self.delay(count))
+        previous = self.failures.get(node_id)
+        count = previous.count + 1 if previous is not None else 1
+        repeated = previous is not None and (previous.kind, previous.message) == (kind, message)
+        record = NodeFailures(count, kind, message, now + self.delay(count), repeated)
         return replace(self, failures=MappingProxyType({**self.failures, node_id: record}))
 
     def succeeded(self, node_id: int) -> Backoff:
@@ -110,3 +134,26 @@ class Backoff:
         failures = dict(self.failures)
         del failures[node_id]
         return replace(self, failures=MappingProxyType(failures))
+
+
+def failure_report(
+    node_id: int, task_id: str, record: NodeFailures, wait: float, reason: str | None = None
+) -> tuple[int, str]:
+    """The log level and line for node ``node_id``'s failure ``record`` (relaunch in ``wait`` s;
+    ``reason``, the update's, is shown when it has no message).
+
+    A failure of the agent's configuration is an ERROR with its hint the first time a node meets it in
+    a row (or when what it says changes), and INFO while the back-off retries the same; any other
+    failure is a WARNING every time, as each may be a new event worth seeing."""
+    what = record.message or reason or "no message"
+    if record.kind is FailureKind.AGENT_CONFIG:
+        if record.repeated:
+            return logging.INFO, (
+                f"node {node_id} task {task_id} failed again ({record.kind}, {record.count} times in a row, "
+                f"reported above): relaunch in {wait:.0f}s"
+            )
+        return logging.ERROR, (
+            f"node {node_id} task {task_id} failed ({record.kind}): {what}. {HINTS[record.kind]}. Relaunch in "
+            f"{wait:.0f}s with back-off; repeats of this failure are logged at INFO"
+        )
+    return logging.WARNING, f"node {node_id} task {task_id} failed ({record.kind}): {what}; relaunch in {wait:.0f}s"

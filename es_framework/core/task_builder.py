@@ -13,14 +13,26 @@ Volumes, by containerizer and strategy:
 =================  ============================================  ====================================
 Docker             docker parameters: ``volume-driver`` +        ``host_path`` volume
                    ``volume`` per volume, or one ``mount`` per   ``<dataDir>/<framework>/<cluster>``
-                   volume whenever driver options are given
-Mesos, dockerVol.  ``DOCKER_VOLUME`` sources (docker/volume       ``host_path`` volume
-                   isolator + dvdcli)
-Mesos, dvdi        ``DVDI_VOLUME_*`` executor environment         ``host_path`` volume
+                   volume whenever driver options are given      at the image's data path
+Mesos, dockerVol.  ``DOCKER_VOLUME`` sources (docker/volume       no volume: ``ELASTICSEARCH_DATA_PATH``
+                   isolator + dvdcli)                            is ``<dataDir>/<framework>/<cluster>``
+Mesos, dvdi        ``DVDI_VOLUME_*`` executor environment         the same
                    (mesos-module-dvdi)
 =================  ============================================  ====================================
 
 Only one form is ever used for a path: an agent given two would mount the volume twice.
+
+The Mesos containerizer puts ``ContainerInfo`` volumes only where an agent's isolation takes them.
+Mesos' default isolation (``posix/cpu,posix/mem``, filesystem isolator ``filesystem/posix``) fails the
+launch of a container with any volume, ``host_path`` included: "Volumes in ContainerInfo is not
+supported" (``src/slave/containerizer/mesos/isolators/filesystem/posix.cpp``, ``prepare``). Mounting
+them takes ``filesystem/linux`` (which brings ``volume/host_path``: ``isolators/volume/host_path.cpp``
+refuses to exist without it, and ``containerizer.cpp`` enables it with ``filesystem/linux``), and
+``DOCKER_VOLUME`` sources take ``docker/volume`` (``isolators/docker/volume/isolator.cpp``; every other
+isolator skips them). Without a container image, though, the executor sees the agent's own filesystem
+under every filesystem isolator, so normal mode needs no volume there: the executor is given the
+absolute agent directory and creates it. External volumes on the Mesos containerizer need an agent
+with ``--isolation=filesystem/linux,docker/volume`` (or mesos-module-dvdi for ``dvdi``).
 """
 
 from __future__ import annotations
@@ -86,8 +98,19 @@ def task_ports(task_info: dict[str, Any]) -> tuple[int, int]:
 
 
 def local_data_dir(config: Config) -> str:
-    """The agent directory for a node's data in normal mode. No agent id in it: an agent that comes
-    back with a new id still finds its data; the framework name keeps two frameworks apart."""
+    """The agent directory for a node's data in normal mode, ``<dataDir>/<framework>/<cluster>`` (absolute:
+    ``--dataDir`` must be), the same under both containerizers.
+
+    No agent id in it: an agent that comes back with a new id still finds its data. The framework and
+    cluster names keep two clusters apart on an agent, and within one cluster one node per agent
+    (the ``agent_has_node`` rule, by agent id and by hostname, which counts unreachable nodes too)
+    keeps two live nodes from ever sharing it. The directory belongs to the agent, not to a node id:
+    a node replaced on another agent (same node id, the identity rules are unchanged) starts there with
+    an empty directory and recovers its shards from replicas, while its old data stays on the old
+    agent, where the next node of this cluster launched on that agent (whatever its id) finds it and
+    Elasticsearch reuses what is still valid. ``--dataDir`` must therefore be local to each agent: two
+    agents sharing one filesystem there would share the directory (Elasticsearch's ``node.lock``
+    then keeps the second node from starting)."""
     return f"{config.data_dir.rstrip('/')}/{config.framework_name}/{config.cluster_name}"
 
 
@@ -162,10 +185,9 @@ def _mesos_container(config: Config, node_id: int, env: dict[str, str]) -> tuple
     driver = config.external_volume_driver
     container: dict[str, Any] = {"type": "MESOS"}
     if not driver:
-        container["volumes"] = [
-            {"container_path": SANDBOX_DATA_PATH, "host_path": local_data_dir(config), "mode": "RW"}
-        ]
-        return container, NodePaths(SANDBOX_DATA_PATH, None)
+        # No image: the executor shares the agent's filesystem, and a volume would fail the launch on
+        # Mesos' default isolation (see the module docstring).
+        return container, NodePaths(local_data_dir(config), None)
     config_name, data_name = volume_names(config.framework_name, node_id)
     if config.external_volume_method == "dvdi":
         config_path = f"{DVDI_MOUNT_ROOT}/{config_name}"

@@ -12,7 +12,9 @@ state store (``file://<--localWorkDir>/state`` unless ``--frameworkStateUrl`` sa
   of 127.0.0.0/8 to the loopback interface), exactly ``--elasticsearchCpu``/``--elasticsearchRam``/
   ``--elasticsearchDisk`` (room for one node), and its own range of :data:`PORTS_PER_AGENT` ports
   from :data:`FIRST_PORT` (``--webUiPort`` left out), so nodes never clash. The agent ids are the
-  same in every run.
+  same in every run. Their ``--isolation`` is what the mode needs on real agents: Mesos' default
+  (``posix/cpu,posix/mem``, so ``filesystem/posix``) in normal mode, ``filesystem/linux,docker/volume``
+  (an agent that mounts REX-Ray volumes for the Mesos containerizer) with ``--externalVolumeDriver``.
 - **Elasticsearch.** The executors run the demo node (``python -m es_framework.dev.demo_es``, **not
   Elasticsearch**) unless ``--elasticsearchBinaryUrl`` names a local Elasticsearch directory (with
   ``bin/elasticsearch``) or tarball (extracted once under ``<workDir>/elasticsearch``); the backend
@@ -50,6 +52,7 @@ from es_framework.config import LOCAL_MODE_WARNING, Config, MesosMaster, Secret,
 from es_framework.core.node_state import TaskState, release_node
 from es_framework.core.state_document import state_from_json
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
+from es_framework.dev.devcluster.isolation import DEFAULT_ISOLATION, DOCKER_VOLUME_ISOLATION
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.state_store import StateStore
 
@@ -75,7 +78,9 @@ def agent_port_ranges(index: int, skip: int) -> tuple[tuple[int, int], ...]:
 
 
 def local_agents(config: Config) -> list[AgentSpec]:
-    """``--localAgents`` agents, each with room for exactly one node and ports of its own."""
+    """``--localAgents`` agents, each with room for exactly one node and ports of its own, and the
+    isolation a real agent needs for this mode (no more: the simulation is never more permissive)."""
+    isolation = DOCKER_VOLUME_ISOLATION if config.external_volume_driver else DEFAULT_ISOLATION
     return [
         AgentSpec(
             id=f"local-agent{n}",
@@ -85,6 +90,7 @@ def local_agents(config: Config) -> list[AgentSpec]:
             mem=config.mem_mb,
             disk=config.disk_mb,
             ports=agent_port_ranges(n, config.web_ui_port),
+            isolation=isolation,
         )
         for n in range(1, config.local_agents + 1)
     ]

@@ -481,3 +481,22 @@ def test_url_credentials_never_reach_the_stored_configuration() -> None:
     record = config_record(config(**flags))
     assert record["values"]["elasticsearchBinaryUrl"] == "https://****@artifacts.example.com/es.tar.gz"
     assert "hunter2" not in json.dumps(record)
+
+
+def test_an_agent_configuration_failure_is_an_error_once_then_info_while_it_repeats(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="es_framework.core.engine")
+    engine, _, clock = make()
+    refused = "Failed to launch container: Volumes in ContainerInfo is not supported"
+    for attempt in range(3):
+        (accept,) = accepts(engine.on_offers([offer(1)]))
+        task_id = accept.task_infos[0]["task_id"]["value"]
+        engine.on_update(
+            status(task_id, "TASK_FAILED", "agent-1-S0", reason="REASON_CONTAINER_LAUNCH_FAILED", message=refused)
+        )
+        clock.now += 400 * (attempt + 1)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "failed" in r.getMessage()]
+    assert [level for level, _ in lines] == [logging.ERROR, logging.INFO, logging.INFO]
+    assert "agent_config" in lines[0][1] and "isolation" in lines[0][1]
+    assert "reported above" in lines[1][1]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from es_framework.core.failures import HINTS, Backoff, FailureKind, classify_failure
+from es_framework.core.failures import HINTS, Backoff, FailureKind, classify_failure, failure_report
 from es_framework.core.node_state import TaskState
 from es_framework.core.status_updates import StatusUpdate
 
@@ -61,3 +63,71 @@ def test_backoff_doubles_up_to_the_cap_and_resets_on_success() -> None:
     assert 1 not in reset.failures and 1 in backoff.failures
     assert reset.failed(1, FailureKind.OTHER, "x", now=0).wait(1, now=0) == 5
     assert reset.succeeded(1) is reset
+
+
+#: What a Mesos 1.12 agent with its default isolation (filesystem/posix) reports for a container with a
+#: ContainerInfo volume (seen on a real agent; src/slave/containerizer/mesos/isolators/filesystem/posix.cpp).
+POSIX_VOLUMES = "Failed to launch container: Volumes in ContainerInfo is not supported"
+LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (POSIX_VOLUMES, FailureKind.AGENT_CONFIG),
+        ("Failed to launch container: Container root filesystems not supported", FailureKind.AGENT_CONFIG),
+        # A volume driver's own failure stays a volume failure (retryable: REX-Ray's 503 on a first create).
+        (
+            "Failed to launch container: Failed to mount docker volume: dvdcli mount failed: 503",
+            FailureKind.VOLUME,
+        ),
+        ("Failed to launch container: Failed to pull image es-mesos/x: manifest unknown", FailureKind.IMAGE),
+        ("Failed to launch container: Failed to fetch all URIs for container", FailureKind.OTHER),
+    ],
+)
+def test_container_launch_failures_are_classified_by_what_they_say(message: str, kind: FailureKind) -> None:
+    assert classify_failure(failed(message, LAUNCH_FAILED)) is kind
+
+
+def test_the_isolation_refusal_is_an_agent_configuration_error_with_the_isolation_hint() -> None:
+    kind = classify_failure(failed(POSIX_VOLUMES, LAUNCH_FAILED))
+    assert kind is FailureKind.AGENT_CONFIG  # not VOLUME: no volume driver is involved, nothing to retry
+    assert "--isolation=filesystem/linux,docker/volume" in HINTS[kind]
+    assert "filesystem/posix" in HINTS[kind]
+    assert "503" not in HINTS[kind]
+
+
+def test_an_agent_configuration_error_is_reported_once_per_node_and_change() -> None:
+    backoff = Backoff(base_s=5, max_s=60)
+    levels = []
+    for now in (0, 10, 30):
+        backoff = backoff.failed(1, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, now=now)
+        levels.append(failure_report(1, T, backoff.failures[1], backoff.wait(1, now))[0])
+    assert levels == [logging.ERROR, logging.INFO, logging.INFO]
+    level, line = failure_report(1, T, Backoff().failed(1, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, 0).failures[1], 5)
+    assert level == logging.ERROR
+    assert line.startswith(f"node 1 task {T} failed (agent_config): {POSIX_VOLUMES}")
+    assert "--isolation=filesystem/linux,docker/volume" in line and "relaunch in 5s" in line.lower()
+    # Another node meeting it is reported too, and so is a change of what node 1's failure says.
+    other = backoff.failed(2, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, now=40)
+    assert failure_report(2, T, other.failures[2], 5)[0] == logging.ERROR
+    changed = backoff.failed(
+        1, FailureKind.AGENT_CONFIG, "Failed to launch container: Container root filesystems not supported", now=40
+    )
+    assert failure_report(1, T, changed.failures[1], 5)[0] == logging.ERROR
+    # After a success the next failure starts afresh, loudly.
+    again = backoff.succeeded(1).failed(1, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, now=50)
+    assert failure_report(1, T, again.failures[1], 5)[0] == logging.ERROR
+
+
+def test_other_failures_are_warnings_every_time() -> None:
+    backoff = Backoff()
+    for now in (0, 10):
+        backoff = backoff.failed(1, FailureKind.VOLUME, "VolumeDriver.Mount: 503", now=now)
+        level, line = failure_report(1, T, backoff.failures[1], 7)
+        assert level == logging.WARNING
+        assert line == f"node 1 task {T} failed (volume): VolumeDriver.Mount: 503; relaunch in 7s"
+    record = Backoff().failed(1, FailureKind.EXECUTOR_LOST, "", 0).failures[1]
+    assert failure_report(1, T, record, 5, "REASON_EXECUTOR_TERMINATED")[1].endswith(
+        "failed (executor_lost): REASON_EXECUTOR_TERMINATED; relaunch in 5s"
+    )

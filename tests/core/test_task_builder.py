@@ -197,19 +197,26 @@ def test_mesos_normal_runs_as_user_and_fetches_the_distribution() -> None:
     assert command["user"] == "es"
     assert command["uris"] == [{"value": MESOS["elasticsearchBinaryUrl"], "extract": True, "cache": False}]
     assert command["shell"] is False and command["arguments"] == [EXECUTOR_COMMAND]
-    container = task["executor"]["container"]
-    assert container == {
-        "type": "MESOS",
-        "volumes": [
-            {
-                "container_path": "data",
-                "host_path": "/var/lib/mesos/slave/elasticsearch/elasticsearch/mesos-ha",
-                "mode": "RW",
-            }
-        ],
-    }
+    assert task["executor"]["container"] == {"type": "MESOS"}
     assert scalar_total(task, "disk") == 1024
     assert not any(k.startswith("DVDI_") for k in env_of(task))
+
+
+@pytest.mark.parametrize("node_id", [1, 7])
+def test_mesos_normal_has_no_container_volumes_and_the_absolute_agent_directory(node_id: int) -> None:
+    """Mesos' default isolation (filesystem/posix) fails any ContainerInfo volume, host_path included;
+    without an image the executor shares the agent's filesystem, so it gets the directory itself."""
+    task = build(node_id, **MESOS, dataDir="/srv/es/", frameworkName="search", elasticsearchClusterName="logs")
+    container = task["executor"]["container"]
+    assert "volumes" not in container and "mesos" not in container  # no volume, no image
+    assert "volumes" not in json.dumps(task)
+    env = env_of(task)
+    assert env["ELASTICSEARCH_DATA_PATH"] == "/srv/es/search/logs"
+    assert Path(env["ELASTICSEARCH_DATA_PATH"]).is_absolute()
+    assert "ELASTICSEARCH_CONFIG_VOLUME_PATH" not in env
+    # The same agent directory as the Docker containerizer's host path volume.
+    docker = build(node_id, dataDir="/srv/es/", frameworkName="search", elasticsearchClusterName="logs")
+    assert docker["executor"]["container"]["volumes"][0]["host_path"] == env["ELASTICSEARCH_DATA_PATH"]
 
 
 def test_mesos_external_docker_volume_sources() -> None:

@@ -1,7 +1,8 @@
 """Simulated Mesos agents of the development master (development tool, not for production).
 
-An :class:`AgentSpec` describes an agent (plain data); :class:`AgentState` is the master's
-mutable view of it: reachability, free resources and the offer filters frameworks set on it.
+An :class:`AgentSpec` describes an agent (plain data), its ``--isolation`` included (Mesos' default
+unless given; what it accepts: :mod:`.isolation`); :class:`AgentState` is the master's mutable view
+of it: reachability, free resources and the offer filters frameworks set on it.
 An :class:`OutstandingOffer` holds resources of one agent for one framework until it is
 accepted, declined or rescinded.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from es_framework.dev.devcluster.isolation import DEFAULT_ISOLATION, isolators
 from es_framework.dev.devcluster.resource_bags import ResourceBag, ResourceKey, merge_ranges
 
 Ranges = tuple[tuple[int, int], ...]
@@ -45,6 +47,17 @@ class AgentSpec:
     port: int = 5051
     region: str | None = None
     zone: str | None = None
+    #: The agent's ``--isolation`` flag. Mesos' default refuses every ContainerInfo volume; an agent
+    #: that mounts external volumes for the Mesos containerizer runs ``filesystem/linux,docker/volume``.
+    isolation: str = DEFAULT_ISOLATION
+
+    def __post_init__(self) -> None:
+        isolators(self.isolation)  # an agent with an isolation Mesos refuses never starts
+
+    @property
+    def isolators(self) -> frozenset[str]:
+        """The isolators its Mesos containerizer runs (the flag as Mesos completes it)."""
+        return isolators(self.isolation)
 
     def total_resources(self) -> ResourceBag:
         bag = _bag("*", cpus=self.cpus, mem=self.mem, disk=self.disk, ports=self.ports, gpus=float(self.gpus))

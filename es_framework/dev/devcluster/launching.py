@@ -8,6 +8,13 @@ with invalid offers get ``TASK_DROPPED`` (``TASK_LOST`` without ``PARTITION_AWAR
 ``REASON_INVALID_OFFERS``. Other offer operations (RESERVE, CREATE, LAUNCH_GROUP, ...) are logged and
 ignored. What the tasks leave of the offers goes back to the agent, filtered for ``refuse_seconds``.
 
+A valid task goes to its agent, which may still fail to launch its container: a task whose Mesos
+container the agent's ``--isolation`` refuses (see :mod:`.isolation`; e.g. any ContainerInfo volume
+under Mesos' default ``filesystem/posix``) never reaches the executor backend, and the agent reports
+``TASK_FAILED`` / ``REASON_CONTAINER_LAUNCH_FAILED`` with Mesos' message ("Failed to launch container:
+Volumes in ContainerInfo is not supported"), ``SOURCE_AGENT``, re-sent until acknowledged like every
+agent update. Volumes the agent's isolators skip are left out of what the backend is given.
+
 Every function expects the master's lock held.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -22,9 +30,11 @@ from es_framework.dev.devcluster.agent import AgentState
 from es_framework.dev.devcluster.calls import value
 from es_framework.dev.devcluster.executors import AgentSide
 from es_framework.dev.devcluster.frameworks import Framework
+from es_framework.dev.devcluster.isolation import LAUNCH_FAILED, as_mounted, launch_failure, unmounted_volumes
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.offers import add_filter, refuse_seconds, return_offer, take_offers
 from es_framework.dev.devcluster.resource_bags import ResourceBag, ResourceError
+from es_framework.dev.devcluster.status_updates import agent_update
 from es_framework.dev.devcluster.tasks import Task, status_json
 
 logger = logging.getLogger(__name__)
@@ -159,4 +169,32 @@ def _launch(
     )
     state.tasks[(framework.id, task_id)] = task
     logger.info("framework %s: launching task %s on agent %s", framework.id, task_id, agent.id)
-    state.backend.launch(agent_side, task.ref, task.info)
+    running = agent.spec.isolators
+    failure = launch_failure(running, info)
+    if failure is not None:
+        logger.info(
+            "agent %s (--isolation=%s): container of task %s failed to launch: %s",
+            agent.id,
+            agent.spec.isolation,
+            task_id,
+            failure,
+        )
+        agent_update(
+            state,
+            task,
+            "TASK_FAILED",
+            time.monotonic(),
+            message=LAUNCH_FAILED + failure,
+            reason="REASON_CONTAINER_LAUNCH_FAILED",
+        )
+        return
+    for volume in unmounted_volumes(running, info):
+        logger.warning(
+            "agent %s (--isolation=%s): no isolator mounts volume %s of task %s; its container path stays a "
+            "sandbox directory",
+            agent.id,
+            agent.spec.isolation,
+            volume,
+            task_id,
+        )
+    state.backend.launch(agent_side, task.ref, as_mounted(running, task.info))

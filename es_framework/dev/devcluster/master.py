@@ -7,7 +7,8 @@ and control endpoints under ``/devcluster/``. Every method here is also callable
 It behaves like a Mesos 1.12 master (shapes recorded from a real one); each concept has its module,
 whose docstring says what is simulated and how: :mod:`.calls` (call validation),
 :mod:`.subscriptions` (SUBSCRIBE, heartbeats, failover, TEARDOWN), :mod:`.offers` (allocation,
-filters, DECLINE, REVIVE), :mod:`.launching` (ACCEPT with LAUNCH), :mod:`.status_updates`
+filters, DECLINE, REVIVE), :mod:`.launching` (ACCEPT with LAUNCH; what an agent's ``--isolation``
+refuses: :mod:`.isolation`), :mod:`.status_updates`
 (executor updates, re-sends, ACKNOWLEDGE), :mod:`.reconciliation` (RECONCILE, KILL),
 :mod:`.messages` (framework messages) and :mod:`.agent_lifecycle` (agents lost, back, gone). They
 all work on one :class:`~.master_state.MasterState`, always under this master's lock.
@@ -398,6 +399,7 @@ class DevMaster:
                     {
                         "id": a.id,
                         "hostname": a.spec.hostname,
+                        "isolation": a.spec.isolation,
                         "status": a.status.value,
                         "total": a.spec.total_resources().to_json(),
                         "free": a.free.to_json(),

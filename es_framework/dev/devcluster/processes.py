@@ -16,7 +16,10 @@ same id finds the same directory; ``host_path`` volumes become ``<workdir>/hostp
 (each agent has a disk of its own, as real agents do, so nodes on two agents never share one). The
 executor learns them through ``ELASTICSEARCH_DATA_PATH`` / ``ELASTICSEARCH_CONFIG_VOLUME_PATH``,
 which the backend sets in the child's environment to those directories when they name a volume's
-container path.
+container path. Any other absolute path there is the agent's own filesystem for an executor of the
+Mesos containerizer without an image (which shares it, e.g. normal mode's ``<dataDir>/…``), so it
+becomes ``<workdir>/hostpaths/<agent>/<path>`` too; inside a Docker container it would vanish with the
+container, so it becomes a sandbox directory.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from es_framework.dev.devcluster.docker_run import is_docker_executor
 from es_framework.dev.devcluster.executor_api import (
     DEFAULT_GRACE_PERIOD,
     ExecutorAPIBackend,
@@ -193,6 +197,10 @@ class ProcessExecutorBackend(ExecutorAPIBackend[ProcessRecord]):
             value = env.get(name, "").rstrip("/")
             if value in by_path:
                 out[name] = str(by_path[value])
+            elif value.startswith("/") and not is_docker_executor(record.task_info):
+                # The Mesos containerizer without an image: the executor shares the agent's filesystem
+                # (and creates the directory itself, as it must on a real agent).
+                out[name] = str(self.host_path_dir(record.ref.agent_id, value))
             elif value.startswith("/"):
                 # An absolute path inside a container that is not a volume: it would vanish with the container.
                 out[name] = str(record.sandbox / value.lstrip("/"))

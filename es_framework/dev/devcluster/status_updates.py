@@ -1,8 +1,9 @@
 """Task status updates between executors and frameworks (development tool, not for production).
 
-As an agent's status update manager does with the master: executor updates carry a ``uuid``; per
-task, the oldest unacknowledged one is forwarded and re-sent every
-``status_update_resend_interval`` until the framework acknowledges it, then the next one follows.
+As an agent's status update manager does with the master: executor updates (and the agent's own,
+such as a container that failed to launch) carry a ``uuid``; per task, the oldest unacknowledged one
+is forwarded and re-sent every ``status_update_resend_interval`` until the framework acknowledges it,
+then the next one follows.
 An agent that cannot reach the master forwards nothing; once it is back its updates follow. A
 terminal update frees the task's resources at once; its acknowledgement makes the master forget the
 task and shut its executor down.
@@ -21,7 +22,7 @@ from es_framework.dev.devcluster.executors import ExecutorRef
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.offers import give_back
-from es_framework.dev.devcluster.tasks import Task, is_terminal
+from es_framework.dev.devcluster.tasks import PendingUpdate, Task, is_terminal
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,17 @@ def executor_update(
         logger.warning("status update %s for unknown task %s dropped", task_state, task_id)
         return
     update = task.executor_status(task_state, message=message, reason=reason, healthy=healthy, data=data)
+    queue(state, task, update, now)
+
+
+def agent_update(state: MasterState, task: Task, task_state: str, now: float, *, message: str, reason: str) -> None:
+    """The agent reports a task's state itself (e.g. its container failed to launch)."""
+    queue(state, task, task.agent_status(task_state, message=message, reason=reason), now)
+
+
+def queue(state: MasterState, task: Task, update: PendingUpdate, now: float) -> None:
+    """The agent's status update manager takes ``update``: forwarded at once if it is the oldest."""
+    task_state = update.state
     task.state = task_state
     task.updates.append(update)
     if is_terminal(task_state):

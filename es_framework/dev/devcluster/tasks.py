@@ -153,6 +153,23 @@ class Task:
         )
         return PendingUpdate(status)
 
+    def agent_status(self, state: str, *, message: str, reason: str) -> PendingUpdate:
+        """An update the agent makes itself (its container failed to launch): ``SOURCE_AGENT``, with a
+        uuid (the agent's status update manager re-sends it until acknowledged) and no container status,
+        since the container is already destroyed (``Slave::sendExecutorTerminatedStatusUpdate`` and
+        ``Slave::_statusUpdate`` in ``src/slave/slave.cpp``)."""
+        status = status_json(
+            self.task_id,
+            state,
+            source="SOURCE_AGENT",
+            message=message,
+            reason=reason,
+            agent_id=self.agent_id,
+            executor_id=self.executor_id,
+            uuid_b64=new_uuid_b64(),
+        )
+        return PendingUpdate(status)
+
     def summary(self) -> dict[str, Any]:
         return {
             "framework_id": self.framework_id,

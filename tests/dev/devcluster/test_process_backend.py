@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pymesos import MesosSchedulerDriver
@@ -22,7 +22,8 @@ from es_framework.core.offers import parse_offer
 from es_framework.core.status_updates import StatusUpdate
 from es_framework.core.task_builder import build_task_info, task_ports
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.dev.devcluster.processes import volume_mounts
+from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
+from es_framework.dev.devcluster.processes import ProcessRecord, volume_mounts
 from identity.task_ids import new_launch_id
 from tests.dev.devcluster.conftest import FAST
 from tests.dev.devcluster.test_pymesos import RecordingScheduler
@@ -311,3 +312,35 @@ def test_volume_forms_of_every_containerizer_map_to_volume_directories() -> None
         ("host", "/var/lib/x", "data2"),
         ("volume", "dv", "/mnt/dv"),
     ]
+
+
+def test_an_absolute_data_path_is_the_agents_disk_under_the_mesos_containerizer(tmp_path: Path) -> None:
+    """Without an image the Mesos containerizer's executor shares the agent's filesystem (normal mode
+    passes ``<dataDir>/<framework>/<cluster>`` itself); inside a Docker container the path would vanish
+    with the container."""
+    backend = ProcessExecutorBackend(tmp_path / "work")
+    flags = {"frameworkUseDocker": "false", "elasticsearchBinaryUrl": "https://example.com/es.tar.gz"}
+    raw = {
+        "id": {"value": "o1"},
+        "agent_id": {"value": "agent-p-S0"},
+        "hostname": "127.0.0.1",
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 4.0}, "role": "*"},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": 4096.0}, "role": "*"},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": 9000.0}, "role": "*"},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31009}]}, "role": "*"},
+        ],
+    }
+    paths: dict[str, str] = {}
+    for use_docker in ("false", "true"):
+        config = resolve_config({**flags, "frameworkUseDocker": use_docker}, {})
+        task = build_task_info(parse_offer(raw), 1, config, ClusterView(desired_nodes=1), launch_id=new_launch_id())
+        ref = ExecutorRef("f1", "agent-p-S0", task["executor"]["executor_id"]["value"])
+        record = ProcessRecord(ref, cast(AgentSide, None), task, backend.sandbox_of(ref), 1.0)  # no agent needed
+        env = {v["name"]: v["value"] for v in task["executor"]["command"]["environment"]["variables"]}
+        paths[use_docker] = backend._volume_env(record, env)["ELASTICSEARCH_DATA_PATH"]
+        if use_docker == "false":
+            assert not Path(paths["false"]).exists()  # the executor creates it, as on a real agent
+    agent_dir = backend.host_path_dir("agent-p-S0", "/var/lib/mesos/slave/elasticsearch/elasticsearch/mesos-ha")
+    # The same directory the Docker containerizer's host_path volume of that agent is.
+    assert paths == {"false": str(agent_dir), "true": str(agent_dir)}
