@@ -35,14 +35,21 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            "pytest-xdist>=3.6",
             "hypothesis>=6.100",
             "ruff>=0.6",
             "mypy>=1.10",
+            "import-linter>=2.10",
             "types-PyYAML",
             "schemathesis>=4.30,<5",
             "playwright>=1.50",
             "prometheus-client>=0.20",
-        ]
+        ],
+        # examples/client.py: elasticsearch-py, whose major must match the server's (an 8.x server
+        # refuses a 9.x client). Exact pins in requirements-dev.txt (pip's -c requirements-dev.txt).
+        "client": [
+            "elasticsearch>=8,<9",
+        ],
     },
     entry_points={
         "console_scripts": [

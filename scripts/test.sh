@@ -12,6 +12,8 @@ echo "test: ruff" >&2
 .venv/bin/ruff format --check .
 echo "test: mypy" >&2
 .venv/bin/mypy
+echo "test: import contracts (docs/architecture.md)" >&2
+.venv/bin/lint-imports --no-cache
 # need WHAT PACKAGES -- CHECK...: run CHECK (it prints why it fails); when it fails, install the
 # Debian PACKAGES if we are root with apt-get and check again, else warn that WHAT tests are skipped.
 need() {
@@ -46,5 +48,10 @@ need ZooKeeper "zookeeper" -- .venv/bin/python -m es_framework.dev.zookeeper --c
 need Docker "docker.io debootstrap" -- .venv/bin/python -m es_framework.dev.docker_engine --check
 # The browser tests drive Debian's Chromium with Playwright (no browser can be downloaded here).
 need Chromium "chromium fonts-dejavu-core" -- chromium_check
-echo "test: pytest" >&2
-exec .venv/bin/python -m pytest "$@"
+# In parallel (pytest-xdist): most tests wait on processes (ZooKeeper, demo nodes, the development
+# master, docker builds), so 3 workers beat 2 on this 2-core machine, and 4 gain nothing more. Tests that
+# share fixed ports or the private Docker engine run in one worker each (xdist_group: tests/conftest.py).
+# ES_MESOS_TEST_WORKERS overrides the count; so does -n N among the arguments (-n 0: one process).
+workers="${ES_MESOS_TEST_WORKERS:-3}"
+echo "test: pytest ($workers workers)" >&2
+exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "$@"

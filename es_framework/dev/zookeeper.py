@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from es_framework.dev.ports import free_port
 from es_framework.dev.tool_check import check_main
 
 JAVA_DIR = Path("/usr/share/java")
@@ -61,12 +62,6 @@ def zookeeper_problem() -> str | None:
 def in_ci() -> bool:
     """``CI`` is set (as CI services do): a test that cannot get ZooKeeper must fail, not skip."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def four_letter_word(port: int, word: str, timeout: float = 1.0) -> str:

@@ -11,7 +11,8 @@ import pytest
 from es_framework.dev.demo_es import TAGLINE, SettingsError, load_settings, write_launcher
 from es_framework.dev.demo_es.rest import media_type_problem
 from es_framework.dev.demo_es.settings import parse_yaml
-from tests.harness.demo_nodes import DemoNodeProcess, free_port, get, wait_until
+from es_framework.dev.ports import free_port
+from tests.harness.demo_nodes import DemoNodeProcess, get, wait_until
 
 
 @pytest.fixture

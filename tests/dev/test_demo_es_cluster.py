@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.harness.demo_nodes import DemoNodeProcess, free_port, wait_until
+from es_framework.dev.ports import free_port
+from tests.harness.demo_nodes import DemoNodeProcess, wait_until
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
@@ -422,10 +423,17 @@ def test_scale_three_to_five_to_two_by_draining(tmp_path: Path) -> None:
         )
         for name in ("n4", "n5"):
             cluster.start(name)
-        cluster.wait_health(
-            "n1", number_of_nodes=5, status="green", relocating_shards=0, initializing_shards=0, timeout=30
-        )
-        assert all(shards >= 1 for shards in shards_by_node(n1).values())
+        # Green with nothing moving also holds in the moment after n4 and n5 joined and before the
+        # master's first rebalance: wait for the balanced end state, ten copies two per node, settled.
+        balanced = {name: 2 for name in cluster.names}
+
+        def rebalanced() -> bool:
+            if shards_by_node(n1) != balanced:
+                return False
+            health = cluster.health("n1")
+            return (health["status"], health["relocating_shards"], health["initializing_shards"]) == ("green", 0, 0)
+
+        wait_until(rebalanced, 30, f"the rebalance onto n4 and n5 ({balanced}, green, nothing moving)")
 
         leaving = "n3,n4,n5"
         assert (

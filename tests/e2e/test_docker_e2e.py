@@ -2,7 +2,7 @@
 master's agents run every node's executor as a container of a private Docker engine, built from the
 production ``docker/executor/Dockerfile`` on the local stand-in Elasticsearch base (the demo node in
 place of Elasticsearch), with the tests' REX-Ray-like volume plugin as the volume driver
-(``tests/docker_world``). What the plugin records is what a block-storage driver would see.
+(``tests/harness/volume_plugin.py``). What the plugin records is what a block-storage driver would see.
 """
 
 from __future__ import annotations

@@ -23,7 +23,12 @@ from es_framework.dev.demo_es.node import write_launcher
 from es_framework.dev.local import leftover_processes
 from tests.harness.e2e import ROOT, _env
 
-ENDPOINT = re.compile(r"es_framework\.local: node (?P<id>\d+) (?P<url>http://\S+)$", re.M)
+ENDPOINT = re.compile(r"es_framework\.dev\.local: node (?P<id>\d+) (?P<url>http://\S+)$", re.M)
+
+#: Local mode's agents offer fixed ports from 31000 (es_framework/dev/local.py), and its API listens on
+#: 31100 by default: the tests that run it share one pytest-xdist worker (tests/conftest.py).
+LOCAL_MODE_PORTS = pytest.mark.xdist_group("local-mode-ports")
+pytestmark = LOCAL_MODE_PORTS
 
 
 class LocalMode:

@@ -16,10 +16,12 @@ import pytest
 import requests
 from elasticsearch import helpers
 
+from es_framework.dev.ports import free_port
 from examples.client import connect
 from tests.api.test_ui_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_problem
-from tests.e2e.test_local_mode import LocalMode
-from tests.harness.e2e import free_port
+from tests.e2e.test_local_mode import LOCAL_MODE_PORTS, LocalMode
+
+pytestmark = LOCAL_MODE_PORTS
 
 DOCS = 1000
 KILLING = re.compile(r"node (\d+) task \S+: killing on agent")

@@ -29,11 +29,12 @@ from es_framework.core.offers import parse_offer
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.core.task_builder import build_task_info, task_ports
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
+from es_framework.dev.ports import free_port
 from es_framework.executor.node_executor import NodeExecutor
 from es_framework.executor.settings import NodeSettings
 from identity.task_ids import new_launch_id
 from tests.executor.test_executor import RecordingDriver, reported
-from tests.harness.demo_nodes import DEMO_COMMAND, free_port, get, wait_until
+from tests.harness.demo_nodes import DEMO_COMMAND, get, wait_until
 
 #: Development master intervals short enough for a test (as tests/dev/devcluster uses).
 FAST: dict[str, Any] = {

@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from es_framework.contract import NodeReport
+from es_framework.dev.ports import free_port
 from es_framework.executor.node_executor import NodeExecutor
 from es_framework.executor.process import failure_message
 from es_framework.executor.settings import NodeSettings
 from es_framework.executor.volumes import UNFORMED_MARKER, existing_cluster, render_elasticsearch_yml
-from tests.harness.demo_nodes import DEMO_COMMAND, free_port, wait_until
+from tests.harness.demo_nodes import DEMO_COMMAND, wait_until
 
 
 class RecordingDriver:

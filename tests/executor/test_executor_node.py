@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from es_framework.contract import CONTRACT_VERSION, NodeReport
+from es_framework.dev.ports import free_port
 from es_framework.executor import node_executor
 from es_framework.executor.logs import NodeLog
 from es_framework.executor.node_executor import NodeExecutor, status_data
@@ -31,7 +32,7 @@ from es_framework.executor.volumes import (
     regenerate_config_dir,
 )
 from tests.executor.test_executor import RecordingDriver, node_env, task_info
-from tests.harness.demo_nodes import DEMO_COMMAND, free_port, wait_until
+from tests.harness.demo_nodes import DEMO_COMMAND, wait_until
 
 ROOT = os.geteuid() == 0
 LOG = NodeLog("1", "t")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,6 @@ from pathlib import Path
 from typing import Any
 
 DEMO_COMMAND = f"{sys.executable} -m es_framework.dev.demo_es"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

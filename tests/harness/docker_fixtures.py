@@ -1,6 +1,7 @@
 """pytest fixtures for the private Docker engine and the locally built images (development tools).
 
-``docker_engine`` is one engine for the whole session. It skips the tests that use it when the
+``docker_engine`` is one engine for the whole session (with pytest-xdist, the tests that use it run
+in one worker: see tests/conftest.py). It skips the tests that use it when the
 engine cannot run here (no ``dockerd``/``debootstrap``, not root), unless ``CI`` is set: then they
 fail, as the ZooKeeper tests do. The image fixtures build lazily, once per session, on that engine
 (see :mod:`tests.harness.images`).
@@ -12,20 +13,21 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from es_framework.dev.docker_engine import DockerEngine, docker_problem
+from es_framework.dev.docker_engine import DockerEngine, Progress, docker_problem
 from es_framework.dev.zookeeper import in_ci
 from tests.harness.images import ImageBuilder
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> Iterator[DockerEngine]:
-    """A private ``dockerd`` for the session (log: ``<engine.root>/dockerd.log``)."""
+def docker_engine(progress: Progress) -> Iterator[DockerEngine]:
+    """A private ``dockerd`` for the session (log: ``<engine.root>/dockerd.log``); it reports its start,
+    its image builds and its teardown through ``progress`` (tests/conftest.py)."""
     problem = docker_problem()
     if problem:
         if in_ci():
             pytest.fail(f"{problem} (CI is set: the Docker tests must run)", pytrace=False)
         pytest.skip(problem)
-    engine = DockerEngine()
+    engine = DockerEngine(progress=progress)
     engine.start()
     try:
         yield engine

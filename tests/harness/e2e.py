@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from es_framework.dev.devcluster import AgentSpec, DevMaster
+from es_framework.dev.ports import free_port
 from es_framework.dev.scheduler import TEST_HOOKS_ENABLE_VALUE, TEST_HOOKS_ENABLE_VAR
 from es_framework.dev.zookeeper import ZooKeeperServer
 from identity import node_id_from_task_id
@@ -142,12 +142,6 @@ class Scheduler:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env(hooks: Mapping[str, str] | None) -> dict[str, str]:

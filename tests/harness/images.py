@@ -47,7 +47,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from es_framework import __version__
-from es_framework.dev.docker_engine import DockerEngine
+from es_framework.dev.docker_engine import (
+    DockerEngine,
+    Progress,
+    cache_dir,
+    log_progress,
+    progress_step,
+    unmount_under,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +83,6 @@ IMPORT_CHANGES = (
     "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
     'CMD ["/bin/bash"]',
 )
-
-
-def cache_dir() -> Path:
-    """Where root filesystem tarballs are kept across runs."""
-    configured = os.environ.get("ES_MESOS_TEST_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "es-mesos-tests"
 
 
 def debian_mirror() -> str:
@@ -144,15 +145,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _unmount_under(root: Path) -> None:
-    # A failed debootstrap can leave /proc or /sys mounted in the target; rmtree must not follow them.
-    prefix = str(root) + "/"
-    with contextlib.suppress(OSError):
-        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-        for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-
-
 def _run_logged(argv: list[str], log_file: Path, what: str, timeout: float) -> None:
     with log_file.open("ab") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
@@ -161,7 +153,7 @@ def _run_logged(argv: list[str], log_file: Path, what: str, timeout: float) -> N
         raise RuntimeError(f"{what} failed with status {result.returncode} (log: {log_file})\n" + "\n".join(tail))
 
 
-def cached_rootfs(spec: RootfsSpec, cache: Path | None = None) -> Path:
+def cached_rootfs(spec: RootfsSpec, cache: Path | None = None, progress: Progress = log_progress) -> Path:
     """The tarball of ``spec``'s root filesystem, debootstrapped now if it is not cached yet."""
     cache = cache if cache is not None else cache_dir()
     target = spec.tarball(cache)
@@ -170,28 +162,27 @@ def cached_rootfs(spec: RootfsSpec, cache: Path | None = None) -> Path:
     with _locked(cache / f".{target.name}.lock"):
         if target.is_file():  # another session made it while we waited
             return target
-        started = time.monotonic()
-        log.info("debootstrap %s (cached afterwards as %s)", spec.name, target)
         work = Path(tempfile.mkdtemp(prefix=f"esm-rootfs-{spec.name}-", dir="/tmp"))
         partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         log_file = cache / f"{target.stem}.log"
         try:
-            root = work / "root"
-            log_file.write_text("", encoding="utf-8")
-            _run_logged(["debootstrap", *spec.debootstrap_args(root)], log_file, "debootstrap", timeout=1800)
-            _postprocess_rootfs(root, log_file)
-            _run_logged(
-                ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(partial), "."],
-                log_file,
-                "tar",
-                timeout=600,
-            )
-            os.replace(partial, target)
+            with progress_step(progress, f"debootstrap {spec.name}", f"once: cached as {target}; log {log_file}"):
+                root = work / "root"
+                log_file.write_text("", encoding="utf-8")
+                _run_logged(["debootstrap", *spec.debootstrap_args(root)], log_file, "debootstrap", timeout=1800)
+                _postprocess_rootfs(root, log_file)
+                _run_logged(
+                    ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(partial), "."],
+                    log_file,
+                    "tar",
+                    timeout=600,
+                )
+                os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
-            _unmount_under(work)
+            # A failed debootstrap can leave /proc or /sys mounted in the target; rmtree must not follow them.
+            unmount_under(work)
             shutil.rmtree(work, ignore_errors=True)
-        log.info("root filesystem %s ready in %.0f s", spec.name, time.monotonic() - started)
     return target
 
 
@@ -214,12 +205,18 @@ def _postprocess_rootfs(root: Path, log_file: Path) -> None:
 
 
 def demo_node_sources() -> dict[str, Path]:
-    """The files the stand-in's ``bin/elasticsearch`` needs: ``es_framework/__init__.py`` and
-    ``es_framework/dev/demo_es/``. Fails if the demo node imports anything else of the project (the
-    image would then start a broken node)."""
+    """The files the stand-in's ``bin/elasticsearch`` needs: ``es_framework/__init__.py``,
+    ``es_framework/dev/__init__.py`` and ``es_framework/dev/demo_es/``. Fails if the demo node imports
+    anything else of the project, or is not there (the image would then start a broken node)."""
     package = REPO_ROOT / "es_framework"
-    files = {"es_framework/__init__.py": package / "__init__.py"}
-    for path in sorted((package / "demo_es").rglob("*.py")):
+    files = {
+        "es_framework/__init__.py": package / "__init__.py",
+        "es_framework/dev/__init__.py": package / "dev" / "__init__.py",
+    }
+    demo = package / "dev" / "demo_es"
+    if not (demo / "__main__.py").is_file():
+        raise RuntimeError(f"the demo node is not in {demo}: the stand-in image would start nothing")
+    for path in sorted(demo.rglob("*.py")):
         files[path.relative_to(REPO_ROOT).as_posix()] = path
     for relative, path in files.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
@@ -227,10 +224,8 @@ def demo_node_sources() -> dict[str, Path]:
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             for name in names:
-                top = name.split(".")[0]
-                if top in ("es_framework", "strategies", "identity") and not (
-                    name == "es_framework" or name.startswith("es_framework.dev.demo_es")
-                ):
+                shipped = name in ("es_framework", "es_framework.dev") or name.startswith("es_framework.dev.demo_es")
+                if name.split(".")[0] in ("es_framework", "strategies", "identity") and not shipped:
                     raise RuntimeError(f"{relative} imports {name}: the stand-in image only ships the demo node")
     return files
 
@@ -272,9 +267,10 @@ def write_standin_context(context: Path, major: int) -> str:
 class ImageBuilder:
     """Builds the test images on one engine, each at most once (lazily, thread-safe)."""
 
-    def __init__(self, engine: DockerEngine, cache: Path | None = None) -> None:
+    def __init__(self, engine: DockerEngine, cache: Path | None = None, progress: Progress | None = None) -> None:
         self.engine = engine
         self.cache = cache if cache is not None else cache_dir()
+        self.progress = progress if progress is not None else engine.progress
         self._lock = threading.RLock()
         self._done: dict[str, str] = {}
         #: Seconds each image took, for reports.
@@ -284,13 +280,13 @@ class ImageBuilder:
         with self._lock:
             if key not in self._done:
                 started = time.monotonic()
-                self._done[key] = build()
+                with progress_step(self.progress, f"image {key}"):
+                    self._done[key] = build()
                 self.timings[key] = time.monotonic() - started
-                log.info("image %s built in %.1f s", self._done[key], self.timings[key])
             return self._done[key]
 
     def _import(self, spec: RootfsSpec, tag: str) -> str:
-        tarball = cached_rootfs(spec, self.cache)
+        tarball = cached_rootfs(spec, self.cache, self.progress)
         changes = [arg for change in IMPORT_CHANGES for arg in ("--change", change)]
         self.engine.docker("import", *changes, str(tarball), tag, timeout=BUILD_TIMEOUT)
         return tag

@@ -353,6 +353,11 @@ class VolumePlugin:
 
 class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    #: The listen backlog. socketserver's default of 5 is below what a dockerd starting several
+    #: containers (or a test racing mounts) connects at once, and a unix socket whose backlog is full
+    #: does not queue a non-blocking client (Go's dialer; Python's socket with a timeout): its connect
+    #: fails at once with EAGAIN (BlockingIOError).
+    request_queue_size = 128
     plugin: VolumePlugin
 
 

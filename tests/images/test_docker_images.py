@@ -1,5 +1,6 @@
 """The production images (docker/executor, docker/scheduler) built against the local stand-ins, and
-the stand-in Elasticsearch image itself, on a private Docker engine (tests/docker_world).
+the stand-in Elasticsearch image itself, on a private Docker engine (tests/harness/docker_fixtures.py,
+tests/harness/images.py).
 
 The first run debootstraps two root filesystems (about a minute each, then cached); every session
 builds the images anew on its empty engine.
@@ -20,7 +21,7 @@ import pytest
 
 from es_framework import __version__
 from es_framework.dev.docker_engine import DockerEngine
-from es_framework.dev.zookeeper import free_port
+from es_framework.dev.ports import free_port
 from tests.harness.images import STANDIN_VERSIONS
 
 pytestmark = pytest.mark.docker

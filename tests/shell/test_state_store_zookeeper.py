@@ -14,7 +14,8 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
-from es_framework.dev.zookeeper import ZooKeeperServer, expire_session, free_port
+from es_framework.dev.ports import free_port
+from es_framework.dev.zookeeper import ZooKeeperServer, expire_session
 from es_framework.shell.state_store import (
     Leadership,
     LeadershipLostError,

@@ -24,10 +24,11 @@ from es_framework.core.task_builder import build_task_info, task_ports
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
 from es_framework.dev.devcluster.processes import ProcessRecord, volume_mounts
+from es_framework.dev.ports import free_port
 from identity.task_ids import new_launch_id
 from tests.dev.devcluster.conftest import FAST
 from tests.dev.devcluster.test_pymesos import RecordingScheduler
-from tests.harness.demo_nodes import DEMO_COMMAND, free_port, get
+from tests.harness.demo_nodes import DEMO_COMMAND, get
 from tests.harness.devcluster import wait_for
 
 CONFIG = resolve_config(
