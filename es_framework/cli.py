@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -10,14 +11,15 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NoReturn
 
 from es_framework import __version__
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
 from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
 from es_framework.core.resources import format_milli
+from es_framework.core.task_builder import local_data_dir
 from es_framework.shell import user_settings
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from strategies import strategy_for
@@ -51,8 +53,16 @@ only; the nodes keep running and the next scheduler takes over.
 
 commands:
   plan      judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
-  config    check the flags and print the resulting configuration (secrets masked)
+  config    run the scheduler's start-up checks and print the configuration (secrets masked)
   teardown  kill the nodes and remove the framework from Mesos; keeps the volumes (--purge: and the state)"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the error first and nothing else: the usage of es-framework lists every flag
+    (dozens of lines), which buried the one line that says what is wrong; ``--help`` shows it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n({self.prog} --help lists every flag and command)\n")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +86,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 SUBCOMMANDS = ("plan", "config", "teardown")
+#: How similar (difflib's ratio) a flag must be to an unknown one to be suggested for it.
+SIMILAR_FLAG_RATIO = 0.6
 _BOOL_FLAGS = {f"--{spec.name}" for spec in FLAGS if spec.metavar == "BOOL"}
 
 
@@ -104,11 +116,50 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def option_names(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--flag`` of ``parser`` and of its subcommands."""
+    names: set[str] = set()
+    for action in parser._actions:
+        names.update(option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= option_names(sub)
+    return names
+
+
+def unknown_flag_problems(argv: Iterable[str], known: set[str]) -> list[str]:
+    """One sentence per ``--flag`` in ``argv`` that no parser knows, with the closest known names.
+
+    Checked before argparse parses, which would otherwise report the flag's value instead (as an
+    unknown command) or print its usage first. A prefix of a known flag is left to argparse, which
+    accepts an unambiguous one."""
+    problems = []
+    for token in argv:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or name == "--" or any(k.startswith(name) for k in known):
+            continue
+        close = closest_flags(name, known)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        problems.append(f"unknown flag {name}{hint}")
+    return problems
+
+
+def closest_flags(name: str, known: Iterable[str], most: int = 3) -> list[str]:
+    """The known flags ``name`` most likely meant: those it begins (ignoring case), then the most
+    similar ones (difflib's ratio, ignoring case, at least 0.6 and within 0.05 of the best)."""
+    lowered = name.lower()
+    prefixed = sorted(k for k in known if k.lower().startswith(lowered))
+    scored = sorted(((difflib.SequenceMatcher(None, lowered, k.lower()).ratio(), k) for k in known), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    similar = [k for ratio, k in scored if ratio >= max(SIMILAR_FLAG_RATIO, best - 0.05) and k not in prefixed]
+    return (prefixed + similar)[:most]
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="es-framework", description=DESCRIPTION, epilog=COMMANDS_EPILOG, formatter_class=formatter
-    )
+    parser = _Parser(prog="es-framework", description=DESCRIPTION, epilog=COMMANDS_EPILOG, formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"es-mesos {__version__}")
     parser.add_argument("--logLevel", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     _add_config_flags(parser)
@@ -128,8 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser(
         "config",
-        help="check the flags and print the configuration",
-        description="Validate the flags and environment and print the configuration as JSON (secrets masked).",
+        help="run the scheduler's start-up checks and print the configuration",
+        description="Validate the flags and environment exactly as the scheduler does when it starts (a Mesos "
+        "master is given, the state has a durable place, an HTTP master's host resolves) and print the "
+        "configuration as JSON (secrets masked). Exit status 2 when the scheduler would refuse to start.",
     )
     _add_config_flags(config)
 
@@ -173,9 +226,9 @@ def _describe_step(step: PlanStep, config: Config) -> str:
     storage = (
         f"volumes {step.volumes[0]}, {step.volumes[1]} via {config.external_volume_driver}"
         if step.volumes
-        # Both containerizers mount the agent directory as the first volume (ELASTICSEARCH_DATA_PATH is
-        # the path inside the container, a relative sandbox path under the Mesos containerizer).
-        else f"data on the agent at {step.task_info['executor']['container']['volumes'][0]['host_path']}"
+        # Normal mode keeps the data in this agent directory under either containerizer (mounted into
+        # the Docker container; used in place by an executor without an image).
+        else f"data on the agent at {local_data_dir(config)}"
     )
     return (
         f"{where}: ACCEPT node {step.node_id} as {step.task_info['name']} "
@@ -252,7 +305,11 @@ def _run_plan(args: argparse.Namespace, config: Config) -> int:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, *, hooks: Hooks | None = None) -> int:
     """``es-framework``; ``hooks`` are installed by development tools only (``es_framework.dev.scheduler``)."""
     parser = build_parser()
-    args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+    arguments = normalise_argv(sys.argv[1:] if argv is None else argv)
+    unknown = unknown_flag_problems(arguments, option_names(parser))
+    if unknown:
+        parser.error("\n  ".join(unknown))
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=args.logLevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -271,22 +328,35 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         log.warning("%s", warning)
     if args.command == "plan":
         return _run_plan(args, config)
+    environment = os.environ if env is None else env
     if args.command == "config":
-        json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
-        return 0
+        return _exit_status("config", lambda: _run_config(config, environment))
     if args.command == "teardown":
         return _exit_status("teardown", lambda: _run_teardown(config, purge=args.purge))
     if config.security_warning:
         log.warning("%s", config.security_warning)
-    return _exit_status(None, lambda: _run_scheduler(config, os.environ if env is None else env, hooks))
+    return _exit_status(None, lambda: _run_scheduler(config, environment, hooks))
+
+
+def _unarmed_test_hooks(env: Mapping[str, str], hooks: Hooks | None) -> list[str]:
+    """The end-to-end tests' hook variables set while no hook is armed (``es-framework`` refuses them)."""
+    return [] if hooks is not None else sorted(name for name in env if name.startswith(TEST_HOOK_PREFIX))
+
+
+def _run_config(config: Config, env: Mapping[str, str]) -> None:
+    """``es-framework config``: the scheduler's own start-up checks, then the configuration as JSON."""
+    from es_framework.app.startup import check_startable  # noqa: PLC0415
+
+    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, None))
+    json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
 
 
 def _exit_status(command: str | None, run: Callable[[], None]) -> int:
     """Run ``command`` (``None``: the scheduler) and turn how it ended into the exit status, the one
     place that decides it: 2 when it refused (the flags, the environment or the stored state must
     change first), 1 when it failed. A one-shot command prints its failure; the scheduler logs it."""
-    from es_framework.app.run import RefusedError  # noqa: PLC0415
+    from es_framework.app.startup import RefusedError  # noqa: PLC0415
     from es_framework.app.teardown import TeardownError  # noqa: PLC0415
     from es_framework.core.node_state import NodeStateError  # noqa: PLC0415
     from es_framework.shell.state_store import StateStoreError  # noqa: PLC0415
@@ -305,55 +375,40 @@ def _exit_status(command: str | None, run: Callable[[], None]) -> int:
     return 0
 
 
-def _check_state_url(config: Config) -> None:
-    """Refuse without a durable place for the state (see :func:`es_framework.app.store.state_url`)."""
-    from es_framework.app.run import RefusedError  # noqa: PLC0415
-    from es_framework.app.store import state_url  # noqa: PLC0415
-
-    try:
-        state_url(config)
-    except ValueError as exc:
-        raise RefusedError(str(exc)) from None
-
-
 def _run_teardown(config: Config, *, purge: bool) -> None:
-    from es_framework.app.run import RefusedError  # noqa: PLC0415
+    from es_framework.app.startup import NO_MASTER, RefusedError, check_startable  # noqa: PLC0415
     from es_framework.app.teardown import teardown_cluster  # noqa: PLC0415
 
     if config.mesos_master is None:
-        raise RefusedError(_NO_MASTER)
+        raise RefusedError(NO_MASTER)
     if config.local_mode:
         raise RefusedError(
             "teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "
             f"every node; to start afresh, delete its work directory {config.local_work_dir}"
         )
-    _check_state_url(config)
+    check_startable(config)
     lines = teardown_cluster(config, purge=purge)
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-_NO_MASTER = "no Mesos master: give --mesosMaster or --zookeeperMesosUrl"
-
-
 def _run_scheduler(config: Config, env: Mapping[str, str], hooks: Hooks | None) -> None:
-    """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only."""
+    """The main job: the scheduler. SIGTERM (a Marathon redeploy) stops the scheduler only; so
+    does SIGINT (Ctrl-C)."""
     # Imported here: pymesos and kazoo are only needed to run the scheduler.
-    from es_framework.app.run import RefusedError, run_scheduler  # noqa: PLC0415
+    from es_framework.app.run import run_scheduler  # noqa: PLC0415
+    from es_framework.app.startup import check_startable  # noqa: PLC0415
+    from es_framework.shell.driver import interrupt_on_sigint  # noqa: PLC0415
 
-    test_vars = sorted(name for name in env if name.startswith(TEST_HOOK_PREFIX))
-    if hooks is None and test_vars:
-        raise RefusedError(
-            f"{', '.join(test_vars)} set: test hooks are for the end-to-end tests only and es-framework never "
-            "arms them; run python -m es_framework.dev.scheduler with the same arguments to arm them, or unset them"
-        )
-    if config.mesos_master is None:
-        raise RefusedError(_NO_MASTER)
+    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, hooks))
+    interrupt_on_sigint()
     if config.local_mode:
         _run_local(config, hooks or NO_HOOKS)
         return
-    _check_state_url(config)
     stop = _stop_on_sigterm("stopping the scheduler; the nodes keep running and the next scheduler takes over")
-    run_scheduler(config, stop, hooks or NO_HOOKS)
+    try:
+        run_scheduler(config, stop, hooks or NO_HOOKS)
+    except KeyboardInterrupt:  # Ctrl-C before the driver shell ran (e.g. waiting for the leader lock)
+        log.info("interrupted: the scheduler stopped; the nodes keep running")
 
 
 def _stop_on_sigterm(what: str) -> threading.Event:

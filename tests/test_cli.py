@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +17,15 @@ from typing import Any
 import pytest
 
 from es_framework import __version__
-from es_framework.cli import main
+from es_framework.cli import closest_flags, main, unknown_flag_problems
 from es_framework.config import FLAGS, resolve_config
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, MARATHON_GARBAGE
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "offers.json"
 SECRET_TEXT = "hunter2-Zq9-very-secret"
+#: ``config`` runs the scheduler's start-up checks, so it needs a master; a ZooKeeper one is not resolved.
+ZK_MASTER = ("--mesosMaster", "zk://zk1:2181/mesos")
 BINARY_URL = "https://artifacts.example.com/elasticsearch-8.13.tar.gz"
 
 
@@ -149,10 +153,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_config_prints_the_configuration_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(capsys, "config")
+    code, out, err = run_main(capsys, "config", *ZK_MASTER)
     assert code == 0 and err == ""
     printed = json.loads(out)
-    assert printed == json.loads(json.dumps(resolve_config({}, {}).public_dict()))
+    assert printed == json.loads(json.dumps(resolve_config({"mesosMaster": ZK_MASTER[1]}, {}).public_dict()))
     assert printed["webUiPort"] == 31100 and printed["frameworkName"] == "elasticsearch"
     assert list(printed) == sorted(printed)  # stable output
 
@@ -183,7 +187,7 @@ def test_config_masks_the_secret(
 
 
 def test_config_secret_as_a_subprocess(secret_file: Path) -> None:
-    result = run_process("config", "--frameworkPrincipal=ops", f"--frameworkSecretPath={secret_file}")
+    result = run_process("config", *ZK_MASTER, "--frameworkPrincipal=ops", f"--frameworkSecretPath={secret_file}")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["frameworkSecretPath"] == "****"
     assert SECRET_TEXT not in result.stdout + result.stderr
@@ -213,25 +217,28 @@ def test_main_without_env_reads_the_process_environment(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ES_MESOS_WEB_UI_PORT", "8181")
+    monkeypatch.setenv("ES_MESOS_MESOS_MASTER", ZK_MASTER[1])
     assert main(["config"]) == 0
     assert json.loads(capsys.readouterr().out)["webUiPort"] == 8181
     # an explicit env replaces the process environment entirely
-    assert main(["config"], env={}) == 0
+    assert main(["config"], env={}) == 2
+    assert "no Mesos master" in capsys.readouterr().err
+    assert main(["config", *ZK_MASTER], env={}) == 0
     assert json.loads(capsys.readouterr().out)["webUiPort"] == 31100
-    assert main(["config"], env={"ES_MESOS_WEB_UI_PORT": "8282"}) == 0
+    assert main(["config", *ZK_MASTER], env={"ES_MESOS_WEB_UI_PORT": "8282"}) == 0
     assert json.loads(capsys.readouterr().out)["webUiPort"] == 8282
 
 
 def test_marathon_variables_are_ignored(capsys: pytest.CaptureFixture[str]) -> None:
-    code, baseline, _ = run_main(capsys, "config")
-    code2, out, err = run_main(capsys, "config", env=MARATHON_GARBAGE)
+    code, baseline, _ = run_main(capsys, "config", *ZK_MASTER)
+    code2, out, err = run_main(capsys, "config", *ZK_MASTER, env=MARATHON_GARBAGE)
     assert code == code2 == 0
     assert out == baseline and err == ""
 
 
 def test_marathon_variables_are_ignored_by_the_real_process() -> None:
-    clean = run_process("config")
-    dirty = run_process("config", env=MARATHON_GARBAGE)
+    clean = run_process("config", *ZK_MASTER)
+    dirty = run_process("config", *ZK_MASTER, env=MARATHON_GARBAGE)
     assert clean.returncode == dirty.returncode == 0, dirty.stderr
     assert dirty.stdout == clean.stdout and dirty.stderr == ""
     assert json.loads(dirty.stdout)["elasticsearchNodes"] == 3
@@ -243,6 +250,7 @@ def test_flag_spellings(capsys: pytest.CaptureFixture[str]) -> None:
         "--elasticsearchNodes",
         "5",  # before the subcommand
         "config",
+        *ZK_MASTER,
         "--useIpAddress",  # a bare boolean means true
         "--executorLabels",
         "team=search",
@@ -272,7 +280,9 @@ def test_flag_spellings(capsys: pytest.CaptureFixture[str]) -> None:
         (["--elasticsearchRam=-5"], "--elasticsearchRam: '-5' must be a number greater than 0 (MB)"),
         (["--frameworkFailoverTimeout", "inf"], "--frameworkFailoverTimeout: 'inf' must be a number greater than 0"),
         (["--zookeeperMesosUrl", "zk://h:2181"], "--zookeeperMesosUrl: 'zk://h:2181' must be zk://"),
-        (["--mesosMaster", "ftp://x"], "--mesosMaster: 'ftp://x' must be host:port, http(s)://host:port or zk://"),
+        (["--mesosMaster", "ftp://x"], "--mesosMaster: 'ftp://x' must be host[:port] or http(s)://host[:port]"),
+        (["--mesosMaster", "not a url"], "--mesosMaster: 'not a url' must be host[:port] or http(s)://host[:port]"),
+        (["--mesosMaster", "10.0.0.300"], "('10.0.0.300' is not an IPv4 address)"),
         (["--elasticsearchPorts", "9200,9200"], "--elasticsearchPorts: '9200,9200' the HTTP and transport ports must"),
         (["--frameworkName", "es1"], "--frameworkName: 'es1' is not allowed: it ends with a digit"),
         (["--frameworkRole=-x"], "--frameworkRole: '-x' must be '*' or a Mesos role name"),
@@ -353,6 +363,48 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
     code, out, err = run_exit(capsys, *argv)
     assert code == 2 and out == ""
     assert "es-framework" in err and "error:" in err
+    # The error first, and not buried under the usage (every flag: dozens of lines).
+    assert err.startswith("es-framework") and "usage:" not in err and len(err.splitlines()) <= 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "unknown"),
+    [
+        (["config", "--elasticsearchNodez", "5"], "--elasticsearchNodez"),
+        # Without a command, argparse took the 5 for an unknown command and never named the flag.
+        (["--elasticsearchNodez", "5"], "--elasticsearchNodez"),
+        (["--elasticsearchNodez=5", "plan", "--offers", "x.json"], "--elasticsearchNodez"),
+        (["teardown", "--elasticsearchnodes", "5"], "--elasticsearchnodes"),
+    ],
+)
+def test_an_unknown_flag_is_named_first_with_the_closest_flags(
+    capsys: pytest.CaptureFixture[str], argv: list[str], unknown: str
+) -> None:
+    code, out, err = run_exit(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"es-framework: error: unknown flag {unknown}; did you mean --elasticsearchNodes?",
+        "(es-framework --help lists every flag and command)",
+    ]
+
+
+def test_an_unknown_flag_as_a_subprocess() -> None:
+    result = run_process("config", "--zookeeperMesosUrll", "zk://zk1:2181/mesos")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "es-framework: error: unknown flag --zookeeperMesosUrll; did you mean --zookeeperMesosUrl?",
+        "(es-framework --help lists every flag and command)",
+    ]
+
+
+def test_closest_flags() -> None:
+    known = {"--elasticsearchNodes", "--elasticsearchNofile", "--elasticsearchMasterNodes", "--useIpAddress"}
+    assert closest_flags("--elasticsearchNodez", known) == ["--elasticsearchNodes"]
+    assert closest_flags("--ELASTICSEARCHNODES", known) == ["--elasticsearchNodes"]
+    assert closest_flags("--useip", known) == ["--useIpAddress"]  # a prefix in another case
+    assert closest_flags("--bogus", known) == []
+    # An unambiguous prefix is argparse's own abbreviation, not an unknown flag.
+    assert unknown_flag_problems(["--useIp", "--nope=1", "--", "--after"], known) == ["unknown flag --nope"]
 
 
 # --- the bare command -----------------------------------------------------------------------------
@@ -374,6 +426,103 @@ def test_bare_command_as_a_subprocess() -> None:
     result = run_process("--elasticsearchNodes", "3")
     assert result.returncode == 2 and result.stdout == ""
     assert "no Mesos master" in result.stderr
+
+
+# --- the start-up checks: config runs the scheduler's own ---------------------------------------------
+
+#: RFC 6761 §6.4: names under .invalid never resolve.
+UNRESOLVABLE = "notaurl.invalid"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, "es-framework: no Mesos master: give --mesosMaster or --zookeeperMesosUrl\n"),
+        (["--mesosMaster", "127.0.0.1:5050"], {}, "--frameworkStateUrl is needed with an HTTP Mesos master"),
+        (
+            ["--mesosMaster", UNRESOLVABLE, "--frameworkStateUrl", "file:///nonexistent/state"],
+            {},
+            f"es-framework: --mesosMaster 'http://{UNRESOLVABLE}:5050': the host '{UNRESOLVABLE}' does not resolve (",
+        ),
+        (
+            ["--mesosMaster", f"https://{UNRESOLVABLE}:5051"],
+            {},
+            "es-framework: cannot start:\n  - --mesosMaster 'https://notaurl.invalid:5051': the host",
+        ),
+        (list(ZK_MASTER), {"ESMESOS_TEST_CRASH_AT": "after_accept"}, "test hooks are for the end-to-end tests only"),
+    ],
+)
+def test_config_refuses_exactly_what_the_scheduler_refuses(
+    capsys: pytest.CaptureFixture[str], argv: list[str], env: dict[str, str], expected: str
+) -> None:
+    config_code, config_out, config_err = run_main(capsys, "config", *argv, env=env)
+    scheduler_code, scheduler_out, scheduler_err = run_main(capsys, *argv, env=env)
+    assert config_code == scheduler_code == 2
+    assert config_out == scheduler_out == ""
+    assert config_err == scheduler_err and expected in config_err
+
+
+def test_an_unresolvable_master_is_refused_as_a_subprocess() -> None:
+    result = run_process("config", "--mesosMaster", UNRESOLVABLE, "--frameworkStateUrl", "file:///nonexistent/state")
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"--mesosMaster 'http://{UNRESOLVABLE}:5050': the host '{UNRESOLVABLE}' does not resolve" in result.stderr
+
+
+def test_config_accepts_a_resolvable_http_master_with_durable_state(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_main(capsys, "config", "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri())
+    assert code == 0, err
+    assert json.loads(out)["mesosMaster"] == "http://127.0.0.1:5050"
+    assert list(tmp_path.iterdir()) == []  # config writes nothing
+
+
+def test_only_an_http_master_is_resolved(tmp_path: Path) -> None:
+    from es_framework.app.startup import RefusedError, check_startable
+
+    asked: list[tuple[Any, ...]] = []
+
+    def resolver(*args: Any, **kwargs: Any) -> list[Any]:
+        asked.append(args)
+        return []
+
+    check_startable(config_for(mesosMaster="zk://zk1:2181,zk2:2181/mesos"), resolve=resolver)
+    check_startable(config_for(mesosMaster="local"), resolve=resolver)
+    assert asked == []  # one unresolvable member must not stop a scheduler the ensemble can serve
+    check_startable(config_for(mesosMaster="master1:5051", frameworkStateUrl=tmp_path.as_uri()), resolve=resolver)
+    assert asked == [("master1", 5051)]
+
+    def failing(*args: Any, **kwargs: Any) -> list[Any]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(
+        RefusedError, match=r"^--mesosMaster 'http://master1:5050': the host 'master1' does not resolve"
+    ):
+        check_startable(config_for(mesosMaster="master1", frameworkStateUrl=tmp_path.as_uri()), resolve=failing)
+
+
+def test_ctrl_c_before_the_driver_runs_stops_the_scheduler_cleanly(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import es_framework.app.run
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(es_framework.app.run, "run_scheduler", interrupted)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        caplog.set_level(logging.INFO)
+        code, _, err = run_main(capsys, "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri())
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped es-framework as a traceback")
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert code == 0, err
+    assert "interrupted: the scheduler stopped; the nodes keep running" in caplog.text
 
 
 # --- plan ---------------------------------------------------------------------------------------------
@@ -635,7 +784,9 @@ def test_plan_needs_offers(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_flags_before_the_subcommand_do_not_swallow_it(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(capsys, "--useIpAddress", "--executorLabels", "a=b", "c=d", "--allowGpuAgents", "config")
+    code, out, err = run_main(
+        capsys, "--useIpAddress", "--executorLabels", "a=b", "c=d", "--allowGpuAgents", "config", *ZK_MASTER
+    )
     assert code == 0, err
     printed = json.loads(out)
     assert printed["useIpAddress"] is True and printed["allowGpuAgents"] is True
@@ -643,7 +794,7 @@ def test_flags_before_the_subcommand_do_not_swallow_it(capsys: pytest.CaptureFix
 
 
 def test_a_bare_boolean_before_another_flag_or_at_the_end_means_true(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_main(capsys, "config", "--executorForcePullImage", "--useIpAddress")
+    code, out, _ = run_main(capsys, "config", *ZK_MASTER, "--executorForcePullImage", "--useIpAddress")
     assert code == 0
     printed = json.loads(out)
     assert printed["executorForcePullImage"] is True and printed["useIpAddress"] is True

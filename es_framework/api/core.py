@@ -130,6 +130,12 @@ class ClusterEvent:
     node_id: int | None = None
 
 
+#: The values of :attr:`ClusterOverview.mode`.
+MODE_MESOS = "mesos"
+MODE_LOCAL = "local"
+MODES = (MODE_MESOS, MODE_LOCAL)
+
+
 @dataclass(frozen=True)
 class ClusterOverview:
     """Everything ``GET /v1/cluster`` shows.
@@ -159,6 +165,12 @@ class ClusterOverview:
     declines: tuple[DeclineSummary, ...] = ()
     #: Newest first, bounded by the core.
     events: tuple[ClusterEvent, ...] = ()
+    #: How the framework runs: ``mesos`` (on a Mesos cluster) or ``local`` (local mode, a development
+    #: tool: a simulated Mesos cluster on one machine).
+    mode: str = MODE_MESOS
+    #: What the operator must know about the mode, shown with the cluster's name (local mode: that
+    #: it is a development tool, and whether the nodes run the demo node, which is not Elasticsearch).
+    mode_note: str | None = None
 
 
 def _empty_counts() -> Mapping[str, int]:

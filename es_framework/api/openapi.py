@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from es_framework.api.core import MODES
+
 #: The phrase ``POST /v1/nodes/{id}/gone`` requires, with the node id filled in.
 GONE_CONFIRMATION = "node {node_id} is gone"
 GONE_CONFIRMATION_PATTERN = "^node [1-9][0-9]* is gone$"
@@ -111,6 +113,8 @@ _SCHEMAS: dict[str, Any] = {
             "drain",
             "declines",
             "events",
+            "mode",
+            "mode_note",
         ],
         "properties": {
             "cluster_name": {"type": "string"},
@@ -123,6 +127,17 @@ _SCHEMAS: dict[str, Any] = {
             "registered": {"type": "boolean"},
             "health": {"type": "string", "description": "green, yellow, red or unknown"},
             "security_warning": _NULLABLE_STRING,
+            "mode": {
+                "type": "string",
+                "enum": list(MODES),
+                "description": "mesos: on a Mesos cluster; local: local mode, a development tool (a simulated Mesos "
+                "cluster on one machine)",
+            },
+            "mode_note": {
+                **_NULLABLE_STRING,
+                "description": "what to know about the mode (local mode: whether the nodes run the demo node, which "
+                "is not Elasticsearch); null on a Mesos cluster",
+            },
             "drain": {
                 "type": "array",
                 "items": {

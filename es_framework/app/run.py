@@ -11,6 +11,7 @@ import threading
 import time
 
 from es_framework.app.scheduler_api import start_api
+from es_framework.app.startup import RefusedError
 from es_framework.app.store import EngineStore, open_store
 from es_framework.config import Config
 from es_framework.core.engine import Engine
@@ -19,12 +20,9 @@ from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from strategies import strategy_for
 
+__all__ = ["RefusedError", "TornDownError", "run_scheduler", "torn_down_message"]
+
 log = logging.getLogger("es_framework.app.run")
-
-
-class RefusedError(Exception):
-    """The command refuses to run: the flags, the environment or the stored state must change
-    first; the message says what (``es-framework`` exits with status 2)."""
 
 
 class TornDownError(RefusedError):

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import requests
 
 from es_framework.api.core import (
+    MODE_LOCAL,
+    MODE_MESOS,
     ApiError,
     ClusterEvent,
     ClusterOverview,
@@ -30,7 +32,7 @@ from es_framework.api.core import (
     NodeVolumes,
     RuleOutcomeView,
 )
-from es_framework.config import Config
+from es_framework.config import Config, redact_url
 from es_framework.core.drain import copies_needed
 from es_framework.core.engine import Engine
 from es_framework.core.mesos_calls import Call
@@ -48,6 +50,23 @@ T = TypeVar("T")
 NODE_HISTORY = 50
 CLUSTER_EVENTS = 30
 OPERATOR_API_TIMEOUT_S = 10.0
+
+
+def mode_note(config: Config) -> str | None:
+    """What the API and the web UI say about local mode (``None`` on a Mesos cluster): that it is a
+    development tool, and what the nodes run (``es_framework/dev/local.py``: the demo node unless
+    ``--elasticsearchBinaryUrl`` names an Elasticsearch on this machine)."""
+    if not config.local_mode:
+        return None
+    nodes = (
+        "the demo node (python -m es_framework.dev.demo_es), which is NOT Elasticsearch"
+        if config.binary_url is None
+        else f"Elasticsearch from {redact_url(config.binary_url)}"
+    )
+    return (
+        "local mode, a development tool: a simulated Mesos cluster on this machine (executors are local processes, "
+        f"containers and volumes simulated); the nodes run {nodes}"
+    )
 
 
 class SchedulerCore:
@@ -129,6 +148,8 @@ class SchedulerCore:
             events=tuple(
                 ClusterEvent(e.time, e.message, e.node_id) for e in reversed(published.events[-CLUSTER_EVENTS:])
             ),
+            mode=MODE_LOCAL if self.config.local_mode else MODE_MESOS,
+            mode_note=mode_note(self.config),
         )
 
     def metrics(self) -> Metrics:

@@ -64,7 +64,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "mesos_master",
         "",
         optional(parse_mesos_master),
-        "Mesos master: host:port, http(s)://host:port, or zk://host:port[,...]/path (leader detection); "
+        "Mesos master: host[:port] or http(s)://host[:port] (port 5050 if left out; the host must resolve), "
+        "or zk://host:port[,...]/path (leader detection); "
         f"'local' runs everything on this machine ({LOCAL_MODE_WARNING}).",
         "URL",
     ),

@@ -59,17 +59,17 @@ class Config:
     #: Local mode only: number of simulated agents and the development cluster's work directory.
     local_agents: int = 4
     local_work_dir: str = "./.es-mesos-local"
+    #: ``--mesosMaster local``: a development cluster on this machine (see :mod:`es_framework.dev.local`).
+    #: A field of its own, not read from :attr:`mesos_master`: local mode points the scheduler at the
+    #: development master it started (an HTTP master) and stays local mode, which the scheduler's
+    #: logs, API and web UI say.
+    local_mode: bool = False
     #: What the operator should know about accepted but questionable values.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def strategy_name(self) -> Literal["normal", "external"]:
         return "external" if self.external_volume_driver else "normal"
-
-    @property
-    def local_mode(self) -> bool:
-        """``--mesosMaster local``: a development cluster on this machine (see :mod:`es_framework.dev.local`)."""
-        return self.mesos_master is not None and self.mesos_master.is_local
 
     @property
     def security_enabled(self) -> bool:

@@ -85,7 +85,8 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
         raise ConfigError(problems)
 
     kwargs = {spec.attr: values[spec.name] for spec in FLAGS if spec.name != "zookeeperMesosUrl"}
-    return Config(**kwargs, warnings=tuple(warnings))
+    master = values["mesosMaster"]
+    return Config(**kwargs, local_mode=master is not None and master.is_local, warnings=tuple(warnings))
 
 
 def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list[str], warnings: list[str]) -> None:

@@ -18,9 +18,13 @@
 ``[http[s]://]host[:port][/]``
     A Mesos master's HTTP address; no credentials, no path.
 
-A host is a DNS name (letters, digits, ``.``, ``-``, ``_``) or an IP address, an IPv6 address in
-brackets (``[::1]:2181``); parsed hosts are ``(host, port)`` pairs with IPv6 hosts *without*
-brackets (:func:`format_host` adds them back). Scheme names are case-insensitive (RFC 3986 §3.1).
+A host is an IPv4 address, an IPv6 address in brackets (``[::1]:2181``), or a DNS name: labels of
+1-63 letters, digits, ``-`` and ``_`` (starting and ending with a letter or digit) joined by ``.``, at most
+253 characters, whose last label is not all digits (RFC 1123 §2.1: a host name never has the
+dotted-decimal form, so ``1.2.3`` or ``999.0.0.1`` is neither a name nor an address). Parsed hosts
+are ``(host, port)`` pairs with IPv6 hosts *without* brackets (:func:`format_host` adds them back).
+Scheme names are case-insensitive (RFC 3986 §3.1). Whether a name resolves is not grammar: the
+scheduler checks it where it may do I/O (``es_framework/app/startup.py``).
 
 **Credentials stay secret.** No :class:`UrlError` message contains them, parsed credentials are
 :class:`~es_framework.config.values.Secret`, ``str()`` of a parsed URL masks them, and
@@ -54,7 +58,9 @@ ZK_DEFAULT_PORT = 2181
 MESOS_DEFAULT_PORT = 5050
 
 ZK_MASTER_FORM = "zk://[user:password@]host:port[,host:port...]/path"
-MASTER_FORMS = "host:port, http(s)://host:port or zk://host:port[,...]/path (or local: local mode)"
+MASTER_FORMS = (
+    "host[:port] or http(s)://host[:port] (port 5050 if left out), zk://host:port[,...]/path, or local (local mode)"
+)
 ZK_STATE_FORM = "zk://[user:password@]host:port[,host:port...][/chroot]"
 FILE_STATE_FORM = "file:///absolute/directory"
 
@@ -194,6 +200,29 @@ def _credentials(raw: str) -> Secret:
     return Secret(f"{user}:{password}")
 
 
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+_MAX_NAME_LENGTH = 253
+
+
+def _host_problem(name: str) -> str | None:
+    """Why ``name`` (matched by the name part of :data:`_HOST_PORT`) is neither an IPv4 address nor
+    a DNS name (see the module's documentation), or ``None``."""
+    labels = name.split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return f"{name!r} is not an IPv4 address"
+        return None
+    if len(name) > _MAX_NAME_LENGTH:
+        return f"a host name has at most {_MAX_NAME_LENGTH} characters"
+    if not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return f"{name!r} is not a host name (labels of 1-63 letters, digits, '-' or '_' joined by '.')"
+    if labels[-1].isdigit():
+        return f"{name!r} is not a host name (its last label is all digits)"
+    return None
+
+
 def _host_port(item: str, default_port: int) -> tuple[str, int]:
     """``host[:port]`` → ``(host, port)``; an IPv6 host is bracketed in ``item``, bare in the result."""
     match = _HOST_PORT.fullmatch(item)
@@ -205,6 +234,10 @@ def _host_port(item: str, default_port: int) -> tuple[str, int]:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise UrlError(f"{item!r} is not host[:port] ({host!r} is not an IPv6 address)") from None
+    else:
+        problem = _host_problem(host)
+        if problem is not None:
+            raise UrlError(f"{item!r} is not host[:port] ({problem})")
     if match["port"] is None:
         return host, default_port
     port = int(match["port"])
@@ -290,7 +323,10 @@ def parse_mesos_zk_url(text: str) -> MesosMaster:
 
 
 def parse_mesos_master(text: str) -> MesosMaster:
-    """``--mesosMaster``: ``local``, a ``zk://`` URL (path required) or an HTTP address (port 5050)."""
+    """``--mesosMaster``: ``local``, a ``zk://`` URL (path required) or an HTTP address: ``host``,
+    ``host:port`` or ``http(s)://host[:port]`` (port 5050 when left out, Mesos' default). Anything
+    else is refused; a bare word such as ``notaurl`` is a host name by this grammar, which the
+    scheduler then resolves (``es_framework/app/startup.py``)."""
     stripped = text.strip()
     if stripped == LOCAL_MASTER:
         return MesosMaster(kind="local", url=LOCAL_MASTER, hosts=())

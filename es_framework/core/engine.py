@@ -321,8 +321,16 @@ class Engine:
             if decision.action is Action.ADOPT:
                 new_state = self._fill_hostnames(new_state)
             node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
-            log.info(
-                "%s task %s: %s (%s): %s", node, update.task_id, update.state, update.reason or "-", decision.reason
+            # A running executor repeats TASK_RUNNING with every health report: routine, so DEBUG.
+            duplicate = decision.action is Action.IGNORE and decision.reason.startswith("duplicate ")
+            log.log(
+                logging.DEBUG if duplicate else logging.INFO,
+                "%s task %s: %s (%s): %s",
+                node,
+                update.task_id,
+                update.state,
+                update.reason or "-",
+                decision.reason,
             )
             applied.append((update, decision, never_launched, intended))
             if decision.action is not Action.IGNORE:

@@ -6,9 +6,10 @@ for unknown ids, 409 for states that forbid a command), and records every comman
 :class:`StubElasticsearch` answers the two proxied paths (``/_search``, ``/_cluster/stats``) with
 small JSON documents. The API tests use both; so does the preview::
 
-    python -m es_framework.dev.fake_api --port 31100 [--token SECRET]
+    python -m es_framework.dev.fake_api --port 31100 [--token SECRET] [--local]
 
-which serves the web UI on a fake three-node cluster, to look at the page without Mesos.
+which serves the web UI on a fake three-node cluster, to look at the page without Mesos (``--local``:
+as local mode with demo nodes shows it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from es_framework.api.app import ApiApp
 from es_framework.api.core import (
+    MODE_LOCAL,
+    MODE_MESOS,
     ApiError,
     ClusterEvent,
     ClusterOverview,
@@ -127,8 +130,18 @@ class Call:
 class FakeCore:
     """Development stand-in for the scheduler's :class:`ApiCore`; thread-safe."""
 
-    def __init__(self, nodes: tuple[NodeView, ...] | None = None, *, desired_nodes: int | None = None) -> None:
+    def __init__(
+        self, nodes: tuple[NodeView, ...] | None = None, *, desired_nodes: int | None = None, local: bool = False
+    ) -> None:
         self._lock = threading.Lock()
+        #: ``local``: answer as local mode with demo nodes does (the web UI's look of it).
+        self.mode = MODE_LOCAL if local else MODE_MESOS
+        self.mode_note = (
+            "local mode, a development tool: a simulated Mesos cluster on this machine; the nodes run the demo node, "
+            "which is NOT Elasticsearch"
+            if local
+            else None
+        )
         self._nodes = {n.node_id: n for n in (nodes if nodes is not None else tuple(sample_node(i) for i in (1, 2, 3)))}
         self._desired = desired_nodes if desired_nodes is not None else len(self._nodes)
         self.calls: list[Call] = []
@@ -165,6 +178,8 @@ class FakeCore:
                 ClusterEvent(EPOCH + 60 * n.node_id, f"node {n.node_id} running on {n.hostname}", n.node_id)
                 for n in sorted(nodes, key=lambda n: -n.node_id)
             ),
+            mode=self.mode,
+            mode_note=self.mode_note,
         )
 
     def nodes(self) -> tuple[NodeView, ...]:
@@ -295,10 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=31100)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--local", action="store_true", help="answer as local mode with demo nodes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stub = StubElasticsearch()
-    core = FakeCore(tuple(sample_node(i, http_address=stub.address) for i in (1, 2, 3)))
+    core = FakeCore(tuple(sample_node(i, http_address=stub.address) for i in (1, 2, 3)), local=args.local)
     server = serve(ApiApp(core, token=args.token), args.host, args.port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -23,6 +23,10 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
   holds a subscription only while this scheduler holds the leader lock, stops the driver (with
   failover) on an ERROR event or when the lock is lost, and opens every new subscription itself:
   the rules and their sources are in :mod:`es_framework.shell.subscription`.
+- Importing pymesos replaces the SIGINT handler with its own (``pymesos/process.py``), which calls
+  the one it replaced or re-raises what killed its I/O thread. Started with SIGINT ignored (a
+  script's background job), that was ``SIG_IGN``, not callable: each SIGINT raised ``TypeError``.
+  :func:`interrupt_on_sigint` installs Python's handler first: a SIGINT stops it as Ctrl-C does.
 
 A development tool may step in at the ordering boundaries through :class:`~es_framework.shell.hooks.Hooks`
 (production runs with none).
@@ -34,6 +38,8 @@ import base64
 import concurrent.futures
 import logging
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -66,6 +72,17 @@ SEED_RESEND_INTERVAL_S = 60.0
 UPDATE_BATCH_MAX = 1000
 #: How often the watch loop looks at the lock, the driver and the heartbeats.
 WATCH_INTERVAL_S = 1.0
+
+
+def interrupt_on_sigint() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` in the main thread, also when the process started
+    with SIGINT ignored; call it before pymesos is first imported (see the module's documentation).
+    Nothing happens off the main thread (only it may set handlers) or once pymesos is imported
+    (its handler holds the one it replaced)."""
+    if threading.current_thread() is not threading.main_thread() or "pymesos.process" in sys.modules:
+        return
+    if not callable(signal.getsignal(signal.SIGINT)):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,8 @@ class SchedulerShell:
         )
         self._events: queue.Queue[_Event] = queue.Queue()
         self._stop = threading.Event()
+        #: Set once :meth:`run` is ending: the streams that close from then on are closed by us.
+        self._stopping = threading.Event()
         #: A SUBSCRIBED that came while the engine could not act: handled once it can.
         self._deferred_registration: str | None = None
         #: The state was read for the subscription being opened (the engine thread's own flag).
@@ -145,7 +164,16 @@ class SchedulerShell:
         self._guard("reregistered", lambda: self._put("registered", None))
 
     def disconnected(self, driver: Any) -> None:
-        self._guard("disconnected", lambda: self._put("disconnected", self._subscription.on_disconnected(driver)))
+        self._guard("disconnected", lambda: self._on_disconnected(driver))
+
+    def _on_disconnected(self, driver: Any) -> None:
+        ours = driver is not self._subscription.driver  # a driver this scheduler stopped (let go, or at the end)
+        held = self._subscription.on_disconnected(driver)
+        if held and not self._stopping.is_set():
+            self._put("disconnected")  # the subscription held now, and pymesos reconnects it (leading)
+        elif ours or held:
+            # Said here: the engine thread may have stopped already.
+            log.info("the Mesos event stream closed: this scheduler stopped that driver (no reconnection)")
 
     def resourceOffers(self, driver: Any, offers: Any) -> None:
         self._guard(
@@ -332,9 +360,8 @@ class SchedulerShell:
                 log.warning("declining %d offer(s) whose event could not be handled", len(event.payload))
                 calls = [Decline(tuple(event.payload), SHORT_REFUSE_S)]
         elif event.kind == "disconnected":
-            if event.payload:  # the subscription held now, and pymesos may reconnect it (leading)
-                self.subscribed = False
-                log.warning("disconnected from the Mesos master; pymesos reconnects")
+            self.subscribed = False
+            log.warning("disconnected from the Mesos master; pymesos reconnects")
         elif event.kind == "let_go":
             self.subscribed = False
         elif event.kind == "log":
@@ -415,10 +442,10 @@ class SchedulerShell:
     # --- lifecycle: the watch loop on the caller's thread -----------------------------------------------
 
     def run(self, should_stop: threading.Event) -> None:
-        """Subscribe and serve until ``should_stop`` is set (or Ctrl-C), holding a subscription only
-        while leading; then stop the driver *with failover*, so the nodes keep running and the next
-        scheduler takes over."""
+        """Subscribe and serve until ``should_stop`` is set (or SIGINT), holding a subscription only
+        while leading; then stop the driver *with failover* (no TEARDOWN: Mesos keeps the nodes)."""
         subscription = self._subscription
+        interrupt_on_sigint()
         self._worker.start()
         try:
             subscription.open_if_leading()
@@ -427,16 +454,19 @@ class SchedulerShell:
                     while not subscription.finished and not should_stop.wait(WATCH_INTERVAL_S):
                         self._watch()
                 except KeyboardInterrupt:
-                    driver = subscription.driver
-                    if driver is None or not driver.aborted:
-                        log.info("interrupted")
-                        return
-                    # pymesos re-raises its I/O thread's failure in the main thread via SIGINT.
-                    subscription.let_go(driver, "the Mesos driver's loop failed", level=logging.ERROR)
+                    # Only a SIGINT: pymesos re-raises its I/O thread's failure as that failure (an
+                    # Exception, below), and the watch loop replaces the dead driver.
+                    log.info("interrupted (SIGINT): stopping the scheduler")
+                    return
                 except Exception:
                     log.exception("error in the watch loop or the Mesos driver's thread; carrying on")
         finally:
-            subscription.close()
+            self._stopping.set()
+            subscription.close(
+                "local mode stops the development master and every executor and node next (state and volumes are kept)"
+                if self.config.local_mode
+                else "Mesos keeps the framework and its nodes running for the next scheduler"
+            )
             self._stop.set()
 
     def _watch(self) -> None:

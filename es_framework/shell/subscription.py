@@ -304,13 +304,14 @@ class MesosSubscription:
         # Started once it holds the subscription: its first callbacks may come before start() returns.
         driver.start()
 
-    def close(self) -> None:
-        """Stop the driver with failover for good (the process ends): the nodes keep running."""
+    def close(self, then: str) -> None:
+        """Stop the driver with failover for good (the process ends); ``then`` says what happens to
+        the nodes next (they keep running, except in local mode), for the log."""
         with self._mutex:
             driver, self._driver = self._driver, None
             self.finished = True
         if driver is not None:
-            log.info("stopping the driver with failover: the nodes keep running")
+            log.info("stopping the Mesos driver with failover (no TEARDOWN): %s", then)
             try:
                 driver.stop(failover=True)
             except Exception:

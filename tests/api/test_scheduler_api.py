@@ -3,6 +3,8 @@ says about declined offers, and that the answer keeps to the OpenAPI document.""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from typing import Any
 
 import schemathesis
@@ -10,6 +12,7 @@ import schemathesis
 from es_framework.api.app import ApiApp
 from es_framework.api.core import RuleOutcomeView
 from es_framework.app.scheduler_api import SchedulerCore
+from es_framework.config import MesosMaster
 from es_framework.core.engine import Engine
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.monitor import ClusterMonitor
@@ -100,4 +103,32 @@ def test_the_real_cores_cluster_answer_keeps_to_the_openapi_document() -> None:
     case = schema["/v1/cluster"]["GET"].Case()
     response = case.call()
     assert [len(d["outcomes"]) for d in response.json()["declines"]] == [len(RULES), 0]
+    case.validate_response(response)
+
+
+def _local_mode_engine(**flags: str) -> Engine:
+    """An engine configured as local mode's scheduler is: local mode, the development master's address."""
+    engine, _, _ = make(None, mesosMaster="local", **flags)
+    master = MesosMaster(kind="http", url="http://127.0.0.1:5050", hosts=(("127.0.0.1", 5050),))
+    engine.config = replace(engine.config, mesos_master=master)
+    return engine
+
+
+def test_the_cluster_overview_carries_the_mode() -> None:
+    on_mesos = scheduler_core(make()[0]).cluster()
+    assert (on_mesos.mode, on_mesos.mode_note) == ("mesos", None)
+    local = scheduler_core(_local_mode_engine()).cluster()
+    assert local.mode == "local"
+    assert local.mode_note is not None and "development tool" in local.mode_note
+    assert "the demo node (python -m es_framework.dev.demo_es), which is NOT Elasticsearch" in local.mode_note
+    with_elasticsearch = scheduler_core(_local_mode_engine(elasticsearchBinaryUrl=sys.executable)).cluster()
+    assert with_elasticsearch.mode_note is not None and "NOT Elasticsearch" not in with_elasticsearch.mode_note
+    assert with_elasticsearch.mode_note.endswith(f"the nodes run Elasticsearch from {sys.executable}")
+
+
+def test_the_local_mode_answer_keeps_to_the_openapi_document() -> None:
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", ApiApp(scheduler_core(_local_mode_engine()), token="t"))
+    case = schema["/v1/cluster"]["GET"].Case()
+    response = case.call()
+    assert response.json()["mode"] == "local" and "NOT Elasticsearch" in response.json()["mode_note"]
     case.validate_response(response)

@@ -86,6 +86,9 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
                 expect(row).to_contain_text("TASK_RUNNING")
                 expect(row).to_contain_text(f"elasticsearch{node_id}data")
             expect(page.locator("#cluster-name")).to_have_text("mesos-ha")
+            expect(page.locator("#mode")).to_have_text("Mesos")
+            expect(page.locator("#mode-note")).to_be_empty()
+            expect(page.locator("#events-note")).to_be_empty()
             expect(page.locator("#uuid")).to_have_text("kM3x2fTqQ6a1b2c3d4e5fA")
             expect(page.locator("#health")).to_have_text("green")
             expect(page.locator("#running")).to_have_text("3")
@@ -138,3 +141,33 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
     assert screenshot.stat().st_size > 10_000
     # The browser reports the deliberately refused PUT on its console; nothing else may appear.
     assert [p for p in problems if "401 (Unauthorized)" not in p] == []
+
+
+def test_page_says_local_mode_and_its_demo_nodes_in_the_header(tmp_path: Path) -> None:
+    problem = _browser_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI is set: the browser test must run)", pytrace=False)
+        pytest.skip(problem)
+    from playwright.sync_api import expect, sync_playwright
+
+    server = serve(ApiApp(FakeCore(local=True)), "127.0.0.1", 0)
+    problems: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            try:
+                page = context.new_page()
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.goto(f"http://127.0.0.1:{server.port}/")
+                expect(page.locator("header #mode")).to_have_text("local mode · development tool")
+                expect(page.locator("#mode-note")).to_contain_text("the demo node, which is NOT Elasticsearch")
+                # The executors' messages ("Elasticsearch answers on ...") come with a word on what they mean here.
+                expect(page.locator("#events-note")).to_contain_text("also when a node is the demo node")
+            finally:
+                context.close()
+    finally:
+        server.shutdown()
+    assert problems == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,15 @@ def test_local_master_is_accepted_and_has_its_own_kind() -> None:
     assert str(c.mesos_master) == "local" and c.public_dict()["mesosMaster"] == "local"
     assert cfg(mesosMaster=" local ").local_mode
     assert cfg({"ES_MESOS_MESOS_MASTER": "local"}).local_mode
+
+
+def test_local_mode_stays_local_mode_once_it_points_the_scheduler_at_its_development_master() -> None:
+    # es_framework/dev/local.py replaces the master with the development master's HTTP address; the
+    # scheduler's logs, API and web UI must still say local mode.
+    development_master = MesosMaster(kind="http", url="http://127.0.0.1:40000", hosts=(("127.0.0.1", 40000),))
+    scheduler_config = replace(cfg(mesosMaster="local"), mesos_master=development_master)
+    assert scheduler_config.local_mode
+    assert not replace(cfg(mesosMaster="h:5050"), mesos_master=development_master).local_mode
 
 
 @pytest.mark.parametrize("value", ["zk://h:2181/mesos", "h:5050", "http://h:5050"])

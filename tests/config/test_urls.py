@@ -62,7 +62,10 @@ def test_url_credentials_never_appear_in_error_messages(flag: str, value: str) -
 # --- ZooKeeper and Mesos master ---------------------------------------------------------------------
 
 ZK_ALLOWED = "must be zk://[user:password@]host:port[,host:port...]/path"
-MASTER_ALLOWED = "must be host:port, http(s)://host:port or zk://host:port[,...]/path"
+MASTER_ALLOWED = (
+    "must be host[:port] or http(s)://host[:port] (port 5050 if left out), zk://host:port[,...]/path, "
+    "or local (local mode)"
+)
 
 
 @pytest.mark.parametrize("flag", ["zookeeperMesosUrl", "mesosMaster"])
@@ -124,6 +127,11 @@ def test_good_zookeeper_urls(flag: str, value: str, url: str, hosts: tuple[tuple
         ("https://h:5051", "https://h:5051", ("h", 5051)),
         (" https://h ", "https://h:5050", ("h", 5050)),
         ("[::1]:5050", "http://[::1]:5050", ("::1", 5050)),
+        ("10.0.0.1", "http://10.0.0.1:5050", ("10.0.0.1", 5050)),
+        # A bare word is a host name by the grammar; whether it resolves is checked at start
+        # (es_framework/app/startup.py), never here.
+        ("notaurl", "http://notaurl:5050", ("notaurl", 5050)),
+        ("mesos_1.example.com", "http://mesos_1.example.com:5050", ("mesos_1.example.com", 5050)),
     ],
 )
 def test_mesos_master_http_forms(value: str, url: str, host: tuple[str, int]) -> None:
@@ -144,6 +152,16 @@ def test_mesos_master_http_forms(value: str, url: str, host: tuple[str, int]) ->
         ("-h:5050", "is not host[:port]"),
         ("http://[::1", ""),
         ("http://", "('' is not host[:port])"),
+        ("not a url", "('not a url' is not host[:port])"),
+        ("master/mesos", "(nothing may follow host:port)"),
+        ("1.2.3", "('1.2.3' is not an IPv4 address)"),
+        ("999.0.0.1:5050", "('999.0.0.1' is not an IPv4 address)"),
+        ("10.0.0.01", "('10.0.0.01' is not an IPv4 address)"),
+        ("a..b", "('a..b' is not a host name"),
+        ("a.-b", "('a.-b' is not a host name"),
+        ("master.123", "('master.123' is not a host name (its last label is all digits))"),
+        ("x" * 64 + ".example.com", "is not a host name"),
+        (".".join(["a" * 60] * 5), "a host name has at most 253 characters"),
     ],
 )
 def test_mesos_master_junk(value: str, detail: str) -> None:
@@ -347,7 +365,9 @@ def test_both_uses_share_the_host_and_scheme_rules(text: str, hosts: tuple[tuple
     assert isinstance(state, ZooKeeperUrl) and state.hosts == hosts
 
 
-@pytest.mark.parametrize("text", ["zk://a:2181, b:2181", "zk://-a:2181", "zk://[::g]:2181", "zk://a:2181:1"])
+@pytest.mark.parametrize(
+    "text", ["zk://a:2181, b:2181", "zk://-a:2181", "zk://[::g]:2181", "zk://a:2181:1", "zk://1.2.3", "zk://a..b"]
+)
 def test_both_uses_refuse_the_same_hosts(text: str) -> None:
     with pytest.raises(ValueError, match=re.escape("is not host[:port]")):
         parse_mesos_master(text + "/mesos")
@@ -375,7 +395,12 @@ def test_local_mode_messages_mask_url_credentials() -> None:
     assert "hunter2" not in message and "https://****@x.example.com/es.tgz" in message
 
 
-hostnames = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,20}[A-Za-z0-9])?", fullmatch=True)
+#: DNS names as the grammar takes them: labels joined by '.', the last one not all digits.
+hostnames = (
+    st.lists(st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,8}[A-Za-z0-9])?", fullmatch=True), min_size=1, max_size=3)
+    .map(".".join)
+    .filter(lambda name: not name.rsplit(".", 1)[-1].isdigit())
+)
 zk_hosts = st.lists(
     st.tuples(st.one_of(hostnames, st.ip_addresses().map(str)), st.integers(1, 65535)), min_size=1, max_size=4
 )

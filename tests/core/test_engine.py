@@ -500,3 +500,14 @@ def test_an_agent_configuration_failure_is_an_error_once_then_info_while_it_repe
     assert [level for level, _ in lines] == [logging.ERROR, logging.INFO, logging.INFO]
     assert "agent_config" in lines[0][1] and "isolation" in lines[0][1]
     assert "reported above" in lines[1][1]
+
+
+def test_a_repeated_task_running_is_logged_at_debug_and_a_change_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="es_framework.core.engine")
+    engine, _, _ = make()
+    tasks = launched(engine, 1)
+    engine.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0"))
+    engine.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0"))
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "TASK_RUNNING" in r.getMessage()]
+    assert [level for level, _ in lines] == [logging.INFO, logging.DEBUG]
+    assert "duplicate TASK_RUNNING" in lines[1][1]

@@ -5,6 +5,7 @@ URLs themselves are tested with the one URL grammar, in tests/config/test_urls.p
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import subprocess
@@ -203,6 +204,63 @@ def test_file_leader_lock(tmp_path: Path) -> None:
     assert second.leadership is Leadership.NOT_LEADER
     with pytest.raises(StateStoreError, match="closed"):
         second.acquire_leadership(timeout=0)
+
+
+def _store_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "es_framework.shell.state_store"]
+
+
+def test_a_brief_lead_before_the_scheduler_leads_does_not_read_as_a_flapping_lock(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Local mode's start: the previous run's nodes are released under the lock (a lead of its own),
+    # then the scheduler takes the lock. The log said "leadership not_leader -> leader -> not_leader
+    # -> leader"; now it says who took and released which lock, once each.
+    caplog.set_level(logging.INFO)
+    lock = tmp_path / "elasticsearch" / "mesos-ha" / "leader.lock"
+    with file_store(tmp_path, identifier="release-step") as brief:
+        assert brief.acquire_leadership(timeout=1)
+    scheduler = file_store(tmp_path, identifier="scheduler")
+    assert scheduler.acquire_leadership(timeout=1)
+    scheduler.close()
+    assert _store_lines(caplog) == [
+        (logging.INFO, f"state store: release-step holds the leader lock {lock}"),
+        (logging.INFO, f"state store: release-step released the leader lock {lock}"),
+        (logging.INFO, f"state store: scheduler holds the leader lock {lock}"),
+        (logging.INFO, f"state store: scheduler released the leader lock {lock}"),
+    ]
+
+
+def test_what_happens_to_the_lock_is_loud_and_its_return_is_said() -> None:
+    from es_framework.shell.state_store.base import LeadershipTracker
+
+    tracker = LeadershipTracker("state x", None)
+    levels = []
+    handler = logging.Handler()
+    handler.emit = lambda record: levels.append((record.levelno, record.getMessage()))  # type: ignore[method-assign]
+    logger = logging.getLogger("es_framework.shell.state_store")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        for status in (
+            Leadership.LEADER,
+            Leadership.SUSPENDED,
+            Leadership.LEADER,
+            Leadership.LOST,
+            Leadership.NOT_LEADER,
+        ):
+            tracker.set(status)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert levels == [
+        (logging.DEBUG, "state x: leadership not_leader -> leader"),
+        (logging.WARNING, "state x: leadership leader -> suspended"),
+        (logging.INFO, "state x: leadership suspended -> leader"),
+        (logging.WARNING, "state x: leadership leader -> lost"),
+        (logging.INFO, "state x: leadership lost -> not_leader"),
+    ]
 
 
 def test_file_leader_lock_ends_with_the_process(tmp_path: Path) -> None:

@@ -175,6 +175,19 @@ class StateStore(Protocol):
 # --- leadership ----------------------------------------------------------------------------------
 
 
+def _transition_level(old: Leadership, new: Leadership) -> int:
+    """How loud a change of leadership is logged. Taking and giving up the lock on purpose
+    (``not_leader`` <-> ``leader``) is DEBUG: the store logs it itself, once, saying who holds or
+    released which lock, and a process that leads the state briefly before the scheduler does
+    (local mode frees the previous run's nodes first) would otherwise read as a flapping lock.
+    What happens *to* the lock (``suspended``, ``lost``) is a WARNING, its return INFO."""
+    if new in (Leadership.SUSPENDED, Leadership.LOST):
+        return logging.WARNING
+    if old in (Leadership.SUSPENDED, Leadership.LOST):
+        return logging.INFO
+    return logging.DEBUG
+
+
 class LeadershipTracker:
     """Status, ``may_act`` and the callback. Thread-safe."""
 
@@ -195,8 +208,7 @@ class LeadershipTracker:
                 self.may_act.set()
             else:
                 self.may_act.clear()
-        level = logging.WARNING if status in (Leadership.SUSPENDED, Leadership.LOST) else logging.INFO
-        log.log(level, "%s: leadership %s -> %s", self.name, old.value, status.value)
+        log.log(_transition_level(old, status), "%s: leadership %s -> %s", self.name, old.value, status.value)
         if self._callback is not None:
             try:
                 self._callback(status)

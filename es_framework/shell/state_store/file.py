@@ -176,3 +176,5 @@ class FileStateStore(LeadershipStatus):
             self._tracker.set(Leadership.NOT_LEADER)
             if fd is not None:
                 os.close(fd)  # releases the flock
+        if fd is not None:
+            log.info("state store: %s released the leader lock %s", self.identifier, self.root / "leader.lock")

@@ -312,6 +312,8 @@ class ZooKeeperStateStore(LeadershipStatus):
                 self._tracker.set(Leadership.NOT_LEADER)  # clears may_act before the znode goes
         if lock is not None and znode is not None:
             self._delete_lock_znode(znode)
+        if znode is not None:
+            log.info("state store: %s released the leader lock %s", self.identifier, znode)
 
     def _delete_lock_znode(self, znode: str) -> None:
         """Best effort, bounded by the operation timeout: the znode is ephemeral and goes with the

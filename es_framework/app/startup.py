@@ -1,0 +1,82 @@
+"""What the scheduler checks before it starts, in one place: :func:`check_startable`.
+
+``es-framework`` runs it before it starts the scheduler and ``es-framework config`` runs exactly
+the same function, so a configuration that ``config`` accepts is one the scheduler starts with,
+and one it refuses is refused with the same message (exit status 2). The flags themselves were
+checked already (:func:`es_framework.config.resolve_config`, pure); these are the checks that need
+the environment or I/O:
+
+- a Mesos master is given (``--mesosMaster`` or ``--zookeeperMesosUrl``);
+- the state has a durable place (:func:`es_framework.app.store.state_url`);
+- an HTTP master's host resolves (``socket.getaddrinfo``): ``--mesosMaster notaurl`` is a host name
+  by the URL grammar (``http://notaurl:5050``), and a name that does not resolve would only show as
+  pymesos retrying a connection for ever. A ZooKeeper master's hosts are not resolved here: one
+  unresolvable member of an ensemble must not stop a scheduler that the others can serve;
+- no end-to-end test hook variable is set unless hooks are armed (``es_framework.dev.scheduler``).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from es_framework.app.store import state_url
+from es_framework.config import Config, MesosMaster
+from es_framework.config.urls import MASTER_FORMS
+
+#: ``socket.getaddrinfo``'s shape; tests give a stand-in.
+Resolver = Callable[..., Any]
+
+NO_MASTER = "no Mesos master: give --mesosMaster or --zookeeperMesosUrl"
+
+
+class RefusedError(Exception):
+    """The command refuses to run: the flags, the environment or the stored state must change
+    first; the message says what (``es-framework`` exits with status 2)."""
+
+
+def master_resolution_problem(master: MesosMaster, resolve: Resolver = socket.getaddrinfo) -> str | None:
+    """Why the HTTP master's host does not resolve, naming the flag, or ``None`` (also for a
+    ZooKeeper or local master, which are not resolved here)."""
+    if master.kind != "http":
+        return None
+    ((host, port),) = master.hosts
+    try:
+        resolve(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else str(exc)
+        return (
+            f"--mesosMaster {master.url!r}: the host {host!r} does not resolve ({reason}); give the host name or "
+            f"address of a Mesos master: {MASTER_FORMS}"
+        )
+    return None
+
+
+def check_startable(
+    config: Config, *, test_hook_vars: Sequence[str] = (), resolve: Resolver = socket.getaddrinfo
+) -> None:
+    """Raise :class:`RefusedError` if the scheduler would refuse to start with ``config``;
+    ``test_hook_vars`` are the end-to-end test hook variables set while no hook is armed."""
+    if test_hook_vars:
+        raise RefusedError(
+            f"{', '.join(sorted(test_hook_vars))} set: test hooks are for the end-to-end tests only and es-framework "
+            "never arms them; run python -m es_framework.dev.scheduler with the same arguments to arm them, or unset "
+            "them"
+        )
+    if config.mesos_master is None:
+        raise RefusedError(NO_MASTER)
+    if config.local_mode:
+        return  # local mode starts its own master and keeps its state in its work directory
+    problems = []
+    master_problem = master_resolution_problem(config.mesos_master, resolve)
+    if master_problem is not None:
+        problems.append(master_problem)
+    try:
+        state_url(config)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if len(problems) == 1:
+        raise RefusedError(problems[0])
+    if problems:  # every problem at once, as for invalid flags
+        raise RefusedError("cannot start:\n" + "\n".join(f"  - {problem}" for problem in problems))
