@@ -376,11 +376,10 @@ def _exit_status(command: str | None, run: Callable[[], None]) -> int:
 
 
 def _run_teardown(config: Config, *, purge: bool) -> None:
-    from es_framework.app.startup import NO_MASTER, RefusedError, check_startable  # noqa: PLC0415
+    from es_framework.app.startup import RefusedError, check_startable  # noqa: PLC0415
     from es_framework.app.teardown import teardown_cluster  # noqa: PLC0415
 
-    if config.mesos_master is None:
-        raise RefusedError(NO_MASTER)
+    # A configuration without a master is never local mode: check_startable refuses it below.
     if config.local_mode:
         raise RefusedError(
             "teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "

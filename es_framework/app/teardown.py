@@ -13,6 +13,7 @@ from typing import Any
 
 from es_framework.app.store import lead_state
 from es_framework.config import Config
+from es_framework.core.task_builder import local_data_dir
 from es_framework.shell.framework_info import new_driver
 from identity.naming import volume_names
 
@@ -52,9 +53,7 @@ class _TeardownScheduler:
 def _send_teardown(config: Config, framework_id: str, driver_factory: Callable[..., Any] | None, timeout: float) -> str:
     """Subscribe as ``framework_id`` and send TEARDOWN (Mesos then kills every task of it).
     Returns what happened, in words; raises :class:`TeardownError` if the master was not reached."""
-    master = config.mesos_master
-    if master is None:
-        raise TeardownError("no Mesos master configured (--mesosMaster or --zookeeperMesosUrl)")
+    master = config.mesos_master  # never None here: check_startable refused that, and new_driver would
     callbacks = _TeardownScheduler()
     driver = new_driver(config, callbacks, framework_id, failover=False, factory=driver_factory)
     driver.start()
@@ -122,9 +121,7 @@ def teardown_cluster(
             kept = [name for node_id in sorted(ids) for name in volume_names(config.framework_name, node_id)]
             lines.append(f"volumes kept (not deleted): {', '.join(kept)}")
         else:
-            lines.append(
-                f"data kept on the agents under {config.data_dir}/{config.framework_name}/{config.cluster_name}"
-            )
+            lines.append(f"data kept on the agents under {local_data_dir(config)}")
         if purge:
             led.store.delete()
             lines.append(f"state of cluster {config.cluster_name} deleted (--purge)")

@@ -66,6 +66,8 @@ def test_the_v010_task_definitions_are_contract_1_and_read_in_full(tmp_path: Pat
     assert contract.ENV_CONTRACT_VERSION not in variables(mesos)
     settings = NodeSettings.from_task(mesos, {"MESOS_SANDBOX": str(tmp_path)})
     assert settings.contract == 1
+    # The release before is still driven: dropping contract 1 must be a decision, not an accident.
+    assert contract.OLDEST_SUPPORTED_CONTRACT <= settings.contract < contract.CONTRACT_VERSION
     assert (settings.node_id, settings.node_name, settings.cluster_name) == ("1", "elasticsearch1", "compat")
     assert (settings.http_port, settings.transport_port, settings.publish_host) == (31000, 31001, "agent1.example.com")
     assert settings.initial_master_nodes == ("elasticsearch1",) and settings.seed_hosts == ()
