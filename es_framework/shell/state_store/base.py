@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, runtime_checkable
 
-#: One logger for the whole store, named as before the package was split, so log settings keep working.
+#: One logger for the whole store (its backends included), named after the package: one name to turn up or down.
 log = logging.getLogger("es_framework.shell.state_store")
 
 #: The layout version of the stored document; a store refuses to read a newer one.
