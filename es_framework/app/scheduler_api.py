@@ -226,6 +226,8 @@ class SchedulerCore:
 
     def declare_gone(self, node_id: int) -> str:
         def check() -> tuple[NodeRecord, list[Call]]:
+            # Marking an agent gone cannot be undone: never from a state a scheduler that does not lead holds.
+            self.engine.require_action()
             return check_gone(self.engine.state, node_id), []
 
         record = self._run(check)
@@ -261,6 +263,8 @@ class SchedulerCore:
         if self.config.principal and self.config.secret is not None:
             auth = (self.config.principal, self.config.secret.reveal())
         body: dict[str, Any] = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
+        if not self.shell.leading:  # the lock may have gone since the check on the engine thread
+            raise ApiError(503, "the scheduler cannot change anything now (it no longer leads): nothing was changed")
         try:
             response = requests.post(f"{url}/api/v1", json=body, auth=auth, timeout=OPERATOR_API_TIMEOUT_S)
         except requests.RequestException as error:
@@ -268,6 +272,14 @@ class SchedulerCore:
         if response.status_code in (200, 202):
             return None
         return f"the operator API answered HTTP {response.status_code}: {response.text[:200]}"
+
+
+def cluster_monitor(config: Config, shell: SchedulerShell, stop_node: Callable[[int], None]) -> ClusterMonitor:
+    """The monitor of ``shell``'s cluster: it drains only while the engine may act (leading, and the
+    state re-read since the lock was last in doubt), never from a state published before."""
+    return ClusterMonitor(
+        config, lambda: shell.published.state, stop_node, may_act=lambda: shell.leading and shell.engine.may_act
+    )
 
 
 class RunningApi:
@@ -297,7 +309,7 @@ def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -
         except (OperatorError, TimeoutError) as error:
             log.warning("node %d: not stopped after its drain: %s", node_id, error)
 
-    monitor = ClusterMonitor(config, lambda: shell.published.state, stop_node, may_act=lambda: shell.leading)
+    monitor = cluster_monitor(config, shell, stop_node)
     proxy = requests.Session()
     if config.security_enabled and config.elastic_password is not None:
         # The proxied /v1/es/... requests authenticate as the elastic user (HTTP TLS stays off).

@@ -407,28 +407,30 @@ class Engine:
     def _event(self, message: str, node_id: int | None = None, state: str | None = None) -> None:
         self.events.append(EngineEvent(self._clock(), message, node_id, state))
 
-    def _require_action(self) -> None:
+    def require_action(self) -> None:
+        """Refuse (503, changing nothing) a command while this engine may not act: it does not lead, or
+        its state is in doubt. Every operator command and the API's ``gone`` fence go through here."""
         if not self.may_act:
             raise operations.OperatorError(503, "the scheduler cannot change anything now (state store unavailable)")
 
     def set_desired_nodes(self, count: int, *, copies_needed: int | None) -> tuple[str, list[Call]]:
-        self._require_action()
+        self.require_action()
         return self._operate(operations.set_desired_nodes(self.state, count, copies_needed=copies_needed))
 
     def restart_node(self, node_id: int) -> tuple[str, list[Call]]:
-        self._require_action()
+        self.require_action()
         return self._operate(operations.restart_node(self.state, node_id, now=self._clock()))
 
     def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
-        self._require_action()
+        self.require_action()
         return self._operate(operations.replace_node(self.state, node_id))
 
     def stop_drained(self, node_id: int) -> tuple[str, list[Call]]:
-        self._require_action()
+        self.require_action()
         return self._operate(operations.stop_drained(self.state, node_id))
 
     def release_gone(self, node_id: int, task_id: str) -> tuple[str, list[Call]]:
-        self._require_action()
+        self.require_action()
         return self._operate(operations.release_gone(self.state, node_id, task_id))
 
     def pending_kills(self) -> list[Call]:

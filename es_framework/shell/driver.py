@@ -9,8 +9,8 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
   died is replaced by a new one with the same framework id (while leading).
 - ``failover_timeout`` defaults to 100 s in pymesos: it is always set from the configuration.
 - ``reconcileTasks`` drops agent ids; RECONCILE is sent by hand with them.
-- Nothing watches heartbeats: if no event arrives for several heartbeat intervals, the shell
-  forces a reconnection.
+- Nothing watches heartbeats: a subscription silent for several heartbeat intervals is let go and a
+  new driver subscribes through the checked path (:mod:`es_framework.shell.watchdog`).
 - Calls made while disconnected are silently dropped by pymesos. That is safe here: a launch
   that never reached Mesos is answered UNKNOWN at the next reconciliation and its id is freed.
 - A callback that fails anyway drops its event: an unacknowledged status update is re-sent by
@@ -59,13 +59,11 @@ from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.mesos_objects import offer_ids, plain, value_of
 from es_framework.shell.state_store import Leadership
 from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
+from es_framework.shell.watchdog import HeartbeatWatchdog
 
 log = logging.getLogger("es_framework.shell.driver")
 T = TypeVar("T")
 
-#: Mesos' default heartbeat interval; a subscription silent for HEARTBEAT_MISSES of them is dead.
-HEARTBEAT_INTERVAL_S = 15.0
-HEARTBEAT_MISSES = 5
 #: How often the seed hosts are re-sent to every running node's executor.
 SEED_RESEND_INTERVAL_S = 60.0
 #: Status updates applied with one state write (and then acknowledged together).
@@ -145,7 +143,8 @@ class SchedulerShell:
         self._deferred_registration: str | None = None
         #: The state was read for the subscription being opened (the engine thread's own flag).
         self._prepared = False
-        self._last_event = time.monotonic()
+        self._watchdog = HeartbeatWatchdog()
+        self._reload_problem: str | None = None  # why the state could not be re-read, said once
         self._last_seed_resend = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
         self.subscribed = False
@@ -185,13 +184,13 @@ class SchedulerShell:
         )
 
     def offerRescinded(self, driver: Any, offer_id: Any) -> None:
-        self._guard("offerRescinded", self._touch)
+        self._guard("offerRescinded", lambda: None)
 
     def statusUpdate(self, driver: Any, status: Any) -> None:
         self._guard("statusUpdate", lambda: self._put("update", plain(status)))
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
-        self._guard("frameworkMessage", self._touch)
+        self._guard("frameworkMessage", lambda: None)
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
         self._guard("slaveLost", lambda: self._put("log", f"agent {value_of(agent_id)} lost"))
@@ -208,9 +207,10 @@ class SchedulerShell:
         self._guard("error", lambda: self._subscription.on_error(driver, str(message)))
 
     def processHeartBeat(self, driver: Any) -> None:
-        self._guard("processHeartBeat", self._touch)
+        self._guard("processHeartBeat", lambda: None)
 
     def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
+        self._watchdog.touch()  # every callback is an event from Mesos: the stream is alive
         try:
             self._hooks.before_callback(name)
             body()
@@ -227,11 +227,7 @@ class SchedulerShell:
         except Exception:  # the event is queued already: nothing to undo
             log.exception("the after_callback hook of %s failed", name)
 
-    def _touch(self) -> None:
-        self._last_event = time.monotonic()
-
     def _put(self, kind: str, payload: Any = None) -> None:
-        self._touch()
         self._events.put(_Event(kind, payload))
 
     # --- the engine thread ----------------------------------------------------------------------------
@@ -321,8 +317,16 @@ class SchedulerShell:
             self._prepared = False
             self.engine.may_act = True
             return
-        log.info("the state store is trustworthy again; re-reading state before acting")
-        self.engine.reload()
+        if self._reload_problem is None:
+            log.info("the state store is trustworthy again; re-reading state before acting")
+        try:
+            self.engine.reload()
+        except Exception as exc:  # the event is still handled, by an engine that acts on nothing
+            if str(exc) != self._reload_problem:
+                self._reload_problem = str(exc)
+                log.warning("could not re-read the state (%s); acting on nothing until it can be read", exc)
+            return
+        self._reload_problem = None
         self.engine.may_act = True
         # Reconciliation answers (no uuid) that arrived meanwhile were dropped and are never
         # re-sent: ask again (a SUBSCRIBED that came meanwhile reconciles as a registration).
@@ -478,15 +482,12 @@ class SchedulerShell:
             # Framework messages are best-effort: re-send the seed hosts now and then.
             self._last_seed_resend = now
             self._put("resend_seeds")
-        if now - self._last_event > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
-            log.error("no event from the master for %.0fs; reconnecting", HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES)
-            self._touch()
-            master = driver.master
-            if master:
-                driver.change_master(master)
+        silent = self._watchdog.why_expired() if self.subscribed else None
+        if silent is not None:  # half-open: only a new driver, through the checked path, subscribes again
+            self._subscription.let_go(driver, silent, level=logging.ERROR)
 
     def _new_driver(self, framework_id: str | None) -> Any:
-        self._touch()  # the heartbeat watchdog starts over with every subscription
+        self._watchdog.touch()  # the heartbeat watchdog starts over with every subscription
         return new_driver(self.config, self, framework_id, failover=True, factory=self._driver_factory)
 
     def _prepare_subscription(self, reread: bool) -> ClusterState:

@@ -178,7 +178,9 @@ class MesosSubscription:
         self._let_go_done = let_go_done
         self._mutex = threading.Lock()
         self._driver: Any = None
-        #: Set once a subscription was let go: the state is re-read before the next one.
+        #: Whether the state must be re-read before the next subscription: always, except for the first
+        #: one while the lock has been held since the engine's initial load (another scheduler may have
+        #: led in between).
         self._reread = False
         #: "Lost the leader lock" is logged once per loss.
         self._loss_logged = False
@@ -253,18 +255,23 @@ class MesosSubscription:
         with self._mutex:
             if driver is None or driver is not self._driver:
                 return False
-            self._driver = None
-            self._reread = True
-        log.log(
-            level,
-            "%s: stopped the Mesos driver with failover (Mesos keeps the framework and its nodes for whoever "
-            "leads); no calls and no new subscription until this scheduler holds the leader lock",
-            why,
-        )
-        try:
-            driver.stop(failover=True)
-        except Exception:
-            log.exception("could not stop the driver cleanly")
+        stopping = None
+        try:  # an exception raised into this thread (pymesos' interrupt_main) must not leave it running
+            with self._mutex:
+                if driver is None or driver is not self._driver:
+                    return False
+                stopping = driver
+                self._driver = None
+            log.log(
+                level,
+                "%s: stopped the Mesos driver with failover (Mesos keeps the framework and its nodes for "
+                "whoever leads); a new subscription only while this scheduler holds the leader lock, from "
+                "state re-read",
+                why,
+            )
+        finally:
+            if stopping is not None:
+                _stop(stopping)
         self._let_go_done()
         return True
 
@@ -274,6 +281,8 @@ class MesosSubscription:
         with the stored framework id."""
         if self._driver is not None or self.finished or not self._gate.may_try(time.monotonic()):
             return
+        if self._lock.leadership is not Leadership.LEADER:
+            self._reread = True
         if self._lock.leadership in (Leadership.LOST, Leadership.NOT_LEADER):
             try:
                 if not self._lock.acquire_leadership(timeout=LOCK_WAIT_S):
@@ -290,8 +299,8 @@ class MesosSubscription:
         except Exception as exc:
             log.warning("not subscribing to Mesos yet: %s", exc)
             return
-        self._reread = False
         if self._lock.leadership is not Leadership.LEADER:
+            self._reread = True  # what was read may be stale by the time the lock is held again
             return
         if state.torn_down_at is not None:
             log.error("the cluster's state was torn down while this scheduler did not lead; not subscribing")
@@ -301,6 +310,7 @@ class MesosSubscription:
             if self._driver is not None:
                 return
             driver = self._driver = self._new_driver(state.framework_id)
+            self._reread = True
         # Started once it holds the subscription: its first callbacks may come before start() returns.
         driver.start()
 
@@ -312,7 +322,12 @@ class MesosSubscription:
             self.finished = True
         if driver is not None:
             log.info("stopping the Mesos driver with failover (no TEARDOWN): %s", then)
-            try:
-                driver.stop(failover=True)
-            except Exception:
-                log.exception("could not stop the driver cleanly")
+            _stop(driver)
+
+
+def _stop(driver: Any) -> None:
+    """Stop ``driver`` with failover: no TEARDOWN, Mesos keeps the framework and its tasks."""
+    try:
+        driver.stop(failover=True)
+    except Exception:
+        log.exception("could not stop the driver cleanly")

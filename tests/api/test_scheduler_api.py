@@ -7,18 +7,22 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import schemathesis
 
 from es_framework.api.app import ApiApp
-from es_framework.api.core import RuleOutcomeView
-from es_framework.app.scheduler_api import SchedulerCore
+from es_framework.api.core import ApiError, RuleOutcomeView
+from es_framework.app.scheduler_api import SchedulerCore, cluster_monitor
 from es_framework.config import MesosMaster
 from es_framework.core.engine import Engine
+from es_framework.core.node_state import TaskState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.monitor import ClusterMonitor
+from es_framework.shell.state_store import Leadership
 from tests.api.wsgi_call import call
-from tests.core.test_engine import launched, make
+from tests.core.test_engine import launched, make, status
 from tests.harness.builders import offer
+from tests.shell.test_scheduler_shell import FakeLock, RecordingDriver
 
 #: The normal strategy's rules, in its order (the strategy's own tests pin the order itself).
 RULES = ["cluster_full", "agent_has_node", "gpu_agent", "cpus", "mem", "ports", "disk", "pinned", "backoff"]
@@ -132,3 +136,43 @@ def test_the_local_mode_answer_keeps_to_the_openapi_document() -> None:
     response = case.call()
     assert response.json()["mode"] == "local" and "NOT Elasticsearch" in response.json()["mode_note"]
     case.validate_response(response)
+
+
+def test_a_scheduler_that_does_not_lead_never_marks_an_agent_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, _, _ = make()
+    tasks = launched(engine, 1)
+    engine.on_update(status(tasks[1], "TASK_UNREACHABLE", "agent-1-S0", uuid=None))
+    posts: list[Any] = []
+    monkeypatch.setattr("es_framework.app.scheduler_api.requests.post", lambda *a, **k: posts.append(a))
+    lock = FakeLock()
+    lock.status = Leadership.SUSPENDED  # the engine thread sees it: the engine may not act
+    shell = SchedulerShell(engine.config, engine, driver_factory=_no_driver, lock=lock)
+    shell._subscription._driver = RecordingDriver(shell, {}, "127.0.0.1:5050")
+    core = SchedulerCore(engine.config, shell, ClusterMonitor(engine.config, lambda: engine.state, lambda n: None))
+    shell._worker.start()
+    try:
+        with pytest.raises(ApiError) as refused:
+            core.declare_gone(1)
+        assert refused.value.status == 503 and posts == []
+        lock.status = Leadership.LEADER  # leading when the engine thread checks, no longer at the POST
+
+        def address_then_lost() -> str:
+            lock.status = Leadership.LOST
+            return "127.0.0.1:5050"
+
+        monkeypatch.setattr(shell, "master_address", address_then_lost)
+        with pytest.raises(ApiError) as refused:
+            core.declare_gone(1)
+        assert refused.value.status == 503 and posts == []
+        assert engine.state.nodes[1].state is TaskState.UNREACHABLE
+    finally:
+        shell._stop.set()
+
+
+def test_the_monitor_drains_only_while_the_engine_may_act() -> None:
+    engine, _, _ = make()
+    shell = SchedulerShell(engine.config, engine, driver_factory=_no_driver)
+    monitor = cluster_monitor(engine.config, shell, lambda node_id: None)
+    assert monitor._may_act()
+    engine.may_act = False  # the lock held again, the state not read again yet
+    assert shell.leading and not monitor._may_act()

@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from es_framework.core.mesos_calls import Accept, Acknowledge, Decline, Kill, Message, Reconcile, Revive, Suppress
+from es_framework.core.node_state import ClusterState
+from es_framework.core.operations import OperatorError
 from es_framework.core.state_document import state_to_json
+from es_framework.shell import subscription as subscription_module
 from es_framework.shell.state_store import Leadership
-from es_framework.shell.subscription import ERROR_BACKOFF_MAX_S, SubscriptionGate, may_send
+from es_framework.shell.subscription import ERROR_BACKOFF_MAX_S, MesosSubscription, SubscriptionGate, may_send
 from tests.core.test_engine import MemoryStore
 from tests.harness.builders import offer
 from tests.shell.test_scheduler_shell import (
     FakeLock,
     PymesosLikeDriver,
+    RecordingDriver,
     launched_task,
     running,
     start_shell,
@@ -147,3 +153,90 @@ def test_a_state_torn_down_while_not_leading_is_never_subscribed_again() -> None
     thread.join(5)
     assert not thread.is_alive() and len(drivers) == 1
     stop.set()
+
+
+def subscription(
+    lock: FakeLock, rereads: list[bool], during_read: Callable[[], None] = lambda: None
+) -> MesosSubscription:
+    """The rules alone: ``rereads`` records each ``prepare``'s ``reread``; ``during_read`` runs while it reads."""
+
+    def prepare(reread: bool) -> ClusterState:
+        rereads.append(reread)
+        during_read()
+        return ClusterState(desired_nodes=3)
+
+    def new_driver(framework_id: str | None) -> Any:
+        return RecordingDriver(None, {}, "127.0.0.1:5050")
+
+    return MesosSubscription(lock, 10.0, new_driver=new_driver, prepare=prepare, let_go_done=lambda: None)
+
+
+def test_only_the_first_subscription_after_the_initial_load_skips_reading_the_state_again() -> None:
+    lock, rereads = FakeLock(), list[bool]()  # held since the engine's initial load
+    opened = subscription(lock, rereads)
+    opened.open_if_leading()
+    assert rereads == [False] and opened.driver is not None
+    # The lock lost while no driver was held, then taken back: another scheduler may have led meanwhile.
+    lock, rereads = FakeLock(), list[bool]()
+    lock.status, lock.available = Leadership.LOST, True
+    retaken = subscription(lock, rereads)
+    retaken.open_if_leading()
+    assert rereads == [True] and retaken.driver is not None
+
+
+def test_a_lock_in_doubt_right_after_the_read_makes_the_next_attempt_read_again() -> None:
+    lock, rereads = FakeLock(), list[bool]()
+
+    def doubt_once() -> None:
+        if len(rereads) == 1:
+            lock.status = Leadership.SUSPENDED
+
+    opened = subscription(lock, rereads, doubt_once)
+    opened.open_if_leading()
+    assert opened.driver is None
+    lock.status = Leadership.LEADER
+    opened.open_if_leading()
+    assert rereads == [False, True] and opened.driver is not None
+
+
+def test_an_exception_raised_into_let_go_still_stops_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = subscription(FakeLock(), [])
+    opened.open_if_leading()
+    driver = opened.driver
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # what pymesos' interrupt_main delivers into the main thread, at any point
+
+    monkeypatch.setattr(subscription_module.log, "log", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        opened.let_go(driver, "lost the leader lock")
+    assert opened.driver is None and driver.calls[-1] == ("stop", True)
+
+
+def test_a_state_that_cannot_be_read_again_still_declines_offers_and_answers_commands(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = FakeLock()
+    shell, stop, thread, drivers = start_shell(lock)
+    driver = drivers[0]
+    launched_task(shell, driver)
+    lock.status = Leadership.SUSPENDED
+    shell.resourceOffers(driver, [offer(2)])
+    wait_for(lambda: [kind for kind, _ in driver.calls].count("decline") == 1)
+    store = shell.engine._store
+    assert isinstance(store, MemoryStore)
+
+    def unreadable() -> tuple[dict[str, Any] | None, int]:
+        raise ConnectionError("ZooKeeper answers nothing")
+
+    monkeypatch.setattr(store, "load", unreadable)
+    lock.status = Leadership.LEADER  # held again, but the state cannot be read: act on nothing
+    for n in (3, 4):
+        shell.resourceOffers(driver, [offer(n)])
+    wait_for(lambda: [kind for kind, _ in driver.calls].count("decline") == 3)
+    with pytest.raises(OperatorError) as refused:
+        shell.call(lambda: shell.engine.set_desired_nodes(5, copies_needed=None), timeout=3)
+    assert refused.value.status == 503 and not any(kind == "launch" for kind, _ in driver.calls[-3:])
+    assert caplog.text.count("could not re-read the state") == 1
+    stop.set()
+    thread.join(5)
