@@ -322,9 +322,8 @@ class Engine:
                 new_state = self._fill_hostnames(new_state)
             node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
             # A running executor repeats TASK_RUNNING with every health report: routine, so DEBUG.
-            duplicate = decision.action is Action.IGNORE and decision.reason.startswith("duplicate ")
             log.log(
-                logging.DEBUG if duplicate else logging.INFO,
+                logging.DEBUG if decision.duplicate else logging.INFO,
                 "%s task %s: %s (%s): %s",
                 node,
                 update.task_id,

@@ -112,6 +112,8 @@ class Decision:
     task_id: str
     #: Why, in words for the log.
     reason: str
+    #: The update only repeated what the record already says (a routine resend or health report).
+    duplicate: bool = False
 
     def __str__(self) -> str:
         node = f"node {self.node_id}" if self.node_id is not None else "no node"
@@ -219,7 +221,7 @@ def _held(
         and report.cluster_uuid in (None, holder.cluster_uuid)
         and report.version in (None, holder.version)
     ):
-        return state, Decision(Action.IGNORE, node_id, task_id, f"duplicate {new}")
+        return state, Decision(Action.IGNORE, node_id, task_id, f"duplicate {new}", duplicate=True)
     changed = replace(
         holder,
         state=new,
