@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from es_framework.config.constraints import parse_attribute_requirement, parse_constraints
 from es_framework.config.parsers import (
     optional,
     parse_absolute_path,
@@ -30,6 +31,8 @@ from es_framework.config.parsers import (
     parse_user,
     parse_volume_driver,
     parse_volume_method,
+    parse_volume_profile,
+    parse_volume_retention,
 )
 from es_framework.config.urls import parse_mesos_master, parse_mesos_zk_url
 from es_framework.config.values import (
@@ -308,6 +311,68 @@ FLAGS: tuple[FlagSpec, ...] = (
         parse_volume_method,
         "With --frameworkUseDocker false: dockerVolume (docker/volume isolator) or dvdi (mesos-module-dvdi).",
         "METHOD",
+    ),
+    FlagSpec(
+        "externalVolumeAttribute",
+        "external_volume_attribute",
+        "",
+        parse_attribute_requirement,
+        "Agent attribute that says an agent can attach the volume driver's volumes: NAME (any value) or NAME:VALUE "
+        "(e.g. rexray:true); agents without it never get a node. External strategy only.",
+        "ATTR[:VALUE]",
+    ),
+    FlagSpec(
+        "volumeProfile",
+        "volume_profile",
+        "",
+        parse_volume_profile,
+        "Storage profile per volume role, e.g. data=gold,config=default (profiles of the driver's table or of "
+        "--volumeProfileFile); 'default' when left out. External strategy only.",
+        "ROLE=PROFILE,...",
+    ),
+    FlagSpec(
+        "volumeProfileFile",
+        "volume_profile_file",
+        "",
+        optional(parse_absolute_path),
+        "YAML or JSON file defining storage profiles as driver options per driver (added to the shipped tables).",
+        "PATH",
+    ),
+    FlagSpec(
+        "volumeRetention",
+        "volume_retention",
+        "keep",
+        parse_volume_retention,
+        "What happens to a node's external volumes when its id leaves the cluster (scale-down, teardown "
+        "--purge-volumes): keep (default) or delete.",
+        "keep|delete",
+    ),
+    FlagSpec(
+        "constraints",
+        "constraints",
+        "",
+        parse_constraints,
+        "Placement constraints in Marathon's syntax, over hostname and agent attributes: a JSON list of "
+        "[field, OPERATOR, value?] or field:OPERATOR[:value] separated by ';'. Operators: UNIQUE, CLUSTER, "
+        "GROUP_BY, LIKE, UNLIKE, MAX_PER, IS. They add to the built-in rules.",
+        "CONSTRAINTS",
+    ),
+    FlagSpec(
+        "maxNodesPerAgent",
+        "max_nodes_per_agent",
+        "1",
+        lambda t: parse_int_in(t, 1, what="a whole number of nodes"),
+        "Nodes of this cluster one agent may run (each mounts two volumes, so N nodes are 2N mounts).",
+        "N",
+    ),
+    FlagSpec(
+        "zoneAttribute",
+        "zone_attribute",
+        "",
+        lambda t: t.strip() or None,
+        "Agent attribute that names the agent's zone; default: the zone of the offer's fault domain. Nodes "
+        "spread over zones and Elasticsearch spreads replicas over them (node.attr.zone).",
+        "ATTR",
     ),
     FlagSpec(
         "elasticsearchNofile",

@@ -252,6 +252,32 @@ def parse_volume_method(text: str) -> str:
     return text
 
 
+#: The roles of a node's two external volumes.
+VOLUME_ROLES = ("config", "data")
+
+
+def parse_volume_profile(text: str) -> tuple[tuple[str, str], ...]:
+    """``--volumeProfile data=gold,config=default``: a profile name per volume role."""
+    pairs = parse_key_values(text)
+    seen: set[str] = set()
+    for role, profile in pairs:
+        if role not in VOLUME_ROLES:
+            raise ValueError(f"must name the volume roles config and data (role=profile), not {role!r}")
+        if role in seen:
+            raise ValueError(f"names the profile of {role!r} twice")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", profile):
+            raise ValueError(f"{role}={profile!r}: a profile name is letters, digits, '_', '.' and '-'")
+        seen.add(role)
+    return pairs
+
+
+def parse_volume_retention(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("keep", "delete"):
+        raise ValueError("must be keep or delete")
+    return value
+
+
 def parse_user(text: str) -> str:
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", text):
         raise ValueError("must be a Unix user name")

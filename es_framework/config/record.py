@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from es_framework.config.constraints import Constraint
 from es_framework.config.flags import FLAGS
 from es_framework.config.urls import redact_url
 from es_framework.config.values import SECURITY_OFF_WARNING, MesosMaster, Ports, Secret, VolumeMethod
@@ -56,6 +57,18 @@ class Config:
     api_token: Secret | None = None
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
+    #: Placement (see :mod:`es_framework.config.constraints`): the operator's constraints, the
+    #: attribute an agent needs to attach external volumes, nodes per agent, the zone's attribute.
+    constraints: tuple[Constraint, ...] = ()
+    external_volume_attribute: Constraint | None = None
+    max_nodes_per_agent: int = 1
+    zone_attribute: str | None = None
+    #: Storage profiles: role ("config"/"data") -> profile name, the operator's profile file, and
+    #: the profiles it defines once read (:mod:`es_framework.shell.user_settings`, like the settings file).
+    volume_profile: tuple[tuple[str, str], ...] = ()
+    volume_profile_file: str | None = None
+    volume_profiles: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    volume_retention: Literal["keep", "delete"] = "keep"
     #: Local mode only: number of simulated agents and the development cluster's work directory.
     local_agents: int = 4
     local_work_dir: str = "./.es-mesos-local"
@@ -90,7 +103,9 @@ class Config:
         """The configuration as flag names and JSON values, with secrets masked."""
         out: dict[str, Any] = {}
         for spec in FLAGS:
-            if spec.name != "zookeeperMesosUrl":  # an alias of mesosMaster
+            if spec.name == "constraints":
+                out[spec.name] = [c.public() for c in self.constraints]
+            elif spec.name != "zookeeperMesosUrl":  # an alias of mesosMaster
                 out[spec.name] = _to_public(getattr(self, spec.attr), url=spec.metavar == "URL")
         return out
 
@@ -100,12 +115,14 @@ def _to_public(value: Any, *, url: bool = False) -> Any:
         return redact_url(value.reveal()) if url else "****"
     if isinstance(value, MesosMaster):
         return value.url
+    if isinstance(value, Constraint):
+        return value.public()
     if isinstance(value, Ports):
         return {"http": value.http, "transport": value.transport}
     if isinstance(value, tuple):
         if all(isinstance(v, tuple) and len(v) == 2 for v in value):
             return dict(value)
-        return list(value)
+        return [_to_public(v) for v in value]
     if isinstance(value, str):
         return redact_url(value)
     return value

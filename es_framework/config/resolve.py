@@ -126,7 +126,15 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
         )
     driver = values.get("externalVolumeDriver")
     if driver is None and "externalVolumeDriver" in values:
-        for name in ("externalVolumeOptions", "externalVolumeConfigOptions", "externalVolumeMethod"):
+        for name in (
+            "externalVolumeOptions",
+            "externalVolumeConfigOptions",
+            "externalVolumeMethod",
+            "externalVolumeAttribute",
+            "volumeProfile",
+            "volumeProfileFile",
+            "volumeRetention",
+        ):
             if name in explicit and values.get(name):
                 problems.append(f"--{name} needs --externalVolumeDriver")
     if (

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.core.cluster_view import ClusterView
+from es_framework.core.volumes import VolumeSet
 from identity.allocator import NodeIdAllocator
 
 #: Default of --elasticsearchMasterNodes: node ids 1..N (N = this) are master-eligible.
@@ -94,6 +95,10 @@ class NodeRecord:
     #: Why the scheduler is stopping this task on purpose (``restart``, ``replace``, ``scale-down``);
     #: its end is then no failure (no back-off).
     stopping: str | None = None
+    #: The agent's zone and attributes (as text) when the task was launched: what placement counts
+    #: by, kept so that a new leader counts exactly what the old one did.
+    zone: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def transport_address(self) -> str:
@@ -135,6 +140,9 @@ class ClusterState:
     #: Node id -> the agent it must be relaunched on, until when (a restart in place keeps a node on
     #: its agent, where its local data is).
     pins: Mapping[int, Pin] = field(default_factory=lambda: MappingProxyType({}))
+    #: Node id -> its external volumes, for every node id that ever launched with them (see
+    #: :mod:`es_framework.core.volumes`); kept after the node is gone.
+    volumes: Mapping[int, VolumeSet] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def kept_nodes(self) -> int:

@@ -222,3 +222,31 @@ def offers_from_document(document: object) -> list[object]:
         if isinstance(inner, list):
             return inner
     raise OfferError('expected a list of offers, {"offers": [...]}, or a Mesos OFFERS event')
+
+
+def attribute_text(attribute: Attribute) -> str:
+    """An attribute's value as text, the form placement constraints compare (Mesos' own
+    ``stringify``: a scalar without trailing zeros, ranges ``[a-b, c-d]``, a set ``{a,b}``)."""
+    value = attribute.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, frozenset):
+        return "{" + ",".join(sorted(value)) + "}"
+    return "[" + ", ".join(f"{begin}-{end}" for begin, end in value) + "]"
+
+
+def attribute_texts(offer: Offer) -> dict[str, str]:
+    """Every attribute of the offer's agent, as text (the first of two with one name)."""
+    texts: dict[str, str] = {}
+    for attribute in offer.attributes:
+        texts.setdefault(attribute.name, attribute_text(attribute))
+    return texts
+
+
+def agent_zone(offer: Offer, zone_attribute: str | None) -> str | None:
+    """The agent's zone: the attribute ``zone_attribute`` names, else the fault domain's zone."""
+    if zone_attribute:
+        return attribute_texts(offer).get(zone_attribute)
+    return offer.zone

@@ -24,8 +24,10 @@ from es_framework.core.cluster_view import ClusterView
 from es_framework.core.evaluation import EvaluationContext, OfferEvaluator, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff
 from es_framework.core.node_state import ClusterState, NodeRecord, Pin, record_launch
-from es_framework.core.offers import Offer, OfferError, parse_offer
+from es_framework.core.offers import Offer, OfferError, agent_zone, attribute_texts, parse_offer
 from es_framework.core.task_builder import build_task_info, task_ports
+from es_framework.core.volume_profiles import volume_specs
+from es_framework.core.volumes import record_volume_launch
 from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
 from identity.task_ids import new_launch_id, task_id_for
@@ -119,8 +121,21 @@ def plan_offer_cycle(
             transport_port=transport_port,
             volumes=volume_names(config.framework_name, node_id) if config.external_volume_driver else None,
             updated_at=now,
+            zone=agent_zone(offer, config.zone_attribute),
+            attributes=MappingProxyType(attribute_texts(offer)),
         )
         state = record_launch(state, record)
+        if config.external_volume_driver:
+            volumes = record_volume_launch(
+                state.volumes,
+                node_id,
+                config.external_volume_driver,
+                volume_specs(config, node_id),
+                agent_id=offer.agent_id,
+                hostname=offer.hostname,
+                now=now,
+            )
+            state = replace(state, volumes=volumes)
         if node_id in state.pins:
             state = replace(state, pins=MappingProxyType({i: p for i, p in state.pins.items() if i != node_id}))
         master_eligible = is_master_eligible(node_id, config.master_nodes)

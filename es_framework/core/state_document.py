@@ -11,13 +11,15 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
+from es_framework.core.volumes import VolumeSet, VolumeSpec
 from identity.naming import volume_names
 from identity.task_ids import try_node_id_from_task_id
 
 #: Version of the JSON written by :func:`state_to_json`. Version 1 (no bootstrap record, no cluster
-#: uuid) is still read; see :func:`state_from_json`.
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = frozenset({1, 2})
+#: uuid) and version 2 (no zones, attributes or volume inventory) are still read; see
+#: :func:`state_from_json`.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = frozenset({1, 2, 3})
 
 
 def state_to_json(state: ClusterState) -> dict[str, Any]:
@@ -46,6 +48,8 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "cluster_uuid": r.cluster_uuid,
                 "version": r.version,
                 "stopping": r.stopping,
+                "zone": r.zone,
+                "attributes": dict(r.attributes),
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
@@ -55,6 +59,22 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "bootstrap_masters": list(state.bootstrap_masters) if state.bootstrap_masters is not None else None,
         "cluster_uuid": state.cluster_uuid,
         "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
+        "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
+    }
+
+
+def _volume_set_to_json(entry: VolumeSet) -> dict[str, Any]:
+    return {
+        "driver": entry.driver,
+        "volumes": [
+            {"name": v.name, "role": v.role, "profile": v.profile, "options": [list(kv) for kv in v.options]}
+            for v in entry.specs
+        ],
+        "first_launched_at": entry.first_launched_at,
+        "last_agent_id": entry.last_agent_id,
+        "last_hostname": entry.last_hostname,
+        "last_launched_at": entry.last_launched_at,
+        "removed_at": entry.removed_at,
     }
 
 
@@ -122,6 +142,8 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             cluster_uuid=_optional_text(item, "cluster_uuid", where),
             version=_optional_text(item, "version", where),
             stopping=_optional_text(item, "stopping", where),
+            zone=_optional_text(item, "zone", where),
+            attributes=_text_map(item.get("attributes"), f"{where}: attributes"),
         )
         seen_tasks.add(task_id)
     config = raw.get("config")
@@ -156,6 +178,15 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         if not isinstance(agent, str) or not isinstance(until, (int, float)) or isinstance(until, bool):
             raise NodeStateError(f"stored state: pin of node {key} needs agent_id and until")
         pins[int(key)] = Pin(agent, float(until))
+    raw_volumes = raw.get("volumes")
+    raw_volumes = {} if raw_volumes is None else raw_volumes
+    if not isinstance(raw_volumes, Mapping):
+        raise NodeStateError("stored state: volumes must be an object")
+    volumes = {}
+    for key, entry in raw_volumes.items():
+        if not (isinstance(key, str) and key.isdigit()):
+            raise NodeStateError(f"stored state: volumes key {key!r} is not a node id")
+        volumes[int(key)] = _volume_set_from_json(int(key), entry, framework_name)
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -166,7 +197,57 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         bootstrap_masters=bootstrap,
         cluster_uuid=cluster_uuid,
         pins=MappingProxyType(pins),
+        volumes=MappingProxyType(volumes),
     )
+
+
+def _volume_set_from_json(node_id: int, raw: object, framework_name: str) -> VolumeSet:
+    where = f"stored volumes of node {node_id}"
+    if not isinstance(raw, Mapping):
+        raise NodeStateError(f"{where}: not an object")
+    specs = _field(raw, "volumes", list, where)
+    expected = volume_names(framework_name, node_id)
+    if len(specs) != 2:
+        raise NodeStateError(f"{where}: must list the config and the data volume")
+    parsed: list[VolumeSpec] = []
+    for (name, role), spec in zip(zip(expected, ("config", "data"), strict=True), specs, strict=True):
+        if not isinstance(spec, Mapping) or spec.get("name") != name or spec.get("role") != role:
+            raise NodeStateError(f"{where}: {spec!r} is not node {node_id}'s {role} volume {name}")
+        options = spec.get("options") or []
+        if not isinstance(options, list) or not all(
+            isinstance(kv, list) and len(kv) == 2 and all(isinstance(x, str) for x in kv) for kv in options
+        ):
+            raise NodeStateError(f"{where}: options of {name} must be [key, value] pairs of strings")
+        parsed.append(VolumeSpec(name, role, _field(spec, "profile", str, where), tuple((k, v) for k, v in options)))
+    removed_at = raw.get("removed_at")
+    if removed_at is not None and (not isinstance(removed_at, (int, float)) or isinstance(removed_at, bool)):
+        raise NodeStateError(f"{where}: removed_at must be a time or null")
+    return VolumeSet(
+        node_id=node_id,
+        driver=_field(raw, "driver", str, where),
+        config=parsed[0],
+        data=parsed[1],
+        first_launched_at=float(_number(raw, "first_launched_at", where)),
+        last_agent_id=_field(raw, "last_agent_id", str, where),
+        last_hostname=_field(raw, "last_hostname", str, where),
+        last_launched_at=float(_number(raw, "last_launched_at", where)),
+        removed_at=float(removed_at) if removed_at is not None else None,
+    )
+
+
+def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
+    value = raw.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise NodeStateError(f"{where}: '{key}' must be a number")
+    return float(value)
+
+
+def _text_map(raw: object, where: str) -> Mapping[str, str]:
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise NodeStateError(f"{where} must be an object of strings")
+    return MappingProxyType(dict(raw))
 
 
 def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:

@@ -72,6 +72,13 @@ NEW_FLAGS = [
     "elasticsearchPasswordFile",
     "elasticsearchCertificatesUrl",
     "apiTokenFile",
+    "externalVolumeAttribute",
+    "volumeProfile",
+    "volumeProfileFile",
+    "volumeRetention",
+    "constraints",
+    "maxNodesPerAgent",
+    "zoneAttribute",
 ]
 
 EXPECTED_ENV = {
@@ -113,12 +120,19 @@ EXPECTED_ENV = {
     "elasticsearchPasswordFile": "ES_MESOS_ELASTICSEARCH_PASSWORD_FILE",
     "elasticsearchCertificatesUrl": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_URL",
     "apiTokenFile": "ES_MESOS_API_TOKEN_FILE",
+    "externalVolumeAttribute": "ES_MESOS_EXTERNAL_VOLUME_ATTRIBUTE",
+    "volumeProfile": "ES_MESOS_VOLUME_PROFILE",
+    "volumeProfileFile": "ES_MESOS_VOLUME_PROFILE_FILE",
+    "volumeRetention": "ES_MESOS_VOLUME_RETENTION",
+    "constraints": "ES_MESOS_CONSTRAINTS",
+    "maxNodesPerAgent": "ES_MESOS_MAX_NODES_PER_AGENT",
+    "zoneAttribute": "ES_MESOS_ZONE_ATTRIBUTE",
 }
 
 
 def test_the_flags_are_exactly_the_java_names_plus_the_new_ones() -> None:
     assert sorted(FLAGS_BY_NAME) == sorted(JAVA_FLAGS + NEW_FLAGS)
-    assert len(FLAGS) == len(FLAGS_BY_NAME) == 38  # no flag defined twice
+    assert len(FLAGS) == len(FLAGS_BY_NAME) == 45  # no flag defined twice
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ENV))
@@ -217,6 +231,28 @@ ENV_CASES: dict[str, EnvCase] = {
         {"elasticsearchPasswordFile": write_secret},
     ),
     "apiTokenFile": (write_secret, lambda c: c.api_token.reveal() if c.api_token else None, SECRET_TEXT, {}),
+    "externalVolumeAttribute": (
+        "rexray:true",
+        lambda c: str(c.external_volume_attribute),
+        "rexray:IS:true",
+        DRIVER,
+    ),
+    "volumeProfile": ("data=gold", lambda c: c.volume_profile, (("data", "gold"),), DRIVER),
+    "volumeProfileFile": (
+        "/etc/es-mesos/profiles.yaml",
+        lambda c: c.volume_profile_file,
+        "/etc/es-mesos/profiles.yaml",
+        DRIVER,
+    ),
+    "volumeRetention": ("delete", lambda c: c.volume_retention, "delete", DRIVER),
+    "constraints": (
+        "hostname:UNIQUE;rack:LIKE:r[12]",
+        lambda c: tuple(map(str, c.constraints)),
+        ("hostname:UNIQUE", "rack:LIKE:r[12]"),
+        {},
+    ),
+    "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, {}),
+    "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
 }
 #: Flags that are valid only together: giving one of them empty on the command line is an error.
 PAIRED = {"elasticsearchPasswordFile", "elasticsearchCertificatesUrl"}

@@ -322,7 +322,7 @@ def test_state_json_round_trip() -> None:
     state, _ = apply(running(1, 2, 3), update(2, TaskState.UNREACHABLE), update(3, TaskState.UNKNOWN))
     state = ClusterState(desired_nodes=5, nodes=state.nodes, framework_id="fw-1")
     document = json.loads(json.dumps(state_to_json(state)))
-    assert document["schema"] == 2
+    assert document["schema"] == 3
     back = state_from_json(document, FW)
     assert back == state
     assert back.nodes[3].needs_operator
@@ -331,7 +331,9 @@ def test_state_json_round_trip() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(schema=3), "schema"),
+        (lambda d: d.update(schema=4), "schema"),
+        (lambda d: d["nodes"][0].update(attributes={"rack": 1}), "attributes"),
+        (lambda d: d.update(volumes=[]), "volumes must be an object"),
         (lambda d: d.update(schema=True), "schema"),
         (lambda d: d.update(bootstrap_masters="elasticsearch1"), "bootstrap_masters"),
         (lambda d: d.update(cluster_uuid=7), "cluster_uuid"),
