@@ -54,6 +54,9 @@ ENV_SECURITY = "ELASTICSEARCH_SECURITY"
 ENV_CERTIFICATES = "ELASTICSEARCH_CERTIFICATES"
 ENV_DATA_PATH = "ELASTICSEARCH_DATA_PATH"
 ENV_CONFIG_VOLUME_PATH = "ELASTICSEARCH_CONFIG_VOLUME_PATH"
+#: The agent's zone (absent when the agent has none): the node's ``node.attr.zone``, and with it
+#: shard allocation awareness over zones.
+ENV_NODE_ZONE = "ELASTICSEARCH_NODE_ZONE"
 #: The ``elastic`` user's password; a Mesos SECRET variable, never logged, hidden from Elasticsearch's children.
 ENV_ELASTIC_PASSWORD = "ELASTIC_PASSWORD"
 

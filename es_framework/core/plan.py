@@ -133,6 +133,7 @@ def plan_offer_cycle(
                 volume_specs(config, node_id),
                 agent_id=offer.agent_id,
                 hostname=offer.hostname,
+                zone=record.zone,
                 now=now,
             )
             state = replace(state, volumes=volumes)

@@ -74,6 +74,7 @@ def _volume_set_to_json(entry: VolumeSet) -> dict[str, Any]:
         "last_agent_id": entry.last_agent_id,
         "last_hostname": entry.last_hostname,
         "last_launched_at": entry.last_launched_at,
+        "last_zone": entry.last_zone,
         "removed_at": entry.removed_at,
     }
 
@@ -231,6 +232,7 @@ def _volume_set_from_json(node_id: int, raw: object, framework_name: str) -> Vol
         last_agent_id=_field(raw, "last_agent_id", str, where),
         last_hostname=_field(raw, "last_hostname", str, where),
         last_launched_at=float(_number(raw, "last_launched_at", where)),
+        last_zone=_optional_text(raw, "last_zone", where),
         removed_at=float(removed_at) if removed_at is not None else None,
     )
 

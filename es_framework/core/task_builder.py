@@ -45,7 +45,7 @@ from es_framework import contract
 from es_framework.config import Config
 from es_framework.core.bootstrap import initial_master_nodes_for, node_roles
 from es_framework.core.cluster_view import ClusterView
-from es_framework.core.offers import Offer
+from es_framework.core.offers import Offer, agent_zone
 from es_framework.core.resources import Requirements, available, carve, choose_ports
 from identity.naming import node_name, volume_names
 from identity.task_ids import NODE_ID_LABEL, task_id_for
@@ -253,6 +253,9 @@ def build_task_info(
         "ES_JAVA_OPTS": f"-Xms{config.heap_mb}m -Xmx{config.heap_mb}m",
         contract.ENV_NODE_ROLES: contract.join_list(node_roles(node_id, view.master_nodes)),
     }
+    zone = agent_zone(offer, config.zone_attribute)
+    if zone:
+        env[contract.ENV_NODE_ZONE] = zone
     if config.user_settings:
         env[contract.ENV_USER_SETTINGS] = contract.encode_user_settings(config.user_settings)
     initial_masters = initial_master_nodes_for(node_id, view.initial_master_nodes, view.master_nodes)

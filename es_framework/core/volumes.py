@@ -44,6 +44,9 @@ class VolumeSet:
     last_agent_id: str
     last_hostname: str
     last_launched_at: float
+    #: The zone of that agent (None when it has none): a zonal volume (EBS, say) can only be
+    #: attached there again.
+    last_zone: str | None = None
     #: Set once the volumes were removed (``--volumeRetention delete``); they are gone then.
     removed_at: float | None = None
 
@@ -60,6 +63,7 @@ def record_volume_launch(
     *,
     agent_id: str,
     hostname: str,
+    zone: str | None,
     now: float,
 ) -> Mapping[int, VolumeSet]:
     """The inventory after node ``node_id`` was launched on ``agent_id`` with ``specs``.
@@ -71,7 +75,7 @@ def record_volume_launch(
     """
     known = volumes.get(node_id)
     if known is None or known.removed_at is not None:
-        entry = VolumeSet(node_id, driver, specs[0], specs[1], now, agent_id, hostname, now)
+        entry = VolumeSet(node_id, driver, specs[0], specs[1], now, agent_id, hostname, now, zone)
     else:
-        entry = replace(known, last_agent_id=agent_id, last_hostname=hostname, last_launched_at=now)
+        entry = replace(known, last_agent_id=agent_id, last_hostname=hostname, last_launched_at=now, last_zone=zone)
     return MappingProxyType({**volumes, node_id: entry})
