@@ -31,6 +31,7 @@ setup(
         "kazoo>=2.9,<3",
         "requests>=2.31,<3",
         "PyYAML>=6,<7",
+        "prometheus-client>=0.22,<1",  # 0.22: CONTENT_TYPE_PLAIN_0_0_4
     ],
     extras_require={
         "dev": [
@@ -43,7 +44,6 @@ setup(
             "types-PyYAML",
             "schemathesis>=4.30,<5",
             "playwright>=1.50",
-            "prometheus-client>=0.20",
         ],
         # examples/client.py: elasticsearch-py, whose major must match the server's (an 8.x server
         # refuses a 9.x client). Exact pins in requirements-dev.txt (pip's -c requirements-dev.txt).

@@ -1,79 +1,94 @@
-"""``GET /metrics``: the scheduler's :class:`Metrics` in the Prometheus text exposition format 0.0.4.
+"""``GET /metrics``: the scheduler's :class:`Metrics` in Prometheus' text exposition format 0.0.4.
 
-A pure function of one snapshot, so the output is tested by parsing it back. Every family has its
-``# HELP`` and ``# TYPE`` lines, counters end in ``_total``, and label values are escaped as the
-format requires (backslash, double quote, newline), since decline reasons and task states come
-from outside.
+The text is written by ``prometheus_client`` (its registry and ``generate_latest``), not by hand:
+escaping label values and help text, the ``_total`` suffix of counters and number formatting are
+the library's. The values are not instruments updated as events happen: the scheduler already
+keeps them in one consistent snapshot (:meth:`es_framework.api.core.ApiCore.metrics`), so this
+module follows prometheus_client's "custom collector" pattern, meant for proxying values kept
+elsewhere (https://prometheus.github.io/client_python/collector/custom): a :class:`Collector`
+whose ``collect`` builds ``GaugeMetricFamily``/``CounterMetricFamily`` objects from the snapshot
+at scrape time.
+
+Each exposition gets a fresh ``CollectorRegistry``, never the library's global default ``REGISTRY``:
+that one also carries the process, platform and garbage-collector collectors (which this endpoint
+never exposed) and is shared by the whole interpreter, so two API apps in one process (the tests
+build many) would register colliding names.
+
+Label sets are bounded: ``state`` by Mesos' task states, ``reason`` by the offer rules' names plus
+``malformed`` and ``store_unavailable``. ``node_id`` on ``es_mesos_drain_shards_left`` is the
+exception: it has one series per node being drained, which is every leaving node at once when the
+cluster scales down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from es_framework.api.core import Metrics
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: What ``generate_latest`` writes (the format Prometheus scrapes when it negotiates nothing else).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 _PREFIX = "es_mesos_"
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(_PREFIX + name, help_text, value=value)
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(_PREFIX + name, help_text, value=value)
 
 
-def _family(name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]) -> list[str]:
-    full = _PREFIX + name
-    lines = [f"# HELP {full} {_escape_help(help_text)}", f"# TYPE {full} {kind}"]
-    for labels, value in samples:
-        label_text = ",".join(f'{key}="{_escape_label(val)}"' for key, val in labels.items())
-        rendered = repr(float(value)) if not float(value).is_integer() else str(int(value))
-        lines.append(f"{full}{{{label_text}}} {rendered}" if label_text else f"{full} {rendered}")
-    return lines
+def _labelled(family: GaugeMetricFamily | CounterMetricFamily, samples: Iterable[tuple[str, float]]) -> Metric:
+    for label, value in samples:
+        family.add_metric([label], value)
+    return family
+
+
+class SnapshotCollector(Collector):
+    """The families of one :class:`Metrics` snapshot, in a fixed order (each declared even when empty)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        yield _labelled(
+            GaugeMetricFamily(_PREFIX + "nodes", "Node records by task state.", labels=["state"]),
+            # Sorted so that the text is the same for the same snapshot, whatever the mapping's order.
+            sorted(m.nodes_by_state.items()),
+        )
+        yield _gauge("desired_nodes", "Number of nodes the operator asked for.", m.desired_nodes)
+        yield _gauge("running_nodes", "Number of nodes whose task is running.", m.running_nodes)
+        yield _gauge("node_ids_in_use", "Node ids reserved by a node record.", m.node_ids_in_use)
+        yield _gauge("registered", "1 while the scheduler is subscribed to Mesos.", int(m.registered))
+        yield _counter("offers_received_total", "Resource offers received from Mesos.", m.offers_received)
+        yield _counter("offers_accepted_total", "Resource offers used to launch a node.", m.offers_accepted)
+        yield _labelled(
+            CounterMetricFamily(
+                _PREFIX + "offers_declined_total", "Resource offers declined, by reason.", labels=["reason"]
+            ),
+            sorted(m.offers_declined.items()),
+        )
+        yield _counter("reconciliations_total", "Task reconciliations started.", m.reconciliations)
+        yield _counter(
+            "failovers_total", "Leadership take-overs and re-subscriptions with a known framework id.", m.failovers
+        )
+        yield _labelled(
+            GaugeMetricFamily(
+                _PREFIX + "drain_shards_left", "Shards still on a node being drained.", labels=["node_id"]
+            ),
+            # Sorted by node id as a number (2 before 10), then written as the label's text.
+            ((str(node), shards) for node, shards in sorted(m.drain_shards_left.items())),
+        )
 
 
 def render_metrics(metrics: Metrics) -> str:
     """The exposition text for one snapshot (ends with a newline, as the format requires)."""
-    lines: list[str] = []
-    lines += _family(
-        "nodes",
-        "gauge",
-        "Node records by task state.",
-        (({"state": state}, count) for state, count in sorted(metrics.nodes_by_state.items())),
-    )
-    lines += _family("desired_nodes", "gauge", "Number of nodes the operator asked for.", [({}, metrics.desired_nodes)])
-    lines += _family("running_nodes", "gauge", "Number of nodes whose task is running.", [({}, metrics.running_nodes)])
-    lines += _family("node_ids_in_use", "gauge", "Node ids reserved by a node record.", [({}, metrics.node_ids_in_use)])
-    lines += _family(
-        "registered", "gauge", "1 while the scheduler is subscribed to Mesos.", [({}, int(metrics.registered))]
-    )
-    lines += _family(
-        "offers_received_total", "counter", "Resource offers received from Mesos.", [({}, metrics.offers_received)]
-    )
-    lines += _family(
-        "offers_accepted_total", "counter", "Resource offers used to launch a node.", [({}, metrics.offers_accepted)]
-    )
-    lines += _family(
-        "offers_declined_total",
-        "counter",
-        "Resource offers declined, by reason.",
-        (({"reason": reason}, count) for reason, count in sorted(metrics.offers_declined.items())),
-    )
-    lines += _family(
-        "reconciliations_total", "counter", "Task reconciliations started.", [({}, metrics.reconciliations)]
-    )
-    lines += _family(
-        "failovers_total",
-        "counter",
-        "Leadership take-overs and re-subscriptions with a known framework id.",
-        [({}, metrics.failovers)],
-    )
-    lines += _family(
-        "drain_shards_left",
-        "gauge",
-        "Shards still on a node being drained.",
-        (({"node_id": str(node)}, shards) for node, shards in sorted(metrics.drain_shards_left.items())),
-    )
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(metrics))
+    return generate_latest(registry).decode("utf-8")

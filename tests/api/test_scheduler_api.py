@@ -98,7 +98,7 @@ def test_cluster_json_shows_the_outcomes_in_order_and_metrics_stay_by_first_fail
     assert decline["outcomes"][2] == {"rule": "gpu_agent", "passed": True, "reason": "agent offers no GPUs"}
     declined = [line for line in call(app, "GET", "/metrics").body.decode().splitlines() if "declined" in line]
     assert [line for line in declined if not line.startswith("#")] == [
-        'es_mesos_offers_declined_total{reason="cluster_full"} 1'
+        'es_mesos_offers_declined_total{reason="cluster_full"} 1.0'
     ]
 
 
