@@ -116,7 +116,7 @@ def _assert_help_lists_every_flag(text: str) -> None:
     assert "[default: 31100; env: ES_MESOS_WEB_UI_PORT]" in blocks["webUiPort"]
     assert "[default: 3; env: ES_MESOS_ELASTICSEARCH_NODES]" in blocks["elasticsearchNodes"]
     assert "[default: unset; env: ES_MESOS_FRAMEWORK_SECRET_PATH]" in blocks["frameworkSecretPath"]
-    assert "[default: size=1; env: ES_MESOS_EXTERNAL_VOLUME_CONFIG_OPTIONS]" in blocks["externalVolumeConfigOptions"]
+    assert "[default: unset; env: ES_MESOS_EXTERNAL_VOLUME_CONFIG_OPTIONS]" in blocks["externalVolumeConfigOptions"]
     assert "ES_MESOS_<FLAG_IN_UPPER_SNAKE>" in text
     assert "plan" in text and "config" in text
 

@@ -299,9 +299,10 @@ FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec(
         "externalVolumeConfigOptions",
         "external_volume_config_options",
-        "size=1",
+        "",
         parse_key_values,
-        "Driver options for each config volume, k=v,k=v.",
+        "Driver options for each config volume, k=v,k=v, applied after its storage profile's (the rexray "
+        "table's default profile gives config volumes size=1).",
         "K=V,...",
     ),
     FlagSpec(

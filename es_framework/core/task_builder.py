@@ -22,6 +22,13 @@ Mesos, dvdi        ``DVDI_VOLUME_*`` executor environment         the same
 
 Only one form is ever used for a path: an agent given two would mount the volume twice.
 
+What each external volume is created with comes from its storage profile
+(:func:`es_framework.core.volume_profiles.volume_specs`: the profile's options for the volume's role,
+then the explicit ``--externalVolumeOptions``/``--externalVolumeConfigOptions``), the same options in
+all three forms. A driver whose profile table reads the profile from the volume name receives
+``<name>@<profile>`` (:func:`~es_framework.core.volume_profiles.received_name`); only the name the
+driver receives changes, never the node's identity, the inventory or a mount point of ours.
+
 The Mesos containerizer puts ``ContainerInfo`` volumes only where an agent's isolation takes them.
 Mesos' default isolation (``posix/cpu,posix/mem``, filesystem isolator ``filesystem/posix``) fails the
 launch of a container with any volume, ``host_path`` included: "Volumes in ContainerInfo is not
@@ -47,7 +54,8 @@ from es_framework.core.bootstrap import initial_master_nodes_for, node_roles
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.offers import Offer, agent_zone
 from es_framework.core.resources import Requirements, available, carve, choose_ports
-from identity.naming import node_name, volume_names
+from es_framework.core.volume_profiles import received_name, volume_specs
+from identity.naming import node_name
 from identity.task_ids import NODE_ID_LABEL, task_id_for
 
 #: The executor's command inside its image / on the agent's PATH (see docker/).
@@ -149,10 +157,10 @@ def _docker_container(config: Config, node_id: int) -> tuple[dict[str, Any], Nod
     volumes: list[dict[str, Any]] = []
     driver = config.external_volume_driver
     if driver:
-        config_name, data_name = volume_names(config.framework_name, node_id)
+        config_spec, data_spec = volume_specs(config, node_id)
         mounts = (
-            (config_name, DOCKER_CONFIG_VOLUME_PATH, config.external_volume_config_options),
-            (data_name, DOCKER_DATA_PATH, config.external_volume_options),
+            (received_name(config, config_spec), DOCKER_CONFIG_VOLUME_PATH, config_spec.options),
+            (received_name(config, data_spec), DOCKER_DATA_PATH, data_spec.options),
         )
         if any(options for _, _, options in mounts):
             # Per-volume options reach the driver only through --mount; --volume-driver/-v drop them.
@@ -188,15 +196,17 @@ def _mesos_container(config: Config, node_id: int, env: dict[str, str]) -> tuple
         # No image: the executor shares the agent's filesystem, and a volume would fail the launch on
         # Mesos' default isolation (see the module docstring).
         return container, NodePaths(local_data_dir(config), None)
-    config_name, data_name = volume_names(config.framework_name, node_id)
+    config_spec, data_spec = volume_specs(config, node_id)
+    config_name, data_name = received_name(config, config_spec), received_name(config, data_spec)
     if config.external_volume_method == "dvdi":
-        config_path = f"{DVDI_MOUNT_ROOT}/{config_name}"
-        data_path = f"{DVDI_MOUNT_ROOT}/{data_name}"
+        # The mount point carries the bare name: it is ours, not the driver's.
+        config_path = f"{DVDI_MOUNT_ROOT}/{config_spec.name}"
+        data_path = f"{DVDI_MOUNT_ROOT}/{data_spec.name}"
         # mesos-module-dvdi reads unsuffixed variables for the first volume and 1-9 for more;
         # every variable of one volume must carry the same suffix.
         for suffix, name, path, options in (
-            ("", config_name, config_path, config.external_volume_config_options),
-            ("1", data_name, data_path, config.external_volume_options),
+            ("", config_name, config_path, config_spec.options),
+            ("1", data_name, data_path, data_spec.options),
         ):
             env[f"DVDI_VOLUME_NAME{suffix}"] = name
             env[f"DVDI_VOLUME_DRIVER{suffix}"] = driver
@@ -206,8 +216,8 @@ def _mesos_container(config: Config, node_id: int, env: dict[str, str]) -> tuple
         return container, NodePaths(data_path, config_path)
     volumes = []
     for name, path, options in (
-        (config_name, SANDBOX_CONFIG_VOLUME_PATH, config.external_volume_config_options),
-        (data_name, SANDBOX_DATA_PATH, config.external_volume_options),
+        (config_name, SANDBOX_CONFIG_VOLUME_PATH, config_spec.options),
+        (data_name, SANDBOX_DATA_PATH, data_spec.options),
     ):
         docker_volume: dict[str, Any] = {"driver": driver, "name": name}
         if options:

@@ -28,9 +28,9 @@ def test_volume_options_need_a_driver() -> None:
     assert problems({"ES_MESOS_EXTERNAL_VOLUME_CONFIG_OPTIONS": "size=5"}) == (
         "--externalVolumeConfigOptions needs --externalVolumeDriver",
     )
-    # the default config options (size=1) are no reason to complain, nor an explicitly empty value
+    # the default config options (none; the driver's profile table supplies them) are no reason to complain, nor an explicitly empty value
     assert cfg(externalVolumeOptions="").external_volume_options == ()
-    assert cfg().external_volume_config_options == (("size", "1"),)
+    assert cfg().external_volume_config_options == ()
     assert cfg(externalVolumeDriver="rexray", externalVolumeOptions="size=100").external_volume_options == (
         ("size", "100"),
     )

@@ -55,7 +55,7 @@ def test_defaults() -> None:
     assert c.use_docker is True and c.use_ip_address is False and c.allow_gpu_agents is False
     assert c.external_volume_driver is None
     assert c.external_volume_options == ()
-    assert c.external_volume_config_options == (("size", "1"),)
+    assert c.external_volume_config_options == ()
     assert c.external_volume_method == "dockerVolume"
     assert c.nofile == 65535
     assert c.elasticsearch_user == "elasticsearch"
@@ -113,7 +113,7 @@ def test_public_dict_has_every_flag_once_as_json() -> None:
     assert decoded["elasticsearchPorts"] == {"http": 9200, "transport": 9300}
     assert decoded["executorLabels"] == {"team": "search"}
     assert list(decoded["externalVolumeOptions"].items()) == [("size", "100"), ("volumetype", "io1"), ("iops", "3000")]
-    assert decoded["externalVolumeConfigOptions"] == {"size": "1"}
+    assert decoded["externalVolumeConfigOptions"] == {}
     assert decoded["frameworkSecretPath"] is None
     assert decoded["elasticsearchNodes"] == 3 and decoded["frameworkUseDocker"] is True
     assert decoded["frameworkFailoverTimeout"] == DEFAULT_FAILOVER_TIMEOUT_S

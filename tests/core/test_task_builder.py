@@ -151,10 +151,11 @@ def test_docker_external_with_options_uses_one_mount_per_volume() -> None:
 
 
 def test_docker_external_without_options_uses_volume_driver_and_volume() -> None:
-    task = build(4, externalVolumeDriver="rexray", externalVolumeConfigOptions="")
+    # A driver without a profile table: its default profile has no options (rexray's gives config size=1).
+    task = build(4, externalVolumeDriver="pxd")
     assert params_of(task) == [
         ("ulimit", "nofile=65535:65535"),
-        ("volume-driver", "rexray"),
+        ("volume-driver", "pxd"),
         ("volume", f"elasticsearch4config:{DOCKER_CONFIG_VOLUME_PATH}"),
         ("volume", f"elasticsearch4data:{DOCKER_DATA_PATH}"),
     ]
@@ -164,7 +165,8 @@ def test_docker_external_without_options_uses_volume_driver_and_volume() -> None
     "flags",
     [
         {"externalVolumeDriver": "rexray"},
-        {"externalVolumeDriver": "rexray", "externalVolumeConfigOptions": ""},
+        {"externalVolumeDriver": "pxd"},
+        {"externalVolumeDriver": "local"},
         {"externalVolumeDriver": "rexray", "externalVolumeOptions": "size=5"},
     ],
 )
@@ -256,7 +258,7 @@ def test_mesos_external_docker_volume_sources() -> None:
 
 
 def test_mesos_external_docker_volume_without_options_has_no_driver_options() -> None:
-    task = build(2, **MESOS, externalVolumeDriver="rexray", externalVolumeConfigOptions="")
+    task = build(2, **MESOS, externalVolumeDriver="pxd")
     for volume in task["executor"]["container"]["volumes"]:
         assert "driver_options" not in volume["source"]["docker_volume"]
 
@@ -288,7 +290,7 @@ def test_mesos_external_dvdi_environment() -> None:
 
 
 def test_dvdi_suffixes_match_per_volume() -> None:
-    task = build(1, **MESOS, externalVolumeDriver="rexray", externalVolumeMethod="dvdi", externalVolumeConfigOptions="")
+    task = build(1, **MESOS, externalVolumeDriver="pxd", externalVolumeMethod="dvdi")
     env = env_of(task)
     for suffix in ("", "1"):
         assert {
