@@ -20,7 +20,7 @@ from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
 from es_framework.core.resources import format_milli
 from es_framework.core.task_builder import local_data_dir
-from es_framework.shell import user_settings
+from es_framework.shell import user_settings, volume_profile_file
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from strategies import strategy_for
 
@@ -54,7 +54,8 @@ only; the nodes keep running and the next scheduler takes over.
 commands:
   plan      judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
   config    run the scheduler's start-up checks and print the configuration (secrets masked)
-  teardown  kill the nodes and remove the framework from Mesos; keeps the volumes (--purge: and the state)"""
+  teardown  kill the nodes and remove the framework from Mesos; keeps the volumes (--purge: and the state)
+  volumes   list the external volumes of every node id ever used, from the stored state (read-only)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +86,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{spec.name}", **kwargs)
 
 
-SUBCOMMANDS = ("plan", "config", "teardown")
+SUBCOMMANDS = ("plan", "config", "teardown", "volumes")
 #: How similar (difflib's ratio) a flag must be to an unknown one to be suggested for it.
 SIMILAR_FLAG_RATIO = 0.6
 _BOOL_FLAGS = {f"--{spec.name}" for spec in FLAGS if spec.metavar == "BOOL"}
@@ -197,6 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     teardown.add_argument("--purge", action="store_true", help="also delete the stored state")
     _add_config_flags(teardown)
+
+    volumes = commands.add_parser(
+        "volumes",
+        help="list the external volumes of every node id ever used (read-only)",
+        description="Print the volume inventory from the stored state, as GET /v1/volumes answers it: both volumes "
+        "of every node id ever used, with driver, profile and options, the agent that last attached them, whether "
+        "a task of ours holds them now, orphans (node ids above the desired count, or a torn-down framework) and "
+        "volumes whose profile differs from the one the flags name now. Takes the scheduler's flags (state URL, "
+        "names, volume driver and profiles). Reads only: no leader lock, so it runs next to a running scheduler.",
+        formatter_class=formatter,
+    )
+    volumes.add_argument("--json", action="store_true", help="print the inventory as JSON (as GET /v1/volumes)")
+    _add_config_flags(volumes)
     return parser
 
 
@@ -318,10 +332,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         sys.stderr.write(f"es-framework: {exc}\n")
         return 2
-    if args.command != "teardown":
+    # Neither starts a node: the operator's elasticsearch.yml does not matter to them.
+    if args.command not in ("teardown", "volumes"):
         try:
             config = user_settings.load(config)
         except user_settings.UserSettingsError as exc:
+            sys.stderr.write(f"es-framework: {exc}\n")
+            return 2
+        try:
+            config = volume_profile_file.load(config)
+        except volume_profile_file.VolumeProfileFileError as exc:
             sys.stderr.write(f"es-framework: {exc}\n")
             return 2
     for warning in config.warnings:
@@ -333,6 +353,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _exit_status("config", lambda: _run_config(config, environment))
     if args.command == "teardown":
         return _exit_status("teardown", lambda: _run_teardown(config, purge=args.purge))
+    if args.command == "volumes":
+        return _exit_status("volumes", lambda: _run_volumes(config, as_json=args.json))
     if config.security_warning:
         log.warning("%s", config.security_warning)
     return _exit_status(None, lambda: _run_scheduler(config, environment, hooks))
@@ -388,6 +410,12 @@ def _run_teardown(config: Config, *, purge: bool) -> None:
     check_startable(config)
     lines = teardown_cluster(config, purge=purge)
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _run_volumes(config: Config, *, as_json: bool) -> None:
+    from es_framework.app.volumes_report import volumes_report  # noqa: PLC0415
+
+    sys.stdout.write(volumes_report(config, as_json=as_json) + "\n")
 
 
 def _run_scheduler(config: Config, env: Mapping[str, str], hooks: Hooks | None) -> None:

@@ -234,6 +234,8 @@ class ApiApp:
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
             (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
             (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
+            (re.compile(r"/v1/volumes"), {"GET": self._volumes}),
+            (re.compile(r"/v1/profiles"), {"GET": self._profiles}),
             (re.compile(r"/v1/es/_search"), {"GET": self._proxy}),
             (re.compile(r"/v1/es/_cluster/stats"), {"GET": self._proxy}),
         ]
@@ -411,6 +413,12 @@ class ApiApp:
         if node is None:
             raise _RefusedError(404, f"no node {node_id}")
         return json_response(200, node_json(node))
+
+    def _volumes(self, request: Request) -> Response:
+        return json_response(200, self._core.volumes().to_json())
+
+    def _profiles(self, request: Request) -> Response:
+        return json_response(200, list(self._core.profiles()))
 
     def _restart(self, request: Request) -> Response:
         self._body(request)  # enforce the size limit; the body itself means nothing here

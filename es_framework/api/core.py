@@ -16,10 +16,12 @@ Times are Unix seconds (floats, UTC); the HTTP layer renders them as ISO 8601.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
+
+from es_framework.core.volume_inventory import VolumeInventory
 
 
 class ApiError(Exception):
@@ -231,6 +233,16 @@ class ApiCore(Protocol):
 
     def health(self) -> Health:
         """Liveness of the scheduler loop (e.g. it handled an event or a tick recently)."""
+        ...
+
+    def volumes(self) -> VolumeInventory:
+        """The external volumes of every node id ever used (``GET /v1/volumes``): the inventory of the
+        last published state against the running configuration. Cheap; never blocks on event handling."""
+        ...
+
+    def profiles(self) -> Sequence[Mapping[str, Any]]:
+        """The storage profiles and what each means per volume driver (``GET /v1/profiles``), as
+        JSON values."""
         ...
 
     def set_desired_nodes(self, count: int) -> None:

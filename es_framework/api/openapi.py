@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from es_framework.api.core import MODES
+from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 
 #: The phrase ``POST /v1/nodes/{id}/gone`` requires, with the node id filled in.
 GONE_CONFIRMATION = "node {node_id} is gone"
@@ -47,6 +48,7 @@ _TASK_PROPERTIES: dict[str, Any] = {
 }
 
 _SCHEMAS: dict[str, Any] = {
+    **STORAGE_SCHEMAS,
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -340,6 +342,18 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("GoneConfirmation")}},
                 },
             ),
+            "/v1/volumes": {
+                "get": {
+                    "summary": "The external volumes of every node id ever used",
+                    "responses": {"200": _json(_ref("VolumeInventory"), "the volume inventory and its counts")},
+                }
+            },
+            "/v1/profiles": {
+                "get": {
+                    "summary": "The storage profiles and what each means per volume driver",
+                    "responses": {"200": _json({"type": "array", "items": _ref("Profile")}, "the profiles")},
+                }
+            },
             "/v1/es/_search": proxied(
                 "Search, proxied to a running node",
                 [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -38,6 +38,8 @@ from es_framework.core.engine import Engine
 from es_framework.core.mesos_calls import Call
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError, check_gone
+from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
+from es_framework.core.volume_profiles import profile_catalog
 from es_framework.shell.driver import STUCK_AFTER_S, SchedulerShell
 from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
 from es_framework.shell.monitor import ClusterMonitor
@@ -179,6 +181,12 @@ class SchedulerCore:
         if stuck_for > STUCK_AFTER_S:
             return Health(False, registered, f"the scheduler's event loop has not turned for {stuck_for:.0f}s")
         return Health(True, registered, "registered with Mesos" if registered else "not registered with Mesos")
+
+    def volumes(self) -> VolumeInventory:
+        return volume_inventory(self._state(), self.config)
+
+    def profiles(self) -> Sequence[Mapping[str, Any]]:
+        return profile_catalog(self.config)
 
     # --- commands -----------------------------------------------------------------------------------
 

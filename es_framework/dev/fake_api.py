@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType
@@ -44,6 +45,12 @@ from es_framework.api.core import (
     RuleOutcomeView,
 )
 from es_framework.api.server import serve
+from es_framework.config import Config, resolve_config
+from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
+from es_framework.core.volume_profiles import profile_catalog, volume_specs
+from es_framework.core.volumes import VolumeSet
+from identity.naming import volume_names
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +132,30 @@ class Call:
 
     name: str
     argument: int
+
+
+def sample_volume_config() -> Config:
+    """The configuration the fake cluster's volumes are compared with: REX-Ray, default profiles."""
+    return resolve_config({"externalVolumeDriver": "rexray"}, {})
+
+
+def _sample_volume_set(config: Config, node_id: int, agent_id: str, hostname: str) -> VolumeSet:
+    config_spec, data_spec = volume_specs(config, node_id)
+    if node_id == 1:
+        # Created under another profile than the configuration names now: the inventory says so.
+        data_spec = replace(data_spec, profile="gold")
+    launched = EPOCH + 60 * node_id - 30
+    return VolumeSet(
+        node_id,
+        "rexray",
+        config_spec,
+        data_spec,
+        launched - 86_400,
+        agent_id,
+        hostname,
+        launched,
+        f"zone-{node_id % 2}",
+    )
 
 
 class FakeCore:
@@ -211,6 +242,36 @@ class FakeCore:
     def health(self) -> Health:
         message = "scheduler loop alive" if self.alive else "scheduler loop stuck for 120 s"
         return Health(alive=self.alive, registered=self.registered, message=message)
+
+    def volumes(self) -> VolumeInventory:
+        """The fake nodes' volumes, and those of one node id past them that is gone (an orphan when the
+        desired count is below it)."""
+        nodes = self.nodes()
+        with self._lock:
+            desired = self._desired
+        config = sample_volume_config()
+        records = {
+            n.node_id: NodeRecord(
+                node_id=n.node_id,
+                task_id=n.task_id,
+                agent_id=n.agent_id,
+                hostname=n.hostname,
+                http_port=31000,
+                transport_port=31001,
+                state=TaskState(n.state),
+                volumes=volume_names(config.framework_name, n.node_id),
+                started_at=n.started_at,
+            )
+            for n in nodes
+        }
+        gone = max((n.node_id for n in nodes), default=0) + 1
+        volumes = {r.node_id: _sample_volume_set(config, r.node_id, r.agent_id, r.hostname) for r in records.values()}
+        volumes[gone] = _sample_volume_set(config, gone, f"agent-{gone}-S0", f"agent{gone}.example.com")
+        state = ClusterState(desired_nodes=desired, nodes=MappingProxyType(records), volumes=MappingProxyType(volumes))
+        return volume_inventory(state, config)
+
+    def profiles(self) -> Sequence[Mapping[str, Any]]:
+        return profile_catalog(sample_volume_config())
 
     def set_desired_nodes(self, count: int) -> None:
         with self._lock:
