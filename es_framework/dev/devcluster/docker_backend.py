@@ -20,6 +20,12 @@ event, and once the grace period is over ``docker stop -t <stop_timeout>`` (Meso
 
 A cluster whose tasks use both Docker and plain executors combines it with a process backend in a
 :class:`~es_framework.dev.devcluster.routing_backend.RoutingExecutorBackend`.
+
+Command tasks (``command``, no ``executor``) run as Mesos' command executor runs them on the agent
+host (:mod:`.command_tasks`), with ``DOCKER_HOST`` set to this backend's engine: ``docker volume rm``
+asks its real volume drivers (the tests' engine has the test volume plugin). A
+:class:`~es_framework.dev.devcluster.routing_backend.RoutingExecutorBackend` sends them to its default
+backend; give that ``ProcessExecutorBackend(workdir, docker_host=...)`` for the same.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from es_framework.dev.devcluster.command_tasks import CommandTaskBackend, CommandTaskRunner
 from es_framework.dev.devcluster.docker_run import SANDBOX_IN_CONTAINER, container_name, docker_run_argv
-from es_framework.dev.devcluster.executor_api import DEFAULT_GRACE_PERIOD, ExecutorAPIBackend, ExecutorRecord
+from es_framework.dev.devcluster.executor_api import DEFAULT_GRACE_PERIOD, ExecutorRecord
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
 
 logger = logging.getLogger(__name__)
@@ -61,7 +68,7 @@ class ContainerRecord(ExecutorRecord):
     cancelled: bool = False
 
 
-class DockerExecutorBackend(ExecutorAPIBackend[ContainerRecord]):
+class DockerExecutorBackend(CommandTaskBackend[ContainerRecord]):
     """Runs ``DOCKER`` executors as containers of the ``dockerd`` at ``docker_host``. See the module docstring."""
 
     kind = "executor container"
@@ -89,6 +96,14 @@ class DockerExecutorBackend(ExecutorAPIBackend[ContainerRecord]):
         self.instance = uuid.uuid4().hex[:12]
         self._all: list[ContainerRecord] = []
         self._exit_lock = threading.Lock()
+        self.command_tasks = CommandTaskRunner(environment=self.command_env)
+
+    def command_env(self, ref: ExecutorRef, sandbox: Path) -> dict[str, str]:
+        """A command task's ``docker`` talks to this backend's engine (and is this backend's binary)."""
+        env = super().command_env(ref, sandbox)
+        env["DOCKER_HOST"] = self.docker_host
+        env["PATH"] = os.pathsep.join([str(Path(self.docker_binary).parent), os.environ.get("PATH", "")])
+        return env
 
     # -------------------------------------------------------------- docker
 

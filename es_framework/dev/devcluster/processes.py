@@ -20,28 +20,35 @@ container path. Any other absolute path there is the agent's own filesystem for 
 Mesos containerizer without an image (which shares it, e.g. normal mode's ``<dataDir>/…``), so it
 becomes ``<workdir>/hostpaths/<agent>/<path>`` too; inside a Docker container it would vanish with the
 container, so it becomes a sandbox directory.
+
+Command tasks (``command``, no ``executor``) run as Mesos' command executor runs them
+(:mod:`.command_tasks`). ``docker volume rm|inspect NAMES`` there asks the stand-in driver: ``rm``
+removes ``<workdir>/volumes/<name>`` unless a running executor of this backend mounts it (then it
+fails as Docker does, "Error response from daemon: remove <name>: volume is in use - [<tasks>]",
+exit 1, and a missing one fails with "… get <name>: no such volume", exit 1; ``-f`` skips missing
+ones, as Docker's does, never in-use ones); ``inspect`` prints the found volumes as JSON and fails
+(exit 1) on a missing one. Given ``docker_host``, ``docker`` runs for real against that engine instead.
+Any other command runs as a process in the task's sandbox.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from es_framework.dev.devcluster.command_tasks import CommandTaskBackend, CommandTaskRunner, StandIn
 from es_framework.dev.devcluster.docker_run import is_docker_executor
-from es_framework.dev.devcluster.executor_api import (
-    DEFAULT_GRACE_PERIOD,
-    ExecutorAPIBackend,
-    ExecutorRecord,
-    safe_name,
-)
+from es_framework.dev.devcluster.executor_api import DEFAULT_GRACE_PERIOD, ExecutorRecord, safe_name
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
 
 logger = logging.getLogger(__name__)
@@ -89,7 +96,7 @@ def volume_mounts(task_info: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return mounts
 
 
-class ProcessExecutorBackend(ExecutorAPIBackend[ProcessRecord]):
+class ProcessExecutorBackend(CommandTaskBackend[ProcessRecord]):
     """Runs executors as local processes against the master's executor API. See the module docstring."""
 
     kind = "executor process"
@@ -101,10 +108,21 @@ class ProcessExecutorBackend(ExecutorAPIBackend[ProcessRecord]):
         commands: Mapping[str, Sequence[str]] | None = None,
         extra_env: Mapping[str, str] | None = None,
         default_grace_period: float = DEFAULT_GRACE_PERIOD,
+        docker_host: str | None = None,
     ) -> None:
         super().__init__(workdir, default_grace_period=default_grace_period)
         self.commands = dict(DEFAULT_COMMANDS if commands is None else commands)
         self.extra_env = dict(extra_env or {})
+        self.docker_host = docker_host
+        self.command_tasks = CommandTaskRunner(
+            stand_in=self._docker_stand_in if docker_host is None else None, environment=self.command_env
+        )
+
+    def command_env(self, ref: ExecutorRef, sandbox: Path) -> dict[str, str]:
+        env = super().command_env(ref, sandbox)
+        if self.docker_host is not None:
+            env["DOCKER_HOST"] = self.docker_host
+        return env
 
     def volume_dir(self, name: str) -> Path:
         return self.workdir / "volumes" / safe_name(name)
@@ -205,3 +223,60 @@ class ProcessExecutorBackend(ExecutorAPIBackend[ProcessRecord]):
                 # An absolute path inside a container that is not a volume: it would vanish with the container.
                 out[name] = str(record.sandbox / value.lstrip("/"))
         return out
+
+    # ------------------------------------------------------------------ the stand-in for ``docker volume``
+
+    def _docker_stand_in(self, argv: Sequence[str]) -> StandIn | None:
+        if Path(argv[0]).name == "docker" and len(argv) >= 3 and argv[1] == "volume" and argv[2] in _VOLUME_VERBS:
+            return self._docker_volume
+        return None
+
+    def volume_users(self, name: str) -> list[str]:
+        """The tasks of running executors of this backend that mount volume ``name`` (Docker's references)."""
+        with self._lock:
+            return sorted(
+                record.task_id
+                for record in self._executors.values()
+                if self._exit_code(record) is None
+                and any(kind == "volume" and source == name for kind, source, _ in volume_mounts(record.task_info))
+            )
+
+    def _docker_volume(self, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+        verb = _VOLUME_VERBS[argv[2]]
+        names = [a for a in argv[3:] if not a.startswith("-")]
+        flags = [a for a in argv[3:] if a.startswith("-")]
+        unknown = [f for f in flags if verb != "rm" or f not in ("-f", "--force")]
+        if unknown:
+            err.write(f"unknown flag: {unknown[0]}\nSee 'docker volume {verb} --help'.\n")
+            return 125
+        if not names:
+            err.write(f'"docker volume {verb}" requires at least 1 argument.\n')
+            return 1
+        failed = False
+        found: list[dict[str, Any]] = []
+        for name in names:
+            directory = self.volume_dir(name)
+            if not directory.is_dir():
+                if verb == "rm" and flags:
+                    continue  # --force: a missing volume counts as removed (and hides nothing else here)
+                err.write(f"Error response from daemon: get {name}: no such volume\n")
+                failed = True
+                continue
+            if verb == "inspect":
+                found.append({"Name": name, "Driver": "local", "Mountpoint": str(directory), "Scope": "local"})
+                continue
+            users = self.volume_users(name)
+            if users:
+                err.write(f"Error response from daemon: remove {name}: volume is in use - [{', '.join(users)}]\n")
+                failed = True
+                continue
+            shutil.rmtree(directory)
+            logger.info("stand-in volume driver: removed volume %s (%s)", name, directory)
+            out.write(f"{name}\n")
+        if verb == "inspect":
+            out.write(json.dumps(found, indent=4) + "\n")
+        return 1 if failed else 0
+
+
+#: ``docker volume`` verbs the stand-in answers (``remove`` is ``rm``'s alias).
+_VOLUME_VERBS = {"rm": "rm", "remove": "rm", "inspect": "inspect"}
