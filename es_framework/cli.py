@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from es_framework import __version__
+from es_framework import __version__, contract
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
 from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
@@ -248,6 +248,7 @@ def _describe_step(step: PlanStep, config: Config) -> str:
         f"{where}: ACCEPT node {step.node_id} as {step.task_info['name']} "
         f"(task {step.task_info['task_id']['value']}); {storage}; "
         f"ports http {env['ELASTICSEARCH_HTTP_PORT']} transport {env['ELASTICSEARCH_TRANSPORT_PORT']}; {amounts}"
+        + (f"; zone {env[contract.ENV_NODE_ZONE]}" if contract.ENV_NODE_ZONE in env else "")
     )
 
 

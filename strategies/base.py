@@ -58,6 +58,15 @@ class Rule:
     #: A short, stable name: the key under which declines are counted.
     name: str
     check: Check
+    #: Whether the rule applies (None: always). A rule that does not apply (a flag left unset, no
+    #: zone known) is neither evaluated nor reported, so a verdict lists only what can decide.
+    applies: Callable[[Candidate], bool] | None = None
+    #: The part of the check that looks at the offer and the configuration only, never at the
+    #: cluster or the node id (None: the rule has no such part); :meth:`OfferStrategy.can_host`.
+    offer_only: Check | None = None
+
+    def applies_to(self, candidate: Candidate) -> bool:
+        return self.applies is None or self.applies(candidate)
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,8 @@ class OfferStrategy:
 
     def evaluate(self, offer: Offer, view: ClusterView, config: Config, context: EvaluationContext) -> Verdict:
         candidate = Candidate(offer, available(offer, config.role), view, config, context)
-        outcomes = tuple(_outcome(rule, candidate) for rule in self.rules)
+        rules = [rule for rule in self.rules if rule.applies_to(candidate)]
+        outcomes = tuple(_outcome(rule, candidate) for rule in rules)
         first = next((o for o in outcomes if not o.passed), None)
         if first is not None:
             return Verdict(offer.id, offer.agent_id, offer.hostname, False, first.rule, first.reason, outcomes)
@@ -80,8 +90,18 @@ class OfferStrategy:
             offer.hostname,
             True,
             None,
-            f"{self.name} strategy: every rule passed ({', '.join(r.name for r in self.rules)})",
+            f"{self.name} strategy: every rule passed ({', '.join(r.name for r in rules)})",
             outcomes,
+        )
+
+    def can_host(self, offer: Offer, config: Config) -> bool:
+        """Whether the offer passes every rule's offer-only part (see :class:`Rule`)."""
+        view = ClusterView(desired_nodes=1)
+        candidate = Candidate(offer, available(offer, config.role), view, config, EvaluationContext(None))
+        return all(
+            rule.offer_only(candidate).passed
+            for rule in self.rules
+            if rule.offer_only is not None and rule.applies_to(candidate)
         )
 
 

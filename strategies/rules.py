@@ -13,6 +13,7 @@ from es_framework.config import Config
 from es_framework.core.failures import HINTS
 from es_framework.core.resources import Available, PortsUnavailableError, choose_ports, format_milli
 from strategies.base import Candidate, Finding, Rule, failed, passed
+from strategies.constraints import CONSTRAINTS_RULE, VOLUME_ZONE_RULE, ZONE_SPREAD_RULE
 
 
 def cluster_full(c: Candidate) -> Finding:
@@ -22,13 +23,27 @@ def cluster_full(c: Candidate) -> Finding:
     return passed(f"{view.missing_nodes} of {view.desired_nodes} nodes missing")
 
 
+def nodes_per_agent(config: Config) -> int:
+    """How many nodes of this cluster one agent may run: ``--maxNodesPerAgent`` with external volumes;
+    one with local disk, where nodes on one agent would share the data directory
+    (:func:`es_framework.core.task_builder.local_data_dir`)."""
+    return config.max_nodes_per_agent if config.external_volume_driver else 1
+
+
 def agent_has_node(c: Candidate) -> Finding:
-    node = c.view.nodes_by_agent.get(c.offer.agent_id)
-    if node is None:
-        node = c.view.nodes_by_hostname.get(c.offer.hostname)
-    if node is not None:
-        return failed(f"this agent already runs node {node} of cluster {c.config.cluster_name} (one node per agent)")
-    return passed(f"no node of cluster {c.config.cluster_name} on this agent or host")
+    """The agent (by agent id or by hostname: an agent that re-registers with a new id is the same
+    host) runs fewer nodes of this cluster than one agent may (:func:`nodes_per_agent`)."""
+    nodes = c.view.nodes_on(c.offer.agent_id, c.offer.hostname)
+    limit = nodes_per_agent(c.config)
+    cluster = c.config.cluster_name
+    if not nodes:
+        return passed(f"no node of cluster {cluster} on this agent or host")
+    listed = f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {', '.join(map(str, nodes))}"
+    if limit == 1:
+        return failed(f"this agent already runs {listed} of cluster {cluster} (one node per agent)")
+    if len(nodes) >= limit:
+        return failed(f"this agent already runs {listed} of cluster {cluster} (at most {limit}, --maxNodesPerAgent)")
+    return passed(f"this agent runs {listed} of cluster {cluster}, fewer than {limit} (--maxNodesPerAgent)")
 
 
 def gpu_agent(c: Candidate) -> Finding:
@@ -106,17 +121,25 @@ def backoff(c: Candidate) -> Finding:
 
 
 #: What every strategy checks first, about the cluster and the agent.
-COMMON_RULES: tuple[Rule, ...] = (
+CLUSTER_RULES: tuple[Rule, ...] = (
     Rule("cluster_full", cluster_full),
     Rule("agent_has_node", agent_has_node),
-    Rule("gpu_agent", gpu_agent),
-    Rule("cpus", enough_cpus),
-    Rule("mem", enough_mem),
-    Rule("ports", enough_ports),
 )
+#: Where nodes go: the operator's constraints and the spread over zones (each reported only where it
+#: applies: constraints given, zones known).
+PLACEMENT_RULES: tuple[Rule, ...] = (CONSTRAINTS_RULE, ZONE_SPREAD_RULE)
+#: What the agent offers.
+RESOURCE_RULES: tuple[Rule, ...] = (
+    Rule("gpu_agent", gpu_agent, offer_only=gpu_agent),
+    Rule("cpus", enough_cpus, offer_only=enough_cpus),
+    Rule("mem", enough_mem, offer_only=enough_mem),
+    Rule("ports", enough_ports, offer_only=enough_ports),
+)
+COMMON_RULES: tuple[Rule, ...] = (*CLUSTER_RULES, *PLACEMENT_RULES, *RESOURCE_RULES)
 #: What every strategy checks last, about the node id the offer would launch.
 NODE_ID_RULES: tuple[Rule, ...] = (
     Rule("pinned", pinned),
+    VOLUME_ZONE_RULE,
     Rule("backoff", backoff),
 )
-DISK_RULE = Rule("disk", enough_disk)
+DISK_RULE = Rule("disk", enough_disk, offer_only=enough_disk)

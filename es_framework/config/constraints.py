@@ -21,8 +21,11 @@ Operators, as Marathon defines them:
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal, cast
 
 Operator = Literal["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"]
@@ -34,6 +37,23 @@ _COUNT_VALUE = frozenset({"GROUP_BY", "MAX_PER"})
 _REGEX_VALUE = frozenset({"LIKE", "UNLIKE"})
 #: The field that is the agent's hostname rather than an attribute.
 HOSTNAME_FIELD = "hostname"
+#: Both spellings Marathon accepts for it (``@hostname`` since Marathon 1.5).
+HOSTNAME_FIELDS = frozenset({HOSTNAME_FIELD, "@hostname"})
+#: A scalar as an ``IS`` value may write it (Marathon's ``MesosScalarValue``).
+_SCALAR_VALUE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def scalar_text(value: float) -> str:
+    """A scalar as placement compares it: rounded to thousandths, half to even on the exact binary
+    value, without trailing zeros (Marathon's ``DecimalFormat("0.###")`` in
+    ``src/main/scala/mesosphere/mesos/Constraints.scala``: ``1.0005`` is ``1``, ``1.00051`` is
+    ``1.001``, ``0.80`` is ``0.8``)."""
+    if not math.isfinite(value):
+        return str(value)
+    text = format(Decimal(value).quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 @dataclass(frozen=True)
@@ -41,9 +61,18 @@ class Constraint:
     field: str
     operator: Operator
     value: str | None = None
+    #: The constraint as the operator wrote it (a declined offer's reason quotes it).
+    text: str = dataclass_field(default="", compare=False)
 
     def __str__(self) -> str:
-        return f"{self.field}:{self.operator}" + (f":{self.value}" if self.value is not None else "")
+        return self.text or f"{self.field}:{self.operator}" + (f":{self.value}" if self.value is not None else "")
+
+    @property
+    def is_value(self) -> str:
+        """What ``IS`` compares an agent's value with: a scalar written as one is compared as Marathon
+        formats scalars (``0.80`` is ``0.8``), anything else as written."""
+        value = self.value or ""
+        return scalar_text(float(value)) if _SCALAR_VALUE.fullmatch(value) else value
 
     def public(self) -> list[str]:
         """The constraint in Marathon's JSON form."""
@@ -57,10 +86,17 @@ class Constraint:
         return None
 
 
-def constraint(field: object, operator: object, value: object = None) -> Constraint:
+def constraint(field: object, operator: object, value: object = None, *, text: str = "") -> Constraint:
     """One checked constraint, or :class:`ValueError` saying what is wrong with it."""
     if not isinstance(field, str) or not field.strip():
         raise ValueError(f"a constraint's field must be a non-empty string, got {field!r}")
+    if field.strip().startswith("@") and field.strip() not in HOSTNAME_FIELDS:
+        # Marathon's @region and @zone read the fault domain; es-mesos spreads over zones on its own
+        # (see --zoneAttribute), and an agent attribute's name never starts with @.
+        raise ValueError(
+            f"{field.strip()}: unknown field; use hostname (or @hostname) or an agent attribute's name "
+            "(zones: nodes spread over them by default, see --zoneAttribute)"
+        )
     if not isinstance(operator, str) or operator.upper() not in OPERATORS:
         raise ValueError(f"{field}: unknown operator {operator!r}; one of {', '.join(OPERATORS)}")
     op = cast(Operator, operator.upper())
@@ -69,6 +105,10 @@ def constraint(field: object, operator: object, value: object = None) -> Constra
             value = str(value)
         else:
             raise ValueError(f"{field}:{op}: the value must be a string, got {value!r}")
+    if value == "":
+        # Marathon reads an empty value as none (``CLUSTER`` without a value); where one is needed
+        # it matches nothing, so it is refused here instead.
+        value = None
     if op in _NO_VALUE and value is not None:
         raise ValueError(f"{field}:{op} takes no value, got {value!r}")
     if op not in _NO_VALUE and op not in _OPTIONAL_VALUE and value is None:
@@ -80,7 +120,7 @@ def constraint(field: object, operator: object, value: object = None) -> Constra
             re.compile(value or "")
         except re.error as exc:
             raise ValueError(f"{field}:{op}: {value!r} is not a regular expression ({exc})") from None
-    return Constraint(field.strip(), op, value)
+    return Constraint(field.strip(), op, value, text)
 
 
 def parse_constraints(text: str) -> tuple[Constraint, ...]:
@@ -88,7 +128,7 @@ def parse_constraints(text: str) -> tuple[Constraint, ...]:
     stripped = text.strip()
     if not stripped:
         return ()
-    if stripped.startswith("["):
+    if stripped.startswith(("[", "{")):
         try:
             document = json.loads(stripped)
         except json.JSONDecodeError as exc:
@@ -101,7 +141,7 @@ def parse_constraints(text: str) -> tuple[Constraint, ...]:
         for item in document:
             if not 2 <= len(item) <= 3:
                 raise ValueError(f"{item!r}: a constraint is [field, operator] or [field, operator, value]")
-            items.append(constraint(*item))
+            items.append(constraint(*item, text=json.dumps(item)))
         return tuple(items)
     out = []
     for part in stripped.split(";"):
@@ -110,7 +150,7 @@ def parse_constraints(text: str) -> tuple[Constraint, ...]:
         pieces = part.strip().split(":", 2)
         if len(pieces) < 2:
             raise ValueError(f"{part.strip()!r} is not field:OPERATOR[:value]")
-        out.append(constraint(*pieces))
+        out.append(constraint(*pieces, text=part.strip()))
     return tuple(out)
 
 

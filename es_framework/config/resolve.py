@@ -137,6 +137,12 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
         ):
             if name in explicit and values.get(name):
                 problems.append(f"--{name} needs --externalVolumeDriver")
+        # Nodes on one agent would share its data directory (normal mode keeps data at --dataDir).
+        if int(values.get("maxNodesPerAgent") or 1) > 1:
+            problems.append(
+                "--maxNodesPerAgent above 1 needs --externalVolumeDriver: in normal mode a node's data lives in "
+                "the agent's --dataDir, which two nodes on one agent would share"
+            )
     if (
         values.get("frameworkUseDocker") is True
         and "externalVolumeMethod" in explicit

@@ -32,6 +32,14 @@ class EvaluationContext:
     backoff: Backoff = field(default_factory=Backoff)
     #: The cycle's clock (Unix seconds), for pins and back-off.
     now: float = 0.0
+    #: Missing node ids whose external volumes can only be attached in one zone (the driver's
+    #: volumes are zonal): node id -> that zone, where the volumes were last attached.
+    zone_bound: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def node_zone(self) -> str | None:
+        """The zone the node id that would launch here must stay in, or None when it may go anywhere."""
+        return None if self.node_id is None else self.zone_bound.get(self.node_id)
 
 
 @dataclass(frozen=True)
@@ -79,3 +87,10 @@ class OfferEvaluator(Protocol):
     def name(self) -> str: ...
 
     def evaluate(self, offer: Offer, view: ClusterView, config: Config, context: EvaluationContext) -> Verdict: ...
+
+    def can_host(self, offer: Offer, config: Config) -> bool:
+        """Whether this offer's agent could run a node at all, whatever runs where: the rules that
+        depend on the offer and the configuration only. Placement spreads only over values (zones,
+        attribute values) that such an offer brings, so it never waits for an agent that can
+        never take a node."""
+        ...

@@ -7,14 +7,15 @@ stored is :mod:`es_framework.core.state_document`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from es_framework.core.cluster_view import ClusterView
+from es_framework.config.constraints import HOSTNAME_FIELDS
+from es_framework.core.cluster_view import ClusterView, value_counts
 from es_framework.core.volumes import VolumeSet
 from identity.allocator import NodeIdAllocator
 
@@ -161,10 +162,19 @@ class ClusterState:
         """A fresh allocator holding every reserved id."""
         return NodeIdAllocator(sorted(self.nodes))
 
-    def view(self, master_nodes: int = MASTER_ELIGIBLE_NODES) -> ClusterView:
+    def view(self, master_nodes: int = MASTER_ELIGIBLE_NODES, *, fields: Iterable[str] = ()) -> ClusterView:
         """The summary offer strategies see. Every record counts as present: a launching,
         unreachable or unknown node still holds its id, so no substitute is launched for it.
-        Node ids up to ``master_nodes`` are master-eligible."""
+        Node ids up to ``master_nodes`` are master-eligible. Placement counts nodes per value of each
+        of ``fields`` (the constraints' fields) and per zone, here, once per offer cycle: a rule
+        then looks a value up instead of scanning the records."""
+        records = sorted(self.nodes.values(), key=lambda r: r.node_id)
+        agent_nodes: dict[str, tuple[int, ...]] = {}
+        host_nodes: dict[str, tuple[int, ...]] = {}
+        for r in records:
+            agent_nodes[r.agent_id] = (*agent_nodes.get(r.agent_id, ()), r.node_id)
+            if r.hostname:
+                host_nodes[r.hostname] = (*host_nodes.get(r.hostname, ()), r.node_id)
         return ClusterView(
             desired_nodes=self.desired_nodes,
             present_nodes=self.kept_nodes,
@@ -178,6 +188,15 @@ class ClusterState:
             ),
             master_nodes=master_nodes,
             initial_master_nodes=self.bootstrap_masters if self.bootstrap_masters and not self.cluster_uuid else (),
+            agent_nodes=MappingProxyType(agent_nodes),
+            host_nodes=MappingProxyType(host_nodes),
+            placement=MappingProxyType(
+                {
+                    name: value_counts((r.node_id, record_value(r, name)) for r in records)
+                    for name in dict.fromkeys(fields)
+                }
+            ),
+            zones=value_counts((r.node_id, r.zone) for r in records),
         )
 
     def reconcile_tasks(self) -> list[dict[str, Any]]:
@@ -191,6 +210,14 @@ class ClusterState:
     def with_nodes(self, nodes: dict[int, NodeRecord]) -> ClusterState:
         """This state with ``nodes`` (a fresh dict, not copied again) as its records."""
         return replace(self, nodes=MappingProxyType(nodes))
+
+
+def record_value(record: NodeRecord, field: str) -> str | None:
+    """The value a placement constraint over ``field`` sees for a node: its agent's hostname for
+    ``hostname``, else the agent attribute recorded at launch (None: the agent had none)."""
+    if field in HOSTNAME_FIELDS:
+        return record.hostname or None
+    return record.attributes.get(field)
 
 
 def record_launch(state: ClusterState, record: NodeRecord) -> ClusterState:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from es_framework.config.constraints import HOSTNAME_FIELDS, scalar_text
+
 
 class OfferError(ValueError):
     """An offer (or a resource in it) is not the JSON the Mesos v1 API defines."""
@@ -225,16 +227,18 @@ def offers_from_document(document: object) -> list[object]:
 
 
 def attribute_text(attribute: Attribute) -> str:
-    """An attribute's value as text, the form placement constraints compare (Mesos' own
-    ``stringify``: a scalar without trailing zeros, ranges ``[a-b, c-d]``, a set ``{a,b}``)."""
+    """An attribute's value as text, the form placement constraints compare, exactly as Marathon
+    formats it (``getValueString`` in mesosphere/marathon ``src/main/scala/mesosphere/mesos/Constraints.scala``,
+    documented in ``docs/docs/constraints.md``): a text as is, a scalar by :func:`scalar_text`,
+    ranges ``[a-b,c-d]`` sorted by their start, a set ``{a,b}`` sorted, without spaces."""
     value = attribute.value
     if isinstance(value, str):
         return value
     if isinstance(value, float):
-        return f"{value:g}"
+        return scalar_text(value)
     if isinstance(value, frozenset):
         return "{" + ",".join(sorted(value)) + "}"
-    return "[" + ", ".join(f"{begin}-{end}" for begin, end in value) + "]"
+    return "[" + ",".join(f"{begin}-{end}" for begin, end in value) + "]"
 
 
 def attribute_texts(offer: Offer) -> dict[str, str]:
@@ -250,3 +254,15 @@ def agent_zone(offer: Offer, zone_attribute: str | None) -> str | None:
     if zone_attribute:
         return attribute_texts(offer).get(zone_attribute)
     return offer.zone
+
+
+def field_value(offer: Offer, field: str) -> str | None:
+    """The value a placement constraint over ``field`` sees in this offer: the agent's hostname for
+    ``hostname`` (or ``@hostname``), else the attribute of that name as text; None when the agent has
+    no such attribute."""
+    if field in HOSTNAME_FIELDS:
+        return offer.hostname
+    for attribute in offer.attributes:
+        if attribute.name == field:
+            return attribute_text(attribute)
+    return None

@@ -13,6 +13,7 @@ like the others and a verdict explains an offer completely. :func:`plan_offers` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -23,10 +24,10 @@ from es_framework.core.bootstrap import decide_bootstrap, is_master_eligible
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.evaluation import EvaluationContext, OfferEvaluator, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff
-from es_framework.core.node_state import ClusterState, NodeRecord, Pin, record_launch
-from es_framework.core.offers import Offer, OfferError, agent_zone, attribute_texts, parse_offer
+from es_framework.core.node_state import ClusterState, NodeRecord, Pin, record_launch, record_value
+from es_framework.core.offers import Offer, OfferError, agent_zone, attribute_texts, field_value, parse_offer
 from es_framework.core.task_builder import build_task_info, task_ports
-from es_framework.core.volume_profiles import volume_specs
+from es_framework.core.volume_profiles import volume_specs, volumes_are_zonal
 from es_framework.core.volumes import record_volume_launch
 from identity.allocator import NodeIdAllocator
 from identity.naming import volume_names
@@ -96,13 +97,17 @@ def plan_offer_cycle(
     if state.missing_nodes > 0:
         # Decided with the first launch of a brand-new cluster, and persisted with it.
         state = decide_bootstrap(state, config.framework_name, config.master_nodes)
-    view = state.view(config.master_nodes)
+    fields = tuple(dict.fromkeys(constraint.field for constraint in config.constraints))
+    view = _placement_view(state, offers, config, strategy, fields)
+    zonal = _zone_bound(state, config)
     launches: list[Launch] = []
     declines: list[DeclinedOffer] = []
-    for offer in offers:
+    for offer in _spread_order(offers, view, config):
         waiting = _waiting_pins(state, allocator, now)
-        node_id = _choose_node_id(allocator, state.desired_nodes, waiting, offer.agent_id)
-        context = EvaluationContext(node_id, waiting, backoff, now)
+        bound = MappingProxyType({i: z for i, z in zonal.items() if i not in allocator})
+        zone = agent_zone(offer, config.zone_attribute)
+        node_id = _choose_node_id(allocator, state.desired_nodes, waiting, offer.agent_id, zone_bound=bound, zone=zone)
+        context = EvaluationContext(node_id, waiting, backoff, now, zone_bound=bound)
         verdict = strategy.evaluate(offer, view, config, context)
         if not verdict.accepted:
             declines.append(DeclinedOffer(offer, verdict, _refuse_seconds(verdict, view, context)))
@@ -141,10 +146,77 @@ def plan_offer_cycle(
             state = replace(state, pins=MappingProxyType({i: p for i, p in state.pins.items() if i != node_id}))
         master_eligible = is_master_eligible(node_id, config.master_nodes)
         view = view.with_node(
-            node_id, offer.agent_id, offer.hostname, seed_host=record.transport_address if master_eligible else None
+            node_id,
+            offer.agent_id,
+            offer.hostname,
+            seed_host=record.transport_address if master_eligible else None,
+            values={name: record_value(record, name) for name in fields},
+            zone=record.zone,
         )
         launches.append(Launch(offer, record, task, verdict))
+    order = {offer.id: index for index, offer in enumerate(offers)}
+    declines.sort(key=lambda d: order[d.offer.id])
     return OfferPlan(state, tuple(launches), tuple(declines))
+
+
+def _placement_view(
+    state: ClusterState, offers: Sequence[Offer], config: Config, strategy: OfferEvaluator, fields: tuple[str, ...]
+) -> ClusterView:
+    """The view with nodes counted per value of each constraint field and per zone (once per cycle),
+    knowing the values and zones of this cycle's offers that could host a node."""
+    view = state.view(config.master_nodes, fields=fields)
+    hosting = [offer for offer in offers if strategy.can_host(offer, config)]
+    return view.with_offered(
+        {name: [field_value(offer, name) for offer in hosting] for name in fields},
+        [agent_zone(offer, config.zone_attribute) for offer in hosting],
+    )
+
+
+def _spread_order(offers: Sequence[Offer], view: ClusterView, config: Config) -> list[Offer]:
+    """The offers in the order that spreads nodes evenly in one pass: interleaved over the values of
+    the spreading field (the zone when zones are known, else the first ``GROUP_BY`` constraint's
+    field), the values with fewer nodes first; otherwise as they came. Offers are judged one by one,
+    so without this a cycle whose first offers all come from one zone would decline all but one of
+    them and wait for the next cycle."""
+    value_of: Callable[[Offer], str | None]
+    if view.zones.known:
+        counts = view.zones
+
+        def value_of(offer: Offer) -> str | None:
+            return agent_zone(offer, config.zone_attribute)
+    else:
+        spread = next((c.field for c in config.constraints if c.operator == "GROUP_BY"), None)
+        if spread is None:
+            return list(offers)
+        counts = view.placement[spread]
+
+        def value_of(offer: Offer) -> str | None:
+            return field_value(offer, spread)
+
+    seen: dict[str, int] = {}
+    keyed: list[tuple[float, int, Offer]] = []
+    for index, offer in enumerate(offers):
+        value = value_of(offer)
+        if value is None:
+            keyed.append((math.inf, index, offer))
+            continue
+        keyed.append((counts.count(value) + seen.get(value, 0), index, offer))
+        seen[value] = seen.get(value, 0) + 1
+    return [offer for _, _, offer in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
+def _zone_bound(state: ClusterState, config: Config) -> Mapping[int, str]:
+    """Node ids without a task whose external volumes can only be attached in the zone they were last
+    attached in (the driver's volumes are zonal): node id -> that zone."""
+    if not config.external_volume_driver or not volumes_are_zonal(config):
+        return MappingProxyType({})
+    return MappingProxyType(
+        {
+            node_id: entry.last_zone
+            for node_id, entry in state.volumes.items()
+            if entry.last_zone and entry.removed_at is None and node_id not in state.nodes
+        }
+    )
 
 
 def _waiting_pins(state: ClusterState, allocator: NodeIdAllocator, now: float) -> Mapping[int, Pin]:
@@ -153,17 +225,28 @@ def _waiting_pins(state: ClusterState, allocator: NodeIdAllocator, now: float) -
 
 
 def _choose_node_id(
-    allocator: NodeIdAllocator, desired_nodes: int, waiting: Mapping[int, Pin], agent_id: str
+    allocator: NodeIdAllocator,
+    desired_nodes: int,
+    waiting: Mapping[int, Pin],
+    agent_id: str,
+    *,
+    zone_bound: Mapping[int, str] | None = None,
+    zone: str | None = None,
 ) -> int | None:
-    """The node id an offer from ``agent_id`` would launch: this agent's pinned node (a restart in
-    place) first, else the lowest free id that is not pinned to another agent; None if no missing id
+    """The node id an offer from ``agent_id`` (in ``zone``) would launch: this agent's pinned node (a
+    restart in place) first, then the lowest id whose zonal volumes are in this zone, else the lowest
+    free id that is neither pinned to another agent nor bound to another zone; None if no missing id
     is left for this agent."""
+    zone_bound = zone_bound or {}
     for node_id, pin in sorted(waiting.items()):
         if pin.agent_id == agent_id and node_id <= desired_nodes:
             return node_id
+    here = [i for i, z in zone_bound.items() if z == zone and i <= desired_nodes and i not in waiting]
+    if here:
+        return min(here)
     skipped: list[int] = []
     candidate = allocator.lowest_free
-    while candidate in waiting:
+    while candidate in waiting or candidate in zone_bound:
         allocator.reserve(candidate)
         skipped.append(candidate)
         candidate = allocator.lowest_free

@@ -178,7 +178,11 @@ class NodeSettings:
             seed_hosts=contract.split_list(env.get(contract.ENV_SEED_HOSTS, "")),
             initial_master_nodes=contract.split_list(env.get(contract.ENV_INITIAL_MASTER_NODES, "")),
             roles=None if roles_text is None else contract.split_list(roles_text),
-            user_settings=parse_user_settings(env.get(contract.ENV_USER_SETTINGS, "")),
+            user_settings=with_zone(
+                parse_user_settings(env.get(contract.ENV_USER_SETTINGS, "")),
+                env.get(contract.ENV_NODE_ZONE, "").strip(),
+                f"node {env.get(contract.ENV_NODE_ID, '?')} task {(task_info.get('task_id') or {}).get('value', '?')}",
+            ),
             data_path=data_path,
             config_path=config_path,
             config_volume=config_volume,
@@ -213,6 +217,41 @@ def publish_host_of(host: str, env: Mapping[str, str]) -> str:
     except OSError as error:
         logger.warning("cannot resolve %s to an IP address (%s); publishing the hostname", host, error)
         return host
+
+
+#: The node attribute that carries the agent's zone, and the awareness setting that spreads shard
+#: copies over its values.
+ZONE_ATTRIBUTE = "zone"
+ZONE_SETTING = f"node.attr.{ZONE_ATTRIBUTE}"
+AWARENESS_SETTING = "cluster.routing.allocation.awareness.attributes"
+
+
+def with_zone(settings: Mapping[str, UserValue], zone: str, who: str = "node") -> dict[str, UserValue]:
+    """The node's settings with its agent's zone (``ELASTICSEARCH_NODE_ZONE``): ``node.attr.zone`` and
+    shard allocation awareness over ``zone``, so that Elasticsearch keeps a shard's copies in
+    different zones where it can (Elasticsearch reference, "Shard allocation awareness",
+    https://www.elastic.co/guide/en/elasticsearch/reference/8.18/shard-allocation-awareness.html;
+    ``AwarenessAllocationDecider`` in elastic/elasticsearch). Awareness attributes the user set are
+    kept and ``zone`` is added to them. Without a zone nothing is added: with awareness on, "shards
+    are only allocated to nodes that have values set for the specified awareness attributes".
+
+    The zone wins over a ``node.attr.zone`` of the user's settings: placement counted nodes by it."""
+    out = dict(settings)
+    if not zone:
+        return out
+    mine = out.get(ZONE_SETTING)
+    if mine is not None and mine != zone:
+        logger.warning("%s: replacing node.attr.zone %r of the user's settings by the agent's zone %r", who, mine, zone)
+    out[ZONE_SETTING] = zone
+    current = out.get(AWARENESS_SETTING)
+    if current is None:
+        out[AWARENESS_SETTING] = ZONE_ATTRIBUTE
+        return out
+    items = [i.strip() for i in (current if isinstance(current, list) else current.split(",")) if i.strip()]
+    if ZONE_ATTRIBUTE not in items:
+        items.append(ZONE_ATTRIBUTE)
+    out[AWARENESS_SETTING] = items
+    return out
 
 
 def parse_user_settings(text: str) -> dict[str, UserValue]:

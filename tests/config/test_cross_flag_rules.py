@@ -28,7 +28,7 @@ def test_volume_options_need_a_driver() -> None:
     assert problems({"ES_MESOS_EXTERNAL_VOLUME_CONFIG_OPTIONS": "size=5"}) == (
         "--externalVolumeConfigOptions needs --externalVolumeDriver",
     )
-    # the default config options (none; the driver's profile table supplies them) are no reason to complain, nor an explicitly empty value
+    # no default config options (the driver's profile table supplies them), nor an explicitly empty value
     assert cfg(externalVolumeOptions="").external_volume_options == ()
     assert cfg().external_volume_config_options == ()
     assert cfg(externalVolumeDriver="rexray", externalVolumeOptions="size=100").external_volume_options == (
@@ -100,3 +100,10 @@ def test_security_needs_the_password_and_the_certificates(tmp_path: Path) -> Non
         resolve_config({"elasticsearchPasswordFile": password})
     with pytest.raises(ConfigError, match="CertificatesUrl is given without --elasticsearchPasswordFile"):
         resolve_config({"elasticsearchCertificatesUrl": CERTIFICATES_URL})
+
+
+def test_several_nodes_per_agent_need_external_volumes() -> None:
+    with pytest.raises(ConfigError, match="--maxNodesPerAgent above 1 needs --externalVolumeDriver"):
+        cfg(maxNodesPerAgent="2")
+    assert cfg(maxNodesPerAgent="2", externalVolumeDriver="rexray").max_nodes_per_agent == 2
+    assert cfg(maxNodesPerAgent="1").max_nodes_per_agent == 1

@@ -251,7 +251,7 @@ ENV_CASES: dict[str, EnvCase] = {
         ("hostname:UNIQUE", "rack:LIKE:r[12]"),
         {},
     ),
-    "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, {}),
+    "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, DRIVER),
     "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
 }
 #: Flags that are valid only together: giving one of them empty on the command line is an error.

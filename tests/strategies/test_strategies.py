@@ -34,6 +34,39 @@ def test_strategy_selection() -> None:
     assert [r.name for r in NORMAL.rules] == [
         "cluster_full",
         "agent_has_node",
+        "constraints",
+        "zone_spread",
+        "gpu_agent",
+        "cpus",
+        "mem",
+        "ports",
+        "disk",
+        "pinned",
+        "volume_zone",
+        "backoff",
+    ]
+    assert [r.name for r in EXTERNAL.rules] == [
+        "cluster_full",
+        "agent_has_node",
+        "volume_attribute",
+        "constraints",
+        "zone_spread",
+        "gpu_agent",
+        "cpus",
+        "mem",
+        "ports",
+        "pinned",
+        "volume_zone",
+        "backoff",
+    ]
+    assert NORMAL.uses_local_disk and not EXTERNAL.uses_local_disk
+
+
+def test_placement_rules_are_reported_only_where_they_apply() -> None:
+    # No constraint, no storage attribute, no zone known: the verdict lists what it always did.
+    assert [o.rule for o in judge(offer(1)).outcomes] == [
+        "cluster_full",
+        "agent_has_node",
         "gpu_agent",
         "cpus",
         "mem",
@@ -42,7 +75,7 @@ def test_strategy_selection() -> None:
         "pinned",
         "backoff",
     ]
-    assert [r.name for r in EXTERNAL.rules] == [
+    assert [o.rule for o in judge(offer(1), externalVolumeDriver="rexray").outcomes] == [
         "cluster_full",
         "agent_has_node",
         "gpu_agent",
@@ -52,7 +85,6 @@ def test_strategy_selection() -> None:
         "pinned",
         "backoff",
     ]
-    assert NORMAL.uses_local_disk and not EXTERNAL.uses_local_disk
 
 
 @pytest.mark.parametrize("driver", [{}, {"externalVolumeDriver": "rexray"}])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,6 +239,8 @@ def validate(values: dict[str, SettingValue]) -> None:
                 f"unknown setting [{key}] please check that any required plugins are installed, or check the "
                 "breaking changes documentation for removed settings"
             )
+    for key in sorted(k for k in values if k.startswith(KNOWN_PREFIXES)):
+        _check_node_attribute(key, values[key])
     roles = values.get("node.roles")
     if roles is not None:
         items = roles if isinstance(roles, list) else [r for r in roles.split(",") if r]
@@ -250,6 +253,24 @@ def validate(values: dict[str, SettingValue]) -> None:
         for provider in items:
             if provider.strip() not in ("file", "settings", ""):
                 raise SettingsError(f"Unknown seed providers [{provider.strip()}]")
+
+
+def _check_node_attribute(key: str, value: SettingValue) -> None:
+    """``node.attr.*`` as Elasticsearch checks it (``Node.NODE_ATTRIBUTES`` in elastic/elasticsearch,
+    server/src/main/java/org/elasticsearch/node/Node.java): a single string without leading or
+    trailing whitespace; ``node.attr.server_name`` must also be a valid SNI host name (approximated
+    here by the DNS host name syntax)."""
+    if isinstance(value, list):
+        raise SettingsError(f"Found list type value for setting [{key}] but but did not expect a list for it.")
+    if value and (value[0].isspace() or value[-1].isspace()):
+        raise SettingsError(f"{key} cannot have leading or trailing whitespace [{value}]")
+    if value and key == "node.attr.server_name" and not _SNI_HOST.fullmatch(value):
+        raise SettingsError(f"invalid node.attr.server_name [{value}]")
+
+
+_SNI_HOST = re.compile(
+    r"(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
 
 
 def parse_e_arguments(argv: list[str]) -> dict[str, SettingValue]:
