@@ -95,6 +95,10 @@ def pinned(c: Candidate) -> Finding:
             return passed(f"node {ctx.node_id} restarts in place on this agent")
         return passed(f"node {ctx.node_id} would launch here")
     if not any(node_id <= c.view.desired_nodes for node_id in ctx.waiting_pins):
+        if c.view.present_nodes < c.view.desired_nodes and not ctx.zone_bound:  # volume_zone explains those
+            # A node is missing, yet no id is free for it: a removal task may be removing that id's
+            # volumes right now (core/volume_tasks.py); it launches once the removal has ended.
+            return failed("every missing node id is held: its volumes are being removed")
         # No id at all is missing (the cluster_full rule says so): nothing is held back by a pin.
         return passed("no missing node is pinned to another agent")
     return failed(

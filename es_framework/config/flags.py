@@ -344,8 +344,9 @@ FLAGS: tuple[FlagSpec, ...] = (
         "volume_retention",
         "keep",
         parse_volume_retention,
-        "What happens to a node's external volumes when its id leaves the cluster (scale-down, teardown "
-        "--purge-volumes): keep (default) or delete.",
+        "What happens to a node's external volumes when a scale-down takes its id away: keep (default) or "
+        "delete (after its drain and stop, a volume task runs 'docker volume rm' on an agent with the storage "
+        "attribute).",
         "keep|delete",
     ),
     FlagSpec(

@@ -43,6 +43,7 @@ from es_framework.core.plan import SHORT_REFUSE_S, DeclinedOffer, plan_offer_cyc
 from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.core.status_updates import Action, Decision, StatusUpdate, apply_status, parse_status
+from es_framework.core.volume_tasks import plan_removals, release_after_stop, removal_wait
 from identity.task_ids import new_launch_id
 
 log = logging.getLogger("es_framework.core.engine")
@@ -236,7 +237,11 @@ class Engine:
             new_launch_id=self._new_launch_id,
             strategy=self._strategy,
         )
-        if (plan.launches or known is not self.state) and not self._persist(plan.state):
+        declined = [d.offer for d in plan.declines]
+        new_state, removals = plan_removals(
+            plan.state, self.config, declined, self._clock(), iter(self._new_launch_id, "")
+        )
+        if (plan.launches or removals or known is not self.state) and not self._persist(new_state):
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
         for launch in plan.launches:
             log.info(
@@ -255,10 +260,30 @@ class Engine:
                 launch.record.node_id,
                 launch.record.state.value,
             )
+        for removal in removals:
+            entry = removal.removal
+            log.info(
+                "node %d task %s: removing volumes %s on %s [%s] (attempt %d, released by %s)",
+                entry.node_id,
+                entry.task_id,
+                ", ".join(entry.volumes),
+                entry.hostname,
+                entry.agent_id,
+                entry.attempts,
+                entry.reason,
+            )
+            self._event(f"removing volumes {', '.join(entry.volumes)} (task {entry.task_id})", entry.node_id)
+            calls.append(Accept(removal.offer_id, (removal.task_info,), SHORT_REFUSE_S))
+        used = {removal.offer_id for removal in removals}
+        # Offers come back in time for the next removal that is due (a failed one backs off).
+        wait = removal_wait(new_state, self.config, self._clock())
         by_refuse: dict[float, list[str]] = {}
         for decline in plan.declines:
+            if decline.offer.id in used:
+                continue
             self._declined(decline)
-            by_refuse.setdefault(decline.refuse_seconds, []).append(decline.offer.id)
+            refuse = decline.refuse_seconds if wait is None else min(decline.refuse_seconds, max(SHORT_REFUSE_S, wait))
+            by_refuse.setdefault(refuse, []).append(decline.offer.id)
         calls.extend(Decline(tuple(ids), refuse) for refuse, ids in sorted(by_refuse.items()))
         if plan.launches:
             log.info("%s", describe(self.state))
@@ -318,6 +343,8 @@ class Engine:
             )
             intended = holder is not None and holder.stopping is not None
             new_state, decision = apply_status(new_state, update, self.config.framework_name, now=self._clock())
+            if decision.action is Action.FREE and decision.node_id is not None and holder is not None:
+                new_state = release_after_stop(new_state, self.config, decision.node_id, holder.stopping, self._clock())
             if decision.action is Action.ADOPT:
                 new_state = self._fill_hostnames(new_state)
             node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
@@ -444,10 +471,15 @@ class Engine:
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
         (after registration, when the master's idea of our suppression is unknown)."""
-        wants = self.state.missing_nodes > 0
+        removing = removal_wait(self.state, self.config, self._clock()) is not None
+        wants = self.state.missing_nodes > 0 or removing
         if wants and (self.suppressed or force):
             self.suppressed = False
-            log.info("reviving offers: %d node(s) missing", self.state.missing_nodes)
+            log.info(
+                "reviving offers: %d node(s) missing%s",
+                self.state.missing_nodes,
+                ", volumes to remove" if removing else "",
+            )
             return [Revive()]
         if not wants and (not self.suppressed or force):
             self.suppressed = True

@@ -16,7 +16,7 @@ from typing import Any
 
 from es_framework.config.constraints import HOSTNAME_FIELDS
 from es_framework.core.cluster_view import ClusterView, value_counts
-from es_framework.core.volumes import VolumeSet
+from es_framework.core.volumes import VolumeRemoval, VolumeSet
 from identity.allocator import NodeIdAllocator
 
 #: Default of --elasticsearchMasterNodes: node ids 1..N (N = this) are master-eligible.
@@ -144,6 +144,9 @@ class ClusterState:
     #: Node id -> its external volumes, for every node id that ever launched with them (see
     #: :mod:`es_framework.core.volumes`); kept after the node is gone.
     volumes: Mapping[int, VolumeSet] = field(default_factory=lambda: MappingProxyType({}))
+    #: Node id -> the removal of its volumes (``--volumeRetention delete``, see
+    #: :mod:`es_framework.core.volume_tasks`): released, in flight, failed or done.
+    volume_removals: Mapping[int, VolumeRemoval] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def kept_nodes(self) -> int:
@@ -159,8 +162,10 @@ class ClusterState:
         return MappingProxyType({record.task_id: record for record in self.nodes.values()})
 
     def allocator(self) -> NodeIdAllocator:
-        """A fresh allocator holding every reserved id."""
-        return NodeIdAllocator(sorted(self.nodes))
+        """A fresh allocator holding every reserved id: every record's, and every id whose volumes a
+        removal task may be removing right now (a node launched meanwhile could lose them under it)."""
+        removing = {i for i, r in self.volume_removals.items() if r.in_flight}
+        return NodeIdAllocator(sorted(set(self.nodes) | removing) if removing else sorted(self.nodes))
 
     def view(self, master_nodes: int = MASTER_ELIGIBLE_NODES, *, fields: Iterable[str] = ()) -> ClusterView:
         """The summary offer strategies see. Every record counts as present: a launching,
@@ -202,10 +207,17 @@ class ClusterState:
     def reconcile_tasks(self) -> list[dict[str, Any]]:
         """The explicit RECONCILE list: every known task *with* its agent id (without it, the master
         answers UNKNOWN for a task on an unreachable agent)."""
-        return [
+        nodes = [
             {"task_id": {"value": r.task_id}, "agent_id": {"value": r.agent_id}}
             for r in sorted(self.nodes.values(), key=lambda r: r.node_id)
         ]
+        # Volume removal tasks in flight: their end is their result.
+        removals = [
+            {"task_id": {"value": r.task_id}, "agent_id": {"value": r.agent_id}}
+            for _, r in sorted(self.volume_removals.items())
+            if r.in_flight and r.task_id is not None and r.agent_id is not None
+        ]
+        return nodes + removals
 
     def with_nodes(self, nodes: dict[int, NodeRecord]) -> ClusterState:
         """This state with ``nodes`` (a fresh dict, not copied again) as its records."""

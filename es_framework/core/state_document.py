@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
+from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
 from es_framework.core.volumes import VolumeSet, VolumeSpec
 from identity.naming import volume_names
 from identity.task_ids import try_node_id_from_task_id
@@ -60,6 +61,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "cluster_uuid": state.cluster_uuid,
         "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
         "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
+        "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
     }
 
 
@@ -188,6 +190,22 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         if not (isinstance(key, str) and key.isdigit()):
             raise NodeStateError(f"stored state: volumes key {key!r} is not a node id")
         volumes[int(key)] = _volume_set_from_json(int(key), entry, framework_name)
+    # Written since volume removal tasks exist; an earlier schema-3 document has none.
+    raw_removals = raw.get("volume_removals")
+    raw_removals = {} if raw_removals is None else raw_removals
+    if not isinstance(raw_removals, Mapping):
+        raise NodeStateError("stored state: volume_removals must be an object")
+    removals = {}
+    for key, entry in raw_removals.items():
+        if not (isinstance(key, str) and key.isdigit()):
+            raise NodeStateError(f"stored state: volume_removals key {key!r} is not a node id")
+        try:
+            removal = removal_from_json(entry, where=f"stored state: volume_removals[{key}]")
+        except ValueError as exc:
+            raise NodeStateError(str(exc)) from exc
+        if removal.node_id != int(key):
+            raise NodeStateError(f"stored state: volume_removals[{key}] is node {removal.node_id}'s")
+        removals[int(key)] = removal
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -199,6 +217,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         cluster_uuid=cluster_uuid,
         pins=MappingProxyType(pins),
         volumes=MappingProxyType(volumes),
+        volume_removals=MappingProxyType(removals),
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from types import MappingProxyType
 
 from es_framework.contract import NodeReport
 from es_framework.core.node_state import (
@@ -33,7 +34,8 @@ from es_framework.core.node_state import (
     NodeStateError,
     TaskState,
 )
-from identity.task_ids import try_node_id_from_task_id
+from es_framework.core.volume_tasks import mark_volumes_removed, removal_result, settle_removal
+from identity.task_ids import TaskKind, parse_task_id, try_node_id_from_task_id
 
 _MESOS_STATES = frozenset(s.value for s in TaskState if s is not TaskState.LAUNCHING)
 # Progress of a live task; an update that would move a task back along it is stale.
@@ -127,6 +129,10 @@ def apply_status(
     node_id = try_node_id_from_task_id(update.task_id, framework_name)
     task_id = update.task_id
     if node_id is None:
+        parsed = parse_task_id(task_id, framework_name)
+        if parsed.kind is TaskKind.VOLUMES and parsed.node_id is not None:
+            # Before any node-identity rule: a removal task names volumes, not a node to hold.
+            return _volume_task_status(state, update, parsed.node_id, now)
         if update.state in LIVE_STATES or update.state is TaskState.UNREACHABLE:
             return state, Decision(Action.KILL, None, task_id, "task id names no node of this framework")
         return state, Decision(Action.IGNORE, None, task_id, f"{update.state} for a task that is not ours")
@@ -144,6 +150,40 @@ def apply_status(
             )
         return state, Decision(Action.IGNORE, node_id, task_id, f"{update.state} of an earlier task of node {node_id}")
     return _held(state, holder, update, now)
+
+
+def _volume_task_status(
+    state: ClusterState, update: StatusUpdate, node_id: int, now: float | None
+) -> tuple[ClusterState, Decision]:
+    """A volume removal task's update (see :mod:`es_framework.core.volume_tasks`): its end settles the
+    removal; a live task that no removal holds is killed (it could remove volumes nobody released)."""
+    task_id = update.task_id
+    removal = state.volume_removals.get(node_id)
+    if removal is None or removal.task_id != task_id:
+        if update.state in LIVE_STATES or update.state is TaskState.UNREACHABLE:
+            why = f"a volume task for node {node_id} that no removal holds"
+            return state, Decision(Action.KILL, None, task_id, why)
+        why = f"{update.state} of an earlier volume task of node {node_id}"
+        return state, Decision(Action.IGNORE, None, task_id, why)
+    done, error = removal_result({"state": update.state.value, "reason": update.reason, "message": update.message})
+    clock = now if now is not None else 0.0
+    settled = settle_removal(removal, task_id, done, error, clock)
+    if settled is removal:
+        return state, Decision(
+            Action.IGNORE, None, task_id, f"removal of node {node_id}'s volumes {update.state}", duplicate=True
+        )
+    removals = MappingProxyType({**state.volume_removals, node_id: settled})
+    if done:
+        volumes = mark_volumes_removed(state.volumes, node_id, clock)
+        return replace(state, volume_removals=removals, volumes=volumes), Decision(
+            Action.UPDATE, None, task_id, f"node {node_id}'s volumes {', '.join(removal.volumes)} were removed"
+        )
+    return replace(state, volume_removals=removals), Decision(
+        Action.UPDATE,
+        None,
+        task_id,
+        f"removing node {node_id}'s volumes failed (attempt {settled.attempts}): {error}",
+    )
 
 
 def _unheld(

@@ -1,4 +1,4 @@
-"""A :class:`~es_framework.core.volume_tasks.VolumeRemoval` as JSON, for the state document (the field
+"""A :class:`~es_framework.core.volumes.VolumeRemoval` as JSON, for the state document (the field
 ``volume_removals``: a list of these objects) and the volume inventory."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from es_framework.core.volume_tasks import VolumeRemoval
+from es_framework.core.volumes import VolumeRemoval
 
 
 def removal_to_json(removal: VolumeRemoval) -> dict[str, Any]:

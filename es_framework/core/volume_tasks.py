@@ -56,7 +56,7 @@ from es_framework.core.node_state import ClusterState
 from es_framework.core.offers import Offer, attribute_texts
 from es_framework.core.resources import Requirements, available, carve, format_milli
 from es_framework.core.task_builder import CLUSTER_LABEL
-from es_framework.core.volumes import VolumeSet
+from es_framework.core.volumes import MAX_ATTEMPTS, VolumeRemoval, VolumeSet
 from identity.task_ids import volume_task_id_for
 
 #: What a removal task takes: enough for the ``docker`` client and the command executor.
@@ -70,7 +70,9 @@ REMOVAL_MAX_SECONDS = 300
 #: removal waits for an operator (see :func:`retry_delay`).
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 3600.0
-MAX_ATTEMPTS = 8
+#: A released removal waits this long first: an executor sends TASK_KILLED before its container has
+#: exited, and Docker refuses to remove a volume a container still uses.
+RELEASE_GRACE_SECONDS = 10.0
 #: Labels of a volume task (a node's task carries ``es-mesos.node-id`` instead: tools that read that
 #: label must never take a volume task for a node).
 VOLUME_TASK_LABEL = "es-mesos.volume-task"
@@ -95,52 +97,6 @@ _TERMINAL_FAILURE = frozenset(
         "TASK_UNKNOWN",
     }
 )
-
-
-@dataclass(frozen=True)
-class VolumeRemoval:
-    """The removal of one node id's volumes: released, in flight, failed or done. Times are Unix seconds."""
-
-    node_id: int
-    #: Why the volumes may go: ``scale-down`` (the node was drained and stopped) or ``teardown``.
-    reason: str
-    #: When they were released for removal; a later launch with these volumes cancels it (see
-    #: :func:`removals_due`).
-    released_at: float
-    #: The bare volume names (config, data) the task removes.
-    volumes: tuple[str, ...]
-    #: The last removal task and its agent (None before the first attempt).
-    task_id: str | None = None
-    agent_id: str | None = None
-    hostname: str | None = None
-    #: When the last task was launched, and when its result came (None while it is in flight).
-    started_at: float | None = None
-    ended_at: float | None = None
-    #: Tasks launched so far.
-    attempts: int = 0
-    #: Why the last attempt failed (None when it succeeded or none ended yet).
-    last_error: str | None = None
-    #: When the driver removed the volumes.
-    removed_at: float | None = None
-
-    @property
-    def in_flight(self) -> bool:
-        """A removal task was launched (or is about to be) and its end is not known."""
-        return self.task_id is not None and self.ended_at is None
-
-    @property
-    def gave_up(self) -> bool:
-        return self.removed_at is None and not self.in_flight and self.attempts >= MAX_ATTEMPTS
-
-    def status(self) -> str:
-        """One word for the inventory and the log: released, in-flight, failed, gave-up or removed."""
-        if self.removed_at is not None:
-            return "removed"
-        if self.in_flight:
-            return "in-flight"
-        if self.gave_up:
-            return "gave-up"
-        return "failed" if self.last_error is not None else "released"
 
 
 def retry_delay(attempts: int) -> float:
@@ -197,11 +153,30 @@ def removals_due(
             or removal.attempts >= MAX_ATTEMPTS
         ):
             continue
-        failed_at = removal.ended_at if removal.last_error is not None else None
-        if failed_at is not None and now < failed_at + retry_delay(removal.attempts):
+        if now < _due_at(removal):
             continue
         due.append(node_id)
     return due
+
+
+def _due_at(removal: VolumeRemoval) -> float:
+    failed_at = removal.ended_at if removal.last_error is not None else None
+    if failed_at is not None:
+        return failed_at + retry_delay(removal.attempts)
+    return removal.released_at + RELEASE_GRACE_SECONDS
+
+
+def removal_wait(state: ClusterState, config: Config, now: float) -> float | None:
+    """Seconds until the next removal is due (0: now), or None when none is pending. The scheduler
+    keeps offers coming while one is pending, and declines them for no longer than this."""
+    if config.volume_retention != "delete" or not config.external_volume_driver:
+        return None
+    waits = [
+        max(0.0, _due_at(r) - now)
+        for node_id, r in state.volume_removals.items()
+        if r.removed_at is None and not r.in_flight and r.attempts < MAX_ATTEMPTS and node_id > state.desired_nodes
+    ]
+    return min(waits) if waits else None
 
 
 def ids_held_by_removals(removals: Mapping[int, VolumeRemoval]) -> frozenset[int]:
@@ -432,3 +407,36 @@ def reconcile_removal_tasks(removals: Mapping[int, VolumeRemoval]) -> list[dict[
         for _, r in sorted(removals.items())
         if r.in_flight and r.task_id is not None and r.agent_id is not None
     ]
+
+
+def release_after_stop(
+    state: ClusterState, config: Config, node_id: int, stopping: str | None, now: float
+) -> ClusterState:
+    """The state after node ``node_id``'s task was freed: with ``--volumeRetention delete``, a node that
+    was stopped because a scale-down drained it (``stopping == "scale-down"``) releases its volumes for
+    removal. A node that failed or was stopped for any other reason keeps them: a failed leaving
+    node may hold the only copy of some shards."""
+    volume_set = state.volumes.get(node_id)
+    if config.volume_retention != "delete" or stopping != "scale-down" or volume_set is None:
+        return state
+    removals = release_for_removal(state.volume_removals, volume_set, reason="scale-down", now=now)
+    return state if removals is state.volume_removals else replace(state, volume_removals=removals)
+
+
+def plan_removals(
+    state: ClusterState, config: Config, offers: Iterable[Offer], now: float, launch_ids: Iterable[str]
+) -> tuple[ClusterState, list[RemovalLaunch]]:
+    """The removal tasks to launch on ``offers`` (those no node launch used) and the state that records
+    them in flight; it must be persisted before any ACCEPT goes out."""
+    due = removals_due(state, config, now, removals=state.volume_removals)
+    if not due:
+        return state, []
+    launches = assign_removals(
+        due, state, offers, config, removals=state.volume_removals, now=now, launch_ids=launch_ids
+    )
+    if not launches:
+        return state, []
+    removals = MappingProxyType(
+        {**state.volume_removals, **{launch.removal.node_id: launch.removal for launch in launches}}
+    )
+    return replace(state, volume_removals=removals), launches

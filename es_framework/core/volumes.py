@@ -79,3 +79,53 @@ def record_volume_launch(
     else:
         entry = replace(known, last_agent_id=agent_id, last_hostname=hostname, last_launched_at=now, last_zone=zone)
     return MappingProxyType({**volumes, node_id: entry})
+
+
+#: Removal attempts after which a removal waits for an operator (see :mod:`es_framework.core.volume_tasks`).
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class VolumeRemoval:
+    """The removal of one node id's volumes: released, in flight, failed or done. Times are Unix seconds."""
+
+    node_id: int
+    #: Why the volumes may go: ``scale-down`` (the node was drained and stopped) or ``teardown``.
+    reason: str
+    #: When they were released for removal; a later launch with these volumes cancels it (see
+    #: :func:`removals_due`).
+    released_at: float
+    #: The bare volume names (config, data) the task removes.
+    volumes: tuple[str, ...]
+    #: The last removal task and its agent (None before the first attempt).
+    task_id: str | None = None
+    agent_id: str | None = None
+    hostname: str | None = None
+    #: When the last task was launched, and when its result came (None while it is in flight).
+    started_at: float | None = None
+    ended_at: float | None = None
+    #: Tasks launched so far.
+    attempts: int = 0
+    #: Why the last attempt failed (None when it succeeded or none ended yet).
+    last_error: str | None = None
+    #: When the driver removed the volumes.
+    removed_at: float | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """A removal task was launched (or is about to be) and its end is not known."""
+        return self.task_id is not None and self.ended_at is None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.removed_at is None and not self.in_flight and self.attempts >= MAX_ATTEMPTS
+
+    def status(self) -> str:
+        """One word for the inventory and the log: released, in-flight, failed, gave-up or removed."""
+        if self.removed_at is not None:
+            return "removed"
+        if self.in_flight:
+            return "in-flight"
+        if self.gave_up:
+            return "gave-up"
+        return "failed" if self.last_error is not None else "released"

@@ -15,10 +15,8 @@ from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.offers import parse_offer
 from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
 from es_framework.core.volume_tasks import (
-    MAX_ATTEMPTS,
     RETRY_CAP_SECONDS,
     VOLUME_TASK_LABEL,
-    VolumeRemoval,
     assign_removals,
     build_removal_task,
     ids_held_by_removals,
@@ -33,7 +31,7 @@ from es_framework.core.volume_tasks import (
     retry_delay,
     settle_removal,
 )
-from es_framework.core.volumes import VolumeSet, VolumeSpec
+from es_framework.core.volumes import MAX_ATTEMPTS, VolumeRemoval, VolumeSet, VolumeSpec
 from identity.naming import volume_names
 from identity.task_ids import TaskKind, parse_task_id, task_id_for
 from tests.harness.builders import config, offer, scalar
