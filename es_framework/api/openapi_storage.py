@@ -65,6 +65,16 @@ _VOLUME_PROPERTIES: dict[str, Any] = {
         **TIME,
         "description": "when the volume was removed (--volumeRetention delete); null while it exists",
     },
+    "removal_status": {
+        **NULLABLE_STRING,
+        "enum": ["released", "in-flight", "failed", "gave-up", "removed", None],
+        "description": "its node id's removal: released (drained and stopped, waiting for its volume task), "
+        "in-flight, failed (retried after a back-off), gave-up (waits for the operator) or removed; null when "
+        "no removal was asked for",
+    },
+    "removal_task_id": {**NULLABLE_STRING, "description": "the last volume task (docker volume rm) for it"},
+    "removal_attempts": {"type": "integer", "minimum": 0, "description": "volume tasks launched for it so far"},
+    "removal_error": {**NULLABLE_STRING, "description": "why the last volume task failed; null otherwise"},
 }
 
 STORAGE_SCHEMAS: dict[str, Any] = {

@@ -105,6 +105,11 @@ def _cells(row: VolumeRow) -> tuple[str, ...]:
         notes.append(f"profile differs: the configuration names {row.configured_profile}")
     if row.removed_at is not None:
         notes.append(f"removed at {iso_time(row.removed_at)}")
+    elif row.removal_status is not None:
+        notes.append(
+            f"removal {row.removal_status} (attempt {row.removal_attempts})"
+            + (f": {row.removal_error}" if row.removal_error else "")
+        )
     options = ",".join(f"{key}={value}" for key, value in row.options) or "-"
     return (
         str(row.node_id),

@@ -102,7 +102,7 @@ def plan_offer_cycle(
     zonal = _zone_bound(state, config)
     launches: list[Launch] = []
     declines: list[DeclinedOffer] = []
-    for offer in _spread_order(offers, view, config):
+    for offer in _spread_order(offers, view, config, strategy):
         waiting = _waiting_pins(state, allocator, now)
         bound = MappingProxyType({i: z for i, z in zonal.items() if i not in allocator})
         zone = agent_zone(offer, config.zone_attribute)
@@ -172,7 +172,7 @@ def _placement_view(
     )
 
 
-def _spread_order(offers: Sequence[Offer], view: ClusterView, config: Config) -> list[Offer]:
+def _spread_order(offers: Sequence[Offer], view: ClusterView, config: Config, strategy: OfferEvaluator) -> list[Offer]:
     """The offers in the order that spreads nodes evenly in one pass: interleaved over the values of
     the spreading field (the zone when zones are known, else the first ``GROUP_BY`` constraint's
     field), the values with fewer nodes first; otherwise as they came. Offers are judged one by one,
@@ -197,7 +197,9 @@ def _spread_order(offers: Sequence[Offer], view: ClusterView, config: Config) ->
     keyed: list[tuple[float, int, Offer]] = []
     for index, offer in enumerate(offers):
         value = value_of(offer)
-        if value is None:
+        # An offer that could never host a node (too small, a constraint on its own attributes) must
+        # not take a value's turn from one that can.
+        if value is None or not strategy.can_host(offer, config):
             keyed.append((math.inf, index, offer))
             continue
         keyed.append((counts.count(value) + seen.get(value, 0), index, offer))

@@ -32,7 +32,7 @@ from es_framework.config import Config
 from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeRecord
 from es_framework.core.profile_tables import VolumeProfileError
 from es_framework.core.volume_profiles import role_volumes, volume_specs
-from es_framework.core.volumes import Options, VolumeSet, VolumeSpec
+from es_framework.core.volumes import Options, VolumeRemoval, VolumeSet, VolumeSpec
 
 #: The current configuration's volumes of a node id (``volume_specs`` bound to a configuration),
 #: or None when the configuration names no volume driver.
@@ -83,6 +83,13 @@ class VolumeRow:
     configured_profile: str | None
     #: When the volume was removed (``--volumeRetention delete``); it exists no more.
     removed_at: float | None
+    #: Its node id's removal (see :mod:`es_framework.core.volume_tasks`): ``released``, ``in-flight``,
+    #: ``failed``, ``gave-up`` or ``removed``; the last removal task, attempts so far and the last
+    #: error. None when no removal was ever asked for.
+    removal_status: str | None = None
+    removal_task_id: str | None = None
+    removal_attempts: int = 0
+    removal_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +114,10 @@ class VolumeRow:
             "profile_differs": self.profile_differs,
             "configured_profile": self.configured_profile,
             "removed_at": iso_time(self.removed_at),
+            "removal_status": self.removal_status,
+            "removal_task_id": self.removal_task_id,
+            "removal_attempts": self.removal_attempts,
+            "removal_error": self.removal_error,
         }
 
 
@@ -259,9 +270,21 @@ def _recorded_rows(
                 profile_differs=entry.removed_at is None and configured is not None and configured != spec.profile,
                 configured_profile=configured,
                 removed_at=entry.removed_at,
+                **_removal_fields(state.volume_removals.get(entry.node_id)),
             )
         )
     return rows
+
+
+def _removal_fields(removal: VolumeRemoval | None) -> dict[str, Any]:
+    if removal is None:
+        return {}
+    return {
+        "removal_status": removal.status(),
+        "removal_task_id": removal.task_id,
+        "removal_attempts": removal.attempts,
+        "removal_error": removal.last_error,
+    }
 
 
 def _unrecorded_rows(

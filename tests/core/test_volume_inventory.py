@@ -19,7 +19,7 @@ from es_framework.core.volume_inventory import (
     iso_time,
     volume_inventory,
 )
-from es_framework.core.volumes import VolumeSet, VolumeSpec, record_volume_launch
+from es_framework.core.volumes import VolumeRemoval, VolumeSet, VolumeSpec, record_volume_launch
 from identity import task_id_for, volume_names
 from tests.harness.builders import config
 
@@ -207,7 +207,36 @@ def test_a_row_as_json() -> None:
         "profile_differs": False,
         "configured_profile": "default",
         "removed_at": None,
+        "removal_status": None,
+        "removal_task_id": None,
+        "removal_attempts": 0,
+        "removal_error": None,
     }
+
+
+def test_a_pending_removal_shows_on_both_rows_of_its_node() -> None:
+    volumes = record_volume_launch(
+        MappingProxyType({}), 4, "rexray", specs(4), agent_id="a4", hostname="h4", zone=None, now=T0
+    )
+    removal = VolumeRemoval(
+        node_id=4,
+        reason="scale-down",
+        released_at=T0 + 10,
+        volumes=("elasticsearch4config", "elasticsearch4data"),
+        task_id="elasticsearch-volumes4-" + "a" * 32,
+        agent_id="a5",
+        started_at=T0 + 20,
+        ended_at=T0 + 21,
+        attempts=1,
+        last_error="TASK_FAILED: Command exited with status 1",
+    )
+    state = ClusterState(desired_nodes=3, volumes=volumes, volume_removals=MappingProxyType({4: removal}))
+    rows = volume_inventory(state, config(externalVolumeDriver="rexray")).rows
+    assert [(r.role, r.removal_status, r.removal_attempts) for r in rows] == [
+        ("config", "failed", 1),
+        ("data", "failed", 1),
+    ]
+    assert rows[1].to_json()["removal_error"] == "TASK_FAILED: Command exited with status 1"
 
 
 def test_the_inventory_follows_launches_recorded_by_record_volume_launch() -> None:

@@ -244,7 +244,19 @@ def test_spreading_never_waits_for_a_zone_whose_agents_cannot_host_a_node() -> N
     raws = [small] + [placed_offer(i, zone="a") for i in range(1, 4)]
     plan = cycle(ClusterState(desired_nodes=3), raws, config())
     assert len(plan.launches) == 3
-    assert next(d for d in plan.declines if d.offer.id == "offer-9").rule == "mem"
+    small_decline = next(d for d in plan.declines if d.offer.id == "offer-9")
+    # Judged last (it could never host a node), so the full cluster declines it first; mem fails too.
+    assert small_decline.rule == "cluster_full"
+    assert "mem" in [o.rule for o in small_decline.verdict.failures]
+
+
+def test_an_offer_that_cannot_host_takes_no_turn_in_the_spread() -> None:
+    """Offers from zone a that a constraint refuses must not push zone b's offers behind them."""
+    raws = [placed_offer(1, zone="a", attrs={"rack": "r1"}), placed_offer(2, zone="a", attrs={"rack": "r1"})]
+    raws += [placed_offer(3, zone="b", attrs={"rack": "r2"}), placed_offer(4, zone="a", attrs={"rack": "r2"})]
+    raws += [placed_offer(5, zone="b", attrs={"rack": "r2"}), placed_offer(6, zone="a", attrs={"rack": "r2"})]
+    plan = cycle(ClusterState(desired_nodes=4), raws, config(constraints="rack:UNLIKE:r1"))
+    assert sorted(launch.offer.id for launch in plan.launches) == ["offer-3", "offer-4", "offer-5", "offer-6"]
 
 
 @settings(deadline=None, database=None, max_examples=60)
