@@ -37,6 +37,10 @@ from identity.task_ids import new_launch_id, task_id_for
 SHORT_REFUSE_S = 5.0
 #: ... and this late once the cluster is complete (the scheduler also suppresses offers then).
 LONG_REFUSE_S = 300.0
+#: Launches one offer cycle may record: their records and volume sets go into one state write, which
+#: must fit one ZooKeeper request (``jute.maxbuffer``, 1 MB by default) together with the cluster
+#: document (see shell/state_store/zookeeper_write.py); a bigger cluster forms over a few cycles.
+MAX_LAUNCHES_PER_CYCLE = 300
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,11 @@ def plan_offer_cycle(
     launches: list[Launch] = []
     declines: list[DeclinedOffer] = []
     for offer in _spread_order(offers, view, config, strategy):
+        if len(launches) >= MAX_LAUNCHES_PER_CYCLE:
+            reason = f"{MAX_LAUNCHES_PER_CYCLE} nodes launch in this offer cycle already; more in the next"
+            verdict = Verdict(offer.id, offer.agent_id, offer.hostname, False, "cycle_limit", reason)
+            declines.append(DeclinedOffer(offer, verdict, SHORT_REFUSE_S))
+            continue
         waiting = _waiting_pins(state, allocator, now)
         bound = MappingProxyType({i: z for i, z in zonal.items() if i not in allocator})
         zone = agent_zone(offer, config.zone_attribute)

@@ -10,7 +10,7 @@ from es_framework.core.evaluation import EvaluationContext, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff, FailureKind
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, record_launch
 from es_framework.core.offers import Offer, offers_from_document, parse_offer
-from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
+from es_framework.core.plan import LONG_REFUSE_S, MAX_LAUNCHES_PER_CYCLE, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
 from identity import node_id_from_task_id, task_id_for
 from strategies import EXTERNAL, strategy_for
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
@@ -201,3 +201,18 @@ def test_the_strategy_can_be_handed_in() -> None:
     ]
     steps = plan_offers([offer(1)], config(), strategy=DeclineAll())
     assert (steps[0].rule, steps[0].accepted) == ("closed", False)
+
+
+def test_one_offer_cycle_launches_at_most_the_cycle_limit() -> None:
+    """The launches of one cycle go into one state write that must fit one ZooKeeper request."""
+    cfg = config(externalVolumeDriver="rexray", elasticsearchNodes=str(MAX_LAUNCHES_PER_CYCLE + 5))
+    offers = [parse_offer(offer(n)) for n in range(1, MAX_LAUNCHES_PER_CYCLE + 6)]
+    plan = plan_offer_cycle(
+        ClusterState(desired_nodes=MAX_LAUNCHES_PER_CYCLE + 5), offers, cfg, now=0, strategy=EXTERNAL
+    )
+    assert len(plan.launches) == MAX_LAUNCHES_PER_CYCLE
+    assert [d.rule for d in plan.declines] == ["cycle_limit"] * 5
+    assert {d.refuse_seconds for d in plan.declines} == {SHORT_REFUSE_S}
+    # The next cycle launches the rest.
+    again = plan_offer_cycle(plan.state, offers[-5:], cfg, now=1, strategy=EXTERNAL)
+    assert len(again.launches) == 5

@@ -96,13 +96,19 @@ def test_teardown_kills_the_nodes_keeps_the_volumes_and_fences_the_state(
     assert not master.state()["frameworks"]
 
     # A second teardown is harmless; --purge deletes the state.
-    again = scheduler.run("teardown", "--purge")
-    assert again.returncode == 0, again.stderr
-    assert "already marked torn down" in again.stdout and "deleted (--purge)" in again.stdout
     client = KazooClient(hosts=zookeeper.hosts)
     client.start(timeout=10)
     try:
-        assert client.exists(f"/{FW}/{scheduler.cluster}/state") is None
+        root = f"/{FW}/{scheduler.cluster}"
+        assert client.exists(f"{root}/cluster") is not None and len(client.get_children(f"{root}/nodes")) == 3
+        again = scheduler.run("teardown", "--purge")
+        assert again.returncode == 0, again.stderr
+        assert "already marked torn down" in again.stdout and "deleted (--purge)" in again.stdout
+        # Every znode of the state goes: the cluster znode, the node znodes and their parent, and the
+        # ``state`` tombstone; only the lock recipe's parent may stay.
+        for path in ("cluster", "nodes", "state"):
+            assert client.exists(f"{root}/{path}") is None, path
+        assert set(client.get_children(root)) <= {"leader"}
     finally:
         client.stop()
         client.close()

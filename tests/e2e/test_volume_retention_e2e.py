@@ -60,7 +60,7 @@ def test_scale_down_removes_exactly_the_leaving_nodes_volumes_after_its_drain(tm
         assert len(removing) == 1  # one task did it, and nothing else was removed
         rows = {(r["node_id"], r["role"]): r for r in api_json(api, "/v1/volumes")["volumes"]}
         assert rows[(4, "data")]["removed_at"] and rows[(4, "config")]["removed_at"]
-    assert rows[(4, "data")]["removal_status"] == "removed" and rows[(4, "data")]["removal_attempts"] == 1
+        assert rows[(4, "data")]["removal_status"] == "removed" and rows[(4, "data")]["removal_attempts"] == 1
         assert not any(rows[(n, role)]["removed_at"] for n in (1, 2, 3) for role in ("config", "data"))
     finally:
         local.stop()

@@ -4,7 +4,6 @@ ZooKeeper (fixtures in ``conftest.py``)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -17,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kazoo.client import KazooClient
 
 from es_framework.dev.devcluster import AgentSpec, DevMaster
 from es_framework.dev.ports import free_port
 from es_framework.dev.scheduler import TEST_HOOKS_ENABLE_VALUE, TEST_HOOKS_ENABLE_VAR
 from es_framework.dev.zookeeper import ZooKeeperServer
+from es_framework.shell.state_store import ZooKeeperStateStore, open_state_store
 from identity import node_id_from_task_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,16 +190,18 @@ def wait_replaced(
 
 
 def stored_state(zookeeper: ZooKeeperServer, cluster: str) -> dict[str, Any]:
-    """The scheduler's state document (without the store's envelope)."""
-    client = KazooClient(hosts=zookeeper.hosts)
-    client.start(timeout=10)
+    """The scheduler's state document, read through the state store as a scheduler that does not
+    lead reads it (whatever the layout: the cluster znode and one znode per node, or 0.1.0's one
+    ``state`` znode; it never migrates). Fails when there is no state."""
+    store = open_state_store(zookeeper.url, framework_name=FW, cluster_name=cluster)
+    assert isinstance(store, ZooKeeperStateStore)
+    store.start(timeout=10)
     try:
-        data, _ = client.get(f"/{FW}/{cluster}/state")
+        stored = store.read()
     finally:
-        client.stop()
-        client.close()
-    document: dict[str, Any] = json.loads(data)["state"]
-    return document
+        store.close()
+    assert stored is not None, f"no state stored for {FW}/{cluster}"
+    return stored.document
 
 
 @dataclass(frozen=True)

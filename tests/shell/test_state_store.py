@@ -33,7 +33,9 @@ from tests.harness.state_store_helpers import increment
 def test_open_state_store_picks_the_implementation(tmp_path: Path) -> None:
     zk = open_state_store("zk://127.0.0.1:1/es", framework_name="elasticsearch", cluster_name="mesos-ha")
     assert isinstance(zk, ZooKeeperStateStore)
-    assert zk.state_path == "/es/elasticsearch/mesos-ha/state"
+    assert zk.cluster_path == "/es/elasticsearch/mesos-ha/cluster"
+    assert zk.nodes_path == "/es/elasticsearch/mesos-ha/nodes"
+    assert zk.legacy_path == "/es/elasticsearch/mesos-ha/state"
     assert zk.session_timeout_s == 20.0
     zk.close()
     local = open_state_store(f"file://{tmp_path}", framework_name="elasticsearch", cluster_name="mesos-ha")

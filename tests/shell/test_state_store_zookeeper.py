@@ -92,9 +92,14 @@ def test_create_read_write_and_the_layout_seen_with_a_raw_client(
     written = store.write({"nodes": {}}, expected_version=0)
     assert written.version == 1
 
-    data, stat = raw.get(f"/{names[0]}/{names[1]}/state")
-    assert json.loads(data) == {"schema": 1, "state": {"nodes": {}}}
+    # Layout 2: a cluster znode whose version is the state's, and no node znodes for a document
+    # whose "nodes" is not a list of node records; the old path holds a tombstone.
+    data, stat = raw.get(f"/{names[0]}/{names[1]}/cluster")
+    cluster = json.loads(data)
+    assert cluster["layout"] == 2 and cluster["state"] == {"nodes": {}} and cluster["nodes"]["count"] == 0
     assert stat.version == 1
+    assert raw.get_children(f"/{names[0]}/{names[1]}/nodes") == []
+    assert json.loads(raw.get(f"/{names[0]}/{names[1]}/state")[0])["schema"] == 2
     with pytest.raises(StateConflictError, match="exists already"):
         store.create({})
 
@@ -132,7 +137,7 @@ def test_chroot_from_the_url(
 ) -> None:
     store = make_store(f"{zookeeper.url}/es-mesos/test")
     store.create({"a": 1})
-    data, _ = raw.get(f"/es-mesos/test/{names[0]}/{names[1]}/state")
+    data, _ = raw.get(f"/es-mesos/test/{names[0]}/{names[1]}/cluster")
     assert json.loads(data)["state"] == {"a": 1}
 
 
@@ -239,10 +244,11 @@ def test_digest_credentials_protect_the_znodes_and_never_show(
     assert password not in str(store.url) and password not in repr(store.url)
     assert password not in caplog.text
     assert "****" in caplog.text  # kazoo's Auth request was logged, masked
-    with pytest.raises(NoAuthError):
-        raw.get(f"/{names[0]}/{names[1]}/state")
+    for path in ("cluster", "state", "nodes"):
+        with pytest.raises(NoAuthError):
+            raw.get(f"/{names[0]}/{names[1]}/{path}")
     raw.add_auth("digest", f"scheduler:{password}")
-    assert json.loads(raw.get(f"/{names[0]}/{names[1]}/state")[0])["state"] == {"a": 2}
+    assert json.loads(raw.get(f"/{names[0]}/{names[1]}/cluster")[0])["state"] == {"a": 2}
 
 
 def test_an_unreachable_zookeeper_is_reported() -> None:

@@ -33,7 +33,9 @@ Two implementations, chosen by :func:`open_state_store` from the state URL (pars
 :func:`es_framework.config.urls.parse_state_url`, the one URL grammar):
 
 ``zk://[user:password@]host:port[,host:port...][/chroot]`` → :class:`ZooKeeperStateStore`
-    (:mod:`~es_framework.shell.state_store.zookeeper`).
+    (:mod:`~es_framework.shell.state_store.zookeeper`): the document kept as a small cluster znode
+    and one znode per node id (:mod:`~es_framework.shell.state_store.zookeeper_layout`), a write
+    sending only what changed.
 ``file:///absolute/directory`` → :class:`FileStateStore`, for local mode only (one machine)
     (:mod:`~es_framework.shell.state_store.file`).
 
@@ -67,6 +69,7 @@ from es_framework.shell.state_store.base import (
 from es_framework.shell.state_store.factory import open_state_store
 from es_framework.shell.state_store.file import FileStateStore
 from es_framework.shell.state_store.zookeeper import DEFAULT_SESSION_TIMEOUT_MS, ZooKeeperStateStore
+from es_framework.shell.state_store.zookeeper_layout import StateTooLargeError
 
 __all__ = [
     "DEFAULT_SESSION_TIMEOUT_MS",
@@ -81,6 +84,7 @@ __all__ = [
     "StateCorruptError",
     "StateStore",
     "StateStoreError",
+    "StateTooLargeError",
     "StateUnavailableError",
     "StateUrl",
     "StateUrlError",

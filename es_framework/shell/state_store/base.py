@@ -18,7 +18,9 @@ log = logging.getLogger("es_framework.shell.state_store")
 
 #: The layout version of the stored document; a store refuses to read a newer one.
 SCHEMA = 1
-#: ZooKeeper refuses znodes over ~1 MiB (``jute.maxbuffer``); we stop a little below.
+#: The largest znode (or state file) written. ZooKeeper refuses requests over ~1 MiB
+#: (``jute.maxbuffer``); we stop a little below. With one znode per node id (layout 2) no znode
+#: grows with the number of nodes, so this bounds the cluster part and a single node's entry.
 MAX_STATE_BYTES = 1_000_000
 
 
@@ -98,13 +100,14 @@ def default_identifier() -> str:
 # --- the document ------------------------------------------------------------------------------
 
 
-def encode(payload: dict[str, Any]) -> bytes:
+def encode(payload: dict[str, Any], what: str = "the state document") -> bytes:
+    """``payload`` as compact UTF-8 JSON, at most :data:`MAX_STATE_BYTES` (the limit of one znode or file)."""
     try:
         data = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"the state document is not JSON: {exc}") from exc
+        raise TypeError(f"{what} is not JSON: {exc}") from exc
     if len(data) > MAX_STATE_BYTES:
-        raise StateStoreError(f"the state document is {len(data)} bytes; the limit is {MAX_STATE_BYTES}")
+        raise StateStoreError(f"{what} is {len(data)} bytes; the limit is {MAX_STATE_BYTES}")
     return data
 
 

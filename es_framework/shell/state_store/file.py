@@ -3,6 +3,13 @@
 ``<dir>/<frameworkName>/<clusterName>/state.json`` holds ``{"schema": 1, "version": n, "state":
 {...}}``, replaced atomically (temporary file, ``fsync``, ``rename``, ``fsync`` of the directory);
 the leader lock is an exclusive ``flock`` on ``leader.lock`` beside it.
+
+It keeps one file, unlike the ZooKeeper store's znode per node id, on purpose: local mode runs a
+handful of nodes on one machine, where rewriting a few kilobytes is cheap, and one ``rename`` is
+the only atomic replace a filesystem offers (several files would need a commit protocol of their
+own to survive a crash midway). The file has no ZooKeeper size limit, but the same
+:data:`~es_framework.shell.state_store.base.MAX_STATE_BYTES` check keeps both stores refusing the
+same documents.
 """
 
 from __future__ import annotations

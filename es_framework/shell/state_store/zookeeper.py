@@ -1,21 +1,31 @@
 """The state and the leader lock in ZooKeeper (kazoo): :class:`ZooKeeperStateStore`.
 
-Everything lives under ``[/chroot]/<frameworkName>/<clusterName>``: the znode ``state`` holds
-``{"schema": 1, "state": {...}}`` as UTF-8 JSON (``get /elasticsearch/mesos-ha/state`` in
-``zkCli.sh`` shows it); its znode version is the state's version. ``leader/`` holds the
-contenders of kazoo's lock recipe (ephemeral sequential znodes, data = the contender's
-identifier). The session timeout is ``--zookeeperMesosTimeout``. With ``user:password@`` the
-client authenticates with ZooKeeper's ``digest`` scheme and every znode it creates (including
-missing parents) is readable and writable by that user only; the credentials are never logged.
+Everything lives under ``[/chroot]/<frameworkName>/<clusterName>``: the state as a small
+``cluster`` znode and one ``nodes/<id>`` znode per node id (layout 2, see
+:mod:`~es_framework.shell.state_store.zookeeper_layout`; ``get /elasticsearch/mesos-ha/cluster``
+and ``get /elasticsearch/mesos-ha/nodes/3`` in ``zkCli.sh`` show them); the state's version is the
+cluster znode's. ``state`` is release 0.1.0's single document (layout 1): a leader that finds it
+migrates it, and leaves a tombstone that 0.1.0 refuses to read. ``leader/`` holds the contenders of
+kazoo's lock recipe (ephemeral sequential znodes, data = the contender's identifier). The session
+timeout is ``--zookeeperMesosTimeout``. With ``user:password@`` the client authenticates with
+ZooKeeper's ``digest`` scheme and every znode it creates (including missing parents) is readable
+and writable by that user only; the credentials are never logged.
 
-While this store holds the lock, its writes are *fenced*: each write is one transaction that also
-checks that our lock znode still exists, so a scheduler whose session expired cannot overwrite its
-successor's state (:class:`~es_framework.shell.state_store.base.LeadershipLostError`).
+The store keeps the interface of one document: :meth:`~ZooKeeperStateStore.write` takes the whole
+document, compares it with what this store last read or wrote at that version, and sends only the
+difference in one multi request (nothing when nothing changed), or in several when it does not fit
+in one request (:mod:`~es_framework.shell.state_store.zookeeper_write` says how, and what a reader
+sees meanwhile). While this store holds the lock, its writes are *fenced*: every multi also checks
+that our lock znode still exists, so a scheduler whose session expired cannot overwrite its
+successor's state (:class:`~es_framework.shell.state_store.base.LeadershipLostError`). A write that
+fails for any reason leaves this store knowing nothing of what is stored: the next write reads it
+first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -23,17 +33,14 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
-    BadVersionError,
     CancelledError,
     ConnectionClosedError,
     ConnectionLoss,
     KazooException,
     LockTimeout,
     NoAuthError,
-    NodeExistsError,
     NoNodeError,
     OperationTimeoutError,
-    RolledBackError,
     SessionExpiredError,
 )
 from kazoo.protocol.states import KazooState
@@ -41,24 +48,23 @@ from kazoo.retry import KazooRetry
 from kazoo.security import make_digest_acl
 
 from es_framework.config.urls import ZooKeeperUrl
+from es_framework.core.state_layout import split_document
 from es_framework.shell.state_store.base import (
-    SCHEMA,
     Leadership,
     LeadershipCallback,
     LeadershipLostError,
     LeadershipStatus,
+    StateConflictError,
     StateStoreError,
     StateUnavailableError,
     StoredState,
     check_document,
     check_name,
-    decode,
     default_identifier,
-    encode,
-    exists_conflict,
     log,
     version_conflict,
 )
+from es_framework.shell.state_store.zookeeper_layout import LAYOUT_VERSION, Basis, ZooKeeperLayout
 
 DEFAULT_SESSION_TIMEOUT_MS = 20_000
 
@@ -107,7 +113,6 @@ class ZooKeeperStateStore(LeadershipStatus):
             raise ValueError(f"session timeout must be positive, not {session_timeout_ms} ms")
         self.url = url
         self.root = f"{url.path}/{framework_name}/{cluster_name}"
-        self.state_path = f"{self.root}/state"
         self.lock_path = f"{self.root}/leader"
         self.identifier = identifier or default_identifier()
         self.session_timeout_s = session_timeout_ms / 1000.0
@@ -119,6 +124,10 @@ class ZooKeeperStateStore(LeadershipStatus):
         self._lock_znode: str | None = None
         self._session_epoch = 0  # +1 on every LOST
         self._closed = False
+        #: Serialises reads and writes of this store: each compares with what the previous one left.
+        self._io = threading.Lock()
+        #: What is stored at the version this store last read or wrote (a write sends only the difference).
+        self._basis: Basis | None = None
 
         auth_data = None
         default_acl = None
@@ -138,6 +147,11 @@ class ZooKeeperStateStore(LeadershipStatus):
             logger=_KAZOO_LOG,
         )
         self._client.add_listener(self._on_session_state)
+        self.layout = ZooKeeperLayout(self._client, self.root, self.operation_timeout_s)
+        self.cluster_path = self.layout.cluster_path
+        self.nodes_path = self.layout.nodes_path
+        #: Release 0.1.0's single document (layout 1); a tombstone once migrated.
+        self.legacy_path = self.layout.legacy_path
 
     # -- connection
 
@@ -151,7 +165,7 @@ class ZooKeeperStateStore(LeadershipStatus):
             self._client.start(timeout=timeout)
         except self._client.handler.timeout_exception:
             raise StateUnavailableError(f"cannot connect to ZooKeeper {self.url} within {timeout:g} s") from None
-        log.info("state store: connected to ZooKeeper %s, state at %s", self.url, self.state_path)
+        log.info("state store: connected to ZooKeeper %s, state at %s", self.url, self.root)
 
     def close(self) -> None:
         with self._mutex:
@@ -195,60 +209,72 @@ class ZooKeeperStateStore(LeadershipStatus):
 
     # -- state
 
-    def read(self) -> StoredState | None:
-        with self._translate(f"reading {self.state_path}"):
-            try:
-                data, stat = self._client.get_async(self.state_path).get(timeout=self.operation_timeout_s)
-            except NoNodeError:
-                return None
-        payload = decode(data, f"znode {self.state_path}")
-        return StoredState(document=payload["state"], version=int(stat.version))
-
-    def create(self, document: dict[str, Any]) -> StoredState:
-        check_document(document)
-        data = encode({"schema": SCHEMA, "state": document})
-        with self._translate(f"creating {self.state_path}"):
-            try:
-                self._client.create_async(self.state_path, data, makepath=True).get(timeout=self.operation_timeout_s)
-            except NodeExistsError:
-                raise exists_conflict(self.state_path) from None
-        return StoredState(document=document, version=0)
-
-    def write(self, document: dict[str, Any], expected_version: int) -> StoredState:
-        check_document(document)
-        data = encode({"schema": SCHEMA, "state": document})
+    def _writer(self, what: str) -> str | None:
+        """The lock znode that fences our writes (None when not leading); refuses while in doubt."""
         with self._mutex:
             lock_znode = self._lock_znode
             status = self._tracker.status
         if status in (Leadership.SUSPENDED, Leadership.LOST):
-            raise LeadershipLostError(f"not writing {self.state_path}: leadership is {status.value}")
-        with self._translate(f"writing {self.state_path}"):
-            if lock_znode is None:
+            raise LeadershipLostError(f"not {what} {self.root}: leadership is {status.value}")
+        return lock_znode
+
+    def read(self) -> StoredState | None:
+        """The state; a leader that finds layout 1 (release 0.1.0's single document) migrates it."""
+        with self._io, self._translate(f"reading {self.root}"):
+            self._basis = None
+            for _ in range(3):
+                found = self.layout.read()
+                with self._mutex:
+                    fence = self._lock_znode if self._tracker.status is Leadership.LEADER else None
+                if found is None or not found[0].legacy or fence is None:
+                    break
                 try:
-                    stat = self._client.set_async(self.state_path, data, expected_version).get(
-                        timeout=self.operation_timeout_s
-                    )
-                except (BadVersionError, NoNodeError):
-                    raise version_conflict(self.state_path, expected_version) from None
-                return StoredState(document=document, version=int(stat.version))
-            # Fenced: the write happens only if our lock znode (hence our leadership) still exists.
-            transaction = self._client.transaction()
-            transaction.check(lock_znode, -1)
-            transaction.set_data(self.state_path, data, expected_version)
-            results = transaction.commit_async().get(timeout=self.operation_timeout_s)
-        check, result = results
-        if isinstance(check, NoNodeError):
-            raise LeadershipLostError(f"not writing {self.state_path}: the lock znode {lock_znode} is gone")
-        if isinstance(result, (BadVersionError, NoNodeError)):
-            raise version_conflict(self.state_path, expected_version)
-        for outcome in results:
-            if isinstance(outcome, Exception) and not isinstance(outcome, RolledBackError):
-                raise StateStoreError(f"writing {self.state_path} failed: {type(outcome).__name__}")
-        return StoredState(document=document, version=int(result.version))
+                    migrated = self.layout.install(found[0].layout, legacy_version=found[0].version, fence=fence)
+                    found = migrated, found[1]
+                    break
+                except StateConflictError:
+                    continue  # the old document changed (or another store migrated it): read again
+            else:
+                raise StateUnavailableError(f"{self.root}: the migration to layout {LAYOUT_VERSION} kept conflicting")
+            if found is None:
+                return None
+            self._basis, document = found
+        return StoredState(document=document, version=self._basis.version)
+
+    def create(self, document: dict[str, Any]) -> StoredState:
+        check_document(document)
+        layout = split_document(document)
+        fence = self._writer("creating")
+        with self._io, self._translate(f"creating {self.root}"):
+            self._basis = None
+            self._basis = self.layout.install(layout, legacy_version=None, fence=fence)
+        return StoredState(document=document, version=self._basis.version)
+
+    def write(self, document: dict[str, Any], expected_version: int) -> StoredState:
+        check_document(document)
+        layout = split_document(document)
+        fence = self._writer("writing")
+        with self._io, self._translate(f"writing {self.root}"):
+            basis, self._basis = self._basis, None  # unknown until this write's outcome is
+            if basis is None or basis.version != expected_version:
+                found = self.layout.read()
+                basis = None if found is None else found[0]
+            if basis is None or basis.version != expected_version:
+                raise version_conflict(self.root, expected_version)
+            if not basis.legacy:
+                self._basis, _ = self.layout.write(basis, layout, fence)
+            elif fence is None:
+                # Layout 1 and not the leader: the old compare-and-set; only a leader migrates.
+                version = self.layout.write_legacy(document, expected_version)
+                self._basis = Basis(split_document(json.loads(json.dumps(document))), version, legacy=True)
+            else:
+                self._basis = self.layout.install(layout, legacy_version=expected_version, fence=fence)
+            return StoredState(document=document, version=self._basis.version)
 
     def delete(self) -> None:
-        with self._translate(f"deleting {self.state_path}"), contextlib.suppress(NoNodeError):
-            self._client.delete_async(self.state_path).get(timeout=self.operation_timeout_s)
+        with self._io, self._translate(f"deleting {self.root}"):
+            self._basis = None
+            self.layout.delete()
 
     # -- leadership
 

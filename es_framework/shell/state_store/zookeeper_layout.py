@@ -1,0 +1,468 @@
+"""The state's znodes: one small cluster znode and one znode per node id (layout 2).
+
+Under the store's root ``[/chroot]/<frameworkName>/<clusterName>``:
+
+``cluster``
+    ``{"layout": 2, "state": {…the document without its per-node fields…}, "split": ["nodes", …],
+    "nodes": {"count": n, "digest": "…"}, "version_base": b}``. Its znode version + ``version_base``
+    is the state's version (the compare-and-set token the engine holds). Every write sets it, even
+    when only node znodes changed, so its version orders all writes.
+``nodes/<id>``
+    One per node id: that id's values in every per-node field
+    (:data:`es_framework.core.state_layout.PER_NODE_FIELDS`), e.g. ``{"nodes": {"node_id": 3, …},
+    "volumes": {…}}``.
+``state``
+    Layout 1, the single document of release 0.1.0: ``{"schema": 1, "state": {…}}``. After the
+    migration it is a tombstone ``{"schema": 2, "state": {}, "moved_to": "…/cluster"}``: a 0.1.0
+    scheduler started by mistake refuses it ("written by a newer es-mesos") instead of starting a new
+    cluster, and its compare-and-set on the old version fails.
+
+``nodes``
+    The parent of the node znodes. Its data is empty; its version counts the steps of writes too
+    large for one request (below), so that a write knows whether node znodes changed under it.
+
+**A write** sends one multi request: the leader-lock check (fencing), a check of the ``nodes``
+znode's version, a create, set or delete of each node znode whose entry changed (each with the
+znode version last seen), and the set of the cluster znode at the expected version. Nothing
+changed: nothing is sent. A multi is one request, and ZooKeeper refuses requests over
+``jute.maxbuffer`` (1 MB by default, :data:`MAX_TRANSACTION_BYTES` here). A write that does not fit
+is sent in several fenced multis, the cluster znode set by the last; which changes may go ahead
+of it, what a reader sees meanwhile and why that is safe is
+:mod:`~es_framework.shell.state_store.zookeeper_write`. A write whose last multi alone would not
+fit is refused before anything is sent (:class:`StateTooLargeError`).
+
+**A read** gets the cluster znode and the children of ``nodes`` (with the ``nodes`` znode's
+version), fetches every node znode with pipelined asynchronous reads, then checks the cluster
+znode's version again: unchanged means no single-multi write came between (every write sets it in
+its last multi), changed means read again. Between the steps of a write in several multis a read
+returns the old cluster part with each record old or new (see above). The count and the digest of
+ids in the cluster znode must match what was read, or the state is corrupt.
+
+**Installing** a layout (a first :meth:`ZooKeeperLayout.install`, or the migration from layout 1)
+writes the node znodes and then, last, creates the cluster znode and the ``state`` tombstone, in one
+multi when it fits and otherwise in steps: node znodes in batches, each guarded (the fence, the old
+document still at the version read, no cluster znode yet), then the cluster znode and the tombstone.
+Until that last multi the new layout is invisible (no cluster znode) and the old document is
+untouched, so a crash midway loses nothing: the next leader reads layout 1 and installs again,
+overwriting the node znodes already written and deleting strays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError, RolledBackError
+
+from es_framework.core.state_layout import (
+    Layout,
+    LayoutDiff,
+    check_layout,
+    diff_layouts,
+    ids_digest,
+    is_node_key,
+    keys_ahead,
+    merge_document,
+    split_document,
+    update_digest,
+)
+from es_framework.shell.state_store.base import (
+    SCHEMA,
+    LeadershipLostError,
+    StateConflictError,
+    StateCorruptError,
+    StateStoreError,
+    StateUnavailableError,
+    encode,
+    exists_conflict,
+    log,
+    version_conflict,
+)
+from es_framework.shell.state_store.zookeeper_write import Op, StateTooLargeError, batches, plan_write
+
+__all__ = ["LAYOUT_VERSION", "MAX_TRANSACTION_BYTES", "Basis", "StateTooLargeError", "ZooKeeperLayout"]
+
+#: The layout this store writes; it refuses a newer one.
+LAYOUT_VERSION = 2
+#: The largest multi request sent. ZooKeeper's ``jute.maxbuffer`` (default 0xfffff = 1,048,575
+#: bytes) bounds a whole request; the margin covers the request header and our size estimate.
+MAX_TRANSACTION_BYTES = 1_000_000
+#: How many times a read that raced a write is retried before giving up.
+_READ_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What is stored at ``version``, as this store last read or wrote it: the layout, the node
+    znodes' versions, and for layout 1 (``legacy``) the version of the old document."""
+
+    layout: Layout
+    version: int
+    base: int = 0
+    digest: int = 0
+    node_versions: Mapping[str, int] = field(default_factory=dict)
+    legacy: bool = False
+    #: The ``nodes`` znode's version (None: unknown, no write may then go in steps).
+    nodes_version: int | None = None
+
+    @property
+    def znode_version(self) -> int:
+        return self.version - self.base
+
+
+def _decode_json(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StateCorruptError(f"{where} is not JSON: {exc}") from None
+
+
+class ZooKeeperLayout:
+    """Reads and writes layout 2 (and reads layout 1) under ``root`` with a started kazoo client.
+    Knows nothing of leadership: a write is fenced by the lock znode it is given (``fence``)."""
+
+    def __init__(self, client: Any, root: str, timeout: float) -> None:
+        self.client = client
+        self.root = root
+        self.timeout = timeout
+        self.cluster_path = f"{root}/cluster"
+        self.nodes_path = f"{root}/nodes"
+        self.legacy_path = f"{root}/state"
+        #: Called after each step of a multi-step install with the step's number (tests interrupt here).
+        self.after_install_step: Callable[[int], None] | None = None
+        #: Called after each step but the last of a write in several multis (tests interrupt here).
+        self.after_write_step: Callable[[int], None] | None = None
+
+    def node_path(self, key: str) -> str:
+        return f"{self.nodes_path}/{key}"
+
+    # --- encoding
+
+    def encode_cluster(self, layout: Layout, base: int, digest: int) -> bytes:
+        return encode(
+            {
+                "layout": LAYOUT_VERSION,
+                "state": dict(layout.cluster),
+                "split": list(layout.split_fields),
+                "nodes": {"count": len(layout.entries), "digest": f"{digest:016x}"},
+                "version_base": base,
+            },
+            what=f"the cluster znode {self.cluster_path}",
+        )
+
+    def encode_entry(self, key: str, entry: Mapping[str, Any]) -> bytes:
+        return encode(dict(entry), what=f"the znode {self.node_path(key)}")
+
+    def tombstone(self) -> bytes:
+        return encode(
+            {"schema": LAYOUT_VERSION, "state": {}, "moved_to": self.cluster_path, "layout": LAYOUT_VERSION},
+            what=self.legacy_path,
+        )
+
+    # --- reading
+
+    def _get(self, path: str) -> tuple[bytes, Any] | None:
+        try:
+            return self.client.get_async(path).get(timeout=self.timeout)  # type: ignore[no-any-return]
+        except NoNodeError:
+            return None
+
+    def _children(self) -> tuple[list[str], int | None]:
+        """The node keys and the ``nodes`` znode's version (None when it does not exist)."""
+        try:
+            keys, stat = self.client.get_children_async(self.nodes_path, include_data=True).get(timeout=self.timeout)
+        except NoNodeError:
+            return [], None
+        return list(keys), int(stat.version)
+
+    def read(self) -> tuple[Basis, dict[str, Any]] | None:
+        """The stored state (layout 2, or layout 1 with ``legacy`` set) and the document, or None.
+
+        The document is decoded a second time, apart from the basis: a caller may change it."""
+        for attempt in range(_READ_ATTEMPTS):
+            if attempt:
+                time.sleep(0.005 * attempt)  # let the racing write go by
+            got = self._get(self.cluster_path)
+            if got is None:
+                return self._read_legacy()
+            data, stat = got
+            keys, nodes_version = self._children()
+            pending = [(key, self.client.get_async(self.node_path(key))) for key in keys]
+            nodes: dict[str, tuple[bytes, Any]] = {}
+            vanished = False
+            for key, result in pending:
+                try:
+                    nodes[key] = result.get(timeout=self.timeout)
+                except NoNodeError:
+                    vanished = True  # deleted by a write after we listed it: that write set the cluster too
+            again = self.client.exists_async(self.cluster_path).get(timeout=self.timeout)
+            if vanished or again is None or again.version != stat.version:
+                log.debug("state store: %s changed while it was read; reading it again", self.cluster_path)
+                continue
+            return self._parse(data, stat.version, nodes, nodes_version)
+        raise StateUnavailableError(f"{self.cluster_path} kept changing while it was read ({_READ_ATTEMPTS} attempts)")
+
+    def _parse(
+        self, data: bytes, znode_version: int, nodes: Mapping[str, tuple[bytes, Any]], nodes_version: int | None
+    ) -> tuple[Basis, dict[str, Any]]:
+        where = f"znode {self.cluster_path}"
+        payload = _decode_json(data, where)
+        if not isinstance(payload, dict):
+            raise StateCorruptError(f"{where} is not a JSON object")
+        layout_version = payload.get("layout")
+        if layout_version != LAYOUT_VERSION:
+            newer = isinstance(layout_version, int) and layout_version > LAYOUT_VERSION
+            raise StateCorruptError(
+                f"{where} has layout {layout_version!r}; this es-mesos reads layout {LAYOUT_VERSION}"
+                + (" (it was written by a newer es-mesos)" if newer else "")
+            )
+        state, split, header, base = (payload.get(k) for k in ("state", "split", "nodes", "version_base"))
+        if (
+            not isinstance(state, dict)
+            or not isinstance(split, list)
+            or not all(isinstance(s, str) for s in split)
+            or not isinstance(header, dict)
+            or type(base) is not int
+            or type(header.get("count")) is not int
+            or not isinstance(header.get("digest"), str)
+        ):
+            raise StateCorruptError(f"{where} lacks state, split, nodes.count, nodes.digest or version_base")
+        entries: dict[str, dict[str, Any]] = {}
+        versions: dict[str, int] = {}
+        for key, (raw, stat) in nodes.items():
+            node_where = f"znode {self.node_path(key)}"
+            if not is_node_key(key):
+                raise StateCorruptError(f"{node_where}: {key!r} is not a node id")
+            entry = _decode_json(raw, node_where)
+            if not isinstance(entry, dict):
+                raise StateCorruptError(f"{node_where} is not a JSON object")
+            entries[key] = entry
+            versions[key] = int(stat.version)
+        digest = ids_digest(entries)
+        if header["count"] != len(entries) or header["digest"] != f"{digest:016x}":
+            raise StateCorruptError(
+                f"{self.nodes_path} holds {len(entries)} node znodes, but {where} records "
+                f"{header['count']} (or another set of ids): the state was changed by hand or is damaged"
+            )
+        layout = Layout(cluster=state, split_fields=tuple(split), entries=entries)
+        try:
+            check_layout(layout)
+        except ValueError as exc:
+            raise StateCorruptError(f"{self.root}: {exc}") from None
+        copy = Layout(
+            json.loads(data)["state"], layout.split_fields, {k: json.loads(raw) for k, (raw, _) in nodes.items()}
+        )
+        basis = Basis(layout, base + znode_version, base, digest, versions, nodes_version=nodes_version)
+        return basis, merge_document(copy)
+
+    def _read_legacy(self) -> tuple[Basis, dict[str, Any]] | None:
+        got = self._get(self.legacy_path)
+        if got is None:
+            return None
+        data, stat = got
+        payload = _decode_json(data, f"znode {self.legacy_path}")
+        if isinstance(payload, dict) and payload.get("moved_to"):
+            raise StateCorruptError(
+                f"{self.legacy_path} says the state moved to {payload['moved_to']}, which does not exist"
+            )
+        if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
+            raise StateCorruptError(f'znode {self.legacy_path} is not a {{"schema": …, "state": {{…}}}} document')
+        if payload.get("schema") != SCHEMA:
+            raise StateCorruptError(f"znode {self.legacy_path} has schema {payload.get('schema')!r}; expected {SCHEMA}")
+        return Basis(split_document(payload["state"]), int(stat.version), legacy=True), json.loads(data)["state"]
+
+    # --- writing
+
+    def _commit(self, ops: Sequence[Op]) -> list[Any]:
+        transaction = self.client.transaction()
+        for op in ops:
+            if op.kind == "check":
+                transaction.check(op.path, op.version)
+            elif op.kind == "create":
+                transaction.create(op.path, op.data)
+            elif op.kind == "set":
+                transaction.set_data(op.path, op.data, op.version)
+            else:
+                transaction.delete(op.path, op.version)
+        results: list[Any] = transaction.commit_async().get(timeout=self.timeout)
+        for op, outcome in zip(ops, results, strict=True):
+            if not isinstance(outcome, Exception) or isinstance(outcome, RolledBackError):
+                continue
+            if op.role == "fence":
+                raise LeadershipLostError(f"not writing {self.root}: the lock znode {op.path} is gone")
+            if isinstance(outcome, (BadVersionError, NoNodeError, NodeExistsError)):
+                raise StateConflictError(
+                    f"{op.path} is not as this store last saw it ({type(outcome).__name__}); re-read and retry"
+                )
+            raise StateStoreError(f"writing {self.root} failed at {op.path}: {type(outcome).__name__}")
+        return results
+
+    @staticmethod
+    def _fence(fence: str | None) -> list[Op]:
+        return [] if fence is None else [Op("check", fence, "fence")]
+
+    def write(self, basis: Basis, new: Layout, fence: str | None) -> tuple[Basis, LayoutDiff]:
+        """Write what differs between ``basis`` (stored at ``basis.version``) and ``new``: one multi, or
+        when that does not fit, several (:func:`~es_framework.shell.state_store.zookeeper_write.plan_write`)."""
+        diff = diff_layouts(basis.layout, new)
+        if diff.empty:
+            return basis, diff
+        digest = update_digest(basis.digest, diff.appeared, diff.removed)
+        cluster_op = Op(
+            "set", self.cluster_path, "cluster", self.encode_cluster(new, basis.base, digest), basis.znode_version
+        )
+        known = basis.node_versions
+        node_ops = [
+            Op("create", self.node_path(key), "node", self.encode_entry(key, new.entries[key]), key=key)
+            for key in sorted(diff.appeared, key=int)
+        ]
+        node_ops += [
+            Op("set", self.node_path(key), "node", self.encode_entry(key, new.entries[key]), known.get(key, -1), key)
+            for key in sorted(diff.changed, key=int)
+        ]
+        node_ops += [
+            Op("delete", self.node_path(key), "node", version=known.get(key, -1), key=key)
+            for key in sorted(diff.removed, key=int)
+        ]
+        plan = plan_write(
+            fence=self._fence(fence),
+            cluster=cluster_op,
+            nodes_path=self.nodes_path,
+            nodes_version=basis.nodes_version,
+            node_ops=node_ops,
+            ahead=keys_ahead(basis.layout, new, diff) if basis.nodes_version is not None else frozenset(),
+            limit=MAX_TRANSACTION_BYTES,
+            what=self.root,
+        )
+        if len(plan.steps) > 1:
+            log.info(
+                "state store: writing version %d of %s in %d multis (%d node znodes ahead of the cluster znode, "
+                "%d with it): the write does not fit in one ZooKeeper request",
+                basis.version + 1,
+                self.root,
+                len(plan.steps),
+                plan.ahead,
+                len(node_ops) - plan.ahead,
+            )
+        versions = {k: v for k, v in basis.node_versions.items() if k not in diff.removed}
+        # What we keep is decoded from what we sent, never the caller's objects (which it may change).
+        entries = {k: v for k, v in basis.layout.entries.items() if k not in diff.removed}
+        cluster_version = basis.znode_version + 1
+        for number, ops in enumerate(plan.steps, 1):
+            results = self._commit(ops)
+            for op, outcome in zip(ops, results, strict=True):
+                if op.role == "cluster" and op.kind == "set":
+                    cluster_version = int(outcome.version)
+                elif op.key is not None and op.kind != "delete":
+                    versions[op.key] = 0 if op.kind == "create" else int(outcome.version)
+                    entries[op.key] = json.loads(op.data)
+            if number < len(plan.steps) and self.after_write_step is not None:
+                self.after_write_step(number)
+        stored = Layout(json.loads(cluster_op.data)["state"], new.split_fields, entries)
+        version = basis.base + cluster_version
+        return Basis(stored, version, basis.base, digest, versions, nodes_version=plan.nodes_version), diff
+
+    def write_legacy(self, document: dict[str, Any], expected_version: int) -> int:
+        """A compare-and-set of the layout-1 document (a store that does not lead, over layout 1)."""
+        data = encode({"schema": SCHEMA, "state": document})
+        try:
+            stat = self.client.set_async(self.legacy_path, data, expected_version).get(timeout=self.timeout)
+        except (BadVersionError, NoNodeError):
+            raise version_conflict(self.legacy_path, expected_version) from None
+        return int(stat.version)
+
+    def install(self, layout: Layout, *, legacy_version: int | None, fence: str | None) -> Basis:
+        """Create layout 2 holding ``layout``: over nothing (``legacy_version`` None; a conflict if any
+        state exists) or over the layout-1 document at ``legacy_version`` (the migration; a conflict
+        if it changed). The version of the result follows the old one (``legacy_version + 1``)."""
+        self.client.ensure_path(self.nodes_path)
+        children, nodes_version = self._children()
+        strays = set(children)
+        base = 0 if legacy_version is None else legacy_version + 1
+        digest = ids_digest(layout.entries)
+        node_ops = [
+            Op(
+                "set" if key in strays else "create",
+                self.node_path(key),
+                "node",
+                self.encode_entry(key, entry),
+                key=key,
+            )
+            for key, entry in sorted(layout.entries.items(), key=lambda kv: int(kv[0]))
+        ]
+        node_ops += [Op("delete", self.node_path(key), "node", key=key) for key in sorted(strays - set(layout.entries))]
+        if legacy_version is None:
+            legacy = Op("create", self.legacy_path, "legacy", self.tombstone())
+        else:
+            legacy = Op("set", self.legacy_path, "legacy", self.tombstone(), legacy_version)
+        cluster = Op("create", self.cluster_path, "cluster", self.encode_cluster(layout, base, digest))
+        final = [*self._fence(fence), legacy, cluster]
+        steps: list[list[Op]] = []
+        if sum(op.size for op in final + node_ops) <= MAX_TRANSACTION_BYTES:
+            steps.append(final + node_ops)
+        else:
+            # Each batch is void unless the old document is unchanged and there is no cluster znode
+            # yet (creating and deleting it in the same multi is a check that it does not exist).
+            guard = [
+                *self._fence(fence),
+                Op("create", self.cluster_path, "cluster"),
+                Op("delete", self.cluster_path, "cluster"),
+            ]
+            if legacy_version is not None:
+                guard.insert(len(guard) - 2, Op("check", self.legacy_path, "legacy", version=legacy_version))
+            room = MAX_TRANSACTION_BYTES - sum(op.size for op in guard)
+            for batch in batches(node_ops, room):
+                steps.append(guard + batch)
+            steps.append(final)
+        log.info(
+            "state store: writing layout %d of %s (%d node znodes%s) in %d step(s)",
+            LAYOUT_VERSION,
+            self.root,
+            len(layout.entries),
+            f", migrated from {self.legacy_path} at version {legacy_version}" if legacy_version is not None else "",
+            len(steps),
+        )
+        versions: dict[str, int] = {}
+        entries: dict[str, Any] = {}
+        for number, ops in enumerate(steps, 1):
+            try:
+                results = self._commit(ops)
+            except StateConflictError:
+                if legacy_version is None:  # a cluster znode or an old document is there
+                    raise exists_conflict(self.root) from None
+                raise
+            for op, outcome in zip(ops, results, strict=True):
+                if op.key is not None and op.kind != "delete":
+                    versions[op.key] = 0 if op.kind == "create" else int(outcome.version)
+                    entries[op.key] = json.loads(op.data)
+            if number < len(steps) and self.after_install_step is not None:
+                self.after_install_step(number)
+        stored = Layout(json.loads(cluster.data)["state"], layout.split_fields, entries)
+        return Basis(stored, base, base, digest, versions, nodes_version=nodes_version)
+
+    def delete(self) -> None:
+        """Remove the state: the cluster znode and the tombstone (or layout-1 document) in one multi,
+        so that it is gone at once, then the node znodes (invisible without a cluster znode)."""
+        for _ in range(_READ_ATTEMPTS):
+            ops = []
+            for path in (self.cluster_path, self.legacy_path):
+                stat = self.client.exists_async(path).get(timeout=self.timeout)
+                if stat is not None:
+                    ops.append(Op("delete", path, "cluster", version=stat.version))
+            if not ops:
+                break
+            try:
+                self._commit(ops)
+                break
+            except StateConflictError:
+                continue
+        strays = [Op("delete", self.node_path(k), "node", key=k) for k in self._children()[0]]
+        for batch in batches(strays, MAX_TRANSACTION_BYTES):
+            with contextlib.suppress(StateConflictError):
+                self._commit(batch)
+        with contextlib.suppress(NoNodeError, NotEmptyError):
+            self.client.delete_async(self.nodes_path).get(timeout=self.timeout)
