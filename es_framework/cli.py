@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from es_framework import __version__, contract
+from es_framework.app.teardown_command import run_teardown, seconds
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
 from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
@@ -54,7 +55,7 @@ only; the nodes keep running and the next scheduler takes over.
 commands:
   plan      judge a file of Mesos offers as the scheduler would (dry run, no Mesos needed)
   config    run the scheduler's start-up checks and print the configuration (secrets masked)
-  teardown  kill the nodes and remove the framework from Mesos; keeps the volumes (--purge: and the state)
+  teardown  kill the nodes, remove the framework from Mesos; --purge-volumes: the volumes, --purge: the state
   volumes   list the external volumes of every node id ever used, from the stored state (read-only)"""
 
 
@@ -193,10 +194,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tear the cluster's framework down: with the same flags as the scheduler (master, state URL, "
         "names), mark the stored state torn down, send Mesos TEARDOWN with the stored framework id (Mesos kills "
         "every node), and list the volumes, which are kept. A scheduler started afterwards on that state refuses "
-        "to start (exit 2). The scheduler must be stopped first: the teardown waits for its leader lock.",
+        "to start (exit 2). The scheduler must be stopped first: the teardown waits for its leader lock. "
+        "--purge-volumes (external strategy, after confirmation) first stops every node and removes every volume "
+        "through volume tasks, and tears the framework down only once every removal succeeded (or with --force).",
         formatter_class=formatter,
     )
     teardown.add_argument("--purge", action="store_true", help="also delete the stored state")
+    teardown.add_argument(
+        "--purge-volumes",
+        action="store_true",
+        help="external strategy: first stop every node and REMOVE every volume (volume tasks), after confirmation; "
+        "TEARDOWN only once every removal succeeded (or with --force)",
+    )
+    teardown.add_argument("--yes", action="store_true", help="confirm --purge-volumes without the prompt (scripts)")
+    teardown.add_argument("--force", action="store_true", help="with --purge-volumes: TEARDOWN even if volumes remain")
+    for flag, what, default in (("stop", "every node's task may take to end", 120), ("removal", "removals take", 600)):
+        teardown.add_argument(
+            f"--{flag}-timeout",
+            type=seconds(f"--{flag}-timeout"),
+            metavar="SECONDS",
+            help=f"with --purge-volumes: how long {what} [default: {default}]",
+        )
     _add_config_flags(teardown)
 
     volumes = commands.add_parser(
@@ -353,7 +371,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.command == "config":
         return _exit_status("config", lambda: _run_config(config, environment))
     if args.command == "teardown":
-        return _exit_status("teardown", lambda: _run_teardown(config, purge=args.purge))
+        return _exit_status("teardown", lambda: _run_teardown(config, args))
     if args.command == "volumes":
         return _exit_status("volumes", lambda: _run_volumes(config, as_json=args.json))
     if config.security_warning:
@@ -398,19 +416,8 @@ def _exit_status(command: str | None, run: Callable[[], None]) -> int:
     return 0
 
 
-def _run_teardown(config: Config, *, purge: bool) -> None:
-    from es_framework.app.startup import RefusedError, check_startable  # noqa: PLC0415
-    from es_framework.app.teardown import teardown_cluster  # noqa: PLC0415
-
-    # A configuration without a master is never local mode: check_startable refuses it below.
-    if config.local_mode:
-        raise RefusedError(
-            "teardown does not apply to local mode: stop it with Ctrl-C (or SIGTERM), which stops "
-            f"every node; to start afresh, delete its work directory {config.local_work_dir}"
-        )
-    check_startable(config)
-    lines = teardown_cluster(config, purge=purge)
-    sys.stdout.write("\n".join(lines) + "\n")
+def _run_teardown(config: Config, args: argparse.Namespace) -> None:
+    run_teardown(config, args, stdin=sys.stdin, stdout=sys.stdout)
 
 
 def _run_volumes(config: Config, *, as_json: bool) -> None:

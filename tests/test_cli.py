@@ -993,3 +993,74 @@ def test_local_mode_refuses_torn_down_state_and_stops_what_it_started(
     assert code == 2 and "was torn down at 2023-11-14 22:13:20 UTC" in err
     stored = json.loads((tmp_path / "state" / "elasticsearch" / "mesos-ha" / "state.json").read_text())["state"]
     assert len(stored["nodes"]) == 2  # torn-down state is a record: local mode leaves it alone
+
+
+# --- teardown --purge-volumes: flags and confirmation (the run: tests/e2e/test_teardown_purge_volumes_e2e.py) ---
+
+
+class _Terminal(io.StringIO):
+    """A stdin that is a terminal, with what the operator types."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _stored(state_file: Path) -> dict[str, Any]:
+    return dict(json.loads(state_file.read_text())["state"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--force"], "--force: only with --purge-volumes"),
+        (["--yes", "--stop-timeout", "5"], "--yes, --stop-timeout: only with --purge-volumes"),
+        (["--removal-timeout", "5"], "--removal-timeout: only with --purge-volumes"),
+    ],
+)
+def test_purge_volume_options_need_purge_volumes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    state_file = _store_document(tmp_path, _running_document())
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, out, err = run_main(capsys, "teardown", *extra, *flags)
+    assert code == 2 and message in err and not out
+    assert _stored(state_file)["torn_down_at"] is None
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
+def test_purge_volume_timeouts_must_be_positive_seconds(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, _, err = run_exit(capsys, "teardown", "--purge-volumes", "--stop-timeout", value)
+    assert code == 2 and "--stop-timeout" in err and value in err
+
+
+def test_purge_volumes_is_for_the_external_strategy_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    flags = {**_file_flags(tmp_path)}
+    del flags["externalVolumeDriver"]
+    state_file = _store_document(tmp_path, _running_document())
+    code, _, err = run_main(capsys, "teardown", "--purge-volumes", "--yes", *[f"--{k}={v}" for k, v in flags.items()])
+    assert code == 2 and "external strategy only" in err
+    assert _stored(state_file)["torn_down_at"] is None
+
+
+def test_purge_volumes_refuses_without_a_terminal_or_yes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_file = _store_document(tmp_path, _running_document())
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))  # piped in: not a confirmation
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, out, err = run_main(capsys, "teardown", "--purge-volumes", *flags)
+    assert code == 2 and "not a terminal" in err and "--yes" in err and not out
+    assert _stored(state_file)["torn_down_at"] is None
+
+
+def test_purge_volumes_asks_and_anything_but_yes_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_file = _store_document(tmp_path, _running_document())
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+    flags = [f"--{k}={v}" for k, v in _file_flags(tmp_path).items()]
+    code, out, err = run_main(capsys, "teardown", "--purge-volumes", "--purge", *flags)
+    assert code == 2 and "not confirmed: nothing was changed" in err
+    assert "1. stop every node: node 1 (task elasticsearch-node1-" in out and "Type yes to go on:" in out
+    assert "4. delete the state (--purge)" in out
+    assert _stored(state_file)["torn_down_at"] is None and state_file.exists()

@@ -1,6 +1,6 @@
 """``es-framework teardown``: mark the stored state torn down, send Mesos TEARDOWN with the stored
 framework id (Mesos then kills every task of the framework), keep the volumes, and with ``--purge``
-delete the state."""
+delete the state. ``--purge-volumes`` removes the volumes first: :mod:`es_framework.app.teardown_volumes`."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class _TeardownScheduler:
         return lambda *args, **kwargs: None
 
 
-def _send_teardown(config: Config, framework_id: str, driver_factory: Callable[..., Any] | None, timeout: float) -> str:
+def send_teardown(config: Config, framework_id: str, driver_factory: Callable[..., Any] | None, timeout: float) -> str:
     """Subscribe as ``framework_id`` and send TEARDOWN (Mesos then kills every task of it).
     Returns what happened, in words; raises :class:`TeardownError` if the master was not reached."""
     master = config.mesos_master  # never None here: check_startable refused that, and new_driver would
@@ -77,6 +77,14 @@ def _send_teardown(config: Config, framework_id: str, driver_factory: Callable[.
     return f"framework {framework_id} {_TORN_DOWN}"
 
 
+def busy_error(config: Config) -> TeardownError:
+    """What a teardown says when a scheduler holds the leader lock."""
+    return TeardownError(
+        f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
+        "first (e.g. scale its Marathon app to 0), then run the teardown again"
+    )
+
+
 def teardown_cluster(
     config: Config,
     *,
@@ -89,11 +97,7 @@ def teardown_cluster(
     """``es-framework teardown``: mark the state torn down, send TEARDOWN with the stored framework id
     (Mesos kills the nodes), keep the volumes, and with ``purge`` delete the state. Returns the
     lines to print; raises :class:`TeardownError`."""
-    busy = TeardownError(
-        f"a scheduler is running for cluster {config.cluster_name} (it holds the leader lock); stop it "
-        "first (e.g. scale its Marathon app to 0), then run the teardown again"
-    )
-    with lead_state(config, lock_timeout=lock_timeout, busy=busy) as led:
+    with lead_state(config, lock_timeout=lock_timeout, busy=busy_error(config)) as led:
         state = led.state
         if state is None:
             raise TeardownError(f"no state for cluster {config.cluster_name} of framework {config.framework_name}")
@@ -105,7 +109,7 @@ def teardown_cluster(
         else:
             lines.append(f"state of cluster {config.cluster_name} was already marked torn down; sending TEARDOWN again")
         if state.framework_id is not None:
-            outcome = _send_teardown(config, state.framework_id, driver_factory, register_timeout)
+            outcome = send_teardown(config, state.framework_id, driver_factory, register_timeout)
             lines.append(outcome)
             if state.nodes and outcome.endswith(_TORN_DOWN):
                 for record in sorted(state.nodes.values(), key=lambda r: r.node_id):

@@ -99,8 +99,9 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             f"stored state has schema {schema!r}; this version reads {', '.join(map(str, sorted(READABLE_SCHEMAS)))}"
         )
     desired = _field(raw, "desired_nodes", int, "stored state")
-    if desired < 1:
-        raise NodeStateError(f"stored state: desired_nodes {desired} is below 1")
+    # 0 only while `teardown --purge-volumes` stops every node; the API never sets fewer than 1.
+    if desired < 0:
+        raise NodeStateError(f"stored state: desired_nodes {desired} is below 0")
     framework_id = raw.get("framework_id")
     if framework_id is not None and not isinstance(framework_id, str):
         raise NodeStateError("stored state: framework_id must be a string or null")

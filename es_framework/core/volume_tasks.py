@@ -32,10 +32,11 @@ The lifecycle of one node id's removal (:class:`VolumeRemoval`, one per node id 
 
 1. *released* (:func:`release_for_removal`): the node's drain finished and its task stopped as a
    scale-down asked, or an operator's ``teardown --purge-volumes`` released it; no task yet.
-2. *due* (:func:`removals_due`): retention is ``delete``, the strategy is external, the id is above the
-   desired count, **no node record holds the id** (a record exists until its task is certainly dead:
-   an unreachable or unknown task keeps it, see :mod:`es_framework.core.status_updates`), the volumes
-   were not removed, no removal task is in flight and the back-off after a failure has passed.
+2. *due* (:func:`removals_due`): retention is ``delete`` (or the release was a teardown's), the
+   strategy is external, the id is above the desired count, **no node record holds the id** (a record
+   exists until its task is certainly dead: an unreachable or unknown task keeps it, see
+   :mod:`es_framework.core.status_updates`), the volumes were not removed, no removal task is in
+   flight and the back-off after a failure has passed.
 3. *in flight* (:func:`build_removal_task`): recorded, then launched on an offer that
    :func:`offer_can_remove`; meanwhile the id must not be launched (:func:`ids_held_by_removals`).
 4. *settled* (:func:`settle_removal` of :func:`removal_result`): removed (:func:`mark_volumes_removed`)
@@ -78,6 +79,9 @@ RELEASE_GRACE_SECONDS = 10.0
 VOLUME_TASK_LABEL = "es-mesos.volume-task"
 VOLUMES_NODE_ID_LABEL = "es-mesos.volumes-of-node"
 REMOVE = "remove"
+#: The reason ``teardown --purge-volumes`` releases volumes with: the operator confirmed their removal,
+#: so it goes ahead whatever ``--volumeRetention`` says (a scale-down's release needs ``delete``).
+TEARDOWN = "teardown"
 #: Docker's own driver keeps volumes on one host: only that agent can remove them.
 HOST_SCOPED_DRIVERS = frozenset({"local"})
 
@@ -129,21 +133,21 @@ def removals_due(
 ) -> list[int]:
     """Node ids whose volumes a removal task should remove now, lowest first.
 
-    Every condition must hold: ``--volumeRetention delete``; the external strategy (a volume driver is
-    configured); the id is above the desired count; no node record holds the id (a record exists until
+    Every condition must hold: ``--volumeRetention delete``, or a teardown released the volumes
+    (:data:`TEARDOWN`); the external strategy (a volume driver is configured); the id is above the
+    desired count (a teardown sets it to 0); no node record holds the id (a record exists until
     its task is certainly dead and freed, see :mod:`es_framework.core.status_updates`: an unreachable or
     unknown task keeps it); the id's volumes are known and not removed; they were released after the
     last launch with them (the drain finished); no removal task is in flight; the back-off after a
     failed attempt has passed and fewer than :data:`MAX_ATTEMPTS` were made.
     """
-    if config.volume_retention != "delete" or not config.external_volume_driver:
-        return []
     due: list[int] = []
     for node_id in sorted(removals):
         removal = removals[node_id]
         volume_set = state.volumes.get(node_id)
         if (
-            node_id <= state.desired_nodes
+            not _removable(removal, config)
+            or node_id <= state.desired_nodes
             or node_id in state.nodes
             or volume_set is None
             or volume_set.removed_at is not None
@@ -159,6 +163,12 @@ def removals_due(
     return due
 
 
+def _removable(removal: VolumeRemoval, config: Config) -> bool:
+    """Whether ``config`` lets ``removal`` go ahead at all: only with a volume driver, and a scale-down's
+    release only with ``--volumeRetention delete``; a teardown's always."""
+    return bool(config.external_volume_driver) and (removal.reason == TEARDOWN or config.volume_retention == "delete")
+
+
 def _due_at(removal: VolumeRemoval) -> float:
     failed_at = removal.ended_at if removal.last_error is not None else None
     if failed_at is not None:
@@ -169,12 +179,14 @@ def _due_at(removal: VolumeRemoval) -> float:
 def removal_wait(state: ClusterState, config: Config, now: float) -> float | None:
     """Seconds until the next removal is due (0: now), or None when none is pending. The scheduler
     keeps offers coming while one is pending, and declines them for no longer than this."""
-    if config.volume_retention != "delete" or not config.external_volume_driver:
-        return None
     waits = [
         max(0.0, _due_at(r) - now)
         for node_id, r in state.volume_removals.items()
-        if r.removed_at is None and not r.in_flight and r.attempts < MAX_ATTEMPTS and node_id > state.desired_nodes
+        if _removable(r, config)
+        and r.removed_at is None
+        and not r.in_flight
+        and r.attempts < MAX_ATTEMPTS
+        and node_id > state.desired_nodes
     ]
     return min(waits) if waits else None
 

@@ -339,7 +339,7 @@ def test_state_json_round_trip() -> None:
         (lambda d: d.update(cluster_uuid=7), "cluster_uuid"),
         (lambda d: d.update(cluster_uuid="u", bootstrap_masters=["elasticsearch1"]), "still be bootstrapping"),
         (lambda d: d["nodes"][0].update(version=8), "version"),
-        (lambda d: d.update(desired_nodes=0), "below 1"),
+        (lambda d: d.update(desired_nodes=-1), "below 0"),
         (lambda d: d.update(desired_nodes=True), "desired_nodes"),
         (lambda d: d["nodes"][0].update(task_id=tid(2)), "does not name node 1"),
         (lambda d: d["nodes"].append(dict(d["nodes"][0])), "appears twice"),
