@@ -11,7 +11,8 @@ itself as a demo node in ``GET /`` (``tagline``) and in every log line.
 
 Modules, from the bottom up: :mod:`.settings` (configuration), :mod:`.errors`, :mod:`.version`,
 :mod:`.client` (calls between nodes), :mod:`.cluster_state` (the state the master publishes, election rule,
-cluster settings), :mod:`.routing` (pure allocation logic: where copies go, what moves for an exclusion),
+cluster settings), :mod:`.deciders` (version and shutdown deciders), :mod:`.routing` (pure allocation logic: where
+copies go, what moves for an exclusion), :mod:`.shutdown` (the node shutdown API, pure),
 :mod:`.health` and :mod:`.explain` (pure: ``/_cluster/health`` and ``/_cluster/allocation/explain`` from a
 state), :mod:`.master_actions` (pure: what each master action changes), :mod:`.documents` (shard
 store, queries, ``_bulk`` parsing), :mod:`.persistence` (what ``path.data`` holds), :mod:`.transport`
@@ -25,8 +26,15 @@ Every node accepts every request and forwards it to the nodes concerned; request
 Elasticsearch 8's ``compatible-with`` media types (7 and 8 accepted), answers carry ``X-elastic-product``,
 and JSON answers honour ``filter_path``.
 
-- ``GET|HEAD /`` — name, cluster name and uuid, version ``8.x-demo``, tagline.
-- ``GET /_nodes``, ``GET /_nodes/stats`` (per node ``indices.docs``, ``indices.store``,
+- ``GET|HEAD /`` — name, cluster name and uuid, version (``version.number``, ``minimum_wire_compatibility_version``,
+  ``minimum_index_compatibility_version``), tagline. The version is ``ELASTICSEARCH_VERSION`` from the environment
+  (7.17.x or 8.x), else ``8.x-demo`` (see :mod:`.version`); nodes of other versions join, are refused or never meet
+  as Elasticsearch's join and handshake rules say, and a replica never goes to a node older than its primary's.
+- ``PUT|GET|DELETE /_nodes/<node_id>/shutdown``, ``GET /_nodes/shutdown`` — node shutdowns (``restart``,
+  ``remove``, ``replace``) kept in the cluster state, with statuses ``NOT_STARTED`` / ``IN_PROGRESS`` / ``STALLED``
+  / ``COMPLETE``; ``remove``/``replace`` move every copy off the node, a ``restart`` node's copies wait
+  ``allocation_delay`` for it (see :mod:`.shutdown`).
+- ``GET /_nodes`` (per node ``version``), ``GET /_nodes/stats`` (per node ``indices.docs``, ``indices.store``,
   ``indices.shard_stats.total_count``).
 - ``GET /_cluster/health[/<index>]`` — status green/yellow/red as Elasticsearch computes it (red: a primary is
   not active; yellow: a replica is not), ``number_of_nodes``, ``number_of_data_nodes``, ``active_shards``,

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from es_framework.dev.demo_es.version import DEMO_VERSION, EsVersion, join_refusal, parse_version
+
 UNASSIGNED = "UNASSIGNED"
 INITIALIZING = "INITIALIZING"
 STARTED = "STARTED"
@@ -63,6 +65,12 @@ class NodeInfo:
     roles: tuple[str, ...]
     http: str
     transport: str
+    #: The Elasticsearch version the node plays (see :mod:`.version`).
+    version: str = DEMO_VERSION
+
+    @property
+    def es_version(self) -> EsVersion:
+        return parse_version(self.version)
 
     @property
     def is_data(self) -> bool:
@@ -94,6 +102,8 @@ class Copy:
     recovery: str = ""
     unassigned_reason: str | None = "INDEX_CREATED"
     unassigned_at: int = 0
+    #: The node the copy was on before it became unassigned (Elasticsearch's ``lastAllocatedNodeId``).
+    last_node: str | None = None
 
     @property
     def active(self) -> bool:
@@ -126,6 +136,37 @@ class ShardGroup:
         return all(c.state == STARTED for c in self.copies)
 
 
+#: Node shutdown types (``SingleNodeShutdownMetadata.Type``) and the restart's default allocation delay.
+SHUTDOWN_RESTART, SHUTDOWN_REMOVE, SHUTDOWN_REPLACE = "RESTART", "REMOVE", "REPLACE"
+DEFAULT_RESTART_ALLOCATION_DELAY = "5m"
+
+
+@dataclass(frozen=True)
+class ShutdownRecord:
+    """One node's shutdown, as Elasticsearch keeps it in the cluster state's metadata
+    (``SingleNodeShutdownMetadata`` in elastic/elasticsearch, server/src/main/java/org/elasticsearch/cluster/
+    metadata/SingleNodeShutdownMetadata.java). ``node_seen``: the node was in the cluster since it was recorded."""
+
+    node_id: str
+    type: str
+    reason: str
+    started_at: int  # epoch milliseconds
+    node_seen: bool = False
+    allocation_delay: str | None = None  # as given; RESTART only
+    target_node_name: str | None = None  # REPLACE only
+
+    @property
+    def removing(self) -> bool:
+        """REMOVE and REPLACE move every copy off the node (``NodeShutdownAllocationDecider``)."""
+        return self.type in (SHUTDOWN_REMOVE, SHUTDOWN_REPLACE)
+
+    @property
+    def effective_allocation_delay(self) -> str | None:
+        if self.type != SHUTDOWN_RESTART:
+            return None
+        return self.allocation_delay or DEFAULT_RESTART_ALLOCATION_DELAY
+
+
 @dataclass(frozen=True)
 class DemoClusterState:
     """The demo cluster's state (named so that it is never taken for the scheduler's
@@ -142,6 +183,8 @@ class DemoClusterState:
     transient: Mapping[str, str] = field(default_factory=dict)
     voting_config: tuple[str, ...] = ()
     voting_exclusions: tuple[tuple[str, str], ...] = ()  # (node id, node name)
+    #: Node id → its shutdown (metadata, so it is persisted and survives restarts like Elasticsearch's).
+    shutdowns: Mapping[str, ShutdownRecord] = field(default_factory=dict)
 
     def node(self, node_id: str | None) -> NodeInfo | None:
         return next((n for n in self.nodes if n.node_id == node_id), None)
@@ -164,7 +207,14 @@ def to_json(state: DemoClusterState) -> dict[str, Any]:
         "version": state.version,
         "master": state.master,
         "nodes": [
-            {"node_id": n.node_id, "name": n.name, "roles": list(n.roles), "http": n.http, "transport": n.transport}
+            {
+                "node_id": n.node_id,
+                "name": n.name,
+                "roles": list(n.roles),
+                "http": n.http,
+                "transport": n.transport,
+                "version": n.version,
+            }
             for n in state.nodes
         ],
         "indices": [vars(meta) for meta in state.indices.values()],
@@ -182,6 +232,7 @@ def to_json(state: DemoClusterState) -> dict[str, Any]:
         "transient": dict(state.transient),
         "voting_config": list(state.voting_config),
         "voting_exclusions": [list(pair) for pair in state.voting_exclusions],
+        "shutdowns": [vars(record) for record in state.shutdowns.values()],
     }
 
 
@@ -201,7 +252,14 @@ def state_from_json(document: Mapping[str, Any]) -> DemoClusterState:
         version=int(document.get("version", 0)),
         master=document.get("master"),
         nodes=tuple(
-            NodeInfo(str(n["node_id"]), str(n["name"]), tuple(n["roles"]), str(n["http"]), str(n["transport"]))
+            NodeInfo(
+                str(n["node_id"]),
+                str(n["name"]),
+                tuple(n["roles"]),
+                str(n["http"]),
+                str(n["transport"]),
+                str(n.get("version", DEMO_VERSION)),
+            )
             for n in document.get("nodes", [])
         ),
         indices={str(i["name"]): IndexMeta(**i) for i in document.get("indices", [])},
@@ -210,6 +268,7 @@ def state_from_json(document: Mapping[str, Any]) -> DemoClusterState:
         transient=dict(document.get("transient", {})),
         voting_config=tuple(document.get("voting_config", [])),
         voting_exclusions=tuple((str(a), str(b)) for a, b in document.get("voting_exclusions", [])),
+        shutdowns={str(r["node_id"]): ShutdownRecord(**r) for r in document.get("shutdowns", [])},
     )
 
 
@@ -309,9 +368,16 @@ def excluded(state: DemoClusterState, node: NodeInfo) -> str | None:
 
 
 def claims_master(
-    own: NodeInfo, seen: list[NodeInfo], voting_config: tuple[str, ...], exclusions: tuple[tuple[str, str], ...]
+    own: NodeInfo,
+    seen: list[NodeInfo],
+    voting_config: tuple[str, ...],
+    exclusions: tuple[tuple[str, str], ...],
+    cluster_nodes: tuple[NodeInfo, ...] = (),
 ) -> bool:
-    """Whether ``own`` is master, given the nodes it sees (itself excluded) — the rule in the module docstring."""
+    """Whether ``own`` is master, given the nodes it sees (itself excluded) — the rule in the module docstring.
+    A node the last accepted cluster state (``cluster_nodes``) would refuse to join is never a candidate: in
+    Elasticsearch a new master's own join goes through the same version checks (``JoinTaskExecutor``), so an
+    older node cannot take over a cluster that finished upgrading."""
     everyone = [own, *seen]
     excluded_ids = {node_id for node_id, _ in exclusions}
     eligible = [n for n in everyone if n.is_master_eligible and n.node_id not in excluded_ids]
@@ -319,6 +385,8 @@ def claims_master(
         # Everybody excluded: Elasticsearch would have no quorum either, but a lone excluded cluster still
         # needs someone to lift the exclusions.
         eligible = [n for n in everyone if n.is_master_eligible]
+    versions = [n.es_version for n in cluster_nodes]
+    eligible = [n for n in eligible if join_refusal(n.es_version, versions) is None]
     if not eligible or min(eligible, key=lambda n: n.name).node_id != own.node_id:
         return False
     if not voting_config:

@@ -1,7 +1,7 @@
 """``/_cluster/allocation/explain`` of the demo node (development tool, not Elasticsearch): why a shard copy
 is where it is, or why it cannot be placed, in Elasticsearch's wording, from the deciders of
-:mod:`.routing` (``same_shard``, ``filter``, ``throttling``) and ``no_valid_shard_copy`` for a primary
-whose data is on no live node."""
+:mod:`.routing` (``same_shard``, ``filter``, ``node_shutdown``, ``node_version``, ``throttling``) and
+``no_valid_shard_copy`` for a primary whose data is on no live node."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from es_framework.dev.demo_es.cluster_state import (
     ShardGroup,
     excluded,
 )
+from es_framework.dev.demo_es.deciders import node_shutdown
 from es_framework.dev.demo_es.routing import Placement, can_allocate, verdict
 
 
@@ -36,12 +37,12 @@ def _node_entry(node: NodeInfo) -> dict[str, Any]:
 
 
 def _node_decisions(
-    state: DemoClusterState, group: ShardGroup, nodes: list[NodeInfo], placement: Placement
+    state: DemoClusterState, group: ShardGroup, nodes: list[NodeInfo], placement: Placement, copy: Copy
 ) -> list[dict[str, Any]]:
     """``node_allocation_decisions``: every data node's verdict with the deciders that did not say YES."""
     result = []
     for node in nodes:
-        deciders = can_allocate(state, group, node, placement.load, placement.incoming)
+        deciders = can_allocate(state, group, node, placement.load, placement.incoming, copy=copy)
         result.append(
             {
                 "node_id": node.node_id,
@@ -61,7 +62,7 @@ def _node_decisions(
 def _explain_unassigned(
     state: DemoClusterState, group: ShardGroup, copy: Copy, data_nodes: list[NodeInfo], placement: Placement
 ) -> dict[str, Any]:
-    decisions = _node_decisions(state, group, data_nodes, placement)
+    decisions = _node_decisions(state, group, data_nodes, placement, copy)
     verdicts = {d["node_decision"] for d in decisions}
     live = {n.node_id for n in data_nodes}
     if copy.primary and group.in_sync and not group.in_sync & live:
@@ -112,15 +113,22 @@ def _explain_assigned(
     if copy.relocating_node:
         target = state.node(copy.relocating_node)
         result["relocating_node"] = _node_entry(target) if target else {"id": copy.relocating_node}
-    match = excluded(state, current) if current else None
-    if match is None:
+    remain = [
+        {"decider": "filter", "decision": "NO", "explanation": why}
+        for why in [excluded(state, current) if current else None]
+        if why is not None
+    ]
+    shutdown = node_shutdown(state, current) if current else None
+    if shutdown is not None and shutdown.decision == "NO":
+        remain.append({"decider": shutdown.decider, "decision": "NO", "explanation": shutdown.explanation})
+    if not remain:
         result["can_remain_on_current_node"] = "yes"
         result["can_rebalance_cluster"] = "yes"
         result["rebalance_explanation"] = "Elasticsearch can rebalance this shard when the cluster is unbalanced."
         return result
     result["can_remain_on_current_node"] = "no"
-    result["can_remain_decisions"] = [{"decider": "filter", "decision": "NO", "explanation": match}]
-    decisions = _node_decisions(state, group, [n for n in data_nodes if n.node_id != copy.node], placement)
+    result["can_remain_decisions"] = remain
+    decisions = _node_decisions(state, group, [n for n in data_nodes if n.node_id != copy.node], placement, copy)
     if copy.state == RELOCATING:
         result["can_move_to_other_node"] = "yes"
         result["move_explanation"] = "This shard may not remain on its current node and is being moved to another node."

@@ -5,7 +5,8 @@ the master (:meth:`~es_framework.dev.demo_es.publication.PublishingNode.master_u
 reroutes, commits and publishes. The actions are index creation (``create_index``,
 ``create_index_if_missing``) and deletion (``delete_index``), the number of replicas
 (``set_replicas``), cluster settings (``cluster_settings``), voting configuration exclusions
-(``voting_exclusions_add``, ``voting_exclusions_clear``), and the shard events data nodes report
+(``voting_exclusions_add``, ``voting_exclusions_clear``), node shutdowns (``shutdown_put``, ``shutdown_delete``,
+see :mod:`.shutdown`), and the shard events data nodes report
 (``shard_started``, ``shard_failed``).
 """
 
@@ -18,11 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from es_framework.dev.demo_es import routing
+from es_framework.dev.demo_es import routing, shutdown
 from es_framework.dev.demo_es.cluster_state import (
     ClusterSettingsError,
     DemoClusterState,
     IndexMeta,
+    ShutdownRecord,
     update_cluster_settings,
 )
 from es_framework.dev.demo_es.errors import EsError
@@ -76,6 +78,11 @@ def master_change(action: str, payload: Mapping[str, Any], now: int, master_name
         return _add_voting_exclusions([str(n) for n in payload["node_names"]])
     if action == "voting_exclusions_clear":
         return lambda s: replace(s, voting_exclusions=())
+    if action == "shutdown_put":
+        record = ShutdownRecord(**payload["record"])
+        return lambda s: shutdown.put(s, record)
+    if action == "shutdown_delete":
+        return lambda s: shutdown.delete(s, str(payload["node_id"]))
     if action in ("shard_started", "shard_failed"):
         return _shard_event(action, payload, now, master_name)
     raise EsError(400, "illegal_argument_exception", f"unknown master action [{action}]")

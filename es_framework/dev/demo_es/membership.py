@@ -22,6 +22,7 @@ and is told when this node becomes or stops being master.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import socketserver
 import threading
@@ -35,6 +36,7 @@ from es_framework.dev.demo_es import persistence
 from es_framework.dev.demo_es.cluster_state import NodeInfo, claims_master
 from es_framework.dev.demo_es.settings import Settings
 from es_framework.dev.demo_es.transport import Peer, probe
+from es_framework.dev.demo_es.version import handshake_refusal, node_version
 
 PROBE_INTERVAL = 0.3
 #: How long a node that probed this one is probed back (seconds) after its last probe.
@@ -70,6 +72,8 @@ class MembershipNode:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.es_version = node_version(os.environ)
+        self.version = str(self.es_version)
         self.cluster_name = settings.get("cluster.name", "elasticsearch")
         self.name = settings.get("node.name", socket.gethostname())
         host = settings.get("network.host", "127.0.0.1")
@@ -123,6 +127,18 @@ class MembershipNode:
     def _round_done(self) -> None:
         """A discovery round is over."""
 
+    def _serving(self) -> bool:
+        """Whether this node has a current cluster state (state lock held)."""
+        return False
+
+    def _cluster_nodes(self) -> tuple[NodeInfo, ...]:
+        """The nodes of the last accepted cluster state (state lock held)."""
+        return ()
+
+    def _admitted(self, node_id: str) -> bool:
+        """Whether the current cluster state holds this node (state lock held); True without a current state."""
+        return True
+
     # -------------------------------------------------------------- identity and addresses
 
     @property
@@ -153,7 +169,9 @@ class MembershipNode:
             return self.state.cluster_uuid
 
     def own_info(self) -> NodeInfo:
-        return NodeInfo(self.state.node_id, self.name, tuple(self.roles), self.http_address, self.transport_address)
+        return NodeInfo(
+            self.state.node_id, self.name, tuple(self.roles), self.http_address, self.transport_address, self.version
+        )
 
     def _save_state(self) -> None:
         persistence.save_node_state(self.data_path, self.state.node_id, self.state.cluster_uuid)
@@ -167,6 +185,7 @@ class MembershipNode:
             peers = list(self.state.peers.values())
             version = self._state_version()
             master = self.acting_master
+            live = self._serving()
         return {
             "name": self.name,
             "node_id": self.state.node_id,
@@ -178,6 +197,8 @@ class MembershipNode:
             "known": [p.transport for p in peers],
             "master": master,
             "state_version": version,
+            "version": self.version,
+            "live": live,
         }
 
     def seed_hosts(self) -> list[str]:
@@ -238,6 +259,14 @@ class MembershipNode:
                 continue
             # Like a node that joined through one seed and then hears of the others from the master.
             pending.extend(a for a in peer.known if a not in probed and a != self.transport_address)
+            try:
+                refusal = handshake_refusal(self.es_version, peer.info().es_version, peer.name)
+            except ValueError:
+                refusal = f"handshake with [{peer.name}] failed: remote node version [{peer.version}] is unknown"
+            if refusal is not None:
+                # Elasticsearch's transport handshake fails: the two never see each other.
+                self._ignore(warned, peer, " at [%s]: %s", address, refusal)
+                continue
             if peer.cluster_name != self.cluster_name:
                 self._ignore(
                     warned,
@@ -297,7 +326,7 @@ class MembershipNode:
             return True
         seen = [p.info() for p in members.values() if p.cluster_uuid == self.state.cluster_uuid]
         config, exclusions = self._voting()
-        return claims_master(self.own_info(), seen, config, exclusions)
+        return claims_master(self.own_info(), seen, config, exclusions, self._cluster_nodes())
 
     def _maybe_form(self, found: dict[str, Peer]) -> str | None:
         """Called with the state lock held and no uuid yet: adopt a peer's uuid or form the cluster."""
@@ -333,8 +362,13 @@ class MembershipNode:
 
     def members(self) -> list[NodeInfo]:
         """This node and the peers of its cluster it reaches now (what ``/_nodes`` lists); once this node has a
-        cluster uuid, only the peers that joined the same cluster."""
+        cluster uuid, only the peers that joined the same cluster, and once it has a current cluster state only
+        the peers the master admitted into it (a node whose join the master refused is not a member)."""
         with self._state_lock:
             own_uuid = self.state.cluster_uuid
-            peers = [p.info() for p in self.state.peers.values() if own_uuid is None or p.cluster_uuid == own_uuid]
+            peers = [
+                p.info()
+                for p in self.state.peers.values()
+                if (own_uuid is None or p.cluster_uuid == own_uuid) and self._admitted(p.node_id)
+            ]
         return [self.own_info(), *peers]

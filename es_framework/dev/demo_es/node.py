@@ -1,7 +1,8 @@
 """The demo Elasticsearch node process (development tool, not Elasticsearch): start-up, servers, threads, exit.
 
 Start: ``python -m es_framework.dev.demo_es [-Ekey=value ...]`` with ``ES_PATH_CONF`` naming the config
-directory, or the ``bin/elasticsearch`` launcher :func:`write_launcher` writes. Exit codes follow
+directory, or the ``bin/elasticsearch`` launcher :func:`write_launcher` writes; ``ELASTICSEARCH_VERSION`` chooses
+the Elasticsearch version it plays (see :mod:`.version`; a version it cannot play is exit 1). Exit codes follow
 Elasticsearch: 0 after a clean stop (SIGTERM/SIGINT), 1 for a bad setting or a locked
 ``path.data``, 78 for a failed bootstrap check (``demo.fail_bootstrap_check: true``).
 
@@ -32,7 +33,14 @@ from es_framework.dev.demo_es.membership import NodeState
 from es_framework.dev.demo_es.rest import DemoHTTPServer
 from es_framework.dev.demo_es.settings import Settings, SettingsError, load_settings
 from es_framework.dev.demo_es.transport import TransportServer
-from es_framework.dev.demo_es.version import DEMO_VERSION, TAGLINE
+from es_framework.dev.demo_es.version import (
+    DEMO_VERSION,
+    TAGLINE,
+    VERSION_ENV,
+    VersionError,
+    node_version,
+    parse_version,
+)
 
 __all__ = ["DEMO_VERSION", "TAGLINE", "DemoNode", "main", "write_launcher"]
 
@@ -44,19 +52,29 @@ BOOTSTRAP_FAILURE = "max virtual memory areas vm.max_map_count [65530] is too lo
 logger = logging.getLogger("es_framework.dev.demo_es")
 
 
-def write_launcher(home: Path, python: str | None = None) -> Path:
+def write_launcher(home: Path, python: str | None = None, version: str | None = None) -> Path:
     """Write ``<home>/bin/elasticsearch``, a shell launcher that runs the demo node with its arguments
-    (what the executor runs when the "distribution" in its sandbox is this demo). Returns its path."""
+    (what the executor runs when the "distribution" in its sandbox is this demo). Returns its path.
+
+    With ``version`` (checked like :func:`~.version.parse_version`) the "distribution" is that version: the
+    launcher sets ``ELASTICSEARCH_VERSION`` for the node whatever its environment says, and
+    ``<home>/lib/elasticsearch-<version>.jar`` (empty) is where the executor reads a distribution's version."""
+    if version is not None:
+        parse_version(version)
+        (home / "lib").mkdir(parents=True, exist_ok=True)
+        (home / "lib" / f"elasticsearch-{version}.jar").write_bytes(b"")
     bin_dir = home / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     (home / "config").mkdir(exist_ok=True)
     launcher = bin_dir / "elasticsearch"
     project_root = Path(__file__).resolve().parents[3]
+    pinned = f'{VERSION_ENV}="{version}"\nexport {VERSION_ENV}\n' if version is not None else ""
     launcher.write_text(
         "#!/bin/sh\n"
         "# es-mesos demo node launcher — not Elasticsearch (development tool).\n"
         f'ES_PATH_CONF="${{ES_PATH_CONF:-{home / "config"}}}"\n'
         "export ES_PATH_CONF\n"
+        f"{pinned}"
         f'PYTHONPATH="{project_root}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
         "export PYTHONPATH\n"
         f'exec "{python or sys.executable}" -m es_framework.dev.demo_es "$@"\n',
@@ -155,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("fatal exception while booting the demo node: java.lang.IllegalArgumentException: %s", error)
         return EXIT_STARTUP_ERROR
     node_name = settings.get("node.name", socket.gethostname())
-    logger.info("[%s] starting %s (version %s), pid %s", node_name, TAGLINE, DEMO_VERSION, os.getpid())
+    try:
+        version = node_version(os.environ)
+    except VersionError as error:
+        logger.error(
+            "[%s] fatal exception while booting the demo node: java.lang.IllegalArgumentException: %s", node_name, error
+        )
+        return EXIT_STARTUP_ERROR
+    logger.info("[%s] starting %s (version %s), pid %s", node_name, TAGLINE, version, os.getpid())
     try:
         node = DemoNode(settings)
         node.lock_data_path()

@@ -18,6 +18,8 @@ class NodeAPI(Protocol):
     name: str
     cluster_name: str
     data_path: Path
+    #: The Elasticsearch version the node plays (see :mod:`.version`).
+    version: str
 
     @property
     def node_id(self) -> str: ...

@@ -7,7 +7,9 @@ version it saw (a restarted cluster comes back with the same allocation; a resta
 requests only once the master sent it the current state). A new master first takes the newest state
 any member holds, so that no decision is lost. Any node forwards master actions (see
 :mod:`~es_framework.dev.demo_es.master_actions`) to the master; an API change is answered once every
-node applied it, as Elasticsearch's acknowledged answers are.
+node applied it, as Elasticsearch's acknowledged answers are. A node joins the cluster state only when
+Elasticsearch's version rules let it (:meth:`PublishingNode._admit`); a refused node gets no state and serves
+no requests that need one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from es_framework.dev.demo_es.master_actions import master_change
 from es_framework.dev.demo_es.membership import MembershipNode
 from es_framework.dev.demo_es.routing import reroute
 from es_framework.dev.demo_es.settings import Settings
+from es_framework.dev.demo_es.version import join_refusal
 
 #: Seconds a node waits for its cluster state to catch up with a version another node has seen.
 CATCH_UP_TIMEOUT = 5.0
@@ -57,6 +60,8 @@ class PublishingNode(MembershipNode):
         #: Node id → the newest version it acknowledged.
         self._acked: dict[str, int] = {}
         self._publishing: set[str] = set()
+        #: Node id → the version whose join this master refused (so that it is logged once).
+        self._refused: dict[str, str] = {}
 
     # -------------------------------------------------------------- the membership layer's questions
 
@@ -78,6 +83,17 @@ class PublishingNode(MembershipNode):
 
     def _round_done(self) -> None:
         self._master_wake.set()
+
+    def _serving(self) -> bool:
+        return self._live
+
+    def _cluster_nodes(self) -> tuple[NodeInfo, ...]:
+        return self.cluster.nodes if self.cluster is not None else ()
+
+    def _admitted(self, node_id: str) -> bool:
+        if not self._live or self.cluster is None or not self.cluster.nodes:
+            return True
+        return any(n.node_id == node_id for n in self.cluster.nodes)
 
     def _state_installed(self) -> None:
         """A new cluster state is this node's (state lock held): the shard applier's cue."""
@@ -153,10 +169,35 @@ class PublishingNode(MembershipNode):
 
     def _rerouted(self, state: DemoClusterState) -> DemoClusterState:
         """Called with the state lock held on the master."""
-        live = [self.own_info(), *(p.info() for p in self._recent.values())]
+        live = self._admit(state, [self.own_info(), *(p.info() for p in self._recent.values())])
         config = voting_config(state.voting_config, live, state.voting_exclusions, self.state.node_id)
         state = replace(state, master=self.state.node_id, voting_config=config)
         return reroute(state, live, now_millis())
+
+    def _admit(self, state: DemoClusterState, live: list[NodeInfo]) -> list[NodeInfo]:
+        """The live nodes the master keeps in the cluster: members of the state stay, a new node joins only if
+        Elasticsearch's join validation (``JoinTaskExecutor``, see :func:`~.version.join_refusal`) lets it, judged
+        against the nodes of the cluster state it joins. A refused node is logged once per version."""
+        members = {n.node_id: n.version for n in state.nodes}
+        admitted = []
+        for node in live:
+            # A node that comes back with another version joins again (as a restarted Elasticsearch node does);
+            # the master itself passed the same check to be elected (cluster_state.claims_master).
+            known = members.get(node.node_id) == node.version or node.node_id == self.state.node_id
+            others = [n.es_version for n in state.nodes if n.node_id != node.node_id] or [self.es_version]
+            refusal = None if known else join_refusal(node.es_version, others)
+            if refusal is None:
+                admitted.append(node)
+                self._refused.pop(node.node_id, None)
+            elif self._refused.get(node.node_id) != node.version:
+                self._refused[node.node_id] = node.version
+                logger.warning(
+                    "[%s] node-join: [%s] refused, caused by java.lang.IllegalStateException: %s",
+                    self.name,
+                    node.name,
+                    refusal,
+                )
+        return admitted
 
     def _master_loop(self) -> None:
         while not self._stop.is_set():
@@ -206,6 +247,10 @@ class PublishingNode(MembershipNode):
             state = self.cluster
             if state is None:
                 return
+            for peer in self._recent.values():
+                if not peer.live:
+                    # Restarted since it acknowledged: it has no current state until it is sent one again.
+                    self._acked.pop(peer.node_id, None)
             targets = [
                 n
                 for n in state.nodes

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from es_framework.dev.demo_es.actions import allocation, cat, cluster, indices, search, shards, writes
+from es_framework.dev.demo_es.actions import allocation, cat, cluster, indices, search, shards, shutdown, writes
 from es_framework.dev.demo_es.cluster_state import to_json
 from es_framework.dev.demo_es.documents import BulkItem, parse_bulk
 from es_framework.dev.demo_es.errors import EsError, error_body
@@ -25,19 +25,20 @@ from es_framework.dev.demo_es.node_api import NodeAPI
 
 logger = logging.getLogger("es_framework.dev.demo_es")
 
-#: The media types that can carry ``compatible-with``; this server is major 8 and accepts 7 and 8.
+#: The media types that can carry ``compatible-with``; a server of major 8 accepts 7 and 8, of major 7 6 and 7.
 COMPATIBLE_RE = re.compile(r"compatible-with\s*=\s*(\d+)")
 SERVER_MAJOR = 8
 
 
-def media_type_problem(accept: str | None, content_type: str | None) -> str | None:
-    """Why Elasticsearch 8 would refuse these headers (None: it would not)."""
+def media_type_problem(accept: str | None, content_type: str | None, major: int = SERVER_MAJOR) -> str | None:
+    """Why Elasticsearch ``major`` would refuse these headers (None: it would not); it accepts its own major and
+    the one before (``RestCompatibleVersionHelper``)."""
     accept_version = COMPATIBLE_RE.search(accept or "")
     content_version = COMPATIBLE_RE.search(content_type or "")
     for header, match in (("Accept", accept_version), ("Content-Type", content_version)):
-        if match is not None and int(match.group(1)) not in (SERVER_MAJOR - 1, SERVER_MAJOR):
+        if match is not None and int(match.group(1)) not in (major - 1, major):
             return (
-                f"{header} version must be either version {SERVER_MAJOR} or {SERVER_MAJOR - 1}, but found "
+                f"{header} version must be either version {major} or {major - 1}, but found "
                 f"{match.group(1)}. {header}={accept if header == 'Accept' else content_type}"
             )
     if accept_version and content_version and accept_version.group(1) != content_version.group(1):
@@ -177,6 +178,14 @@ def route(node: NodeAPI, request: Request) -> Response:
                 return Response(200, None)
         if sub == "state" and method == "GET" and n <= 4:
             return Response(200, cluster.cluster_state(node, seg[2] if n >= 3 else None))
+    elif seg[0] == "_nodes" and 2 <= n <= 3 and seg[-1] == "shutdown":
+        target = seg[1] if n == 3 else None
+        if method == "GET":
+            return Response(200, shutdown.get_shutdown(node, target, params))
+        if target is not None and method == "PUT":
+            return Response(200, shutdown.put_shutdown(node, target, request.raw))
+        if target is not None and method == "DELETE":
+            return Response(200, shutdown.delete_shutdown(node, target))
     elif seg[0] == "_nodes" and method == "GET":
         if n == 2 and seg[1] == "stats":
             return Response(200, cat.nodes_stats(node))
@@ -331,7 +340,9 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         head = self.command == "HEAD"
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        problem = media_type_problem(self.headers.get("Accept"), self.headers.get("Content-Type"))
+        problem = media_type_problem(
+            self.headers.get("Accept"), self.headers.get("Content-Type"), int(self.server.node.version.split(".")[0])
+        )
         if problem is not None:
             header = "Content-Type" if problem.startswith("Content-Type") else "Accept"
             body = error_body(

@@ -17,6 +17,9 @@ Rules (a small, deliberate subset of Elasticsearch's deciders):
 - **same_shard**: never two copies of one shard on one node;
 - **filter**: no copy on a node matched by ``cluster.routing.allocation.exclude._name`` / ``._id``;
   a copy already on such a node must move (it stays RELOCATING on the source until the target started);
+- **node_shutdown** and **node_version** (:mod:`.deciders`): nodes shutting down for removal are treated like
+  excluded ones; a replica never goes to a node older than its primary's, a primary never relocates to an older
+  node; copies of a node that left under a ``restart`` shutdown wait ``allocation_delay`` for it to return;
 - **throttling**: at most :data:`MAX_INCOMING_RECOVERIES` copies recover onto one node at a time;
 - a primary is only rebuilt from a node in its ``in_sync`` set (the node that comes back with the same
   ``path.data`` keeps its node id, so it gets its copies back without copying; a node with a new, empty
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from es_framework.dev.demo_es.cluster_state import (
     INITIALIZING,
@@ -48,6 +51,14 @@ from es_framework.dev.demo_es.cluster_state import (
     NodeInfo,
     ShardGroup,
     excluded,
+)
+from es_framework.dev.demo_es.deciders import (
+    Decision,
+    delayed,
+    may_remain,
+    node_shutdown,
+    node_version,
+    reason_for_departure,
 )
 
 MAX_INCOMING_RECOVERIES = 2
@@ -96,13 +107,6 @@ def set_replicas(state: DemoClusterState, name: str, replicas: int, now: int) ->
 # ---------------------------------------------------------------------- deciders
 
 
-@dataclass(frozen=True)
-class Decision:
-    decider: str
-    decision: str  # YES / NO / THROTTLE
-    explanation: str
-
-
 def _copy_label(group: ShardGroup, copy: Copy, state: DemoClusterState) -> str:
     node = state.node(copy.node)
     return f"[[{group.index}][{group.shard}], node[{copy.node}], [{'P' if copy.primary else 'R'}], s[{copy.state}]]" + (
@@ -110,10 +114,22 @@ def _copy_label(group: ShardGroup, copy: Copy, state: DemoClusterState) -> str:
     )
 
 
+def _subject(group: ShardGroup) -> Copy:
+    """The copy a decision is about when the caller does not say: the first unassigned one, else the primary."""
+    return next((c for c in group.copies if c.state == UNASSIGNED), group.primary)
+
+
 def can_allocate(
-    state: DemoClusterState, group: ShardGroup, node: NodeInfo, load: Counter[str], incoming: Counter[str]
+    state: DemoClusterState,
+    group: ShardGroup,
+    node: NodeInfo,
+    load: Counter[str],
+    incoming: Counter[str],
+    *,
+    copy: Copy | None = None,
 ) -> list[Decision]:
-    """Every decider's answer for placing a copy of ``group`` on ``node``."""
+    """Every decider's answer for placing ``copy`` of ``group`` (a new copy, or a relocation) on ``node``."""
+    copy = copy if copy is not None else _subject(group)
     decisions = []
     holding = [c for c in group.copies if node.node_id in (c.node, c.relocating_node)]
     if holding:
@@ -132,6 +148,8 @@ def can_allocate(
         if match
         else Decision("filter", "YES", "node passes include/exclude/require filters")
     )
+    decisions.append(node_shutdown(state, node))
+    decisions.append(node_version(state, group, copy, node))
     if incoming[node.node_id] >= MAX_INCOMING_RECOVERIES:
         decisions.append(
             Decision(
@@ -181,9 +199,19 @@ class Placement:
                 if copy.state == INITIALIZING and copy.recovery == RECOVERY_PEER and copy.node:
                     self.incoming[copy.node] += 1
 
-    def best(self, state: DemoClusterState, group: ShardGroup, prefer: frozenset[str] = frozenset()) -> NodeInfo | None:
+    def best(
+        self,
+        state: DemoClusterState,
+        group: ShardGroup,
+        prefer: frozenset[str] = frozenset(),
+        copy: Copy | None = None,
+        now: int | None = None,
+    ) -> NodeInfo | None:
         allowed = [
-            n for n in self.data_nodes if verdict(can_allocate(state, group, n, self.load, self.incoming)) == "YES"
+            n
+            for n in self.data_nodes
+            if verdict(can_allocate(state, group, n, self.load, self.incoming, copy=copy)) == "YES"
+            and (copy is None or now is None or not delayed(state, copy, n, now))
         ]
         if not allowed:
             return None
@@ -203,7 +231,7 @@ def _fail_copy(group: ShardGroup, index: int, reason: str, now: int) -> ShardGro
     if lost.state == RELOCATING and lost.relocating_node:
         # The target cannot finish without its source; its half copy may stay on its disk.
         stale.add(lost.relocating_node)
-    copies[index] = Copy(primary=lost.primary, unassigned_reason=reason, unassigned_at=now)
+    copies[index] = Copy(primary=lost.primary, unassigned_reason=reason, unassigned_at=now, last_node=lost.node)
     if lost.node:
         others_active = any(c.active for i, c in enumerate(copies) if i != index)
         if others_active:
@@ -220,7 +248,7 @@ def _fail_copy(group: ShardGroup, index: int, reason: str, now: int) -> ShardGro
     return replace(group, copies=tuple(copies), in_sync=frozenset(in_sync), stale=frozenset(stale))
 
 
-def _fail_departed(group: ShardGroup, live: set[str], now: int) -> ShardGroup:
+def _fail_departed(state: DemoClusterState, group: ShardGroup, live: set[str], now: int) -> ShardGroup:
     for index, copy in enumerate(group.copies):
         if copy.state == RELOCATING and copy.relocating_node not in live and copy.node in live:
             copies = list(group.copies)
@@ -231,7 +259,7 @@ def _fail_departed(group: ShardGroup, live: set[str], now: int) -> ShardGroup:
     for index in order:
         copy = group.copies[index]
         if copy.node is not None and copy.node not in live:
-            group = _fail_copy(group, index, "NODE_LEFT", now)
+            group = _fail_copy(group, index, reason_for_departure(state, copy.node), now)
     return group
 
 
@@ -255,7 +283,7 @@ def _place(
                 target = owners[0]
                 recovery = RECOVERY_EXISTING
             else:
-                found = placement.best(state, current)
+                found = placement.best(state, current, copy=copy, now=now)
                 if found is None:
                     continue
                 target, recovery = found, RECOVERY_EMPTY
@@ -265,7 +293,7 @@ def _place(
             primary = current.primary
             if not primary.active:
                 continue
-            found = placement.best(state, current, prefer=group.stale | group.in_sync)
+            found = placement.best(state, current, prefer=group.stale | group.in_sync, copy=copy, now=now)
             if found is None:
                 continue
             copies[index] = Copy(primary=False, state=INITIALIZING, node=found.node_id, recovery=RECOVERY_PEER)
@@ -274,12 +302,13 @@ def _place(
 
 
 def _move_excluded(state: DemoClusterState, group: ShardGroup, placement: Placement) -> ShardGroup:
+    """Move started copies off nodes they may not remain on: excluded by a filter, or shutting down for removal."""
     copies = list(group.copies)
     for index, copy in enumerate(copies):
         node = state.node(copy.node)
-        if copy.state != STARTED or node is None or excluded(state, node) is None:
+        if copy.state != STARTED or node is None or (excluded(state, node) is None and may_remain(state, node)):
             continue
-        target = placement.best(state, replace(group, copies=tuple(copies)))
+        target = placement.best(state, replace(group, copies=tuple(copies)), copy=copy)
         if target is None:
             continue
         copies[index] = replace(copy, state=RELOCATING, relocating_node=target.node_id)
@@ -293,7 +322,7 @@ def _rebalance(state: DemoClusterState, placement: Placement) -> DemoClusterStat
         return state
     if any(c.state != STARTED for g in state.shards.values() for c in g.copies):
         return state  # like allow_rebalance: indices_all_active
-    allowed = [n for n in placement.data_nodes if excluded(state, n) is None]
+    allowed = [n for n in placement.data_nodes if excluded(state, n) is None and may_remain(state, n)]
     if len(allowed) < 2:
         return state
     fullest = max(allowed, key=lambda n: (placement.load[n.node_id], n.name))
@@ -304,7 +333,10 @@ def _rebalance(state: DemoClusterState, placement: Placement) -> DemoClusterStat
             for index, copy in enumerate(group.copies):
                 if copy.node != fullest.node_id:
                     continue
-                if verdict(can_allocate(state, group, emptiest, placement.load, placement.incoming)) != "YES":
+                if (
+                    verdict(can_allocate(state, group, emptiest, placement.load, placement.incoming, copy=copy))
+                    != "YES"
+                ):
                     continue
                 copies = list(group.copies)
                 copies[index] = replace(copy, state=RELOCATING, relocating_node=emptiest.node_id)
@@ -317,8 +349,13 @@ def reroute(state: DemoClusterState, live_nodes: Iterable[NodeInfo], now: int) -
     ``state.nodes`` becomes ``live_nodes``; the version is not changed (the caller bumps it if different)."""
     nodes = tuple(sorted(live_nodes, key=lambda n: n.name))
     live = {n.node_id: n for n in nodes if n.is_data}
-    state = replace(state, nodes=nodes)
-    shards = {key: _fail_departed(group, set(live), now) for key, group in state.shards.items()}
+    seen = {n.node_id for n in nodes}
+    shutdowns = {
+        node_id: replace(record, node_seen=True) if node_id in seen and not record.node_seen else record
+        for node_id, record in state.shutdowns.items()
+    }
+    state = replace(state, nodes=nodes, shutdowns=shutdowns)
+    shards = {key: _fail_departed(state, group, set(live), now) for key, group in state.shards.items()}
     state = replace(state, shards=shards)
     placement = Placement(state, list(live.values()))
     shards = dict(state.shards)

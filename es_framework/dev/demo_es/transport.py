@@ -3,8 +3,8 @@
 Elasticsearch's transport protocol is binary; the demo's transport port is a plain TCP listener
 that answers every connection with one JSON line describing the node (name, id, cluster name and
 uuid, HTTP address, roles, the transport addresses it reaches, whether it is master, its cluster
-state version). The prober answers with its own transport address, so that a node finds the nodes
-that probe it even when they are not in its seed list. Everything else between nodes travels as
+state version, its Elasticsearch version). The prober answers with its own transport address, so that a
+node finds the nodes that probe it even when they are not in its seed list. Everything else between nodes travels as
 JSON over HTTP (see :mod:`~es_framework.dev.demo_es.client`).
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from es_framework.dev.demo_es.cluster_state import NodeInfo
+from es_framework.dev.demo_es.version import DEMO_VERSION
 
 PROBE_TIMEOUT = 0.5
 
@@ -37,9 +38,12 @@ class Peer:
     known: list[str] = field(default_factory=list)
     master: bool = False
     state_version: int = -1
+    version: str = DEMO_VERSION
+    #: Whether it serves from a cluster state received since it started (False right after a restart).
+    live: bool = True
 
     def info(self) -> NodeInfo:
-        return NodeInfo(self.node_id, self.name, tuple(self.roles), self.http, self.transport)
+        return NodeInfo(self.node_id, self.name, tuple(self.roles), self.http, self.transport, self.version)
 
 
 def probe(address: str, own_transport: str) -> Peer | None:
@@ -71,6 +75,8 @@ def probe(address: str, own_transport: str) -> Peer | None:
             known=[str(a) for a in info.get("known", [])],
             master=bool(info.get("master", False)),
             state_version=int(info.get("state_version", -1)),
+            version=str(info.get("version", DEMO_VERSION)),
+            live=bool(info.get("live", True)),
         )
     except (OSError, ValueError, KeyError):
         return None

@@ -19,24 +19,25 @@ from es_framework.dev.demo_es.cluster_state import DemoClusterState, flatten_set
 from es_framework.dev.demo_es.errors import EsError
 from es_framework.dev.demo_es.health import health
 from es_framework.dev.demo_es.node_api import NodeAPI
-from es_framework.dev.demo_es.version import DEMO_VERSION, TAGLINE
+from es_framework.dev.demo_es.version import TAGLINE, parse_version
 
 _STATUS_ORDER = {"green": 0, "yellow": 1, "red": 2}
 
 
 def root(node: NodeAPI) -> dict[str, Any]:
-    """``GET /``."""
+    """``GET /``: the version the node plays and its compatibility bounds (see :mod:`...version`)."""
+    version = parse_version(node.version)
     return {
         "name": node.name,
         "cluster_name": node.cluster_name,
         "cluster_uuid": node.cluster_uuid or "_na_",
         "version": {
-            "number": DEMO_VERSION,
+            "number": node.version,
             "build_flavor": "demo",
             "build_type": "es-mesos-demo",
             "lucene_version": "none",
-            "minimum_wire_compatibility_version": "7.17.0",
-            "minimum_index_compatibility_version": "7.0.0",
+            "minimum_wire_compatibility_version": str(version.minimum_wire_compatibility),
+            "minimum_index_compatibility_version": version.minimum_index_compatibility,
         },
         "tagline": TAGLINE,
     }
@@ -52,7 +53,7 @@ def nodes(node: NodeAPI) -> dict[str, Any]:
             "transport_address": member.transport,
             "host": host,
             "ip": host,
-            "version": DEMO_VERSION,
+            "version": member.version,
             "roles": list(member.roles),
             "http": {"publish_address": member.http},
         }
@@ -186,7 +187,8 @@ def cluster_state(node: NodeAPI, metrics: str | None) -> dict[str, Any]:
         document["master_node"] = state.master
     if everything or "nodes" in wanted:
         document["nodes"] = {
-            n.node_id: {"name": n.name, "transport_address": n.transport, "roles": list(n.roles)} for n in state.nodes
+            n.node_id: {"name": n.name, "transport_address": n.transport, "roles": list(n.roles), "version": n.version}
+            for n in state.nodes
         }
     if everything or "metadata" in wanted:
         document["metadata"] = {
