@@ -399,14 +399,16 @@ class Engine:
                     update.state,
                 )
             elif update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
-                kind = classify_failure(update)
-                self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", self._clock())
-                wait = self.backoff.wait(decision.node_id, self._clock())
+                kind, now = classify_failure(update), self._clock()
+                self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", now, update.task_id)
+                wait = self.backoff.wait(decision.node_id, now)
                 record = self.backoff.failures[decision.node_id]
                 level, line = failure_report(decision.node_id, update.task_id, record, wait, update.reason)
                 log.log(level, "%s", line)
+                # Agents declined meanwhile may stay filtered for minutes: REVIVE clears that (see failures.py).
+                calls.extend([Revive()] if wait == 0 and not self.suppressed else [])
         if update.state is TaskState.RUNNING and decision.node_id is not None:
-            self.backoff = self.backoff.succeeded(decision.node_id)
+            self.backoff = self.backoff.running(update, self.state.nodes.get(decision.node_id), self._clock())
         if update.uuid is not None and update.agent_id is not None:
             calls.append(Acknowledge(update.agent_id, update.task_id, update.uuid))
         return calls

@@ -5,10 +5,19 @@ import logging
 import pytest
 
 from es_framework.core.failures import HINTS, Backoff, FailureKind, classify_failure, failure_report
-from es_framework.core.node_state import TaskState
+from es_framework.core.node_state import NodeRecord, TaskState
 from es_framework.core.status_updates import StatusUpdate
 
 T = "elasticsearch-node1-" + "0" * 32
+
+
+def running(task_id: str = T, healthy: bool | None = None) -> StatusUpdate:
+    return StatusUpdate(task_id=task_id, state=TaskState.RUNNING, healthy=healthy)
+
+
+def holder(since: float | None, task_id: str = T, node_id: int = 1) -> NodeRecord:
+    """Node ``node_id``'s record as the state holds it after a TASK_RUNNING first seen at ``since``."""
+    return NodeRecord(node_id, task_id, "agent-1-S0", "agent1", 31000, 31001, TaskState.RUNNING, True, started_at=since)
 
 
 def failed(message: str | None = None, reason: str | None = None, state: TaskState = TaskState.FAILED) -> StatusUpdate:
@@ -47,22 +56,18 @@ def test_exit_code_178_is_not_a_bootstrap_check() -> None:
     assert classify_failure(failed("exited with code 178")) is FailureKind.OTHER
 
 
-def test_backoff_doubles_up_to_the_cap_and_resets_on_success() -> None:
+def test_backoff_doubles_up_to_the_cap_for_failures_in_a_row() -> None:
     backoff = Backoff(base_s=5, max_s=60)
     assert backoff.wait(1, now=0) == 0
     delays = []
     for _ in range(6):
-        backoff = backoff.failed(1, FailureKind.VOLUME, "503", now=100)
+        backoff = backoff.failed(1, FailureKind.VOLUME, "503", now=100, task_id=T)
         delays.append(backoff.wait(1, now=100))
     assert delays == [5, 10, 20, 40, 60, 60]
     assert backoff.failures[1].count == 6
     assert backoff.wait(1, now=130) == 30
     assert backoff.wait(1, now=200) == 0
     assert backoff.wait(2, now=100) == 0
-    reset = backoff.succeeded(1)
-    assert 1 not in reset.failures and 1 in backoff.failures
-    assert reset.failed(1, FailureKind.OTHER, "x", now=0).wait(1, now=0) == 5
-    assert reset.succeeded(1) is reset
 
 
 #: What a Mesos 1.12 agent with its default isolation (filesystem/posix) reports for a container with a
@@ -115,8 +120,10 @@ def test_an_agent_configuration_error_is_reported_once_per_node_and_change() -> 
         1, FailureKind.AGENT_CONFIG, "Failed to launch container: Container root filesystems not supported", now=40
     )
     assert failure_report(1, T, changed.failures[1], 5)[0] == logging.ERROR
-    # After a success the next failure starts afresh, loudly.
-    again = backoff.succeeded(1).failed(1, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, now=50)
+    # After a healthy period the next failure starts afresh, loudly.
+    again = backoff.running(running(healthy=True), holder(since=45), now=45).failed(
+        1, FailureKind.AGENT_CONFIG, POSIX_VOLUMES, now=50, task_id=T
+    )
     assert failure_report(1, T, again.failures[1], 5)[0] == logging.ERROR
 
 
