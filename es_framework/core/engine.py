@@ -30,14 +30,14 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from es_framework.config import Config
-from es_framework.core import operations
 from es_framework.core.config_record import record_configuration
 from es_framework.core.describe import describe
+from es_framework.core.engine_commands import OperatorCommands
 from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
-from es_framework.core.node_state import FREEING_STATES, LIVE_STATES, ClusterState, NodeStateError, TaskState
+from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeStateError, TaskState
 from es_framework.core.offers import Offer, OfferError, parse_offer
 from es_framework.core.plan import SHORT_REFUSE_S, DeclinedOffer, plan_offer_cycle
 from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages
@@ -69,7 +69,7 @@ class Store(Protocol):
 # --- the engine -------------------------------------------------------------------------------------
 
 
-class Engine:
+class Engine(OperatorCommands):
     def __init__(
         self,
         config: Config,
@@ -413,62 +413,8 @@ class Engine:
             calls.append(Acknowledge(update.agent_id, update.task_id, update.uuid))
         return calls
 
-    # --- operator commands (the REST API) -----------------------------------------------------------
-    # Each checks the request against the state (operations.py), persists the new state, and only
-    # then returns the kills it implies; a refused request raises OperatorError and changes nothing.
-
-    def _operate(self, outcome: operations.Outcome) -> tuple[str, list[Call]]:
-        if outcome.state is not self.state and not self._persist(outcome.state):
-            raise operations.OperatorError(503, "the state could not be written; nothing was changed")
-        log.info("%s", outcome.message)
-        if not outcome.kills:
-            self._event(outcome.message)
-        calls: list[Call] = []
-        for node_id, task_id, agent_id in outcome.kills:
-            log.info("node %d task %s: killing on agent %s", node_id, task_id, agent_id)
-            # In the node's own history too (GET /v1/nodes/<id>).
-            self._event(outcome.message, node_id, self.state.nodes[node_id].state.value)
-            calls.append(Kill(task_id, agent_id))
-        calls.extend(self._offer_interest())
-        return outcome.message, calls
-
     def _event(self, message: str, node_id: int | None = None, state: str | None = None) -> None:
         self.events.append(EngineEvent(self._clock(), message, node_id, state))
-
-    def require_action(self) -> None:
-        """Refuse (503, changing nothing) a command while this engine may not act: it does not lead, or
-        its state is in doubt. Every operator command and the API's ``gone`` fence go through here."""
-        if not self.may_act:
-            raise operations.OperatorError(503, "the scheduler cannot change anything now (state store unavailable)")
-
-    def set_desired_nodes(self, count: int, *, copies_needed: int | None) -> tuple[str, list[Call]]:
-        self.require_action()
-        return self._operate(operations.set_desired_nodes(self.state, count, copies_needed=copies_needed))
-
-    def restart_node(self, node_id: int) -> tuple[str, list[Call]]:
-        self.require_action()
-        return self._operate(operations.restart_node(self.state, node_id, now=self._clock()))
-
-    def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
-        self.require_action()
-        return self._operate(operations.replace_node(self.state, node_id))
-
-    def stop_drained(self, node_id: int) -> tuple[str, list[Call]]:
-        self.require_action()
-        return self._operate(operations.stop_drained(self.state, node_id))
-
-    def release_gone(self, node_id: int, task_id: str) -> tuple[str, list[Call]]:
-        self.require_action()
-        return self._operate(operations.release_gone(self.state, node_id, task_id))
-
-    def pending_kills(self) -> list[Call]:
-        """Kill again every task being stopped on purpose that still runs (a KILL may be lost while
-        disconnected; Mesos answers a kill of an unknown task with TASK_LOST or nothing)."""
-        return [
-            Kill(r.task_id, r.agent_id)
-            for r in sorted(self.state.nodes.values(), key=lambda r: r.node_id)
-            if r.stopping is not None and r.state in LIVE_STATES
-        ]
 
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
