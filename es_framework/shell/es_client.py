@@ -66,10 +66,15 @@ class ElasticsearchClient:
 
     def observe(self) -> Observation:
         """Shards per node, shards in flight, the exclusion list and the voting exclusions."""
+        # Fail closed: an answer this cannot read is "not safe", never "no shards" (a drain that
+        # read an empty list would stop a node that still holds data).
+        where = f"GET {self.base}/_cat/shards"
         rows = self._call("GET", "/_cat/shards?format=json&h=index,shard,prirep,state,node")
+        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+            raise ElasticsearchError(f"{where}: unreadable answer {str(rows)[:200]!r}; not safe to go on")
         by_node: dict[str, int] = {}
-        for row in rows if isinstance(rows, list) else []:
-            node = row.get("node") if isinstance(row, Mapping) else None
+        for row in rows:
+            node = row.get("node")
             if isinstance(node, str) and node:
                 # A relocating copy shows as "source -> ip id target": it still sits on the source.
                 source = node.split(" -> ")[0].strip()
@@ -77,12 +82,21 @@ class ElasticsearchClient:
         health = self.health()
         return Observation(
             shards_by_node=by_node,
-            unassigned_shards=int(health.get("unassigned_shards", 0)),
-            relocating_shards=int(health.get("relocating_shards", 0)),
-            initializing_shards=int(health.get("initializing_shards", 0)),
+            unassigned_shards=self._count(health, "unassigned_shards"),
+            relocating_shards=self._count(health, "relocating_shards"),
+            initializing_shards=self._count(health, "initializing_shards"),
             excluded_names=self.excluded_names(),
             voting_exclusions=self.voting_exclusions(),
         )
+
+    def _count(self, health: Mapping[str, Any], key: str) -> int:
+        """A shard count of ``_cluster/health``; a missing or unreadable one is not 0 but "not safe"."""
+        value = health.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ElasticsearchError(
+                f"GET {self.base}/_cluster/health: {key} is {value!r}, not a shard count; not safe to go on"
+            )
+        return value
 
     def excluded_names(self) -> tuple[str, ...]:
         answer = self._call("GET", "/_cluster/settings?flat_settings=true")
