@@ -50,6 +50,16 @@ SCHEDULER_PATH = "/api/v1/scheduler"
 EXECUTOR_PATH = "/api/v1/executor"
 OPERATOR_PATH = "/api/v1"
 
+_request = threading.local()
+
+
+def subscribing_peer() -> tuple[str, int] | None:
+    """Inside :meth:`MasterEndpoints.subscribe` called by this front: the ``(host, port)`` the
+    subscribing scheduler connected from (so a tool that wraps ``subscribe`` can tell which local
+    process opened the stream); ``None`` elsewhere."""
+    peer = getattr(_request, "peer", None)
+    return (str(peer[0]), int(peer[1])) if peer else None
+
 
 class MasterEndpoints(Protocol):
     """What the HTTP front serves: the development master (:class:`~.master.DevMaster`)."""
@@ -216,7 +226,11 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
                 valid = validate_call(call)
                 if self.headers.get("Mesos-Stream-Id") is not None:
                     raise CallError(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
-                sub = self.master.subscribe(valid)
+                _request.peer = self.client_address
+                try:
+                    sub = self.master.subscribe(valid)
+                finally:
+                    _request.peer = None
                 self._stream(sub, lambda: self.master.stream_closed(sub))
                 return
             self.master.handle_call(call, self.headers.get("Mesos-Stream-Id"))

@@ -197,4 +197,6 @@ def _launch(
             volume,
             task_id,
         )
-    state.backend.launch(agent_side, task.ref, as_mounted(running, task.info))
+    mounted = as_mounted(running, task.info)
+    state.attachments.attach(framework.id, task_id, agent.id, mounted, time.monotonic())
+    state.backend.launch(agent_side, task.ref, mounted)

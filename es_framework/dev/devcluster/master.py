@@ -40,6 +40,7 @@ from es_framework.dev.devcluster import (
 )
 from es_framework.dev.devcluster import messages as framework_messages
 from es_framework.dev.devcluster.agent import AgentSpec
+from es_framework.dev.devcluster.attachments import Attachment
 from es_framework.dev.devcluster.calls import IGNORED_CALLS, NOT_IMPLEMENTED_CALLS, validate_call, value
 from es_framework.dev.devcluster.errors import CallError
 from es_framework.dev.devcluster.executors import ExecutorBackend, ExecutorRef, FakeExecutorBackend
@@ -367,6 +368,12 @@ class DevMaster:
                 "resources": agent.spec.total_resources().to_json(),
                 "attributes": agent.spec.attributes_json(),
             }
+
+    def attachments(self) -> list[Attachment]:
+        """Every executor task launched since the start with the named volumes it held, and when
+        (see :mod:`.attachments`); an open one (``detached_at`` ``None``) holds them now."""
+        with self._lock:
+            return self._state.attachments.history()
 
     def messages(self) -> list[dict[str, Any]]:
         """Framework → executor and executor → framework messages, ``data`` in base64."""

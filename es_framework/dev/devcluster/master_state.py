@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from es_framework.dev.devcluster.agent import AgentSpec, AgentState, OutstandingOffer
+from es_framework.dev.devcluster.attachments import VolumeAttachments
 from es_framework.dev.devcluster.executors import ExecutorBackend
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.tasks import Task
@@ -65,6 +66,8 @@ class MasterState:
         self.offers: dict[str, OutstandingOffer] = {}
         #: Framework ↔ executor messages, ``data`` in base64 (what ``GET /devcluster/state`` shows).
         self.messages: list[dict[str, Any]] = []
+        #: Which task holds which named volume, since when (every launch since the start).
+        self.attachments = VolumeAttachments()
         self.event_log: collections.deque[tuple[float, str, dict[str, Any]]] = collections.deque(
             maxlen=options.event_log_size
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any
 
 from es_framework.dev.devcluster.calls import decode_uuid, value
@@ -110,6 +111,10 @@ def release(state: MasterState, task: Task) -> None:
         return
     task.resources_released = True
     give_back(state, task.agent_id, task.resources)
+    # A terminal task's container is gone; a live one is forgotten when its agent is marked gone or
+    # its framework removed, which ends its container too.
+    ended_as = task.state if is_terminal(task.state) else "FORGOTTEN"
+    state.attachments.detach(task.framework_id, task.task_id, ended_as, time.monotonic())
 
 
 def forget(state: MasterState, task: Task) -> None:

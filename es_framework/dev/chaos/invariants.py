@@ -1,0 +1,231 @@
+"""The identity invariants the chaos runner checks, as pure functions over what it observed.
+
+Each check takes plain snapshots (the development master's attachment ledger, its task list, the
+scheduler's stored state, the leader-lock timeline, the calls the master took) and returns the
+:class:`Violation` s it finds; none does I/O or reads a clock.
+
+1. ``one_task_per_id``: no two tasks with one node id were ever live at once. Checked over the
+   master's ledger (:mod:`es_framework.dev.devcluster.attachments`), which holds every launch with
+   the instant it was handed to its executor and the instant it ended: continuous, not sampled.
+2. ``one_holder_per_volume``: no named volume was ever attached to two live tasks at once (same
+   ledger, same precision).
+3. ``ids_exact`` and ``unreachable_id_kept``: after convergence the live node ids are exactly
+   ``1..desired``, each one running task the stored state names; while an agent is unreachable,
+   the stored state still holds the id and task of every node on it.
+5. ``acted_only_as_leader``: every launch or kill the master took came on a stream opened by the
+   process that held the leader lock (the lowest-sequence contender of kazoo's lock recipe) at
+   that moment. The lock is sampled, so a call counts as unlocked only when the samples just before
+   and just after it both name another holder (or none): a change between two samples is never
+   blamed on the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+ONE_TASK_PER_ID = "one_task_per_id"
+ONE_HOLDER_PER_VOLUME = "one_holder_per_volume"
+IDS_EXACT = "ids_exact"
+UNREACHABLE_ID_KEPT = "unreachable_id_kept"
+ACTED_ONLY_AS_LEADER = "acted_only_as_leader"
+INVARIANTS = (ONE_TASK_PER_ID, ONE_HOLDER_PER_VOLUME, IDS_EXACT, UNREACHABLE_ID_KEPT, ACTED_ONLY_AS_LEADER)
+
+#: Calls that act on the cluster; a non-leader must never get one of them taken.
+ACTING_CALLS = frozenset({"SUBSCRIBE", "ACCEPT", "KILL", "TEARDOWN"})
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    message: str
+    #: The node ids involved (their event history is printed with the violation).
+    node_ids: tuple[int, ...] = ()
+    #: The task ids involved.
+    task_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskLife:
+    """A task from its launch to its end (``end`` ``None``: still live), with its volumes."""
+
+    task_id: str
+    node_id: int | None
+    volumes: tuple[str, ...]
+    start: float
+    end: float | None
+
+
+@dataclass(frozen=True)
+class LiveTask:
+    """A non-terminal task of the framework as the master sees it now."""
+
+    task_id: str
+    node_id: int | None
+    state: str
+    agent_reachable: bool
+
+
+@dataclass(frozen=True)
+class StoredNode:
+    node_id: int
+    task_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class LockSample:
+    """At ``at``, the leader lock's holder was the process ``holder_pid`` (``None``: nobody)."""
+
+    at: float
+    holder_pid: int | None
+
+
+@dataclass(frozen=True)
+class TakenCall:
+    """A scheduler call the master took (did not refuse), by the process whose stream sent it."""
+
+    at: float
+    type: str
+    pid: int | None
+
+
+def _overlap(a: TaskLife, b: TaskLife) -> bool:
+    a_end = float("inf") if a.end is None else a.end
+    b_end = float("inf") if b.end is None else b.end
+    return a.start < b_end and b.start < a_end
+
+
+def _overlapping_pairs(lives: Sequence[TaskLife]) -> Iterable[tuple[TaskLife, TaskLife]]:
+    ordered = sorted(lives, key=lambda life: life.start)
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1 :]:
+            if _overlap(first, second):
+                yield first, second
+
+
+def one_task_per_id(lives: Iterable[TaskLife]) -> list[Violation]:
+    """Invariant 1 over every task's life: two tasks of one node id never live at once."""
+    by_id: dict[int, list[TaskLife]] = defaultdict(list)
+    for life in lives:
+        if life.node_id is not None:
+            by_id[life.node_id].append(life)
+    return [
+        Violation(
+            ONE_TASK_PER_ID,
+            f"node {node_id}: tasks {a.task_id} and {b.task_id} were live at once (from {max(a.start, b.start):.3f} s)",
+            node_ids=(node_id,),
+            task_ids=(a.task_id, b.task_id),
+        )
+        for node_id, group in sorted(by_id.items())
+        for a, b in _overlapping_pairs(group)
+    ]
+
+
+def one_holder_per_volume(lives: Iterable[TaskLife]) -> list[Violation]:
+    """Invariant 2: a named volume is never attached to two live tasks at once."""
+    by_volume: dict[str, list[TaskLife]] = defaultdict(list)
+    for life in lives:
+        for volume in life.volumes:
+            by_volume[volume].append(life)
+    return [
+        Violation(
+            ONE_HOLDER_PER_VOLUME,
+            f"volume {volume}: attached to tasks {a.task_id} and {b.task_id} at once "
+            f"(from {max(a.start, b.start):.3f} s)",
+            node_ids=tuple(sorted({n for n in (a.node_id, b.node_id) if n is not None})),
+            task_ids=(a.task_id, b.task_id),
+        )
+        for volume, group in sorted(by_volume.items())
+        for a, b in _overlapping_pairs(group)
+    ]
+
+
+def not_converged(live: Iterable[LiveTask], stored: Iterable[StoredNode], desired: int) -> str | None:
+    """Why the cluster has not converged to ``desired`` running nodes (``None``: it has): live ids
+    exactly ``1..desired``, one running task each on a reachable agent, and the stored state naming
+    exactly those tasks as running."""
+    by_id: dict[int | None, list[LiveTask]] = defaultdict(list)
+    for task in live:
+        by_id[task.node_id].append(task)
+    wanted = list(range(1, desired + 1))
+    if sorted(by_id, key=lambda n: -1 if n is None else n) != wanted:
+        return f"live node ids {sorted(str(n) for n in by_id)}, want 1..{desired}"
+    for node_id, tasks in by_id.items():
+        if len(tasks) != 1 or tasks[0].state != "TASK_RUNNING" or not tasks[0].agent_reachable:
+            return f"node {node_id}: {[(t.task_id, t.state, t.agent_reachable) for t in tasks]}"
+    stored_by_id = {n.node_id: n for n in stored}
+    if sorted(stored_by_id) != wanted:
+        return f"stored node ids {sorted(stored_by_id)}, want 1..{desired}"
+    for node_id, node in stored_by_id.items():
+        (task,) = by_id[node_id]
+        if node.task_id != task.task_id or node.state != "TASK_RUNNING":
+            return f"node {node_id}: stored {node.task_id} {node.state}, master runs {task.task_id}"
+    return None
+
+
+def ids_exact(live: Iterable[LiveTask], stored: Iterable[StoredNode], desired: int, waited_s: float) -> list[Violation]:
+    """Invariant 3 once the bounded wait is over: the cluster converged."""
+    reason = not_converged(live, stored, desired)
+    if reason is None:
+        return []
+    return [Violation(IDS_EXACT, f"not converged to nodes 1..{desired} within {waited_s:.0f} s: {reason}")]
+
+
+def unreachable_id_kept(on_lost_agent: Mapping[int, str], stored: Iterable[StoredNode]) -> list[Violation]:
+    """Invariant 3, second half: every node of an unreachable agent (node id → task id) keeps its id
+    and task in the stored state."""
+    stored_by_id = {n.node_id: n for n in stored}
+    violations = []
+    for node_id, task_id in sorted(on_lost_agent.items()):
+        node = stored_by_id.get(node_id)
+        if node is None or node.task_id != task_id:
+            held = "nothing" if node is None else f"task {node.task_id}"
+            violations.append(
+                Violation(
+                    UNREACHABLE_ID_KEPT,
+                    f"node {node_id}: its agent is unreachable with task {task_id}, but the state holds {held}",
+                    node_ids=(node_id,),
+                    task_ids=(task_id,),
+                )
+            )
+    return violations
+
+
+def holder_around(samples: Sequence[LockSample], at: float) -> tuple[LockSample | None, LockSample | None]:
+    """The last sample at or before ``at`` and the first one after it (``samples`` in time order)."""
+    before: LockSample | None = None
+    after: LockSample | None = None
+    for sample in samples:
+        if sample.at <= at:
+            before = sample
+        else:
+            after = sample
+            break
+    return before, after
+
+
+def acted_only_as_leader(calls: Iterable[TakenCall], samples: Sequence[LockSample]) -> list[Violation]:
+    """Invariant 5: every acting call the master took came from the lock holder of that moment."""
+    violations = []
+    for call in calls:
+        if call.type not in ACTING_CALLS:
+            continue
+        before, after = holder_around(samples, call.at)
+        if before is None or after is None:
+            continue  # outside the watched time: nothing to compare with
+        if call.pid is None:
+            violations.append(
+                Violation(ACTED_ONLY_AS_LEADER, f"{call.type} at {call.at:.3f} s on a stream of no known scheduler")
+            )
+        elif call.pid not in (before.holder_pid, after.holder_pid):
+            violations.append(
+                Violation(
+                    ACTED_ONLY_AS_LEADER,
+                    f"{call.type} at {call.at:.3f} s by pid {call.pid}, while pid {before.holder_pid} held the "
+                    f"leader lock (sampled at {before.at:.3f} s) and pid {after.holder_pid} after "
+                    f"({after.at:.3f} s)",
+                )
+            )
+    return violations

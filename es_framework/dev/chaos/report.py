@@ -1,0 +1,69 @@
+"""The chaos run's table (and the same as JSON): faults by kind, checks made, violations,
+convergence times, the seed; the last line is always ``violations: N``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from es_framework.dev.chaos.faults import FaultKind
+from es_framework.dev.chaos.runner import RunResult
+
+
+def as_json(result: RunResult) -> dict[str, Any]:
+    stats = result.convergence_stats()
+    return {
+        "seed": result.options.seed,
+        "faults": result.options.faults,
+        "nodes": result.options.nodes,
+        "agents": result.options.agents,
+        "mode": result.options.mode,
+        "zookeeper_session_timeout_ms": result.session_timeout_ms,
+        "faults_by_kind": {k.name: result.faults_by_kind.get(k.name, 0) for k in FaultKind},
+        "skipped_by_kind": {k: v for k, v in sorted(result.skipped_by_kind.items())},
+        "checks": dict(sorted(result.checks.items())),
+        "convergence_s": None
+        if stats is None
+        else {"min": round(stats[0], 2), "median": round(stats[1], 2), "max": round(stats[2], 2)},
+        "elapsed_s": round(result.elapsed_s, 1),
+        "violation_details": result.details,
+        "replay": result.options.replay(),
+        "violations": len(result.violations),
+    }
+
+
+def table(result: RunResult) -> str:
+    doc = as_json(result)
+    lines = [
+        f"chaos run: seed {doc['seed']}, {doc['faults']} faults, {doc['nodes']} nodes, {doc['agents']} agents, "
+        f"{doc['mode']} mode",
+        f"ZooKeeper session timeout shortened to {doc['zookeeper_session_timeout_ms']} ms "
+        "(--zookeeperMesosTimeout) for the run",
+        "",
+        f"{'fault':<24} {'injected':>8} {'no-op':>6}  what",
+    ]
+    for kind in FaultKind:
+        count = doc["faults_by_kind"][kind.name]
+        lines.append(f"{kind.name:<24} {count:>8} {doc['skipped_by_kind'].get(kind.name, 0):>6}  {kind.value}")
+    lines += ["", f"{'invariant':<24} {'checks':>8}"]
+    for name, count in doc["checks"].items():
+        lines.append(f"{name:<24} {count:>8}")
+    conv = doc["convergence_s"]
+    lines.append("")
+    lines.append(
+        "convergence after a fault: "
+        + (
+            "none measured"
+            if conv is None
+            else f"min {conv['min']:.2f} s, median {conv['median']:.2f} s, max {conv['max']:.2f} s"
+        )
+    )
+    lines.append(f"elapsed: {doc['elapsed_s']:.0f} s; replay: {doc['replay']}")
+    for detail in doc["violation_details"]:
+        lines += ["", detail]
+    lines.append(f"violations: {doc['violations']}")
+    return "\n".join(lines)
+
+
+def as_json_text(result: RunResult) -> str:
+    return json.dumps(as_json(result), indent=2)

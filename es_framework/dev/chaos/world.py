@@ -1,0 +1,262 @@
+"""The system the chaos runner breaks: a real ZooKeeper, the development master in this process (fake
+executors) and two real scheduler processes (``python -m es_framework``, the production command) on
+one state, one leading and one waiting for the lock.
+
+Everything the faults and checks need is here: starting and signalling schedulers, the leader's
+REST API, snapshots of the master (live tasks, the attachment ledger) and of the stored state (read
+as a scheduler that does not lead reads it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from es_framework.dev.chaos.invariants import LiveTask, StoredNode, TaskLife
+from es_framework.dev.chaos.observe import CallRecorder, LockWatcher
+from es_framework.dev.devcluster import AgentSpec, DevMaster
+from es_framework.dev.devcluster.tasks import TERMINAL_STATES
+from es_framework.dev.ports import free_port
+from es_framework.dev.zookeeper import ZooKeeperServer
+from es_framework.shell.state_store import ZooKeeperStateStore, open_state_store
+from identity.task_ids import try_node_id_from_task_id
+
+logger = logging.getLogger(__name__)
+
+FRAMEWORK = "elasticsearch"
+#: The scheduler's ZooKeeper session for the run (``--zookeeperMesosTimeout``): short, so that a
+#: paused leader loses the lock in seconds rather than in the production default.
+SESSION_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    nodes: int = 3
+    agents: int = 5
+    session_timeout_ms: int = SESSION_TIMEOUT_MS
+    workdir: Path | None = None
+
+
+def agent_specs(count: int) -> list[AgentSpec]:
+    return [
+        AgentSpec(id=f"agent{i}-S0", hostname=f"agent{i}.example.com", cpus=4, mem=8192) for i in range(1, count + 1)
+    ]
+
+
+@dataclass
+class SchedulerProcess:
+    """One slot of a scheduler: restarted in place, each run with its own log."""
+
+    name: str
+    args: list[str]
+    api_port: int
+    log_dir: Path
+    runs: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.runs += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_MESOS_", "ESMESOS_"))}
+        with (self.log_dir / f"{self.name}-{self.runs}.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        logger.info("scheduler %s started (pid %d)", self.name, self.process.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.poll() is None else None
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.log_dir / f"{self.name}-{self.runs}.log"
+        if not path.is_file():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class World:
+    """ZooKeeper, the development master and two schedulers; :meth:`close` ends every process it started."""
+
+    def __init__(self, spec: WorldSpec) -> None:
+        self.spec = spec
+        self._tmp = None if spec.workdir else tempfile.TemporaryDirectory(prefix="es-chaos-")
+        self.workdir = spec.workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.cluster = f"chaos-{uuid.uuid4().hex[:8]}"
+        self.zookeeper = ZooKeeperServer(self.workdir / "zookeeper")
+        self.master = DevMaster(agent_specs(spec.agents), heartbeat_interval=1.0, status_update_resend_interval=1.0)
+        self.schedulers: list[SchedulerProcess] = []
+        self.desired = spec.nodes
+        self.gone_agents: set[str] = set()
+        self.lock: LockWatcher | None = None
+        self.calls: CallRecorder | None = None
+        self._store: ZooKeeperStateStore | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.zookeeper.start()
+        self.master.start()
+        self.calls = CallRecorder(self.master, self.scheduler_pids)
+        root = f"/{FRAMEWORK}/{self.cluster}"
+        self.lock = LockWatcher(self.zookeeper.hosts, f"{root}/leader").start()
+        for name in ("a", "b"):
+            self.schedulers.append(self._scheduler(name))
+        for scheduler in self.schedulers:
+            scheduler.start()
+
+    def _scheduler(self, name: str) -> SchedulerProcess:
+        port = free_port()
+        args = [
+            sys.executable,
+            "-m",
+            "es_framework",
+            "--mesosMaster",
+            self.master.address,
+            "--frameworkStateUrl",
+            self.zookeeper.url,
+            "--elasticsearchClusterName",
+            self.cluster,
+            "--elasticsearchNodes",
+            str(self.spec.nodes),
+            "--externalVolumeDriver",
+            "rexray",
+            "--elasticsearchNofile",
+            "20000",
+            "--zookeeperMesosTimeout",
+            str(self.spec.session_timeout_ms),
+            "--webUiPort",
+            str(port),
+        ]
+        return SchedulerProcess(name, args, port, self.workdir)
+
+    def close(self) -> None:
+        for scheduler in self.schedulers:
+            with contextlib.suppress(Exception):
+                scheduler.kill()
+        if self.lock is not None:
+            self.lock.stop()
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                self._store.close()
+        with contextlib.suppress(Exception):
+            self.master.stop()
+        self.zookeeper.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # ------------------------------------------------------------------ schedulers
+
+    def scheduler_pids(self) -> list[int]:
+        return [pid for s in self.schedulers if (pid := s.pid) is not None]
+
+    def leader(self) -> SchedulerProcess | None:
+        """The scheduler whose process holds the leader lock now (sampled)."""
+        holder = self.lock.latest() if self.lock is not None else None
+        return next((s for s in self.schedulers if holder is not None and s.pid == holder), None)
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A request to the leader's REST API; ``(0, reason)`` when there is no leader or it does not answer."""
+        leader = self.leader()
+        if leader is None:
+            return 0, "no leader"
+        try:
+            answer = requests.request(method, f"http://127.0.0.1:{leader.api_port}{path}", json=body, timeout=10)
+        except requests.RequestException as problem:
+            return 0, str(problem)
+        try:
+            return answer.status_code, answer.json()
+        except ValueError:
+            return answer.status_code, answer.text
+
+    # ------------------------------------------------------------------ snapshots
+
+    def live_tasks(self) -> list[LiveTask]:
+        state = self.master.state()
+        reachable = {a["id"] for a in state["agents"] if a["status"] == "REACHABLE"}
+        return [
+            LiveTask(
+                t["task_id"], try_node_id_from_task_id(t["task_id"], FRAMEWORK), t["state"], t["agent_id"] in reachable
+            )
+            for t in state["tasks"]
+            if t["state"] not in TERMINAL_STATES
+        ]
+
+    def task_lives(self) -> list[TaskLife]:
+        return [
+            TaskLife(a.task_id, try_node_id_from_task_id(a.task_id, FRAMEWORK), a.volumes, a.attached_at, a.detached_at)
+            for a in self.master.attachments()
+        ]
+
+    def stored_nodes(self) -> list[StoredNode] | None:
+        """The stored state's nodes; ``None`` when it cannot be read now (ZooKeeper down)."""
+        try:
+            if self._store is None:
+                store = open_state_store(self.zookeeper.url, framework_name=FRAMEWORK, cluster_name=self.cluster)
+                assert isinstance(store, ZooKeeperStateStore)
+                store.start(timeout=10)
+                self._store = store
+            stored = self._store.read()
+        except Exception as problem:  # the store is down during a ZooKeeper fault
+            logger.debug("stored state unreadable: %s", problem)
+            with contextlib.suppress(Exception):
+                if self._store is not None:
+                    self._store.close()
+            self._store = None
+            return None
+        if stored is None:
+            return []
+        return [StoredNode(int(n["node_id"]), str(n["task_id"]), str(n["state"])) for n in stored.document["nodes"]]
+
+    def subscribed(self) -> bool:
+        """The lock has a holder and the framework is subscribed (someone leads and listens)."""
+        frameworks = self.master.state()["frameworks"]
+        leading = self.lock is not None and self.lock.latest() is not None
+        return leading and len(frameworks) == 1 and bool(frameworks[0]["connected"])
+
+    def usable_agents(self) -> list[str]:
+        return [a["id"] for a in self.master.state()["agents"] if a["status"] == "REACHABLE"]
+
+    def running_by_agent(self) -> dict[str, list[tuple[int, str]]]:
+        """Reachable agents' running node tasks: agent id → [(node id, task id)]."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        for t in self.master.state()["tasks"]:
+            node_id = try_node_id_from_task_id(t["task_id"], FRAMEWORK)
+            if t["state"] == "TASK_RUNNING" and node_id is not None:
+                out.setdefault(t["agent_id"], []).append((node_id, t["task_id"]))
+        return out
+
+
+def running_nodes(world: World) -> Sequence[tuple[int, str]]:
+    """Running node tasks, ``(node id, task id)``, by node id."""
+    return sorted(pair for pairs in world.running_by_agent().values() for pair in pairs)

@@ -1,0 +1,176 @@
+"""The chaos runner: each pure invariant check detects a crafted violation and passes a clean history;
+the fault sequence is a function of the seed; the master's attachment ledger; and one short
+fixed-seed run against real schedulers and a real ZooKeeper ends with ``violations: 0``."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from es_framework.dev.chaos import invariants as inv
+from es_framework.dev.chaos.__main__ import main, parse
+from es_framework.dev.chaos.faults import draw_faults
+from es_framework.dev.devcluster import AgentSpec, DevMaster
+from es_framework.dev.zookeeper import in_ci, zookeeper_problem
+
+T1, T2, T3 = "elasticsearch-node1-" + "a" * 32, "elasticsearch-node1-" + "b" * 32, "elasticsearch-node2-" + "c" * 32
+
+
+def life(task: str, node: int, start: float, end: float | None, volumes: tuple[str, ...] = ()) -> inv.TaskLife:
+    return inv.TaskLife(task, node, volumes, start, end)
+
+
+# ---------------------------------------------------------------- invariant 1
+
+
+def test_two_live_tasks_of_one_node_id_are_a_violation() -> None:
+    (found,) = inv.one_task_per_id([life(T1, 1, 0.0, 5.0), life(T2, 1, 4.9, None)])
+    assert found.invariant == inv.ONE_TASK_PER_ID and found.node_ids == (1,) and set(found.task_ids) == {T1, T2}
+
+
+def test_a_double_launch_killed_at_once_is_still_seen() -> None:
+    # The scheduler kills a second task for a held id within milliseconds: no sampling would see it.
+    assert inv.one_task_per_id([life(T1, 1, 0.0, None), life(T2, 1, 3.0, 3.001)])
+
+
+def test_a_replacement_after_the_end_and_other_ids_are_fine() -> None:
+    assert not inv.one_task_per_id([life(T1, 1, 0.0, 5.0), life(T2, 1, 5.0, None), life(T3, 2, 1.0, None)])
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0.001, 10)), max_size=12))
+def test_back_to_back_lives_of_one_id_never_violate(gaps: list[tuple[float, float]]) -> None:
+    lives, now = [], 0.0
+    for n, (gap, length) in enumerate(gaps):
+        now += gap
+        lives.append(life(f"t{n}", 1, now, now + length))
+        now += length
+    assert not inv.one_task_per_id(lives)
+
+
+# ---------------------------------------------------------------- invariant 2
+
+
+def test_one_volume_attached_to_two_live_tasks_is_a_violation() -> None:
+    found = inv.one_holder_per_volume(
+        [life(T1, 1, 0.0, None, ("elasticsearch1data",)), life(T3, 2, 1.0, None, ("elasticsearch1data",))]
+    )
+    assert [v.invariant for v in found] == [inv.ONE_HOLDER_PER_VOLUME] and found[0].node_ids == (1, 2)
+
+
+def test_a_volume_handed_on_after_the_end_is_fine() -> None:
+    vols = ("elasticsearch1config", "elasticsearch1data")
+    assert not inv.one_holder_per_volume([life(T1, 1, 0.0, 2.0, vols), life(T2, 1, 2.5, None, vols)])
+
+
+# ---------------------------------------------------------------- invariant 3
+
+
+def running(*pairs: tuple[int, str]) -> tuple[list[inv.LiveTask], list[inv.StoredNode]]:
+    live = [inv.LiveTask(t, n, "TASK_RUNNING", True) for n, t in pairs]
+    return live, [inv.StoredNode(n, t, "TASK_RUNNING") for n, t in pairs]
+
+
+def test_converged_means_exactly_one_to_desired() -> None:
+    live, stored = running((1, T1), (2, T3))
+    assert inv.not_converged(live, stored, 2) is None
+    assert inv.ids_exact(live, stored, 2, 60) == []
+    (found,) = inv.ids_exact(live, stored, 3, 60)
+    assert found.invariant == inv.IDS_EXACT and "1..3" in found.message
+
+
+def test_a_gap_in_the_ids_or_a_second_task_or_a_stale_state_is_not_converged() -> None:
+    live, stored = running((1, T1), (3, "elasticsearch-node3-" + "d" * 32))
+    assert inv.not_converged(live, stored, 2) is not None
+    live, stored = running((1, T1), (2, T3))
+    assert inv.not_converged([*live, inv.LiveTask(T2, 1, "TASK_RUNNING", True)], stored, 2) is not None
+    assert inv.not_converged(live, [stored[0], inv.StoredNode(2, T3, "TASK_STAGING")], 2) is not None
+    unreachable = [live[0], inv.LiveTask(T3, 2, "TASK_RUNNING", False)]
+    assert inv.not_converged(unreachable, stored, 2) is not None
+
+
+def test_an_id_freed_while_its_agent_is_unreachable_is_a_violation() -> None:
+    _, stored = running((1, T1), (2, T3))
+    assert inv.unreachable_id_kept({2: T3}, stored) == []
+    (found,) = inv.unreachable_id_kept({2: T3}, stored[:1])
+    assert found.invariant == inv.UNREACHABLE_ID_KEPT and found.node_ids == (2,)
+    (replaced,) = inv.unreachable_id_kept({1: T2}, stored)
+    assert "holds task" in replaced.message
+
+
+# ---------------------------------------------------------------- invariant 5
+
+
+SAMPLES = [inv.LockSample(t / 10, 100 if t < 50 else 200) for t in range(100)]
+
+
+def test_a_launch_by_the_process_that_lost_the_lock_is_a_violation() -> None:
+    (found,) = inv.acted_only_as_leader([inv.TakenCall(7.0, "ACCEPT", 100)], SAMPLES)
+    assert found.invariant == inv.ACTED_ONLY_AS_LEADER and "pid 100" in found.message
+    assert inv.acted_only_as_leader([inv.TakenCall(7.0, "KILL", None)], SAMPLES)
+
+
+def test_calls_of_the_holder_at_a_handover_and_passive_calls_are_fine() -> None:
+    calls = [
+        inv.TakenCall(1.0, "ACCEPT", 100),
+        inv.TakenCall(4.95, "KILL", 100),  # between the last sample of 100 and the first of 200
+        inv.TakenCall(4.95, "SUBSCRIBE", 200),
+        inv.TakenCall(8.0, "ACCEPT", 200),
+        inv.TakenCall(8.0, "DECLINE", 100),
+        inv.TakenCall(20.0, "ACCEPT", 100),  # after the watch: nothing to compare with
+    ]
+    assert inv.acted_only_as_leader(calls, SAMPLES) == []
+
+
+# ---------------------------------------------------------------- the seed, the arguments, the ledger
+
+
+def test_the_fault_sequence_is_a_function_of_the_seed() -> None:
+    assert draw_faults(7, 50) == draw_faults(7, 50)
+    assert draw_faults(7, 50) != draw_faults(8, 50)
+    assert len({f.kind for f in draw_faults(7, 200)}) >= 8
+
+
+def test_bad_arguments_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse(["--seed", "1", "--faults", "0"])
+    assert "--faults" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(["--seed", "1", "--faults", "3", "--nodes", "4", "--agents", "4"])
+    assert "--agents 4" in capsys.readouterr().err
+    assert main(["--seed", "1", "--faults", "3", "--mode", "process"]) == 2
+    assert "not yet implemented" in capsys.readouterr().err
+
+
+def test_the_master_records_which_task_holds_which_volume_and_since_when() -> None:
+    master = DevMaster([AgentSpec(id="a1", hostname="a1", cpus=4, mem=4096)])
+    info = {
+        "executor": {
+            "container": {
+                "type": "DOCKER",
+                "docker": {"image": "x", "parameters": [{"key": "volume", "value": "elasticsearch1data:/data"}]},
+            },
+            "command": {"environment": {"variables": [{"name": "DVDI_VOLUME_NAME", "value": "elasticsearch1config"}]}},
+        }
+    }
+    ledger = master._state.attachments
+    ledger.attach("fw", T1, "a1", info, 1.0)
+    ledger.attach("fw", T2, "a1", info, 2.0)
+    (first, _) = ledger.history()
+    assert first.volumes == ("elasticsearch1data",) and first.detached_at is None
+    ledger.detach("fw", T1, "TASK_FAILED", 3.0)
+    assert [a.task_id for a in ledger.attached()] == [T2]
+    lives = [life(a.task_id, 1, a.attached_at, a.detached_at, a.volumes) for a in master.attachments()]
+    assert inv.one_holder_per_volume(lives) and inv.one_task_per_id(lives)
+
+
+# ---------------------------------------------------------------- a short run, end to end
+
+
+@pytest.mark.skipif(zookeeper_problem() is not None and not in_ci(), reason=str(zookeeper_problem()))
+def test_a_short_fixed_seed_run_ends_without_violations(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--seed", "20261207", "--faults", "8"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "violations: 0", out
+    assert status == 0
+    assert "ZooKeeper session timeout shortened to 3000 ms" in out
