@@ -91,10 +91,13 @@ class DrainProgress:
     node_id: int
     #: Shards still on the node; None until Elasticsearch was asked.
     shards_left: int | None
-    #: Short word: ``draining``, ``waiting``, ``done``, ``stalled``.
+    #: Short word: ``draining``, ``waiting``, ``ready``, ``stopping``, ``blocked``, ``stalled``.
     status: str
-    #: Why the node is drained ("scale down to 3 nodes").
+    #: Why the node is drained ("scale down to 3 nodes"), or what holds it back.
     reason: str
+    #: The disruption planner's predicate that holds this node back (e.g. ``max_unavailable``: no
+    #: more than ``--maxUnavailable`` nodes away at once), named in ``reason`` too; None when none does.
+    predicate: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ build many) would register colliding names.
 
 Label sets are bounded: ``state`` by Mesos' task states, ``reason`` by the offer rules' names plus
 ``malformed`` and ``store_unavailable``. ``node_id`` on ``es_mesos_drain_shards_left`` is the
-exception: it has one series per node being drained, which is every leaving node at once when the
-cluster scales down.
+exception: it has one series per node being drained, and the disruption planner drains at most
+``--maxUnavailable`` nodes at a time (one by default).
 """
 
 from __future__ import annotations

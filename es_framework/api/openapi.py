@@ -12,6 +12,7 @@ from typing import Any
 
 from es_framework.api.core import MODES
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
+from es_framework.core.operations import MAX_NODES
 
 #: The phrase ``POST /v1/nodes/{id}/gone`` requires, with the node id filled in.
 GONE_CONFIRMATION = "node {node_id} is gone"
@@ -58,7 +59,10 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["value"],
         "additionalProperties": False,
-        "properties": {"value": {"type": "integer", "minimum": 1, "description": "number of nodes"}},
+        "properties": {
+            # The cap operations.set_desired_nodes enforces (one ZooKeeper znode per node id).
+            "value": {"type": "integer", "minimum": 1, "maximum": MAX_NODES, "description": "number of nodes"}
+        },
     },
     "Volumes": {
         "type": "object",
@@ -142,14 +146,24 @@ _SCHEMAS: dict[str, Any] = {
             },
             "drain": {
                 "type": "array",
+                "description": "leaving nodes (scale-down), drained one at a time by the disruption planner",
                 "items": {
                     "type": "object",
-                    "required": ["node_id", "shards_left", "status", "reason"],
+                    "required": ["node_id", "shards_left", "status", "reason", "predicate"],
                     "properties": {
                         "node_id": {"type": "integer"},
                         "shards_left": {"type": "integer", "nullable": True},
-                        "status": {"type": "string"},
+                        "status": {
+                            "type": "string",
+                            "description": "draining, waiting, ready, stopping, blocked or stalled",
+                        },
                         "reason": {"type": "string"},
+                        "predicate": {
+                            **_NULLABLE_STRING,
+                            "description": "the disruption planner's predicate that holds this leaving node back "
+                            "(e.g. max_unavailable: at most --maxUnavailable nodes away at once), also named in "
+                            "reason; null while the node is being drained",
+                        },
                     },
                 },
             },
@@ -254,7 +268,9 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             operation["requestBody"] = body
         return {"post": mutating(operation)}
 
-    def proxied(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    def proxied(
+        summary: str, parameters: list[dict[str, Any]], refusals: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         host_header = {
             "name": "X-ElasticSearch-Host",
             "in": "header",
@@ -271,6 +287,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                         "description": "Elasticsearch's answer, passed through",
                         "content": {"application/json": {"schema": {}}},
                     },
+                    **(refusals or {}),
                     "404": _error("no node matches X-ElasticSearch-Host"),
                     "502": _error("the node did not answer properly"),
                     "503": _error("no node is running"),
@@ -303,7 +320,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                         },
                         "responses": {
                             "200": _json(_ref("DesiredNodes"), "the new desired number of nodes"),
-                            "400": _error("not a JSON object with an integer value ≥ 1"),
+                            "400": _error(f"not a JSON object with an integer value from 1 to {MAX_NODES}"),
                             "409": _error("the scheduler refuses this count now"),
                             "503": _error("the scheduler cannot act now (not leading)"),
                         },
@@ -358,7 +375,18 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                 "Search, proxied to a running node",
                 [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
             ),
-            "/v1/es/_cluster/stats": proxied("Cluster statistics, proxied to a running node", []),
+            "/v1/es/_cluster/stats": proxied(
+                "Cluster statistics, proxied to a running node",
+                [],
+                # Elasticsearch serves GET /_cluster/stats; the development demo node does not, and says so.
+                {
+                    "400": {
+                        "description": "Elasticsearch's refusal, passed through: the development demo node "
+                        "(es_framework/dev/demo_es) has no _cluster/stats and answers 400 illegal_argument_exception",
+                        "content": {"application/json": {"schema": {}}},
+                    }
+                },
+            ),
             "/health": {
                 "get": {
                     "summary": "Scheduler liveness",

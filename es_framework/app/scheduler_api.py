@@ -134,7 +134,7 @@ class SchedulerCore:
             registered=published.registered,
             health=seen.health if seen.health in ("green", "yellow", "red") else "unknown",
             security_warning=self.config.security_warning,
-            drain=tuple(DrainProgress(d.node_id, d.shards_left, d.status, d.reason) for d in seen.drain),
+            drain=tuple(DrainProgress(d.node_id, d.shards_left, d.status, d.reason, d.predicate) for d in seen.drain),
             declines=tuple(
                 DeclineSummary(
                     rule,
@@ -286,7 +286,12 @@ def cluster_monitor(config: Config, shell: SchedulerShell, stop_node: Callable[[
     """The monitor of ``shell``'s cluster: it drains only while the engine may act (leading, and the
     state re-read since the lock was last in doubt), never from a state published before."""
     return ClusterMonitor(
-        config, lambda: shell.published.state, stop_node, may_act=lambda: shell.leading and shell.engine.may_act
+        config,
+        lambda: shell.published.state,
+        stop_node,
+        may_act=lambda: shell.leading and shell.engine.may_act,
+        # The planner runs on the engine thread, which owns the state and persists its ledger.
+        plan=lambda seen, adopt: shell.call(lambda: shell.engine.plan_disruptions(seen, adopt=adopt)),
     )
 
 

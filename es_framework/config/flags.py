@@ -368,6 +368,15 @@ FLAGS: tuple[FlagSpec, ...] = (
         "N",
     ),
     FlagSpec(
+        "maxUnavailable",
+        "max_unavailable",
+        "1",
+        lambda t: parse_int_in(t, 1, what="a whole number of nodes"),
+        "Most nodes that may be unavailable at once (restarting, draining or missing), counted across scale-down "
+        "drains, rollout steps, restarts, replacements and maintenance.",
+        "N",
+    ),
+    FlagSpec(
         "zoneAttribute",
         "zone_attribute",
         "",

@@ -63,6 +63,8 @@ class Config:
     external_volume_attribute: Constraint | None = None
     max_nodes_per_agent: int = 1
     zone_attribute: str | None = None
+    #: The disruption planner's budget (:mod:`es_framework.core.disruption`): nodes unavailable at once.
+    max_unavailable: int = 1
     #: Storage profiles: role ("config"/"data") -> profile name, the operator's profile file, and
     #: the profiles it defines once read (:mod:`es_framework.shell.user_settings`, like the settings file).
     volume_profile: tuple[tuple[str, str], ...] = ()

@@ -30,32 +30,39 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from types import MappingProxyType
 
 from es_framework.core.bootstrap import is_master_eligible
+from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation, Seen, Unknown
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError
 from es_framework.core.rollouts import Rollout, candidates
 from identity.naming import node_name
 
-
-class Kind(StrEnum):
-    MAINTENANCE = "maintenance"
-    REPLACE = "replace"
-    RESTART = "restart"
-    SCALE_DOWN = "scale-down"
-    ROLLOUT = "rollout"
-
+# The ledger's entry and kinds live in disruption_ledger (the cluster state holds the ledger); they
+# are part of the planner's interface too.
+__all__ = [
+    "FORCEABLE",
+    "NEVER_DISABLED",
+    "PREDICATES",
+    "PRIORITY",
+    "Blocked",
+    "Decision",
+    "Disruption",
+    "Kind",
+    "Settings",
+    "ShutdownType",
+    "check_disabled",
+    "plan_disruption",
+    "request",
+    "settle",
+    "shutdown_type",
+    "step_settled",
+]
 
 #: Which waiting intent is considered first.
 PRIORITY = (Kind.MAINTENANCE, Kind.REPLACE, Kind.RESTART, Kind.SCALE_DOWN, Kind.ROLLOUT)
-
-
-class ShutdownType(StrEnum):
-    RESTART = "restart"
-    REMOVE = "remove"
 
 
 PREDICATES = (
@@ -79,20 +86,6 @@ _DOING = {
     Kind.SCALE_DOWN: "draining for scale-down",
     Kind.ROLLOUT: "restarting (rollout)",
 }
-
-
-@dataclass(frozen=True)
-class Disruption:
-    """One node's disruptive action in the ledger: requested (``started_at`` None, waiting for the
-    planner) or started (its task id then, so its end is recognised)."""
-
-    node_id: int
-    kind: Kind
-    shutdown: ShutdownType
-    requested_at: float
-    started_at: float | None = None
-    task_id: str | None = None
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,7 +339,9 @@ def plan_disruption(
 
 def settle(ledger: Mapping[int, Disruption], state: ClusterState) -> tuple[Mapping[int, Disruption], tuple[int, ...]]:
     """The ledger without started entries whose task has ended (the id is free, or held by a new
-    task): from then on a node still away counts as missing or not running. Returns the ended ids."""
+    task): from then on a node still away counts as missing or not running. Returns the ended ids.
+    Queued requests for a node no longer held or now leaving, and scale-down drains of a node that is
+    wanted again and was not stopped, are dropped too (not counted as ended)."""
     ended = tuple(
         sorted(
             i
@@ -358,7 +353,18 @@ def settle(ledger: Mapping[int, Disruption], state: ClusterState) -> tuple[Mappi
     void = tuple(
         i for i, e in ledger.items() if e.started_at is None and (i not in state.nodes or i > state.desired_nodes)
     )
-    gone = set(ended) | set(void)
+    # A scale-down drain whose node is wanted again (the desired count went back up) before it was
+    # stopped is over: left in the ledger, the kept node would count as draining for ever.
+    cancelled = tuple(
+        i
+        for i, e in ledger.items()
+        if e.kind is Kind.SCALE_DOWN
+        and e.started_at is not None
+        and i <= state.desired_nodes
+        and i in state.nodes
+        and state.nodes[i].stopping is None
+    )
+    gone = set(ended) | set(void) | set(cancelled)
     return MappingProxyType({i: e for i, e in ledger.items() if i not in gone}), ended
 
 

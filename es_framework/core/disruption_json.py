@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from es_framework.core.disruption import Disruption, Kind, ShutdownType
+from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 
 LEDGER_SCHEMA = 1
 MAX_REASON = 1000

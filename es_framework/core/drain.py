@@ -1,9 +1,11 @@
 """Scaling down without losing data: which nodes to drain, when a drained node may stop, as pure
 functions over the cluster state and what Elasticsearch reports.
 
-Node ids above the desired count are *leaving*. For them, in this order:
+Node ids above the desired count are *leaving*. The disruption planner
+(:mod:`es_framework.core.disruption`) admits them one at a time within ``--maxUnavailable`` (highest
+id first); the drain acts only on admitted ones (``admitted``), the others wait. For each, in order:
 
-1. ``cluster.routing.allocation.exclude._name`` lists every leaving node (by name: it works the
+1. ``cluster.routing.allocation.exclude._name`` lists every admitted leaving node (by name: it works the
    same on Elasticsearch 7 and 8, and a wrong name cannot be silently accepted the way a wrong node
    id is by the node-shutdown API); names an operator put there for other nodes are kept.
 2. A leaving master-eligible node is added to the voting configuration exclusions, so that the
@@ -87,8 +89,19 @@ def _ours(name: str, framework_name: str) -> bool:
     return rest != name and rest.isdigit() and not rest.startswith("0")
 
 
-def plan_drain(state: ClusterState, framework_name: str, master_nodes: int, seen: Observation) -> DrainPlan:
-    leaving = leaving_nodes(state)
+def plan_drain(
+    state: ClusterState,
+    framework_name: str,
+    master_nodes: int,
+    seen: Observation,
+    *,
+    admitted: frozenset[int] | None = None,
+) -> DrainPlan:
+    """What to change in Elasticsearch and which leaving nodes may stop. With ``admitted`` (the node
+    ids whose scale-down the disruption planner started), only those leaving nodes are excluded,
+    voting-excluded, listed and stopped; the others wait for the planner. None: every leaving node."""
+    everyone = leaving_nodes(state)
+    leaving = everyone if admitted is None else [r for r in everyone if r.node_id in admitted]
     names = {r.node_id: node_name(framework_name, r.node_id) for r in leaving}
     # Keep what others excluded; drop our names that no longer leave; add those that do.
     kept = [n for n in seen.excluded_names if not _ours(n, framework_name)]
@@ -97,7 +110,8 @@ def plan_drain(state: ClusterState, framework_name: str, master_nodes: int, seen
 
     leaving_masters = [names[r.node_id] for r in leaving if is_master_eligible(r.node_id, master_nodes)]
     add_voting = tuple(n for n in leaving_masters if n not in seen.voting_exclusions)
-    clear_voting = not leaving and any(_ours(n, framework_name) for n in seen.voting_exclusions)
+    # Cleared only once no node leaves at all: a waiting leaving master is voted out when admitted.
+    clear_voting = not everyone and any(_ours(n, framework_name) for n in seen.voting_exclusions)
 
     busy = seen.unassigned_shards + seen.relocating_shards + seen.initializing_shards
     nodes: list[NodeDrain] = []

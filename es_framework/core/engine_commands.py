@@ -1,26 +1,58 @@
-"""The engine's operator commands (the REST API's scale, restart, replace, stop-drained and gone),
-kept apart from the event handling in :mod:`es_framework.core.engine`.
+"""The engine's operator commands (the REST API's scale, restart, replace, stop-drained and gone,
+and the cluster monitor's planner round), kept apart from the event handling in
+:mod:`es_framework.core.engine`.
 
 Each checks the request against the state (:mod:`es_framework.core.operations`), persists the new
 state, and only then returns the kills it implies; a refused request raises
 :class:`~es_framework.core.operations.OperatorError` and changes nothing.
+
+:meth:`OperatorCommands.plan_disruptions` runs the disruption planner
+(:mod:`es_framework.core.disruption`) here, on the engine thread that owns the state: it settles the
+ledger, asks the planner, and persists a started action in the ledger before it returns, so the
+monitor acts only on what a new leader will find in the stored state.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
+from es_framework.config import Config
 from es_framework.core import operations
+from es_framework.core.disruption import Decision, Settings, plan_disruption, settle
+from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
+from es_framework.core.disruption_seen import Observation
 from es_framework.core.mesos_calls import Call, Kill
 from es_framework.core.node_state import LIVE_STATES, ClusterState
 
 log = logging.getLogger("es_framework.core.engine")
 
 
+#: Why an adopted ledger entry exists (see :meth:`OperatorCommands.plan_disruptions`).
+ADOPTED = "excluded from allocation before the planner ran (an earlier scheduler's drain)"
+
+
+@dataclass(frozen=True)
+class PlannerRound:
+    """One planner round: its decision, and the engine's state after it (the ledger as stored)."""
+
+    decision: Decision
+    state: ClusterState
+
+    @property
+    def admitted(self) -> frozenset[int]:
+        """Leaving node ids whose scale-down drain has started: the only ones the drain acts on."""
+        return frozenset(
+            i for i, e in self.state.disruptions.items() if e.kind is Kind.SCALE_DOWN and e.started_at is not None
+        )
+
+
 class OperatorCommands:
     """Mixed into :class:`~es_framework.core.engine.Engine`, which provides what is declared here."""
 
+    config: Config
     state: ClusterState
     may_act: bool
     _clock: Callable[[], float]
@@ -74,6 +106,54 @@ class OperatorCommands:
     def release_gone(self, node_id: int, task_id: str) -> tuple[str, list[Call]]:
         self.require_action()
         return self._operate(operations.release_gone(self.state, node_id, task_id))
+
+    def plan_disruptions(
+        self, seen: Observation, *, adopt: frozenset[int] = frozenset()
+    ) -> tuple[PlannerRound, list[Call]]:
+        """One round of the disruption planner over what Elasticsearch said (``seen``; an
+        :class:`~es_framework.core.disruption_seen.Unknown` starts nothing). Ended actions leave the
+        ledger; the one action the planner starts is persisted before this returns (503 and nothing
+        started when the state cannot be written). ``adopt``: leaving node ids that already carry our
+        allocation exclusion with no ledger entry (a drain begun by a release without the planner):
+        they are entered as started, so they are not drained again from scratch and they count."""
+        self.require_action()
+        now, state = self._clock(), self.state
+        settled, ended = settle(state.disruptions, state)
+        ledger = dict(settled)
+        for node_id in sorted(adopt):
+            record = state.nodes.get(node_id)
+            if node_id in ledger or record is None or node_id <= state.desired_nodes:
+                continue
+            ledger[node_id] = Disruption(
+                node_id, Kind.SCALE_DOWN, ShutdownType.REMOVE, now, now, record.task_id, ADOPTED
+            )
+            log.warning("node %d task %s: scale-down drain taken over: %s", node_id, record.task_id, ADOPTED)
+        settings = Settings(
+            self.config.max_unavailable,
+            self.config.framework_name,
+            self.config.master_nodes,
+            external_volumes=self.config.strategy_name == "external",
+        )
+        decision = plan_disruption(state, ledger=ledger, rollout=None, seen=seen, now=now, settings=settings)
+        start = decision.start
+        if start is not None:
+            ledger[start.node_id] = start
+        if ledger != dict(state.disruptions):
+            if not self._persist(replace(state, disruptions=MappingProxyType(ledger))):
+                raise operations.OperatorError(503, "the disruption ledger could not be written; nothing starts")
+            for node_id, old in sorted(state.disruptions.items()):
+                if node_id not in ledger:
+                    why = "the task ended" if node_id in ended else "no longer wanted"
+                    log.info("node %d task %s: its %s is over (%s)", node_id, old.task_id, old.kind.value, why)
+            if start is not None:
+                message = (
+                    f"node {start.node_id}: {start.kind.value} starts (node shutdown type {start.shutdown.value}; "
+                    f"at most {settings.max_unavailable} node(s) unavailable at once)"
+                )
+                log.info("%s, task %s", message, start.task_id)
+                record = self.state.nodes.get(start.node_id)
+                self._event(message, start.node_id, record.state.value if record else None)
+        return PlannerRound(decision, self.state), []
 
     def pending_kills(self) -> list[Call]:
         """Kill again every task being stopped on purpose that still runs (a KILL may be lost while

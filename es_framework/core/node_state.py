@@ -16,6 +16,7 @@ from typing import Any
 
 from es_framework.config.constraints import HOSTNAME_FIELDS
 from es_framework.core.cluster_view import ClusterView, value_counts
+from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.volumes import VolumeRemoval, VolumeSet
 from identity.allocator import NodeIdAllocator
 
@@ -147,6 +148,9 @@ class ClusterState:
     #: Node id -> the removal of its volumes (``--volumeRetention delete``, see
     #: :mod:`es_framework.core.volume_tasks`): released, in flight, failed or done.
     volume_removals: Mapping[int, VolumeRemoval] = field(default_factory=lambda: MappingProxyType({}))
+    #: Node id -> its disruptive action (the planner's ledger, :mod:`es_framework.core.disruption`):
+    #: queued, or started and persisted before anything is sent, until its task ends.
+    disruptions: Mapping[int, Disruption] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def kept_nodes(self) -> int:

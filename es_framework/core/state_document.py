@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from es_framework.core.disruption_json import ledger_from_json, ledger_to_json
+from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
 from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
 from es_framework.core.volumes import VolumeSet, VolumeSpec
@@ -62,6 +64,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
         "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
         "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
+        "disruptions": ledger_to_json(state.disruptions),
     }
 
 
@@ -207,6 +210,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         if removal.node_id != int(key):
             raise NodeStateError(f"stored state: volume_removals[{key}] is node {removal.node_id}'s")
         removals[int(key)] = removal
+    disruptions = _disruptions(raw.get("disruptions"), framework_name)
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -219,7 +223,25 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         pins=MappingProxyType(pins),
         volumes=MappingProxyType(volumes),
         volume_removals=MappingProxyType(removals),
+        disruptions=disruptions,
     )
+
+
+def _disruptions(raw: object, framework_name: str) -> Mapping[int, Disruption]:
+    """The planner's ledger; written since the planner is wired, so an earlier document has none."""
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, Mapping):
+        raise NodeStateError("stored state: disruptions must be an object")
+    try:
+        ledger = ledger_from_json(raw)
+    except ValueError as exc:
+        raise NodeStateError(f"stored state: {exc}") from exc
+    for node_id, entry in ledger.items():
+        # A started entry names the task it stopped; any other task id for that node is corruption.
+        if entry.task_id is not None and try_node_id_from_task_id(entry.task_id, framework_name) != node_id:
+            raise NodeStateError(f"stored state: disruption {node_id} names task {entry.task_id!r} of another node")
+    return ledger
 
 
 def _volume_set_from_json(node_id: int, raw: object, framework_name: str) -> VolumeSet:

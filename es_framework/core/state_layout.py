@@ -61,6 +61,7 @@ PER_NODE_FIELDS: tuple[PerNodeField, ...] = (
     PerNodeField("pins", FieldShape.MAP_BY_ID),
     PerNodeField("volumes", FieldShape.MAP_BY_ID),
     PerNodeField("volume_removals", FieldShape.MAP_BY_ID),
+    PerNodeField("disruptions", FieldShape.MAP_BY_ID),
 )
 
 #: One node id's values: per-node field name -> that id's value in it.

@@ -2,11 +2,17 @@
 
 :class:`ClusterMonitor` runs on its own thread, so that a slow node never delays Mesos events.
 Every :data:`INTERVAL_S` seconds (faster while a drain runs) it asks one running node — a node
-that stays, preferably — for the cluster's health, and while any node id is above the desired
-count it applies :func:`es_framework.core.drain.plan_drain`: it sets the allocation exclusion and the
-voting exclusions, reports progress (shards left per node) in the log and the API, explains a
-drain that stalls (``_cluster/allocation/explain``), and asks the engine (through the shell's
-command queue, so the engine stays single-threaded) to stop each node that is empty.
+that stays, preferably — for the cluster's health. While any node id is above the desired count
+(or the disruption ledger holds an entry) it reads the shard list, the node list and the
+allocation exclusions, builds the disruption planner's view from them
+(:func:`es_framework.core.disruption_seen.observe`; any error or unreadable answer is ``Unknown``:
+nothing starts), and asks the engine, through the shell's command queue so the engine stays
+single-threaded, to run the planner (``engine.plan_disruptions``): the engine persists the one
+scale-down it admits before it answers. Only admitted leaving nodes are drained
+(:func:`es_framework.core.drain.plan_drain` with ``admitted``): the monitor sets their allocation
+exclusion and voting exclusions, reports progress (shards left per node) in the log and the API,
+explains a drain that stalls (``_cluster/allocation/explain``), and asks the engine to stop each one
+that is empty. A leaving node the planner holds back is shown with the predicate that blocks it.
 """
 
 from __future__ import annotations
@@ -17,16 +23,39 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from es_framework.config import Config
+from es_framework.core.disruption import Decision
+from es_framework.core.disruption_seen import Observation as PlannerView
+from es_framework.core.disruption_seen import Seen, Unknown, observe
 from es_framework.core.drain import STALL_SECONDS, NodeDrain, Observation, leaving_nodes, plan_drain
+from es_framework.core.engine_commands import PlannerRound
 from es_framework.core.node_state import ClusterState, TaskState
+from es_framework.core.operations import OperatorError
 from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
+from identity.naming import node_name
 
 log = logging.getLogger("es_framework.shell.monitor")
 
 INTERVAL_S = float(os.environ.get("ES_MESOS_MONITOR_INTERVAL", "5"))
 DRAIN_INTERVAL_S = float(os.environ.get("ES_MESOS_DRAIN_INTERVAL", "2"))
+
+#: Runs one planner round on the engine thread (``engine.plan_disruptions``) with the planner's view
+#: and the leaving ids already excluded; raises OperatorError or TimeoutError when it cannot.
+Planner = Callable[[PlannerView, frozenset[int]], PlannerRound]
+
+
+class MonitorClient(ElasticsearchClient):
+    """The client plus the two raw reads the planner's view is built from; they are judged by
+    :func:`~es_framework.core.disruption_seen.observe`, which turns any doubt into ``Unknown``."""
+
+    def shard_rows(self) -> Any:
+        return self._call("GET", "/_cat/shards?format=json&h=index,shard,prirep,state,node")
+
+    def node_rows(self) -> Any:
+        # ``master`` is ``*`` on the elected master (cat-nodes.html).
+        return self._call("GET", "/_cat/nodes?format=json&h=name,master")
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,8 @@ class DrainStatus:
     shards_left: int | None
     status: str
     reason: str
+    #: The planner's predicate that holds this leaving node back (``max_unavailable``, …), if one does.
+    predicate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,17 +86,19 @@ class ClusterMonitor:
         stop_node: Callable[[int], None],
         *,
         clock: Callable[[], float] = time.time,
-        client_factory: Callable[[str, str | None], ElasticsearchClient] | None = None,
+        client_factory: Callable[[str, str | None], MonitorClient] | None = None,
         may_act: Callable[[], bool] = lambda: True,
+        plan: Planner | None = None,
     ) -> None:
         self.config = config
+        #: The engine's planner round. Without one nothing is admitted, so no leaving node is drained
+        #: (fail closed: a drain never starts outside the planner's count).
+        self._plan = plan
         #: Whether this scheduler leads now. Reading health is harmless from anywhere; changing the
         #: cluster's allocation settings from a state that may be stale (a scheduler that lost the
         #: leader lock) is not, so drains and their clean-up run only while this says yes.
         self._may_act = may_act
-        self._client_factory = client_factory or (
-            lambda address, password: ElasticsearchClient(address, password=password)
-        )
+        self._client_factory = client_factory or (lambda address, password: MonitorClient(address, password=password))
         self._state = state
         self._stop_node = stop_node
         self._clock = clock
@@ -125,9 +158,10 @@ class ClusterMonitor:
                 f"{health.get('relocating_shards', 0)} relocating, {health.get('unassigned_shards', 0)} unassigned"
             )
             drains: tuple[DrainStatus, ...] = ()
-            if (leaving or self._cleanup_pending) and self._may_act():
-                drains = self._drain(client, state)
-            elif leaving or self._cleanup_pending:
+            work = bool(leaving or self._cleanup_pending or state.disruptions)
+            if work and self._may_act():
+                drains = self._drain(client, state, health)
+            elif work:
                 # Not leading: the drain belongs to whoever leads; show what we last knew of it.
                 drains = self.view.drain
             self.view = MonitorView(status, detail, drains, self._clock())
@@ -140,9 +174,43 @@ class ClusterMonitor:
             client.close()
         return bool(leaving)
 
-    def _drain(self, client: ElasticsearchClient, state: ClusterState) -> tuple[DrainStatus, ...]:
-        seen: Observation = client.observe()
-        plan = plan_drain(state, self.config.framework_name, self.config.master_nodes, seen)
+    def _observe(
+        self, client: MonitorClient, health: object
+    ) -> tuple[Seen | Unknown, tuple[str, ...], tuple[str, ...]]:
+        """The planner's view and the exclusion lists; any error or doubt makes the view Unknown."""
+        try:
+            seen = observe(health, client.shard_rows(), client.node_rows())
+            return seen, client.excluded_names(), client.voting_exclusions()
+        except (ElasticsearchError, ValueError) as error:
+            return Unknown(str(error)), (), ()
+
+    def _drain(self, client: MonitorClient, state: ClusterState, health: object) -> tuple[DrainStatus, ...]:
+        seen, excluded, voting = self._observe(client, health)
+        fw = self.config.framework_name
+        # Leaving nodes already excluded by our name but not in the ledger: a drain an earlier
+        # release began; the engine takes them over (see engine.plan_disruptions).
+        adopt = frozenset(r.node_id for r in leaving_nodes(state) if node_name(fw, r.node_id) in excluded)
+        if self._plan is None:
+            return self._held(state, None, "planner", "no disruption planner: nothing is drained")
+        try:
+            outcome = self._plan(seen, adopt)
+        except (OperatorError, TimeoutError) as error:
+            # Fail closed: without a stored ledger entry nothing is excluded, changed or stopped.
+            return self._held(state, None, "planner", f"the planner did not run: {error}")
+        state = outcome.state
+        if isinstance(seen, Unknown):
+            why = f"Elasticsearch did not answer: not safe ({seen.reason})"
+            return self._held(state, outcome.decision, "elasticsearch_answered", why)
+        observed = Observation(
+            seen.shards_by_node,
+            seen.unassigned_shards,
+            seen.relocating_shards,
+            seen.initializing_shards,
+            excluded,
+            voting,
+        )
+        admitted = outcome.admitted
+        plan = plan_drain(state, fw, self.config.master_nodes, observed, admitted=admitted)
         if plan.set_excluded is not None:
             log.info("setting cluster.routing.allocation.exclude._name to %r", ",".join(plan.set_excluded))
             client.set_excluded_names(plan.set_excluded)
@@ -152,17 +220,46 @@ class ClusterMonitor:
         if plan.clear_voting_exclusions:
             log.info("scale-down finished: clearing the voting configuration exclusions")
             client.clear_voting_exclusions()
-        if not plan.nodes:
+        if not leaving_nodes(state):
             self._cleanup_pending = False
             self._progress.clear()
             return ()
         # A drain is under way: clean up after it once it is over.
         self._cleanup_pending = True
         statuses = [self._status(client, node) for node in plan.nodes]
+        statuses += self._held(state, outcome.decision, "planner", "waiting for the planner", skip=admitted)
         for node_id in plan.stop:
             log.info("node %d: drained (no shards, nothing in flight); asking the engine to stop it", node_id)
             self._stop_node(node_id)
-        return tuple(statuses)
+        return tuple(sorted(statuses, key=lambda d: d.node_id))
+
+    def _held(
+        self,
+        state: ClusterState,
+        decision: Decision | None,
+        predicate: str,
+        why: str,
+        *,
+        skip: frozenset[int] = frozenset(),
+    ) -> tuple[DrainStatus, ...]:
+        """Leaving nodes the drain does not act on this round, each with what holds it back: the
+        planner's blocking predicate for the node when it named one, else ``predicate``: ``why``."""
+        blocked = {b.node_id: b for b in decision.blocked} if decision is not None else {}
+        out: list[DrainStatus] = []
+        for record in leaving_nodes(state):
+            if record.node_id in skip:
+                continue
+            b = blocked.get(record.node_id)
+            name, message = (b.predicate, b.message) if b is not None else (predicate, why)
+            status = "blocked" if name == "node_running" else "waiting"
+            if record.node_id not in state.disruptions:
+                self._progress.pop(record.node_id, None)  # a stall is counted from its admission
+            line = f"{status}: {name}: {message}"
+            if self._logged.get(record.node_id) != line:
+                self._logged[record.node_id] = line
+                log.info("node %d task %s scale-down: %s", record.node_id, record.task_id, line)
+            out.append(DrainStatus(record.node_id, None, status, f"{name}: {message}", name))
+        return tuple(out)
 
     def _status(self, client: ElasticsearchClient, node: NodeDrain) -> DrainStatus:
         now = self._clock()

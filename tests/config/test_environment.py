@@ -79,6 +79,7 @@ NEW_FLAGS = [
     "constraints",
     "maxNodesPerAgent",
     "zoneAttribute",
+    "maxUnavailable",
 ]
 
 EXPECTED_ENV = {
@@ -127,12 +128,13 @@ EXPECTED_ENV = {
     "constraints": "ES_MESOS_CONSTRAINTS",
     "maxNodesPerAgent": "ES_MESOS_MAX_NODES_PER_AGENT",
     "zoneAttribute": "ES_MESOS_ZONE_ATTRIBUTE",
+    "maxUnavailable": "ES_MESOS_MAX_UNAVAILABLE",
 }
 
 
 def test_the_flags_are_exactly_the_java_names_plus_the_new_ones() -> None:
     assert sorted(FLAGS_BY_NAME) == sorted(JAVA_FLAGS + NEW_FLAGS)
-    assert len(FLAGS) == len(FLAGS_BY_NAME) == 45  # no flag defined twice
+    assert len(FLAGS) == len(FLAGS_BY_NAME) == 46  # no flag defined twice
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ENV))
@@ -253,6 +255,7 @@ ENV_CASES: dict[str, EnvCase] = {
     ),
     "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, DRIVER),
     "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
+    "maxUnavailable": ("2", lambda c: c.max_unavailable, 2, {}),
 }
 #: Flags that are valid only together: giving one of them empty on the command line is an error.
 PAIRED = {"elasticsearchPasswordFile", "elasticsearchCertificatesUrl"}
@@ -329,3 +332,10 @@ def test_unknown_es_mesos_variables_are_reported_as_possible_typos() -> None:
         "ES_MESOS_ELASTICSEARCH_NODE is set but is not one of es-framework's variables (a typo?); it is ignored"
     ]
     assert not any("ES_MESOS_ELASTICSEARCH_NODES" in w or "PORT0" in w for w in config.warnings)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1.5", "two", ""])
+def test_max_unavailable_is_a_whole_number_of_at_least_one(bad: str) -> None:
+    message = only_problem(maxUnavailable=bad)
+    assert message.startswith(f"--maxUnavailable: {bad!r}")
+    assert cfg().max_unavailable == 1

@@ -26,6 +26,7 @@ pytestmark = LOCAL_MODE_PORTS
 DOCS = 1000
 KILLING = re.compile(r"node (\d+) task \S+: killing on agent")
 DRAINED = re.compile(r"node (\d+): drained \(no shards, nothing in flight\)")
+EXCLUDED = re.compile(r"setting cluster\.routing\.allocation\.exclude\._name to '([^']*)'")
 
 
 def api_json(api: str, path: str) -> Any:
@@ -77,6 +78,30 @@ class ShardWatcher:
         return before[-1]
 
     def __enter__(self) -> ShardWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+class DrainWatcher:
+    """Polls ``GET /v1/cluster`` every 0.3 s: every (node id, status, predicate) its ``drain`` showed."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.seen: set[tuple[int, str, str | None]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.3):
+            with contextlib.suppress(Exception):
+                for d in api_json(self.api, "/v1/cluster")["drain"]:
+                    self.seen.add((d["node_id"], d["status"], d["predicate"]))
+
+    def __enter__(self) -> DrainWatcher:
         self._thread.start()
         return self
 
@@ -170,8 +195,9 @@ def test_scale_3_to_5_from_the_page_then_to_2_without_losing_a_document(tmp_path
         assert {"elasticsearch4", "elasticsearch5"} & shards, shards
         client.close()
 
-        # Scale 5 -> 2: nodes 3, 4, 5 are drained, then stopped; the count is exact throughout.
-        with CountWatcher(api) as watcher, ShardWatcher(api) as shards_seen:
+        # Scale 5 -> 2: nodes 5, 4, 3 are drained one at a time (--maxUnavailable 1), each stopped
+        # before the next starts; the count is exact throughout.
+        with CountWatcher(api) as watcher, ShardWatcher(api) as shards_seen, DrainWatcher(api) as drains:
             answer = requests.put(api + "/v1/cluster/elasticsearchNodes", json={"value": 2}, timeout=30)
             assert answer.status_code == 200, answer.text
             local.wait_for("nodes 3, 4, 5 stopped", lambda: running_ids(api) == [1, 2], timeout=180)
@@ -186,6 +212,25 @@ def test_scale_3_to_5_from_the_page_then_to_2_without_losing_a_document(tmp_path
             assert drained and killed and drained[0] < killed[0], f"node {node_id} was not drained before its kill"
             # What the cluster itself said just before the kill: the node held no shard any more.
             assert shards_seen.last_before(log_time(killed[0], log)).get(f"elasticsearch{node_id}", 0) == 0
+        # One at a time: no exclusion list ever held two of the framework's nodes, and each node's
+        # drain started only after the previous one was stopped (highest id first).
+        lists = [m.group(1).split(",") for m in EXCLUDED.finditer(log)]
+        assert lists and all(len([n for n in names if re.fullmatch(r"elasticsearch\d+", n)]) <= 1 for names in lists), (
+            lists
+        )
+        first_excluded = {
+            node_id: min(
+                m.start() for m in EXCLUDED.finditer(log) if f"elasticsearch{node_id}" in m.group(1).split(",")
+            )
+            for node_id in (3, 4, 5)
+        }
+        first_kill = {
+            node_id: min(m.start() for m in KILLING.finditer(log) if m.group(1) == str(node_id))
+            for node_id in (3, 4, 5)
+        }
+        # The API showed node 4 held back by name while node 5 drained.
+        assert (4, "waiting", "max_unavailable") in drains.seen, sorted(drains.seen, key=str)
+        assert first_excluded[5] < first_kill[5] < first_excluded[4] < first_kill[4] < first_excluded[3]
         assert sorted(t["node_id"] for t in api_json(api, "/v1/tasks")) == [1, 2]  # ids 3-5 are free
         client = connect(api)
         assert client.count(index="books")["count"] == DOCS
