@@ -146,11 +146,17 @@ class SeedHosts:
             message = json.loads(data.decode("utf-8"))
             version = message["version"]
             hosts = message["seed_hosts"]
-        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
-            raise ContractError(f"not a seed-hosts message: {error}") from error
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, RecursionError) as error:
+            # RecursionError: JSON nested deeper than the parser's recursion limit.
+            raise ContractError(f"not a seed-hosts message: {type(error).__name__}: {error}") from None
         if not isinstance(version, int) or isinstance(version, bool) or not isinstance(hosts, list):
             raise ContractError("not a seed-hosts message: version must be an integer and seed_hosts a list")
-        return cls(version, tuple(str(h) for h in hosts))
+        for host in hosts:
+            # Each becomes one line of unicast_hosts.txt: a non-text item or one with blanks or line
+            # breaks would write something the scheduler never sent.
+            if not isinstance(host, str) or not host or any(c.isspace() or not c.isprintable() for c in host):
+                raise ContractError(f"not a seed-hosts message: seed host {host!r} is not a host:port text")
+        return cls(version, tuple(hosts))
 
 
 # --- TaskStatus.data (executor -> scheduler) -------------------------------------------------------
@@ -196,7 +202,7 @@ class NodeReport:
     def decode(cls, raw: bytes) -> NodeReport | None:
         try:
             document = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             return None
         if not isinstance(document, Mapping):
             return None

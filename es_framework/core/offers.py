@@ -68,16 +68,25 @@ def _value_field(obj: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def _scalar_milli(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not isinstance(value, (int, float)) or not _finite(value) or value < 0:
         raise OfferError(f"{where}: scalar value must be a finite, non-negative number, got {value!r}")
-    return round(value * 1000)
+    if isinstance(value, int):
+        return value * 1000
+    milli = value * 1000
+    # Beyond ~1.8e305 the product is no longer a finite double; the value itself still is.
+    return round(milli) if math.isfinite(milli) else int(value) * 1000
 
 
 def _ranges(obj: object, where: str) -> tuple[tuple[int, int], ...]:
     if not isinstance(obj, Mapping):
         raise OfferError(f"{where}: 'ranges' must be an object with a 'range' list")
+    items = obj.get("range")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise OfferError(f"{where}: 'ranges.range' must be a list, got {type(items).__name__}")
     out: list[tuple[int, int]] = []
-    for item in obj.get("range", []) or []:
+    for item in items:
         if not isinstance(item, Mapping):
             raise OfferError(f"{where}: each range must be an object with begin and end")
         begin, end = item.get("begin"), item.get("end")
@@ -165,21 +174,63 @@ def parse_resource(raw: object, where: str = "resource") -> Resource:
 
 
 def _attribute(raw: object, where: str) -> Attribute:
+    """One agent attribute (Mesos ``Attribute``: a name, a type and that type's required value)."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
         raise OfferError(f"{where}: an attribute needs a string 'name'")
+    name: str = raw["name"]
+    where = f"{where} {name!r}"
     kind = raw.get("type")
     value: str | float | tuple[tuple[int, int], ...] | frozenset[str]
-    if kind == "TEXT" and isinstance(raw.get("text"), Mapping):
-        value = str(raw["text"].get("value", ""))
-    elif kind == "SCALAR" and isinstance(raw.get("scalar"), Mapping):
-        value = float(raw["scalar"].get("value", 0))
+    inner = raw.get(str(kind).lower()) if kind in ("TEXT", "SCALAR", "SET") else None
+    if kind == "TEXT" and isinstance(inner, Mapping) and isinstance(inner.get("value"), str):
+        value = inner["value"]
+    elif kind == "SCALAR" and isinstance(inner, Mapping) and _finite(inner.get("value")):
+        value = float(inner["value"])
     elif kind == "RANGES":
         value = _ranges(raw.get("ranges"), where)
-    elif kind == "SET" and isinstance(raw.get("set"), Mapping):
-        value = frozenset(str(i) for i in raw["set"].get("item", []))
+    elif kind == "SET" and isinstance(inner, Mapping) and _strings(inner.get("item", [])):
+        value = frozenset(inner.get("item", []))
     else:
-        raise OfferError(f"{where}: attribute {raw['name']!r} has an unknown type or no value")
-    return Attribute(name=raw["name"], type=str(kind), value=value)
+        raise OfferError(f"{where}: has an unknown type or no value of its type (type {kind!r})")
+    return Attribute(name=name, type=str(kind), value=value)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and _fits_float(value)
+
+
+def _fits_float(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond a double's range
+        return False
+
+
+def _strings(items: object) -> bool:
+    return isinstance(items, list) and all(isinstance(item, str) for item in items)
+
+
+def _fault_domain(raw: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    """The agent's (zone, region) names from ``domain.fault_domain`` (Mesos ``DomainInfo``: both are
+    optional, but each present part must have the shape Mesos defines)."""
+    domain = raw.get("domain")
+    if domain is None:
+        return None, None
+    if not isinstance(domain, Mapping):
+        raise OfferError(f"{where}: 'domain' must be an object")
+    fault = domain.get("fault_domain")
+    if fault is None:
+        return None, None
+    if not isinstance(fault, Mapping):
+        raise OfferError(f"{where}: 'domain.fault_domain' must be an object")
+    names: list[str | None] = []
+    for part in ("zone", "region"):
+        info = fault.get(part)
+        name = info.get("name") if isinstance(info, Mapping) else None
+        if info is not None and (not isinstance(name, str) or not name):
+            raise OfferError(f"{where}: 'domain.fault_domain.{part}' must be an object with a non-empty string 'name'")
+        names.append(name)
+    return names[0], names[1]
 
 
 def parse_offer(raw: object) -> Offer:
@@ -199,16 +250,17 @@ def parse_offer(raw: object) -> Offer:
     if not isinstance(attributes_raw, list):
         raise OfferError(f"{where}: 'attributes' must be a list")
     framework = raw.get("framework_id")
-    domain = raw.get("domain", {}).get("fault_domain", {}) if isinstance(raw.get("domain"), Mapping) else {}
+    framework_id = framework.get("value") if isinstance(framework, Mapping) else None
+    zone, region = _fault_domain(raw, where)
     return Offer(
         id=offer_id,
         agent_id=agent_id,
         hostname=hostname,
         resources=tuple(parse_resource(r, f"{where}: resource #{i}") for i, r in enumerate(resources_raw)),
         attributes=tuple(_attribute(a, f"{where}: attribute #{i}") for i, a in enumerate(attributes_raw)),
-        framework_id=framework.get("value") if isinstance(framework, Mapping) else None,
-        zone=(domain.get("zone") or {}).get("name") if isinstance(domain, Mapping) else None,
-        region=(domain.get("region") or {}).get("name") if isinstance(domain, Mapping) else None,
+        framework_id=framework_id if isinstance(framework_id, str) else None,
+        zone=zone,
+        region=region,
     )
 
 

@@ -20,6 +20,7 @@ identity safe live here and nowhere else:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -74,7 +75,6 @@ def parse_status(raw: object) -> StatusUpdate:
     agent = raw.get("agent_id")
     agent_id = agent.get("value") if isinstance(agent, Mapping) else None
     healthy = raw.get("healthy")
-    timestamp = raw.get("timestamp")
 
     def text(key: str) -> str | None:
         value = raw.get(key)
@@ -89,9 +89,20 @@ def parse_status(raw: object) -> StatusUpdate:
         message=text("message"),
         uuid=text("uuid"),
         healthy=healthy if isinstance(healthy, bool) else None,
-        timestamp=float(timestamp) if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) else None,
+        timestamp=_timestamp(raw.get("timestamp")),
         report=NodeReport.decode_wire(raw.get("data")),
     )
+
+
+def _timestamp(value: object) -> float | None:
+    """``TaskStatus.timestamp`` (a double, seconds): None when absent, not a number, or beyond a double."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer with more digits than a double holds
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 class Action(StrEnum):

@@ -47,6 +47,7 @@ from es_framework.api.core import (
 from es_framework.api.server import serve
 from es_framework.config import Config, resolve_config
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+from es_framework.core.operations import MAX_NODES
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
 from es_framework.core.volume_profiles import profile_catalog, volume_specs
 from es_framework.core.volumes import VolumeSet
@@ -274,6 +275,8 @@ class FakeCore:
         return profile_catalog(sample_volume_config())
 
     def set_desired_nodes(self, count: int) -> None:
+        if count > MAX_NODES:  # as the real scheduler refuses it (core/operations.py)
+            raise ApiError(400, f"the node count must be at most {MAX_NODES}, not {count}")
         with self._lock:
             self._desired = count
             self.calls.append(Call("set_desired_nodes", count))

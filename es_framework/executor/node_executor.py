@@ -187,7 +187,12 @@ class NodeExecutor:
     def apply_message(self, data: Any) -> None:
         """``data`` as pymesos gives it (base64 text) or raw bytes: a :class:`SeedHosts` message."""
         try:
-            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else bytes(data)
+            if isinstance(data, str):
+                raw = base64.b64decode(data, validate=True)
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                raw = bytes(data)
+            else:  # bytes(n) of an int would be n zero bytes: never read anything else as bytes
+                raise TypeError(f"a framework message must be base64 text or bytes, not {type(data).__name__}")
             message = SeedHosts.decode(raw)
         except (ContractError, ValueError, TypeError, binascii.Error) as error:
             self.log.warning("ignoring unreadable framework message: %s", error)

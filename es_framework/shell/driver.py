@@ -56,7 +56,7 @@ from es_framework.core.node_state import ClusterState
 from es_framework.core.plan import SHORT_REFUSE_S
 from es_framework.shell.framework_info import new_driver
 from es_framework.shell.hooks import NO_HOOKS, Hooks
-from es_framework.shell.mesos_objects import offer_ids, plain, value_of
+from es_framework.shell.mesos_objects import IgnoredCallbacks, guard_dispatch, offer_ids, plain, value_of
 from es_framework.shell.state_store import Leadership
 from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
 from es_framework.shell.watchdog import HeartbeatWatchdog
@@ -111,7 +111,7 @@ class Published:
     events: tuple[EngineEvent, ...]
 
 
-class SchedulerShell:
+class SchedulerShell(IgnoredCallbacks):
     """Runs one engine against Mesos through pymesos, one event at a time on its own thread; holds a
     Mesos subscription only while ``lock`` (the store's leader lock) is held."""
 
@@ -488,7 +488,7 @@ class SchedulerShell:
 
     def _new_driver(self, framework_id: str | None) -> Any:
         self._watchdog.touch()  # the heartbeat watchdog starts over with every subscription
-        return new_driver(self.config, self, framework_id, failover=True, factory=self._driver_factory)
+        return guard_dispatch(new_driver(self.config, self, framework_id, failover=True, factory=self._driver_factory))
 
     def _prepare_subscription(self, reread: bool) -> ClusterState:
         """On the engine thread: the state the next subscription starts from."""

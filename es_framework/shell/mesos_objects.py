@@ -1,9 +1,14 @@
 """What pymesos hands the callbacks (addict ``Dict`` objects, with ``use_addict=True``) turned into
-the plain JSON values the engine works on."""
+the plain JSON values the engine works on, and the guards against what pymesos itself cannot read:
+a malformed event skipped, the callbacks for events the scheduler does not act on."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("es_framework.shell.driver")
 
 
 def value_of(obj: Any) -> str | None:
@@ -34,3 +39,70 @@ def plain(obj: Any) -> Any:
     if isinstance(obj, list):
         return [plain(v) for v in obj]
     return obj
+
+
+def event_type(event: Any) -> str:
+    """The ``type`` of a v1 scheduler event, for a log line about it (never raises)."""
+    kind = event.get("type") if isinstance(event, dict) else None
+    return kind if isinstance(kind, str) else f"<no type: {type(event).__name__}>"
+
+
+def guard_dispatch(driver: Any) -> Any:
+    """Make ``driver`` (pymesos' ``MesosSchedulerDriver``) skip an event its own dispatch cannot read.
+
+    pymesos reads each event's fields before it calls back (``event['status']``, ``event['offer_id']``,
+    ``type.lower()``, ...; ``pymesos/scheduler.py`` ``on_event``) and lets the ``KeyError`` or
+    ``TypeError`` of a malformed event escape ``Connection.read`` (``pymesos/process.py``), which ends
+    its I/O thread: the subscription is lost over one bad event. With this, such an event is logged
+    with its type and skipped. A SUBSCRIBED that cannot be read is not skipped: a stream whose
+    subscription was never acknowledged is no subscription, so the driver ends and the shell opens a
+    new one (the watch loop replaces a dead driver). A driver without ``on_event`` (a test's fake) is
+    returned as it is.
+    """
+    dispatch = getattr(driver, "on_event", None)
+    if dispatch is None:
+        return driver
+
+    def on_event(event: Any) -> None:
+        kind = event_type(event)
+        try:
+            dispatch(event)
+        except Exception as error:
+            if kind.upper() == "SUBSCRIBED":
+                raise
+            log.error("skipping a Mesos %s event that cannot be read: %s: %s", kind, type(error).__name__, error)
+
+    driver.on_event = on_event
+    return driver
+
+
+class IgnoredCallbacks:
+    """pymesos callbacks for events this scheduler does not act on. pymesos calls them by name
+    (``pymesos/scheduler.py``: ``on_inverse_offers``, ``on_rescind_inverse_offer``,
+    ``on_update_operation_status``); one missing is an ``AttributeError`` that ends the driver's
+    loop. Inverse offers come when an operator schedules maintenance on an agent (Mesos
+    ``docs/maintenance.md``): answering them is optional and they expire, so they are logged and
+    left alone (the node is drained through the API, never by Mesos' schedule). Operation status
+    updates answer offer operations with an id, which this scheduler never sends."""
+
+    def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
+        raise NotImplementedError
+
+    def inverseOffers(self, driver: Any, offers: Any) -> None:
+        self._guard(
+            "inverseOffers", lambda: log.info("maintenance scheduled: %s (inverse offers ignored)", _agents(offers))
+        )
+
+    def inverseOfferRescinded(self, driver: Any, offer_id: Any) -> None:
+        self._guard("inverseOfferRescinded", lambda: log.info("inverse offer %s rescinded", value_of(offer_id)))
+
+    def operationStatusUpdate(self, driver: Any, status: Any) -> None:
+        self._guard("operationStatusUpdate", lambda: log.info("operation status update ignored: %.200s", status))
+
+
+def _agents(offers: Any) -> str:
+    """``agent <id>`` for each inverse offer that names one (never raises on a malformed list)."""
+    if not isinstance(offers, list):
+        return f"an unreadable list of inverse offers ({type(offers).__name__})"
+    agents = [value_of(o.get("agent_id")) if isinstance(o, dict) else None for o in offers]
+    return ", ".join(f"agent {a}" for a in agents if a) or f"{len(offers)} inverse offer(s) without an agent id"

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,8 +92,11 @@ LAYOUT_VERSION = 2
 #: The largest multi request sent. ZooKeeper's ``jute.maxbuffer`` (default 0xfffff = 1,048,575
 #: bytes) bounds a whole request; the margin covers the request header and our size estimate.
 MAX_TRANSACTION_BYTES = 1_000_000
-#: How many times a read that raced a write is retried before giving up.
+#: How many times a delete that raced a write is retried before giving up.
 _READ_ATTEMPTS = 8
+#: How long a read that keeps racing writes is retried (with a growing, jittered pause) before it
+#: gives up: a read under load can take longer than the gap between two of the leader's writes.
+_READ_RETRY_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -183,9 +187,14 @@ class ZooKeeperLayout:
         """The stored state (layout 2, or layout 1 with ``legacy`` set) and the document, or None.
 
         The document is decoded a second time, apart from the basis: a caller may change it."""
-        for attempt in range(_READ_ATTEMPTS):
+        deadline = time.monotonic() + _READ_RETRY_SECONDS
+        attempt = 0
+        while attempt == 0 or time.monotonic() < deadline:
             if attempt:
-                time.sleep(0.005 * attempt)  # let the racing write go by
+                # Let the racing write go by; the jitter keeps a reader from falling into step with a
+                # writer of steady cadence.
+                time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * random.uniform(0.5, 1.5))
+            attempt += 1
             got = self._get(self.cluster_path)
             if got is None:
                 return self._read_legacy()
@@ -204,7 +213,9 @@ class ZooKeeperLayout:
                 log.debug("state store: %s changed while it was read; reading it again", self.cluster_path)
                 continue
             return self._parse(data, stat.version, nodes, nodes_version)
-        raise StateUnavailableError(f"{self.cluster_path} kept changing while it was read ({_READ_ATTEMPTS} attempts)")
+        raise StateUnavailableError(
+            f"{self.cluster_path} kept changing while it was read ({attempt} attempts in {_READ_RETRY_SECONDS:g} s)"
+        )
 
     def _parse(
         self, data: bytes, znode_version: int, nodes: Mapping[str, tuple[bytes, Any]], nodes_version: int | None
