@@ -1,20 +1,30 @@
-"""Scheduler figures: reconciling known tasks after failover, and the engine's cost per offer cycle.
+"""Scheduler figures: what a status update costs as the cluster grows, reconciling known tasks after
+failover, and the engine's cost per offer cycle.
 
 Runs the real :class:`es_framework.core.engine.Engine` (state written as JSON to an in-memory store,
 so serialisation is counted but ZooKeeper's round trip is not) on a cluster of N running nodes:
 
+- per update: one status update at a time on a cluster that is already reconciled: an unchanged
+  one (a duplicate TASK_RUNNING, as every health report is) and a changed one (health flips), the
+  latter with the state write and without it (the engine's own share: a store that keeps the state
+  object and serialises nothing);
 - reconcile: re-registration after failover, then one reconciliation answer per known task
   (all unchanged, as after a clean failover) and, separately, the same with every node's state
-  changing (each answer then writes the state);
+  changing, batched as the driver hands them over (one write) and one at a time (one write each;
+  above 2,000 nodes measured over the first answers and scaled to N, which the figure's label says);
 - offer cycle: one OFFERS event with a batch of offers while one node is missing (one launch,
-  the rest declined) and while none is (all declined).
+  the rest declined) and while none is (all declined);
+- bytes of the state document written for one changed update.
 
-Usage: ``python3 benchmarks/scheduler_bench.py [--quick] [--json]`` (about 20 s; ``--quick`` 1 s).
+Usage: ``python3 benchmarks/scheduler_bench.py [--quick] [--json] [--sizes 1000,10000]``
+(about 2 min; ``--quick``: N = 100 and no per-update figures, 1 s). ``--json`` adds ``ratio.update.unchanged`` and
+``ratio.update.changed_no_write``: the per-update cost at the largest N over that at the smallest.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import sys
@@ -41,13 +51,16 @@ class MemoryStore:
     def __init__(self, document: dict[str, Any] | None) -> None:
         self.document = document
         self.version = 0 if document else -1
+        self.bytes_written = 0
 
     def load(self) -> tuple[dict[str, Any] | None, int]:
         return self.document, self.version
 
     def save(self, document: dict[str, Any], version: int) -> int:
         # Serialise as the real store does, so that cost is measured.
-        self.document = json.loads(json.dumps(document))
+        text = json.dumps(document)
+        self.bytes_written += len(text.encode("utf-8"))
+        self.document = json.loads(text)
         self.version += 1
         return self.version
 
@@ -86,9 +99,48 @@ def offer(n: int) -> dict[str, Any]:
     }
 
 
-def engine_for(nodes: int, missing: int) -> Engine:
+class NoWriteEngine(Engine):
+    """The engine without its state write: the engine's own share of an update."""
+
+    def _persist(self, state: ClusterState) -> bool:
+        self.state = state
+        return True
+
+
+def engine_for(nodes: int, missing: int, kind: type[Engine] = Engine) -> Engine:
     config = resolve_config({"externalVolumeDriver": "rexray", "elasticsearchNodes": str(nodes)})
-    return Engine(config, MemoryStore(cluster_document(nodes, missing)), clock=time.time, strategy=strategy_for(config))
+    return kind(config, MemoryStore(cluster_document(nodes, missing)), clock=time.time, strategy=strategy_for(config))
+
+
+def reconciled(nodes: int, kind: type[Engine] = Engine) -> Engine:
+    """An engine whose cluster is registered and reconciled (every node RUNNING, seen healthy)."""
+    engine = engine_for(nodes, 0, kind)
+    engine.on_registered("fw-bench")
+    engine.on_updates(reconcile_answers(engine, "TASK_RUNNING"))
+    return engine
+
+
+def per_update(engine: Engine, healthy: bool | None, count: int) -> float:
+    """Seconds per status update, over ``count`` updates spread over the cluster, one at a time."""
+    records = list(engine.state.nodes.values())
+    step = max(1, len(records) // count)
+    updates = [
+        {
+            "task_id": {"value": r.task_id},
+            "agent_id": {"value": r.agent_id},
+            "state": "TASK_RUNNING",
+            **({} if healthy is None else {"healthy": healthy}),
+        }
+        for r in records[::step][:count]
+    ]
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for update in updates:
+            engine.on_update(update)
+        return (time.perf_counter() - start) / len(updates)
+    finally:
+        gc.enable()
 
 
 def best(repeat: int, setup: Callable[[], Any], run: Callable[[Any], None]) -> float:
@@ -121,8 +173,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--sizes", help="running nodes, comma-separated (default 1000,10000)")
     args = parser.parse_args()
-    sizes = (100,) if args.quick else (1000,)
+    sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else (100,) if args.quick else (1000, 10000)
     # Reconciliation is slow enough at 1,000 nodes that one run is a fair figure.
     repeat = 1
     batch = 20
@@ -132,15 +185,48 @@ def main() -> int:
         figures.append({"key": key, "label": label, "value": value, "unit": unit})
 
     for nodes in sizes:
+        count = min(nodes, 200)
+        engine = reconciled(nodes)
+        add(
+            f"update.n{nodes}.unchanged",
+            f"[N={nodes:,}] one status update, unchanged (duplicate TASK_RUNNING), per update",
+            per_update(engine, None, count) * 1000,
+            "ms",
+        )
+        store = engine._store
+        assert isinstance(store, MemoryStore)
+        written = store.bytes_written
+        add(
+            f"update.n{nodes}.changed",
+            f"[N={nodes:,}] one status update, changed (health flips), with the state write, per update",
+            per_update(engine, False, count) * 1000,
+            "ms",
+        )
+        add(
+            f"write.n{nodes}.bytes_per_changed_update",
+            f"[N={nodes:,}] bytes of state written for one changed update (the whole document)",
+            (store.bytes_written - written) / count,
+            "bytes",
+        )
+        add(
+            f"update.n{nodes}.changed_no_write",
+            f"[N={nodes:,}] one status update, changed, the engine's share (no state write), per update",
+            per_update(reconciled(nodes, NoWriteEngine), False, count) * 1000,
+            "ms",
+        )
 
         def failover_unchanged(engine: Engine) -> None:
             engine.on_registered("fw-bench")
             for answer in reconcile_answers(engine, "TASK_RUNNING"):
                 engine.on_update(answer)
 
-        def failover_changed_one_by_one(engine: Engine) -> None:
+        # One write of the whole document per answer: beyond 2,000 nodes that is many minutes, so the
+        # first answers are timed and the figure scaled to N.
+        sample = min(nodes, 2000 if nodes <= 2000 else 200)
+
+        def failover_changed_one_by_one(engine: Engine, sample: int = sample) -> None:
             engine.on_registered("fw-bench")
-            for answer in reconcile_answers(engine, "TASK_UNREACHABLE"):
+            for answer in reconcile_answers(engine, "TASK_UNREACHABLE")[:sample]:
                 engine.on_update(answer)
 
         seconds = best(repeat, partial(engine_for, nodes, 0), failover_unchanged)
@@ -163,10 +249,11 @@ def main() -> int:
             "ms",
         )
         seconds = best(repeat, partial(engine_for, nodes, 0), failover_changed_one_by_one)
+        scaled = f", {sample:,} answers timed, scaled to {nodes:,}" if sample < nodes else ""
         add(
             f"reconcile.n{nodes}.changed_unbatched",
-            f"[N={nodes:,}] the same, one answer at a time (one write each)",
-            seconds * 1000,
+            f"[N={nodes:,}] the same, one answer at a time (one write each{scaled})",
+            seconds * 1000 * nodes / sample,
             "ms",
         )
 
@@ -186,12 +273,27 @@ def main() -> int:
             "ms",
         )
 
+    if len(sizes) > 1:
+        by_key = {figure["key"]: figure["value"] for figure in figures}
+        low, high = min(sizes), max(sizes)
+        for what in ("unchanged", "changed_no_write"):
+            add(
+                f"ratio.update.{what}",
+                f"per-update cost ({what}), N={high:,} over N={low:,} (flat: <= 2)",
+                by_key[f"update.n{high}.{what}"] / by_key[f"update.n{low}.{what}"],
+                "x",
+            )
     if args.json:
-        print(json.dumps({"python": platform.python_version(), "figures": figures}, indent=2))
+        print(
+            json.dumps(
+                {"python": platform.python_version(), "machine": platform.machine(), "figures": figures}, indent=2
+            )
+        )
     else:
         print(f"Python {platform.python_version()} on {platform.machine()} ({platform.system()})")
         for figure in figures:
-            print(f"{figure['label']:<95} {figure['value']:>10.1f} {figure['unit']}")
+            digits = 3 if abs(figure["value"]) < 10 else 1
+            print(f"{figure['label']:<100} {figure['value']:>12.{digits}f} {figure['unit']}")
     return 0
 
 

@@ -44,4 +44,8 @@ def test_quick_scheduler_benchmark_runs() -> None:
         "reconcile.n100.changed_unbatched",
         "offers.n100.one_launch",
         "offers.n100.complete",
+        "update.n100.unchanged",
+        "update.n100.changed",
+        "update.n100.changed_no_write",
+        "write.n100.bytes_per_changed_update",
     }

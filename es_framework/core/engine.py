@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -37,14 +37,14 @@ from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts,
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
-from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeStateError, TaskState
+from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeRecord, NodeStateError, TaskState
 from es_framework.core.offers import Offer, OfferError, parse_offer
 from es_framework.core.plan import SHORT_REFUSE_S, DeclinedOffer, plan_offer_cycle
-from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages
+from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages, seed_host_updates
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.core.status_updates import Action, Decision, StatusUpdate, apply_status, parse_status
 from es_framework.core.volume_tasks import plan_removals, release_after_stop, removal_wait
-from identity.task_ids import new_launch_id
+from identity.task_ids import new_launch_id, try_node_id_from_task_id
 
 log = logging.getLogger("es_framework.core.engine")
 
@@ -97,6 +97,8 @@ class Engine(OperatorCommands):
         #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
         self.agent_hostnames: dict[str, str] = {}
         self._seeds = SeedHostsSent()
+        #: The records ``_seeds`` was worked out for: what was sent follows from them alone.
+        self._seeded_for: Mapping[int, NodeRecord] | None = None
         self.state, self._version = self._read()
 
     # --- state ------------------------------------------------------------------------------------
@@ -161,12 +163,26 @@ class Engine(OperatorCommands):
         calls.extend(self.seed_host_messages(resend=True))
         return calls
 
-    def seed_host_messages(self, *, resend: bool = False) -> list[Call]:
+    def seed_host_messages(
+        self, *, resend: bool = False, changed: tuple[ClusterState, Collection[int]] | None = None
+    ) -> list[Call]:
         """Tell running nodes the master-eligible nodes' transport addresses (see
-        :mod:`es_framework.core.seed_hosts`); ``resend`` sends the current version to every one."""
-        self._seeds, messages = seed_host_messages(
-            self._seeds, self.state, self.config, now=self._clock(), resend=resend
-        )
+        :mod:`es_framework.core.seed_hosts`); ``resend`` sends the current version to every one.
+        ``changed`` (a state and the node ids whose records differ from it) lets a status update
+        look at its own nodes only; unchanged records cost nothing."""
+        nodes = self.state.nodes
+        if not resend and nodes is self._seeded_for:
+            return []
+        if not resend and changed is not None and changed[0].nodes is self._seeded_for:
+            before, node_ids = changed
+            self._seeds, messages = seed_host_updates(
+                self._seeds, before, self.state, node_ids, self.config, now=self._clock()
+            )
+        else:
+            self._seeds, messages = seed_host_messages(
+                self._seeds, self.state, self.config, now=self._clock(), resend=resend
+            )
+        self._seeded_for = nodes
         return [*messages]
 
     def reconcile_calls(self) -> list[Call]:
@@ -329,10 +345,14 @@ class Engine(OperatorCommands):
             for update in updates:
                 log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
             return []
-        new_state = self.state
+        new_state = before = self.state
         applied: list[tuple[StatusUpdate, Decision, bool, bool]] = []
+        # Node ids whose records this batch changed (None: unknown, an adoption may fill in others).
+        touched: set[int] | None = set()
         for update in updates:
-            holder = new_state.by_task_id.get(update.task_id)
+            holder = new_state.holder_of(
+                update.task_id, try_node_id_from_task_id(update.task_id, self.config.framework_name)
+            )
             # A record written before a crash whose ACCEPT never went out: reconciliation answers GONE
             # or UNKNOWN for it. That is no failure of the node, so it is not backed off.
             never_launched = (
@@ -346,7 +366,9 @@ class Engine(OperatorCommands):
             if decision.action is Action.FREE and decision.node_id is not None and holder is not None:
                 new_state = release_after_stop(new_state, self.config, decision.node_id, holder.stopping, self._clock())
             if decision.action is Action.ADOPT:
-                new_state = self._fill_hostnames(new_state)
+                new_state, touched = self._fill_hostnames(new_state), None
+            elif touched is not None and decision.node_id is not None and decision.action is not Action.IGNORE:
+                touched.add(decision.node_id)
             node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
             # A running executor repeats TASK_RUNNING with every health report: routine, so DEBUG.
             log.log(
@@ -376,7 +398,7 @@ class Engine(OperatorCommands):
         if progress:
             log.info("%s", describe(self.state))
         calls.extend(self._offer_interest())
-        calls.extend(self.seed_host_messages())
+        calls.extend(self.seed_host_messages(changed=None if touched is None else (before, touched)))
         return calls
 
     def _after_update(
@@ -419,7 +441,7 @@ class Engine(OperatorCommands):
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
         (after registration, when the master's idea of our suppression is unknown)."""
-        removing = removal_wait(self.state, self.config, self._clock()) is not None
+        removing = bool(self.state.volume_removals) and removal_wait(self.state, self.config, self._clock()) is not None
         wants = self.state.missing_nodes > 0 or removing
         if wants and (self.suppressed or force):
             self.suppressed = False

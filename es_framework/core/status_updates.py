@@ -223,7 +223,7 @@ def _unheld(
             version=update.report.version if update.report else None,
         )
         state, _ = _learn_cluster_uuid(state, node_id, record.cluster_uuid)
-        return state.with_nodes({**state.nodes, node_id: record}), Decision(
+        return state.with_node(node_id, record), Decision(
             Action.ADOPT, node_id, task_id, f"{update.state} task of node {node_id} that state did not hold"
         )
     return state, Decision(Action.IGNORE, node_id, task_id, f"{update.state} for a task state no longer holds")
@@ -234,26 +234,22 @@ def _held(
 ) -> tuple[ClusterState, Decision]:
     node_id, task_id, new = holder.node_id, holder.task_id, update.state
     if new in FREEING_STATES:
-        nodes = dict(state.nodes)
-        del nodes[node_id]
         why = f"{new}" + (f" ({update.reason})" if update.reason else "") + f": node {node_id} is free"
-        return state.with_nodes(nodes), Decision(Action.FREE, node_id, task_id, why)
+        return state.with_node(node_id, None), Decision(Action.FREE, node_id, task_id, why)
     if new is TaskState.UNKNOWN:
         # needs_operator: an earlier UNKNOWN already found it last RUNNING or UNREACHABLE.
         if holder.seen_running or holder.state is TaskState.UNREACHABLE or holder.needs_operator:
             if holder.needs_operator and holder.state is TaskState.UNKNOWN:
                 return state, Decision(Action.IGNORE, node_id, task_id, "still unknown to Mesos")
             changed = replace(holder, state=new, needs_operator=True, last_reason=update.reason, updated_at=now)
-            return state.with_nodes({**state.nodes, node_id: changed}), Decision(
+            return state.with_node(node_id, changed), Decision(
                 Action.UPDATE,
                 node_id,
                 task_id,
                 f"Mesos does not know the task, which was last {holder.state}; node {node_id} stays reserved "
                 "until an operator frees it",
             )
-        nodes = dict(state.nodes)
-        del nodes[node_id]
-        return state.with_nodes(nodes), Decision(
+        return state.with_node(node_id, None), Decision(
             Action.FREE, node_id, task_id, f"Mesos does not know the task and it never ran; node {node_id} is free"
         )
     # A live state or UNREACHABLE.
@@ -289,7 +285,7 @@ def _held(
     )
     state, uuid_news = _learn_cluster_uuid(state, node_id, report.cluster_uuid)
     if uuid_news:
-        return state.with_nodes({**state.nodes, node_id: changed}), Decision(Action.UPDATE, node_id, task_id, uuid_news)
+        return state.with_node(node_id, changed), Decision(Action.UPDATE, node_id, task_id, uuid_news)
     if new is TaskState.UNREACHABLE:
         why = f"agent unreachable; node {node_id} stays reserved until Mesos reports the task gone"
     elif holder.state in (TaskState.UNREACHABLE, TaskState.UNKNOWN) and new is TaskState.RUNNING:
@@ -298,7 +294,7 @@ def _held(
         why = f"{'healthy' if changed.healthy else 'unhealthy'} (was {holder.healthy})"
     else:
         why = f"{holder.state} -> {new}"
-    return state.with_nodes({**state.nodes, node_id: changed}), Decision(Action.UPDATE, node_id, task_id, why)
+    return state.with_node(node_id, changed), Decision(Action.UPDATE, node_id, task_id, why)
 
 
 def _learn_cluster_uuid(state: ClusterState, node_id: int, reported: str | None) -> tuple[ClusterState, str | None]:
