@@ -280,3 +280,18 @@ def test_delete_removes_the_znode_and_is_idempotent(make_store: StoreFactory) ->
     assert store.read() is None
     store.delete()
     assert store.create({"n": 2}).version == 0
+
+
+def test_a_standby_is_not_blocked_by_a_contender_its_own_earlier_attempt_left(make_store: StoreFactory) -> None:
+    """Found by the chaos runner: an attempt that timed out while ZooKeeper was unreachable leaves its
+    contender znode alive in the standby's session. Once the leader let go, that orphan was the lowest
+    contender and the standby waited behind it for ever."""
+    leader, standby = make_store(), make_store()
+    assert leader.acquire_leadership(timeout=5)
+    client = standby._client
+    orphan = client.create(f"{standby.lock_path}/{uuid.uuid4().hex}__lock__", b"", ephemeral=True, sequence=True)
+    assert not standby.acquire_leadership(timeout=0.3)  # its own attempt queues behind the leader
+    leader.release_leadership()
+    assert standby.acquire_leadership(timeout=5)
+    assert client.exists(orphan) is None
+    assert len(client.get_children(standby.lock_path)) == 1

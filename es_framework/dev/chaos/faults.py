@@ -48,6 +48,15 @@ WEIGHTS: dict[FaultKind, int] = {
 }
 
 
+#: The random pause before each fault (seconds): the cluster sits converged for that long. Short,
+#: because a converged cluster does nothing while it waits; a fault's own waits (an agent away, a
+#: leader paused past its session, ZooKeeper down) are drawn separately.
+DELAY_S = (0.05, 0.5)
+#: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`.
+AGENT_AWAY_MIN_S = 0.5
+AGENT_AWAY_SPREAD_S = 1.5
+
+
 #: Called by the agent fault while the agent is away, with its nodes (node id → task id).
 CheckLost = Callable[[dict[int, str]], None]
 
@@ -88,7 +97,7 @@ def draw_faults(seed: int, count: int) -> list[Fault]:
         Fault(
             index=i,
             kind=rng.choices(kinds, weights)[0],
-            delay_s=round(rng.uniform(0.1, 1.5), 2),
+            delay_s=round(rng.uniform(*DELAY_S), 2),
             pick=rng.randrange(1 << 30),
             chance=(rng.random(), rng.random()),
         )
@@ -121,7 +130,7 @@ def _agent_lost(world: World, fault: Fault, check_lost: CheckLost) -> Outcome:
     agent = candidates[fault.pick % len(candidates)]
     held = dict(by_agent[agent])
     world.master.lose_agent(agent)
-    time.sleep(1.0 + 2.0 * fault.chance[0])
+    time.sleep(AGENT_AWAY_MIN_S + AGENT_AWAY_SPREAD_S * fault.chance[0])
     check_lost(held)
     # Marking it gone must leave an agent for every node and one to spare.
     gone = fault.chance[1] < 0.3 and len(world.usable_agents()) - 1 >= world.desired + 1
@@ -221,14 +230,21 @@ def _zookeeper_restart(world: World, fault: Fault, _: CheckLost) -> Outcome:
     return Outcome(f"ZooKeeper down {time.monotonic() - started:.1f} s")
 
 
+#: A 503 that is the answer, not a scheduler that cannot act yet: without Elasticsearch no node says
+#: how many copies the data keeps, so every scale-down is refused (fail closed); asking again for
+#: 15 s would only get the same answer.
+FINAL_503 = "cannot scale down now"
+
+
 def _api_retrying(world: World, method: str, path: str, body: object) -> tuple[int, object]:
-    """The leader's API, retried for up to 15 s while there is no leader or it does not answer."""
+    """The leader's API, retried for up to 15 s while there is no leader or it cannot act yet."""
     deadline = time.monotonic() + 15
     while True:
         status, answer = world.api(method, path, body)
-        if status not in (0, 503) or time.monotonic() > deadline:
+        retry = status == 0 or (status == 503 and FINAL_503 not in str(answer))
+        if not retry or time.monotonic() > deadline:
             return status, answer
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 _INJECTORS: dict[FaultKind, _Injector] = {

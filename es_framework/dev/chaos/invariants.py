@@ -21,6 +21,7 @@ scheduler's stored state, the leader-lock timeline, the calls the master took) a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,10 @@ def _overlap(a: TaskLife, b: TaskLife) -> bool:
 def _overlapping_pairs(lives: Sequence[TaskLife]) -> Iterable[tuple[TaskLife, TaskLife]]:
     ordered = sorted(lives, key=lambda life: life.start)
     for i, first in enumerate(ordered):
+        first_end = float("inf") if first.end is None else first.end
         for second in ordered[i + 1 :]:
+            if second.start >= first_end:
+                break  # sorted by start: every later life begins after ``first`` ended
             if _overlap(first, second):
                 yield first, second
 
@@ -142,24 +146,35 @@ def one_holder_per_volume(lives: Iterable[TaskLife]) -> list[Violation]:
     ]
 
 
-def not_converged(live: Iterable[LiveTask], stored: Iterable[StoredNode], desired: int) -> str | None:
-    """Why the cluster has not converged to ``desired`` running nodes (``None``: it has): live ids
-    exactly ``1..desired``, one running task each on a reachable agent, and the stored state naming
-    exactly those tasks as running."""
+def master_not_converged(live: Iterable[LiveTask], desired: int) -> str | None:
+    """The master's half of :func:`not_converged` (no stored state needed): live ids exactly
+    ``1..desired``, one running task each on a reachable agent."""
     by_id: dict[int | None, list[LiveTask]] = defaultdict(list)
     for task in live:
         by_id[task.node_id].append(task)
-    wanted = list(range(1, desired + 1))
-    if sorted(by_id, key=lambda n: -1 if n is None else n) != wanted:
+    if sorted(by_id, key=lambda n: -1 if n is None else n) != list(range(1, desired + 1)):
         return f"live node ids {sorted(str(n) for n in by_id)}, want 1..{desired}"
     for node_id, tasks in by_id.items():
         if len(tasks) != 1 or tasks[0].state != "TASK_RUNNING" or not tasks[0].agent_reachable:
             return f"node {node_id}: {[(t.task_id, t.state, t.agent_reachable) for t in tasks]}"
+    return None
+
+
+def not_converged(live: Iterable[LiveTask], stored: Iterable[StoredNode], desired: int) -> str | None:
+    """Why the cluster has not converged to ``desired`` running nodes (``None``: it has): live ids
+    exactly ``1..desired``, one running task each on a reachable agent, and the stored state naming
+    exactly those tasks as running."""
+    live = list(live)
+    reason = master_not_converged(live, desired)
+    if reason is not None:
+        return reason
+    by_id = {task.node_id: task for task in live}
+    wanted = list(range(1, desired + 1))
     stored_by_id = {n.node_id: n for n in stored}
     if sorted(stored_by_id) != wanted:
         return f"stored node ids {sorted(stored_by_id)}, want 1..{desired}"
     for node_id, node in stored_by_id.items():
-        (task,) = by_id[node_id]
+        task = by_id[node_id]
         if node.task_id != task.task_id or node.state != "TASK_RUNNING":
             return f"node {node_id}: stored {node.task_id} {node.state}, master runs {task.task_id}"
     return None
@@ -195,14 +210,9 @@ def unreachable_id_kept(on_lost_agent: Mapping[int, str], stored: Iterable[Store
 
 def holder_around(samples: Sequence[LockSample], at: float) -> tuple[LockSample | None, LockSample | None]:
     """The last sample at or before ``at`` and the first one after it (``samples`` in time order)."""
-    before: LockSample | None = None
-    after: LockSample | None = None
-    for sample in samples:
-        if sample.at <= at:
-            before = sample
-        else:
-            after = sample
-            break
+    index = bisect_right(samples, at, key=lambda sample: sample.at)
+    before = samples[index - 1] if index > 0 else None
+    after = samples[index] if index < len(samples) else None
     return before, after
 
 

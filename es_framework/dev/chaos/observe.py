@@ -71,6 +71,16 @@ class LockWatcher:
         pid = data.decode("utf-8", "replace").rsplit(":", 1)[-1]
         return int(pid) if pid.isdigit() else None
 
+    def contenders(self) -> list[tuple[str, int | None, int]]:
+        """Every contender of the lock now, lowest (the holder) first: ``(znode, pid, session id)``."""
+        out = []
+        for child in sorted(self._client.get_children(self.lock_path), key=_sequence):
+            with contextlib.suppress(Exception):  # gone in between
+                data, stat = self._client.get(f"{self.lock_path}/{child}")
+                pid = data.decode("utf-8", "replace").rsplit(":", 1)[-1]
+                out.append((child, int(pid) if pid.isdigit() else None, stat.ephemeralOwner))
+        return out
+
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_INTERVAL_S):
             try:

@@ -21,11 +21,14 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "zookeeper_session_timeout_ms": result.session_timeout_ms,
         "faults_by_kind": {k.name: result.faults_by_kind.get(k.name, 0) for k in FaultKind},
         "skipped_by_kind": {k: v for k, v in sorted(result.skipped_by_kind.items())},
+        "seconds_by_kind": {k.name: round(result.seconds_by_kind.get(k.name, 0.0), 1) for k in FaultKind},
+        "delay_s": round(result.delay_s, 1),
         "checks": dict(sorted(result.checks.items())),
         "convergence_s": None
         if stats is None
         else {"min": round(stats[0], 2), "median": round(stats[1], 2), "max": round(stats[2], 2)},
         "elapsed_s": round(result.elapsed_s, 1),
+        "stopped_after": result.stopped_after,
         "violation_details": result.details,
         "replay": result.options.replay(),
         "violations": len(result.violations),
@@ -40,11 +43,16 @@ def table(result: RunResult) -> str:
         f"ZooKeeper session timeout shortened to {doc['zookeeper_session_timeout_ms']} ms "
         "(--zookeeperMesosTimeout) for the run",
         "",
-        f"{'fault':<24} {'injected':>8} {'no-op':>6}  what",
+        f"{'fault':<24} {'injected':>8} {'no-op':>6} {'mean s':>7}  what",
     ]
     for kind in FaultKind:
         count = doc["faults_by_kind"][kind.name]
-        lines.append(f"{kind.name:<24} {count:>8} {doc['skipped_by_kind'].get(kind.name, 0):>6}  {kind.value}")
+        mean = f"{doc['seconds_by_kind'][kind.name] / count:.2f}" if count else "-"
+        skipped = doc["skipped_by_kind"].get(kind.name, 0)
+        lines.append(f"{kind.name:<24} {count:>8} {skipped:>6} {mean:>7}  {kind.value}")
+    lines.append(
+        f"(mean s: from injection until converged again; the random delays before the faults: {doc['delay_s']:.0f} s)"
+    )
     lines += ["", f"{'invariant':<24} {'checks':>8}"]
     for name, count in doc["checks"].items():
         lines.append(f"{name:<24} {count:>8}")
@@ -58,7 +66,11 @@ def table(result: RunResult) -> str:
             else f"min {conv['min']:.2f} s, median {conv['median']:.2f} s, max {conv['max']:.2f} s"
         )
     )
-    lines.append(f"elapsed: {doc['elapsed_s']:.0f} s; replay: {doc['replay']}")
+    injected = sum(doc["faults_by_kind"].values())
+    rate = f" ({doc['elapsed_s'] / injected:.2f} s per fault)" if injected else ""
+    lines.append(f"elapsed: {doc['elapsed_s']:.0f} s{rate}; replay: {doc['replay']}")
+    if doc["stopped_after"] is not None:
+        lines.append(f"STOPPED after fault {doc['stopped_after']}: the cluster did not converge")
     for detail in doc["violation_details"]:
         lines += ["", detail]
     lines.append(f"violations: {doc['violations']}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 CONVERGENCE_TIMEOUT_S = 60.0
 #: How long the first start may take (two schedulers, the first launch).
 START_TIMEOUT_S = 60.0
+#: Lines of each scheduler's log a violation shows (room for the thread stacks it dumped).
+STACK_LINES = 80
+#: How often the convergence wait looks: the master is in this process (a look costs a lock and a
+#: list), the stored state one ZooKeeper read, and that only once the master's side has converged.
+POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,15 @@ class RunResult:
     checks: Counter[str] = field(default_factory=Counter)
     violations: list[inv.Violation] = field(default_factory=list)
     convergence_s: list[float] = field(default_factory=list)
+    #: Seconds each kind took from its injection until the cluster converged again (not its delay).
+    seconds_by_kind: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: Seconds spent in the faults' delays (the cluster idle, converged).
+    delay_s: float = 0.0
     history: list[tuple[float, str]] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    #: The fault after which the run stopped because the cluster did not converge (``None``: ran them all).
+    stopped_after: int | None = None
 
     def convergence_stats(self) -> tuple[float, float, float] | None:
         if not self.convergence_s:
@@ -78,19 +89,29 @@ class ChaosRunner:
             self._note("started: ZooKeeper, the development master, schedulers a and b")
             waited = self._converge(START_TIMEOUT_S)
             if waited is None:
+                self._dump_stacks()
                 self._violate(self._not_converged(START_TIMEOUT_S))
             else:
                 self._note(f"converged to {self.world.desired} node(s) in {waited:.1f} s")
                 for fault in draw_faults(self.options.seed, self.options.faults):
-                    self._one(fault)
+                    if not self._one(fault):
+                        self._note(
+                            f"stopped after fault {fault.index + 1}: the cluster did not converge, so every "
+                            "later fault would start from a broken cluster"
+                        )
+                        self.result.stopped_after = fault.index + 1
+                        break
             self._check_history()
         finally:
             self.result.elapsed_s = time.monotonic() - self._started
             self.world.close()
         return self.result
 
-    def _one(self, fault: Fault) -> None:
+    def _one(self, fault: Fault) -> bool:
+        """Inject ``fault``, wait for convergence, check; ``False`` when the cluster did not converge."""
         time.sleep(fault.delay_s)
+        self.result.delay_s += fault.delay_s
+        injected = time.monotonic()
         outcome: Outcome = inject(self.world, fault, self._check_lost)
         kind = fault.kind.name
         self.result.faults_by_kind[kind] += 1
@@ -103,11 +124,22 @@ class ChaosRunner:
         waited = self._converge(CONVERGENCE_TIMEOUT_S)
         self.result.checks[inv.IDS_EXACT] += 1
         if waited is None:
+            self._dump_stacks()
             self._violate(self._not_converged(CONVERGENCE_TIMEOUT_S))
-            # Let the next fault start from a cluster that had every chance to settle.
         else:
             self.result.convergence_s.append(time.monotonic() - started)
+        done = time.monotonic()
+        self.result.seconds_by_kind[kind] += done - injected
         self._check_history()
+        logger.info(
+            "fault %d %s: injected in %.2f s, converged %.2f s later, checked in %.2f s",
+            fault.index + 1,
+            kind,
+            started - injected,
+            done - started,
+            time.monotonic() - done,
+        )
+        return waited is not None
 
     # ------------------------------------------------------------------ checks
 
@@ -115,25 +147,49 @@ class ChaosRunner:
         """Seconds until converged, or ``None`` when ``timeout`` passed first."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            stored = self.world.stored_nodes()
-            if (
-                stored is not None
-                and self.world.subscribed()
-                and inv.not_converged(self.world.live_tasks(), stored, self.world.desired) is None
-            ):
-                return time.monotonic() - started
-            time.sleep(0.1)
+            live = self.world.live_tasks()
+            if inv.master_not_converged(live, self.world.desired) is None and self.world.subscribed():
+                stored = self.world.stored_nodes()
+                if stored is not None and inv.not_converged(live, stored, self.world.desired) is None:
+                    return time.monotonic() - started
+            time.sleep(POLL_S)
         return None
+
+    def _dump_stacks(self) -> None:
+        """Each scheduler writes its threads' stacks to its log, for the violation's details."""
+        for scheduler in self.world.schedulers:
+            scheduler.dump_stacks()
+        time.sleep(0.5)
 
     def _wait_ended(self, task_id: str, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(t.task_id == task_id for t in self.world.live_tasks()):
-            time.sleep(0.05)
+            time.sleep(POLL_S)
 
     def _not_converged(self, waited: float) -> inv.Violation:
         stored = self.world.stored_nodes() or []
         found = inv.ids_exact(self.world.live_tasks(), stored, self.world.desired, waited)
-        return found[0] if found else inv.Violation(inv.IDS_EXACT, "converged only just after the wait")
+        if found:
+            return found[0]
+        if not self.world.subscribed():
+            return inv.Violation(
+                inv.IDS_EXACT, f"not converged within {waited:.0f} s: nobody leads and listens ({self._leading()})"
+            )
+        return inv.Violation(inv.IDS_EXACT, "converged only just after the wait")
+
+    def _leading(self) -> str:
+        """Who contends for the lock (pid, which scheduler, alive) and whether Mesos has the framework."""
+        alive: dict[int | None, str] = {s.pid: s.name for s in self.world.schedulers if s.pid is not None}
+        try:
+            contenders = self.world.lock.contenders() if self.world.lock is not None else []
+            lock = ", ".join(
+                f"{znode} pid {pid} ({alive.get(pid, 'not a live scheduler')}, session {session:#x})"
+                for znode, pid, session in contenders
+            )
+        except Exception as problem:  # ZooKeeper down
+            lock = f"unreadable: {problem}"
+        frameworks = [(f["id"], f["connected"]) for f in self.world.master.state()["frameworks"]]
+        return f"lock contenders, holder first: {lock or 'none'}; frameworks (id, connected): {frameworks}"
 
     def _check_lost(self, on_lost_agent: dict[int, str]) -> None:
         stored = None
@@ -179,7 +235,7 @@ class ChaosRunner:
             lines.append(f"  {at:8.3f} s  {text}")
         for scheduler in self.world.schedulers:
             lines.append(f"  --- scheduler {scheduler.name} (run {scheduler.runs}), last lines ---")
-            lines.extend("    " + line for line in scheduler.log_tail(15).splitlines())
+            lines.extend("    " + line for line in scheduler.log_tail(STACK_LINES).splitlines())
         lines.append(f"  replay: {self.options.replay()}")
         return "\n".join(lines)
 

@@ -26,7 +26,7 @@ import requests
 
 from es_framework.dev.chaos.invariants import LiveTask, StoredNode, TaskLife
 from es_framework.dev.chaos.observe import CallRecorder, LockWatcher
-from es_framework.dev.devcluster import AgentSpec, DevMaster
+from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend
 from es_framework.dev.devcluster.tasks import TERMINAL_STATES
 from es_framework.dev.ports import free_port
 from es_framework.dev.zookeeper import ZooKeeperServer
@@ -37,8 +37,21 @@ logger = logging.getLogger(__name__)
 
 FRAMEWORK = "elasticsearch"
 #: The scheduler's ZooKeeper session for the run (``--zookeeperMesosTimeout``): short, so that a
-#: paused leader loses the lock in seconds rather than in the production default.
-SESSION_TIMEOUT_MS = 3000
+#: paused or SIGKILLed leader loses the lock in seconds rather than in the production default
+#: (20 s). ZooKeeper grants sessions of 2 to 20 ticks (``minSessionTimeout`` = 2 × ``tickTime``;
+#: the runner's server ticks every 500 ms, so 1000 ms would be granted); 2000 ms keeps kazoo's
+#: read timeout (2/3 of the session, 1.3 s) above the scheduling hiccups of a loaded 2-core machine.
+SESSION_TIMEOUT_MS = 2000
+
+
+#: ``python -m es_framework`` (the production command), with every thread's stack written to its log
+#: on SIGUSR2: when the cluster does not converge, the runner asks both schedulers where they are stuck.
+DUMPABLE_SCHEDULER = (
+    "import faulthandler, runpy, signal, sys; "
+    "faulthandler.register(signal.SIGUSR2, all_threads=True); "
+    "sys.argv[0] = 'es_framework'; "
+    "runpy.run_module('es_framework', run_name='__main__', alter_sys=True)"
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,12 @@ class SchedulerProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def dump_stacks(self) -> None:
+        """Every thread's stack into the scheduler's log (``faulthandler``, SIGUSR2)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.send_signal(signal.SIGUSR2)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
@@ -114,7 +133,16 @@ class World:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cluster = f"chaos-{uuid.uuid4().hex[:8]}"
         self.zookeeper = ZooKeeperServer(self.workdir / "zookeeper")
-        self.master = DevMaster(agent_specs(spec.agents), heartbeat_interval=1.0, status_update_resend_interval=1.0)
+        # Fake executors report their node healthy with TASK_RUNNING, as the node executor does once its
+        # Elasticsearch answers green or yellow: without it every killed node would be a crash loop
+        # to the scheduler (5 s back-off, doubling), which no real cluster with a working
+        # Elasticsearch shows and which would make the run mostly waiting.
+        self.master = DevMaster(
+            agent_specs(spec.agents),
+            backend=FakeExecutorBackend(healthy=True),
+            heartbeat_interval=1.0,
+            status_update_resend_interval=1.0,
+        )
         self.schedulers: list[SchedulerProcess] = []
         self.desired = spec.nodes
         self.gone_agents: set[str] = set()
@@ -139,8 +167,8 @@ class World:
         port = free_port()
         args = [
             sys.executable,
-            "-m",
-            "es_framework",
+            "-c",
+            DUMPABLE_SCHEDULER,
             "--mesosMaster",
             self.master.address,
             "--frameworkStateUrl",

@@ -84,12 +84,16 @@ class FakeExecutorBackend:
     """Executors that exist only in memory.
 
     A launched task reports ``TASK_STARTING`` then ``TASK_RUNNING``; a kill reports
-    ``TASK_KILLED``. With ``echo_messages`` every framework message is sent straight back.
+    ``TASK_KILLED``. With ``echo_messages`` every framework message is sent straight back. With
+    ``healthy`` set, ``TASK_RUNNING`` carries it as ``TaskStatus.healthy``, as the node executor's
+    first ``TASK_RUNNING`` carries its Elasticsearch's health (green or yellow: healthy); unset
+    (the default), no health is reported, as by an executor without health checks.
     Called with the master's lock held.
     """
 
-    def __init__(self, *, echo_messages: bool = False) -> None:
+    def __init__(self, *, echo_messages: bool = False, healthy: bool | None = None) -> None:
         self.echo_messages = echo_messages
+        self.healthy = healthy
         self.running: set[ExecutorRef] = set()
 
     def launch(self, agent: AgentSide, ref: ExecutorRef, task_info: Mapping[str, Any]) -> None:
@@ -97,7 +101,7 @@ class FakeExecutorBackend:
         self.running.add(ref)
         logger.debug("fake executor %s launches task %s", ref.executor_id, task_id)
         agent.executor_update(ref, task_id, "TASK_STARTING")
-        agent.executor_update(ref, task_id, "TASK_RUNNING")
+        agent.executor_update(ref, task_id, "TASK_RUNNING", healthy=self.healthy)
 
     def kill(self, agent: AgentSide, ref: ExecutorRef, task_id: str) -> None:
         logger.debug("fake executor %s kills task %s", ref.executor_id, task_id)

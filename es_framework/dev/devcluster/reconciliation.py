@@ -2,7 +2,8 @@
 
 RECONCILE, explicit and implicit, answers as a Mesos 1.12 master does for ``PARTITION_AWARE``
 frameworks (``TASK_LOST`` for the others): the latest state forwarded for a task on a reachable
-agent, else ``TASK_UNREACHABLE`` / ``TASK_GONE`` / ``TASK_GONE_BY_OPERATOR`` / ``TASK_UNKNOWN`` by
+agent, with that update's ``healthy`` (``Master::reconcile`` passes ``getTaskHealth``,
+``src/master/master.cpp``), else ``TASK_UNREACHABLE`` / ``TASK_GONE`` / ``TASK_GONE_BY_OPERATOR`` / ``TASK_UNKNOWN`` by
 what the master knows of the agent named. The answers carry no ``uuid`` and are never re-sent. A
 KILL of a task the master does not know (or whose agent it cannot reach) reconciles it.
 
@@ -66,6 +67,7 @@ def _latest_state(task: Task) -> dict[str, Any]:
         agent_id=task.agent_id,
         executor_id=task.executor_id,
         container_status=copy.deepcopy(task.container_status),
+        healthy=task.status_update_healthy,
     )
 
 

@@ -71,6 +71,8 @@ def forward_head(state: MasterState, task: Task, now: float) -> None:
         return
     head = task.updates[0]
     task.status_update_state = head.state
+    healthy = head.status.get("healthy")
+    task.status_update_healthy = healthy if isinstance(healthy, bool) else None
     framework = state.frameworks.get(task.framework_id)
     if framework is not None and framework.subscription is not None:
         state.send_update(framework, copy.deepcopy(head.status))

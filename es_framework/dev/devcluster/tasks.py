@@ -113,6 +113,9 @@ class Task:
     state: str = "TASK_STAGING"
     #: State of the latest update forwarded to the framework (what reconciliation answers).
     status_update_state: str | None = None
+    #: ``healthy`` of that forwarded update (``None``: it had none), which reconciliation answers with:
+    #: Mesos' ``getTaskHealth`` reads the task's latest status (``src/common/protobuf_utils.cpp``).
+    status_update_healthy: bool | None = None
     updates: deque[PendingUpdate] = field(default_factory=deque)
     #: Whether the task's resources went back to the agent (terminal state reached).
     resources_released: bool = False

@@ -278,6 +278,37 @@ class ZooKeeperStateStore(LeadershipStatus):
 
     # -- leadership
 
+    def _remove_own_contenders(self) -> None:
+        """Delete the lock contenders our own session left behind.
+
+        An attempt that timed out while ZooKeeper could not be reached leaves its contender znode
+        (kazoo's clean-up could not delete it), alive as long as our session is. Once the leader
+        lets go, that orphan is the lowest contender, nobody acts on it, and every later attempt —
+        ours too — waits behind it for ever (found by the chaos runner: a standby never took over
+        after a ZooKeeper restart). Only one attempt per store runs at a time, so every contender
+        of our session found before an attempt is such an orphan."""
+        session_id = self._client.client_id[0] if self._client.client_id else None
+        if session_id is None:
+            return
+        try:
+            children = self._client.get_children(self.lock_path)
+        except NoNodeError:
+            return
+        except Exception as error:  # best effort: the attempt itself reports a real outage
+            log.debug("state store: could not list the lock contenders of %s: %s", self.lock_path, error)
+            return
+        for child in children:
+            path = f"{self.lock_path}/{child}"
+            try:
+                stat = self._client.exists(path)
+                if stat is not None and stat.ephemeralOwner == session_id:
+                    self._client.delete(path, version=stat.version)
+                    log.warning("state store: removed %s, a lock contender our earlier attempt left", path)
+            except NoNodeError:
+                continue
+            except Exception as error:
+                log.warning("state store: could not remove our stale lock contender %s: %s", path, error)
+
     def acquire_leadership(self, timeout: float | None = None) -> bool:
         with self._mutex:
             if self._closed:
@@ -290,6 +321,7 @@ class ZooKeeperStateStore(LeadershipStatus):
             lock = self._lock = self._client.Lock(self.lock_path, self.identifier)
         got = False
         try:
+            self._remove_own_contenders()
             with self._translate(f"acquiring the leader lock {self.lock_path}"):
                 got = bool(lock.acquire(blocking=True, timeout=timeout))
         except (LockTimeout, CancelledError):
