@@ -17,7 +17,7 @@ from typing import Any
 from es_framework.config.constraints import HOSTNAME_FIELDS
 from es_framework.core.cluster_view import ClusterView, value_counts
 from es_framework.core.disruption_ledger import Disruption
-from es_framework.core.volumes import VolumeRemoval, VolumeSet
+from es_framework.core.volumes import VolumeRemoval, VolumeSet, reconcile_removal_tasks
 from identity.allocator import NodeIdAllocator
 
 #: Default of --elasticsearchMasterNodes: node ids 1..N (N = this) are master-eligible.
@@ -294,12 +294,7 @@ class ClusterState:
             for r in sorted(self.nodes.values(), key=lambda r: r.node_id)
         ]
         # Volume removal tasks in flight: their end is their result.
-        removals = [
-            {"task_id": {"value": r.task_id}, "agent_id": {"value": r.agent_id}}
-            for _, r in sorted(self.volume_removals.items())
-            if r.in_flight and r.task_id is not None and r.agent_id is not None
-        ]
-        return nodes + removals
+        return nodes + reconcile_removal_tasks(self.volume_removals)
 
     def with_nodes(self, nodes: dict[int, NodeRecord]) -> ClusterState:
         """This state with ``nodes`` (a fresh dict, not copied again) as its records."""

@@ -14,7 +14,7 @@ from es_framework.core.disruption_json import ledger_from_json, ledger_to_json
 from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
 from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
-from es_framework.core.volumes import VolumeSet, VolumeSpec
+from es_framework.core.volumes import VolumeRemoval, VolumeSet, VolumeSpec
 from identity.naming import volume_names
 from identity.task_ids import try_node_id_from_task_id
 
@@ -185,31 +185,11 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         if not isinstance(agent, str) or not isinstance(until, (int, float)) or isinstance(until, bool):
             raise NodeStateError(f"stored state: pin of node {key} needs agent_id and until")
         pins[int(key)] = Pin(agent, float(until))
-    raw_volumes = raw.get("volumes")
-    raw_volumes = {} if raw_volumes is None else raw_volumes
-    if not isinstance(raw_volumes, Mapping):
-        raise NodeStateError("stored state: volumes must be an object")
-    volumes = {}
-    for key, entry in raw_volumes.items():
-        if not (isinstance(key, str) and key.isdigit()):
-            raise NodeStateError(f"stored state: volumes key {key!r} is not a node id")
-        volumes[int(key)] = _volume_set_from_json(int(key), entry, framework_name)
+    volumes = {
+        node_id: _volume_set_from_json(node_id, entry, framework_name) for node_id, entry in _by_node_id(raw, "volumes")
+    }
     # Written since volume removal tasks exist; an earlier schema-3 document has none.
-    raw_removals = raw.get("volume_removals")
-    raw_removals = {} if raw_removals is None else raw_removals
-    if not isinstance(raw_removals, Mapping):
-        raise NodeStateError("stored state: volume_removals must be an object")
-    removals = {}
-    for key, entry in raw_removals.items():
-        if not (isinstance(key, str) and key.isdigit()):
-            raise NodeStateError(f"stored state: volume_removals key {key!r} is not a node id")
-        try:
-            removal = removal_from_json(entry, where=f"stored state: volume_removals[{key}]")
-        except ValueError as exc:
-            raise NodeStateError(str(exc)) from exc
-        if removal.node_id != int(key):
-            raise NodeStateError(f"stored state: volume_removals[{key}] is node {removal.node_id}'s")
-        removals[int(key)] = removal
+    removals = {node_id: _volume_removal(node_id, entry) for node_id, entry in _by_node_id(raw, "volume_removals")}
     disruptions = _disruptions(raw.get("disruptions"), framework_name)
     return ClusterState(
         desired_nodes=desired,
@@ -225,6 +205,30 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         volume_removals=MappingProxyType(removals),
         disruptions=disruptions,
     )
+
+
+def _by_node_id(raw: Mapping[str, Any], name: str) -> list[tuple[int, object]]:
+    """The entries of ``raw[name]``, an object keyed by node id in decimal (absent or null: none)."""
+    entries = raw.get(name)
+    entries = {} if entries is None else entries
+    if not isinstance(entries, Mapping):
+        raise NodeStateError(f"stored state: {name} must be an object")
+    out: list[tuple[int, object]] = []
+    for key, entry in entries.items():
+        if not (isinstance(key, str) and key.isdigit()):
+            raise NodeStateError(f"stored state: {name} key {key!r} is not a node id")
+        out.append((int(key), entry))
+    return out
+
+
+def _volume_removal(node_id: int, raw: object) -> VolumeRemoval:
+    try:
+        removal = removal_from_json(raw, where=f"stored state: volume_removals[{node_id}]")
+    except ValueError as exc:
+        raise NodeStateError(str(exc)) from exc
+    if removal.node_id != node_id:
+        raise NodeStateError(f"stored state: volume_removals[{node_id}] is node {removal.node_id}'s")
+    return removal
 
 
 def _disruptions(raw: object, framework_name: str) -> Mapping[int, Disruption]:

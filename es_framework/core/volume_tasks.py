@@ -412,15 +412,6 @@ def mark_volumes_removed(volumes: Mapping[int, VolumeSet], node_id: int, now: fl
     return MappingProxyType({**volumes, node_id: replace(known, removed_at=now)})
 
 
-def reconcile_removal_tasks(removals: Mapping[int, VolumeRemoval]) -> list[dict[str, Any]]:
-    """The in-flight removal tasks for the explicit RECONCILE list (with their agent ids, as for nodes)."""
-    return [
-        {"task_id": {"value": r.task_id}, "agent_id": {"value": r.agent_id}}
-        for _, r in sorted(removals.items())
-        if r.in_flight and r.task_id is not None and r.agent_id is not None
-    ]
-
-
 def release_after_stop(
     state: ClusterState, config: Config, node_id: int, stopping: str | None, now: float
 ) -> ClusterState:

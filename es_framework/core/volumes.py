@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 #: A volume's driver options, as (key, value) pairs in the order they were given.
 Options = tuple[tuple[str, str], ...]
@@ -129,3 +130,12 @@ class VolumeRemoval:
         if self.gave_up:
             return "gave-up"
         return "failed" if self.last_error is not None else "released"
+
+
+def reconcile_removal_tasks(removals: Mapping[int, VolumeRemoval]) -> list[dict[str, Any]]:
+    """The in-flight removal tasks for the explicit RECONCILE list (with their agent ids, as for nodes)."""
+    return [
+        {"task_id": {"value": r.task_id}, "agent_id": {"value": r.agent_id}}
+        for _, r in sorted(removals.items())
+        if r.in_flight and r.task_id is not None and r.agent_id is not None
+    ]

@@ -22,7 +22,6 @@ from es_framework.core.volume_tasks import (
     ids_held_by_removals,
     mark_volumes_removed,
     offer_can_remove,
-    reconcile_removal_tasks,
     release_for_removal,
     removal_command,
     removal_refusal,
@@ -31,7 +30,7 @@ from es_framework.core.volume_tasks import (
     retry_delay,
     settle_removal,
 )
-from es_framework.core.volumes import MAX_ATTEMPTS, VolumeRemoval, VolumeSet, VolumeSpec
+from es_framework.core.volumes import MAX_ATTEMPTS, VolumeRemoval, VolumeSet, VolumeSpec, reconcile_removal_tasks
 from identity.naming import volume_names
 from identity.task_ids import TaskKind, parse_task_id, task_id_for
 from tests.harness.builders import config, offer, scalar
