@@ -10,7 +10,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +17,19 @@ import pytest
 from kazoo.client import KazooClient
 
 from es_framework.core.state_document import state_from_json
-from es_framework.dev.zookeeper import ZooKeeperServer
 from es_framework.shell.state_store import (
     LeadershipLostError,
     StateConflictError,
     StateCorruptError,
-    ZooKeeperStateStore,
-    open_state_store,
     zookeeper_layout,
 )
 from es_framework.shell.state_store.base import decode
 from es_framework.shell.state_store.zookeeper_layout import StateTooLargeError
-
-StoreFactory = Callable[..., ZooKeeperStateStore]
+from tests.shell.conftest import StoreFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 V010_FORMED = json.loads((FIXTURES / "v0.1.0" / "state-formed.json").read_text())
 SCHEMA3 = json.loads((FIXTURES / "schema3" / "state.json").read_text())
-
-
-@pytest.fixture
-def names() -> tuple[str, str]:
-    """A framework and cluster name of this test's own, so tests never see each other's znodes."""
-    return f"fw-{uuid.uuid4().hex[:8]}", "cluster"
-
-
-@pytest.fixture
-def make_store(zookeeper: ZooKeeperServer, names: tuple[str, str]) -> Iterator[StoreFactory]:
-    stores: list[ZooKeeperStateStore] = []
-
-    def make() -> ZooKeeperStateStore:
-        store = open_state_store(zookeeper.url, framework_name=names[0], cluster_name=names[1], session_timeout_ms=2000)
-        assert isinstance(store, ZooKeeperStateStore)
-        store.start(timeout=10)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def raw(zookeeper: ZooKeeperServer) -> Iterator[KazooClient]:
-    client = KazooClient(zookeeper.hosts)
-    client.start(10)
-    yield client
-    client.stop()
-    client.close()
 
 
 def document(nodes: int, generation: int = 0) -> dict[str, Any]:
