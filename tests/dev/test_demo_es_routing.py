@@ -41,6 +41,7 @@ from es_framework.dev.demo_es.documents import (
 from es_framework.dev.demo_es.errors import EsError
 from es_framework.dev.demo_es.health import health as shard_health
 from es_framework.dev.demo_es.rest import filter_path
+from tests.harness.demo_routing import start_all
 
 ALL = ("master", "data", "ingest")
 
@@ -55,24 +56,6 @@ N1, N2, N3 = node("n1"), node("n2"), node("n3")
 def cluster(shards: int = 1, replicas: int = 1, nodes: tuple[NodeInfo, ...] = (N1, N2, N3)) -> DemoClusterState:
     state = routing.create_index(DemoClusterState("uuid"), IndexMeta("idx", "iuuid", shards, replicas, 0))
     return routing.reroute(state, nodes, 0)
-
-
-def start_all(
-    state: DemoClusterState, nodes: tuple[NodeInfo, ...] = (N1, N2, N3), rounds: int = 10
-) -> DemoClusterState:
-    """Report every initializing copy started and reroute, until nothing changes (what the nodes would do)."""
-    for _ in range(rounds):
-        before = state
-        for (index, shard), group in state.shards.items():
-            for copy in group.copies:
-                if copy.state == INITIALIZING and copy.node:
-                    state = routing.shard_started(state, index, shard, copy.node)
-                if copy.relocating_node:
-                    state = routing.shard_started(state, index, shard, copy.relocating_node)
-        state = routing.reroute(state, nodes, 0)
-        if state == before:
-            break
-    return state
 
 
 def copies(state: DemoClusterState, shard: int = 0) -> list[tuple[bool, str, str | None]]:
@@ -100,7 +83,7 @@ def test_new_index_gets_empty_primaries_then_replicas_on_other_nodes() -> None:
         assert group.primary.recovery == RECOVERY_EMPTY
         assert [c.state for c in group.copies if not c.primary] == [UNASSIGNED]
     assert shard_health(state)["status"] == "red"
-    state = start_all(state)
+    state = start_all(state, (N1, N2, N3))
     assert shard_health(state)["status"] == "green"
     for group in state.shards.values():
         assert len(group.holders()) == 2  # never two copies on one node
@@ -136,7 +119,7 @@ def test_one_data_node_leaves_replica_unassigned_and_no_data_node_leaves_primary
 
 
 def test_lost_primary_promotes_the_replica_and_a_new_replica_is_copied() -> None:
-    state = start_all(cluster())
+    state = start_all(cluster(), (N1, N2, N3))
     primary_node = state.shards[("idx", 0)].primary.node
     replica_node = next(c.node for c in state.shards[("idx", 0)].copies if not c.primary)
     survivors = tuple(n for n in (N1, N2, N3) if n.node_id != primary_node)
@@ -151,7 +134,7 @@ def test_lost_primary_promotes_the_replica_and_a_new_replica_is_copied() -> None
 
 
 def test_last_copy_lost_is_red_and_comes_back_only_on_its_own_node() -> None:
-    state = start_all(cluster(replicas=0))
+    state = start_all(cluster(replicas=0), (N1, N2, N3))
     holder = state.shards[("idx", 0)].primary.node
     others = tuple(n for n in (N1, N2, N3) if n.node_id != holder)
     state = routing.reroute(state, others, 3)
@@ -181,7 +164,7 @@ def test_returning_node_is_preferred_for_the_replica() -> None:
 
 
 def test_exclusion_moves_copies_through_relocating_and_keeps_them_active() -> None:
-    state = start_all(cluster(shards=3, replicas=1))
+    state = start_all(cluster(shards=3, replicas=1), (N1, N2, N3))
     state = update_cluster_settings(state, {}, {EXCLUDE_NAME: "n3"})
     state = routing.reroute(state, (N1, N2, N3), 0)
     on_n3 = [c for g in state.shards.values() for c in g.copies if c.node == "id-n3"]
@@ -190,7 +173,7 @@ def test_exclusion_moves_copies_through_relocating_and_keeps_them_active() -> No
     assert health["relocating_shards"] == len(on_n3)
     assert health["active_shards"] == 6  # a relocating copy still serves
     assert health["status"] == "green"
-    state = start_all(state)
+    state = start_all(state, (N1, N2, N3))
     assert "id-n3" not in load(state)
     assert shard_health(state)["status"] == "green"
     for group in state.shards.values():
@@ -198,9 +181,9 @@ def test_exclusion_moves_copies_through_relocating_and_keeps_them_active() -> No
 
 
 def test_exclusion_that_leaves_no_room_keeps_the_copy_and_explains_why() -> None:
-    state = start_all(cluster(replicas=1))
+    state = start_all(cluster(replicas=1), (N1, N2, N3))
     state = update_cluster_settings(state, {"cluster.routing.allocation.exclude._name": "n2,n3"}, {})
-    state = start_all(routing.reroute(state, (N1, N2, N3), 0))
+    state = start_all(routing.reroute(state, (N1, N2, N3), 0), (N1, N2, N3))
     group = state.shards[("idx", 0)]
     assert sum(c.node == "id-n1" for c in group.copies) == 1
     stuck = next(c for c in group.copies if c.node != "id-n1")
@@ -274,7 +257,7 @@ def test_relocation_target_leaving_cancels_and_source_leaving_fails() -> None:
 
 
 def test_shard_failed_unassigns_the_copy_and_drops_it_from_in_sync() -> None:
-    state = start_all(cluster())
+    state = start_all(cluster(), (N1, N2, N3))
     replica = next(c.node for c in state.shards[("idx", 0)].copies if not c.primary)
     assert replica is not None
     failed = routing.shard_failed(state, "idx", 0, replica, 5)
@@ -284,7 +267,7 @@ def test_shard_failed_unassigns_the_copy_and_drops_it_from_in_sync() -> None:
 
 
 def test_explain_without_unassigned_shards_raises_and_delete_index_clears() -> None:
-    state = start_all(cluster())
+    state = start_all(cluster(), (N1, N2, N3))
     assert explain.first_unassigned(state) is None
     with pytest.raises(explain.ExplainError):
         explain.explain(state, "other", 0, True)
@@ -293,7 +276,7 @@ def test_explain_without_unassigned_shards_raises_and_delete_index_clears() -> N
 
 
 def test_set_replicas_adds_and_drops_copies() -> None:
-    state = start_all(cluster(replicas=1))
+    state = start_all(cluster(replicas=1), (N1, N2, N3))
     more = routing.set_replicas(state, "idx", 2, 0)
     assert len(more.shards[("idx", 0)].copies) == 3
     fewer = routing.set_replicas(state, "idx", 0, 0)
@@ -304,7 +287,9 @@ def test_set_replicas_adds_and_drops_copies() -> None:
 
 
 def test_cluster_state_round_trips_through_json() -> None:
-    state = start_all(update_cluster_settings(cluster(shards=2), {EXCLUDE_NAME: "n9"}, {"demo.relocation_delay": 1}))
+    state = start_all(
+        update_cluster_settings(cluster(shards=2), {EXCLUDE_NAME: "n9"}, {"demo.relocation_delay": 1}), (N1, N2, N3)
+    )
     state = replace(state, voting_config=("id-n1",), voting_exclusions=(("id-n3", "n3"),))
     assert state_from_json(to_json(state)) == state
 

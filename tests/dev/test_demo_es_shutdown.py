@@ -15,7 +15,6 @@ import requests
 from es_framework.dev.demo_es import persistence, routing, shutdown
 from es_framework.dev.demo_es.cluster_state import (
     EXCLUDE_NAME,
-    INITIALIZING,
     STARTED,
     UNASSIGNED,
     DemoClusterState,
@@ -29,6 +28,7 @@ from es_framework.dev.demo_es.errors import EsError
 from es_framework.dev.demo_es.version import parse_version
 from es_framework.dev.ports import free_port
 from tests.harness.demo_nodes import DemoNodeProcess, wait_until
+from tests.harness.demo_routing import start_all
 
 V8, V812 = parse_version("8.11.0"), parse_version("8.15.1")
 ALL = ("master", "data", "ingest")
@@ -39,21 +39,6 @@ def node(name: str) -> NodeInfo:
 
 
 N1, N2, N3 = node("n1"), node("n2"), node("n3")
-
-
-def start_all(state: DemoClusterState, nodes: tuple[NodeInfo, ...], now: int = 0) -> DemoClusterState:
-    for _ in range(20):
-        before = state
-        for (index, shard), group in state.shards.items():
-            for copy in group.copies:
-                if copy.state == INITIALIZING and copy.node:
-                    state = routing.shard_started(state, index, shard, copy.node)
-                if copy.relocating_node:
-                    state = routing.shard_started(state, index, shard, copy.relocating_node)
-        state = routing.reroute(state, nodes, now)
-        if state == before:
-            break
-    return state
 
 
 def cluster(shards: int, replicas: int, nodes: tuple[NodeInfo, ...] = (N1, N2, N3)) -> DemoClusterState:

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from es_framework.dev.demo_es import explain, routing
 from es_framework.dev.demo_es.cluster_state import (
     EXCLUDE_NAME,
-    INITIALIZING,
     STARTED,
     UNASSIGNED,
     DemoClusterState,
@@ -41,27 +40,13 @@ from es_framework.dev.demo_es.version import (
 )
 from es_framework.dev.ports import free_port
 from tests.harness.demo_nodes import DemoNodeProcess, get, wait_until
+from tests.harness.demo_routing import start_all
 
 ALL = ("master", "data", "ingest")
 
 
 def node(name: str, version: str = DEMO_VERSION, roles: tuple[str, ...] = ALL) -> NodeInfo:
     return NodeInfo(f"id-{name}", name, roles, f"h-{name}:9200", f"h-{name}:9300", version)
-
-
-def start_all(state: DemoClusterState, nodes: tuple[NodeInfo, ...], now: int = 0) -> DemoClusterState:
-    for _ in range(10):
-        before = state
-        for (index, shard), group in state.shards.items():
-            for copy in group.copies:
-                if copy.state == INITIALIZING and copy.node:
-                    state = routing.shard_started(state, index, shard, copy.node)
-                if copy.relocating_node:
-                    state = routing.shard_started(state, index, shard, copy.relocating_node)
-        state = routing.reroute(state, nodes, now)
-        if state == before:
-            break
-    return state
 
 
 # ---------------------------------------------------------------------- which version
