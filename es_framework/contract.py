@@ -204,7 +204,7 @@ class NodeReport:
             document = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             return None
-        if not isinstance(document, Mapping):
+        if not isinstance(document, Mapping) or "agent_checks" in document:
             return None
 
         def text(key: str) -> str | None:
@@ -220,3 +220,86 @@ class NodeReport:
             contract=contract if isinstance(contract, int) and not isinstance(contract, bool) else None,
         )
         return report if report != cls() else None
+
+
+@dataclass(frozen=True)
+class AgentCheck:
+    """One agent limit Elasticsearch's production-mode bootstrap checks refuse: what was found on the
+    agent, what Elasticsearch needs, and the operator's fix."""
+
+    name: str
+    found: str
+    needed: str
+    fix: str
+
+    def sentence(self) -> str:
+        return f"{self.name} is {self.found}, Elasticsearch needs {self.needed} (fix: {self.fix})"
+
+
+#: The most checks a report carries (Elasticsearch has about a dozen; the data is untrusted).
+MAX_AGENT_CHECKS = 16
+
+
+@dataclass(frozen=True)
+class AgentCheckReport:
+    """``TaskStatus.data`` of a ``TASK_FAILED`` that the executor sent because the agent failed a
+    bootstrap check before Elasticsearch was started (or Elasticsearch exited 78 naming such a check):
+    JSON ``{"agent_checks": [{"name", "found", "needed", "fix"}, ...], "agent": hostname, "contract"}``.
+
+    The scheduler reads it as "this agent is not configured for Elasticsearch": the node avoids the
+    agent for a while instead of crash-looping on it. The ``agent_checks`` key is what tells it apart
+    from a :class:`NodeReport` (which ``TASK_FAILED`` never carries)."""
+
+    agent: str
+    checks: tuple[AgentCheck, ...]
+    contract: int | None = None
+
+    def encode(self) -> bytes:
+        document = {
+            "agent": self.agent,
+            "agent_checks": [{"name": c.name, "found": c.found, "needed": c.needed, "fix": c.fix} for c in self.checks],
+            "contract": CONTRACT_VERSION if self.contract is None else self.contract,
+        }
+        return json.dumps(document, sort_keys=True).encode("utf-8")
+
+    def summary(self) -> str:
+        """One line for logs and the status: the agent, then each check."""
+        return f"agent {self.agent}: " + "; ".join(check.sentence() for check in self.checks)
+
+    @classmethod
+    def decode_wire(cls, data: object) -> AgentCheckReport | None:
+        """``TaskStatus.data`` as the v1 JSON API carries it (base64 text); None when absent or not such a report."""
+        if not isinstance(data, str) or not data:
+            return None
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (ValueError, binascii.Error):
+            return None
+        return cls.decode(raw)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> AgentCheckReport | None:
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if not isinstance(document, Mapping):
+            return None
+        items = document.get("agent_checks")
+        if not isinstance(items, list) or not items or len(items) > MAX_AGENT_CHECKS:
+            return None
+        checks: list[AgentCheck] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                return None
+            fields = [item.get(key) for key in ("name", "found", "needed", "fix")]
+            if not all(isinstance(f, str) and f and len(f) <= MAX_REPORT_TEXT for f in fields):
+                return None
+            checks.append(AgentCheck(*fields))  # type: ignore[arg-type]
+        agent = document.get("agent")
+        contract = document.get("contract")
+        return cls(
+            agent=agent if isinstance(agent, str) and agent and len(agent) <= MAX_REPORT_TEXT else "?",
+            checks=tuple(checks),
+            contract=contract if isinstance(contract, int) and not isinstance(contract, bool) else None,
+        )
