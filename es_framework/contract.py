@@ -69,6 +69,18 @@ ENV_COMMAND = "ELASTICSEARCH_COMMAND"
 ENV_VERSION = "ELASTICSEARCH_VERSION"
 ENV_UID = "ELASTICSEARCH_UID"
 ENV_NETWORK_HOST = "ELASTICSEARCH_NETWORK_HOST"
+#: ``true``: run Elasticsearch's production-mode bootstrap checks even on a loopback address; the
+#: executor then passes ``-Des.enforce.bootstrap.checks=true`` to Elasticsearch, its own switch
+#: (``BootstrapChecks.ES_ENFORCE_BOOTSTRAP_CHECKS``). An agent sets it with
+#: ``--executor_environment_variables``.
+ENV_ENFORCE_BOOTSTRAP_CHECKS = "ES_MESOS_ENFORCE_BOOTSTRAP_CHECKS"
+#: What the agent's limits are, instead of what the executor reads from ``/proc`` and ``getrlimit``:
+#: tests and the development cluster simulate a short agent with them (the demo node reads them too).
+ENV_AGENT_MAX_MAP_COUNT = "ES_MESOS_AGENT_VM_MAX_MAP_COUNT"
+ENV_AGENT_MAX_FILE_DESCRIPTORS = "ES_MESOS_AGENT_MAX_FILE_DESCRIPTORS"
+ENV_AGENT_MAX_THREADS = "ES_MESOS_AGENT_MAX_THREADS"
+#: ``unlimited`` or a number of bytes (RLIMIT_MEMLOCK).
+ENV_AGENT_MEMLOCK_LIMIT = "ES_MESOS_AGENT_MEMLOCK_LIMIT"
 
 #: Every variable the scheduler may put into a task's environment.
 SCHEDULER_ENV = frozenset(
