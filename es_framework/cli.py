@@ -432,7 +432,7 @@ def _run_scheduler(config: Config, env: Mapping[str, str], hooks: Hooks | None) 
     # Imported here: pymesos and kazoo are only needed to run the scheduler.
     from es_framework.app.run import run_scheduler  # noqa: PLC0415
     from es_framework.app.startup import check_startable  # noqa: PLC0415
-    from es_framework.shell.driver import interrupt_on_sigint  # noqa: PLC0415
+    from es_framework.shell.signals import interrupt_on_sigint  # noqa: PLC0415
 
     check_startable(config, test_hook_vars=_unarmed_test_hooks(env, hooks))
     interrupt_on_sigint()

@@ -54,11 +54,18 @@ ENV_SECURITY = "ELASTICSEARCH_SECURITY"
 ENV_CERTIFICATES = "ELASTICSEARCH_CERTIFICATES"
 ENV_DATA_PATH = "ELASTICSEARCH_DATA_PATH"
 ENV_CONFIG_VOLUME_PATH = "ELASTICSEARCH_CONFIG_VOLUME_PATH"
+#: Mesos containerizer only: the agent user (``--elasticsearchUser``) the executor, started as root,
+#: runs Elasticsearch as; the executor resolves it on the agent (absent on Docker: the image's user).
+ENV_USER = "ELASTICSEARCH_USER"
 #: The agent's zone (absent when the agent has none): the node's ``node.attr.zone``, and with it
 #: shard allocation awareness over zones.
 ENV_NODE_ZONE = "ELASTICSEARCH_NODE_ZONE"
 #: The ``elastic`` user's password; a Mesos SECRET variable, never logged, hidden from Elasticsearch's children.
 ENV_ELASTIC_PASSWORD = "ELASTIC_PASSWORD"
+#: The certificate bundle's password (``--elasticsearchCertificatesPasswordFile``), absent for a bundle
+#: without one; a Mesos SECRET variable like the password, never logged, hidden from Elasticsearch's
+#: children: it reaches Elasticsearch through the keystore (the transport ``secure_password`` settings).
+ENV_CERTIFICATES_PASSWORD = "ELASTICSEARCH_CERTIFICATES_PASSWORD"
 
 SECURITY_ENABLED = "enabled"
 SECURITY_DISABLED = "disabled"
@@ -81,6 +88,9 @@ ENV_AGENT_MAX_FILE_DESCRIPTORS = "ES_MESOS_AGENT_MAX_FILE_DESCRIPTORS"
 ENV_AGENT_MAX_THREADS = "ES_MESOS_AGENT_MAX_THREADS"
 #: ``unlimited`` or a number of bytes (RLIMIT_MEMLOCK).
 ENV_AGENT_MEMLOCK_LIMIT = "ES_MESOS_AGENT_MEMLOCK_LIMIT"
+#: ``unlimited`` or a number of bytes (RLIMIT_AS, RLIMIT_FSIZE).
+ENV_AGENT_MAX_VIRTUAL_MEMORY = "ES_MESOS_AGENT_MAX_VIRTUAL_MEMORY"
+ENV_AGENT_MAX_FILE_SIZE = "ES_MESOS_AGENT_MAX_FILE_SIZE"
 
 #: Every variable the scheduler may put into a task's environment.
 SCHEDULER_ENV = frozenset(
@@ -102,7 +112,9 @@ SCHEDULER_ENV = frozenset(
         ENV_CERTIFICATES,
         ENV_DATA_PATH,
         ENV_CONFIG_VOLUME_PATH,
+        ENV_USER,
         ENV_ELASTIC_PASSWORD,
+        ENV_CERTIFICATES_PASSWORD,
     }
 )
 

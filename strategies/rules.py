@@ -23,6 +23,19 @@ def cluster_full(c: Candidate) -> Finding:
     return passed(f"{view.missing_nodes} of {view.desired_nodes} nodes missing")
 
 
+def agent_check(c: Candidate) -> Finding:
+    """The agent has not failed an agent check lately (:mod:`es_framework.core.blocked_agents`): a
+    blocked agent gets no node, whichever node would launch, until its block ends."""
+    block = c.context.agents.active(c.offer.agent_id, c.context.now)
+    if block is None:
+        return passed("this agent has not failed an agent check lately")
+    return failed(block.sentence())
+
+
+def _agents_blocked(c: Candidate) -> bool:
+    return bool(c.context.agents.blocks)
+
+
 def nodes_per_agent(config: Config) -> int:
     """How many nodes of this cluster one agent may run: ``--maxNodesPerAgent`` with external volumes;
     one with local disk, where nodes on one agent would share the data directory
@@ -127,6 +140,8 @@ def backoff(c: Candidate) -> Finding:
 #: What every strategy checks first, about the cluster and the agent.
 CLUSTER_RULES: tuple[Rule, ...] = (
     Rule("cluster_full", cluster_full),
+    # Reported only while an agent is blocked: a verdict lists what can decide.
+    Rule("agent_check", agent_check, applies=_agents_blocked),
     Rule("agent_has_node", agent_has_node),
 )
 #: Where nodes go: the operator's constraints and the spread over zones (each reported only where it

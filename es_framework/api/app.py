@@ -7,7 +7,7 @@ asks it for a command, and answers JSON. The rules every request follows:
   unknown path 404, wrong method 405 with ``Allow``, bad JSON or wrong types 400, missing or wrong
   token 401 with ``WWW-Authenticate``, body over :data:`MAX_BODY_BYTES` 413. Nothing raises out of
   the app: an unexpected exception is logged with its traceback and answered 500.
-- Mutating requests (PUT, POST) need ``Authorization: Bearer <token>`` when the app has a token;
+- Mutating requests (PUT, POST, DELETE) need ``Authorization: Bearer <token>`` when the app has a token;
   without one the app warns at construction that the API is open.
 - Each mutating request is logged with what was asked, the node id, and the outcome.
 
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 import requests
 
 from es_framework import __version__
+from es_framework.api.agents import clear_agent_failures
 from es_framework.api.core import ApiCore, ApiError, NodeView
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
@@ -48,6 +49,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_PROXY_BYTES = 16 * 1024 * 1024
 RUNNING = "TASK_RUNNING"
 _JSON = "application/json"
+_MUTATING = ("PUT", "POST", "DELETE")
 _PROXIED = {"/v1/es/_search": "_search", "/v1/es/_cluster/stats": "_cluster/stats"}
 
 
@@ -100,7 +102,7 @@ def iso_time(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_TIME_FIELDS = frozenset({"time", "started_at", "last_time"})
+_TIME_FIELDS = frozenset({"time", "started_at", "last_time", "blocked_at", "blocked_until"})
 
 
 def to_json(value: object) -> Any:
@@ -192,7 +194,7 @@ Handler = Callable[[Request], Response]
 
 
 class ApiApp:
-    """The WSGI application. ``token`` (if given) guards every PUT and POST."""
+    """The WSGI application. ``token`` (if given) guards every PUT, POST and DELETE."""
 
     def __init__(
         self,
@@ -234,6 +236,8 @@ class ApiApp:
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
             (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
             (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
+            (re.compile(r"/v1/agents"), {"GET": lambda request: json_response(200, self._core.agents())}),
+            (re.compile(r"/v1/agents/([^/]+)/failures"), {"DELETE": self._clear_agent}),
             (re.compile(r"/v1/volumes"), {"GET": self._volumes}),
             (re.compile(r"/v1/profiles"), {"GET": self._profiles}),
             (re.compile(r"/v1/es/_search"), {"GET": self._proxy}),
@@ -273,11 +277,11 @@ class ApiApp:
                 )
             request = Request(method, path, str(environ.get("QUERY_STRING", "")), environ, match.groups())
             try:
-                if method in ("PUT", "POST"):
+                if method in _MUTATING:
                     self._check_token(request)
                 return handler(request)
             except _RefusedError as refused:
-                if method in ("PUT", "POST"):
+                if method in _MUTATING:
                     logger.info("%s %s refused: %s", method, path, refused)
                 return refused.response
             except ApiError as refused:
@@ -419,6 +423,10 @@ class ApiApp:
 
     def _profiles(self, request: Request) -> Response:
         return json_response(200, list(self._core.profiles()))
+
+    def _clear_agent(self, request: Request) -> Response:
+        self._body(request)
+        return json_response(*clear_agent_failures(self._core, request.params[0], _RefusedError))
 
     def _restart(self, request: Request) -> Response:
         self._body(request)  # enforce the size limit; the body itself means nothing here

@@ -135,6 +135,45 @@ class ClusterEvent:
     node_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AgentCheckView:
+    """One agent limit a node's bootstrap check refused: what the agent has, what Elasticsearch needs,
+    and the operator's fix."""
+
+    name: str
+    found: str
+    needed: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class BlockedAgentView:
+    """An agent that failed an agent check: no node is launched there until ``blocked_until``, unless
+    the operator clears it first (``DELETE /v1/agents/{agent_id}/failures``)."""
+
+    agent_id: str
+    hostname: str
+    checks: tuple[AgentCheckView, ...]
+    blocked_at: float
+    blocked_until: float
+    #: The node and task whose failure blocked it.
+    node_id: int
+    task_id: str
+    #: ``report`` (the executor checked the agent) or ``message`` (Elasticsearch's exit-78 message).
+    source: str
+    #: The whole sentence, as the ``agent_check`` decline reason says it.
+    message: str
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """An agent that offered to this scheduler (since it started), and its block if one is in force."""
+
+    agent_id: str
+    hostname: str
+    blocked: BlockedAgentView | None = None
+
+
 #: The values of :attr:`ClusterOverview.mode`.
 MODE_MESOS = "mesos"
 MODE_LOCAL = "local"
@@ -176,6 +215,10 @@ class ClusterOverview:
     #: What the operator must know about the mode, shown with the cluster's name (local mode: that
     #: it is a development tool, and whether the nodes run the demo node, which is not Elasticsearch).
     mode_note: str | None = None
+    #: Agents that failed an agent check and get no node now, by agent id.
+    blocked_agents: tuple[BlockedAgentView, ...] = ()
+    #: Why no missing node can start (every agent that offered failed an agent check); None otherwise.
+    start_blocked: str | None = None
 
 
 def _empty_counts() -> Mapping[str, int]:
@@ -246,6 +289,16 @@ class ApiCore(Protocol):
     def profiles(self) -> Sequence[Mapping[str, Any]]:
         """The storage profiles and what each means per volume driver (``GET /v1/profiles``), as
         JSON values."""
+        ...
+
+    def agents(self) -> tuple[AgentView, ...]:
+        """Every agent that offered since the scheduler started (and any blocked one), by agent id."""
+        ...
+
+    def clear_agent_failures(self, agent_id: str) -> str:
+        """Lift ``agent_id``'s agent-check block (the operator fixed the agent): nodes may launch there
+        again at once. Returns a sentence saying what was done (also when there was no block in force).
+        Raises :class:`ApiError` 404 for an agent the scheduler has not heard of."""
         ...
 
     def set_desired_nodes(self, count: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from es_framework.api.core import MODES
+from es_framework.api.openapi_agents import AGENT_SCHEMAS, CLUSTER_AGENT_PROPERTIES, agent_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 from es_framework.core.operations import MAX_NODES
 
@@ -50,6 +51,7 @@ _TASK_PROPERTIES: dict[str, Any] = {
 
 _SCHEMAS: dict[str, Any] = {
     **STORAGE_SCHEMAS,
+    **AGENT_SCHEMAS,
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -121,6 +123,7 @@ _SCHEMAS: dict[str, Any] = {
             "events",
             "mode",
             "mode_note",
+            *CLUSTER_AGENT_PROPERTIES,
         ],
         "properties": {
             "cluster_name": {"type": "string"},
@@ -202,6 +205,7 @@ _SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            **CLUSTER_AGENT_PROPERTIES,
         },
     },
     "Health": {
@@ -359,6 +363,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("GoneConfirmation")}},
                 },
             ),
+            **agent_paths(mutating, _error),
             "/v1/volumes": {
                 "get": {
                     "summary": "The external volumes of every node id ever used",

@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 
 import requests
 
+from es_framework.api.agents import blocked_view
 from es_framework.api.core import (
     MODE_LOCAL,
     MODE_MESOS,
+    AgentView,
     ApiError,
     ClusterEvent,
     ClusterOverview,
@@ -33,6 +35,7 @@ from es_framework.api.core import (
     RuleOutcomeView,
 )
 from es_framework.config import Config, redact_url
+from es_framework.core.describe import busy_agents
 from es_framework.core.drain import copies_needed
 from es_framework.core.engine import Engine
 from es_framework.core.mesos_calls import Call
@@ -123,6 +126,8 @@ class SchedulerCore:
         state = published.state
         seen = self.monitor.view
         declines = sorted(published.declines.items(), key=lambda item: (-item[1], item[0]))
+        agents, now = self.engine.agents_now()
+        busy = busy_agents(state, self.config.max_nodes_per_agent) if agents.blocks else frozenset()
         return ClusterOverview(
             cluster_name=self.config.cluster_name,
             framework_name=self.config.framework_name,
@@ -152,7 +157,21 @@ class SchedulerCore:
             ),
             mode=MODE_LOCAL if self.config.local_mode else MODE_MESOS,
             mode_note=mode_note(self.config),
+            blocked_agents=tuple(blocked_view(b) for b in agents.current(now)),
+            start_blocked=agents.no_start(now, state.missing_nodes, busy),
         )
+
+    def agents(self) -> tuple[AgentView, ...]:
+        agents, now = self.engine.agents_now()
+        views = []
+        for agent_id in sorted({*agents.seen, *agents.blocks}):
+            block = agents.active(agent_id, now)
+            hostname = agents.seen.get(agent_id) or agents.blocks[agent_id].hostname
+            views.append(AgentView(agent_id, hostname, blocked_view(block) if block is not None else None))
+        return tuple(views)
+
+    def clear_agent_failures(self, agent_id: str) -> str:
+        return self._run(lambda: self.engine.clear_agent_failures(agent_id))
 
     def metrics(self) -> Metrics:
         published = self.shell.published

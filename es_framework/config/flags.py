@@ -44,6 +44,7 @@ from es_framework.config.values import (
     LOCAL_MODE_WARNING,
     MAX_LOCAL_AGENTS,
 )
+from es_framework.config.versions import parse_es_version
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,29 @@ FLAGS: tuple[FlagSpec, ...] = (
         "certificates_url",
         "",
         optional(parse_binary_url),
-        "PKCS#12 bundle made by elasticsearch-certutil (CA and node certificate, no password), fetched into every "
-        "node's sandbox for transport TLS; needs --elasticsearchPasswordFile.",
+        "PKCS#12 bundle made by elasticsearch-certutil (CA and node certificate; a password-protected one needs "
+        "--elasticsearchCertificatesPasswordFile), fetched into every node's sandbox for transport TLS; needs "
+        "--elasticsearchPasswordFile.",
         "URL",
+    ),
+    FlagSpec(
+        "elasticsearchCertificatesPasswordFile",
+        "certificates_password",
+        "",
+        lambda t: t or None,
+        "File holding the password of the --elasticsearchCertificatesUrl bundle (a password-protected PKCS#12); "
+        "every node gets it in its Elasticsearch keystore (the transport keystore and truststore secure_password).",
+        "PATH",
+        secret=True,
+    ),
+    FlagSpec(
+        "elasticsearchVersion",
+        "elasticsearch_version",
+        "",
+        optional(parse_es_version),
+        "The Elasticsearch version the nodes run, e.g. 8.15.1; the user settings are checked against it. Unset: "
+        "the tag of --elasticsearchDockerImage or the file name of --elasticsearchBinaryUrl when it names one.",
+        "VERSION",
     ),
     FlagSpec("elasticsearchCpu", "cpus", "1.0", parse_positive_number, "CPUs per node.", "CPUS"),
     FlagSpec(
@@ -145,7 +166,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "mem_mb",
         "2048",
         lambda t: parse_positive_number(t, unit=" (MB)"),
-        "Memory per node, in MB; the Elasticsearch heap is half of it.",
+        "Memory of each node's container, in MB (Elasticsearch, its launcher and the executor); the heap is half "
+        "of what is left after 164 MB for the executor and the launcher, at most 31 GB.",
         "MB",
     ),
     FlagSpec(
@@ -275,8 +297,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "api_token",
         "",
         lambda t: t or None,
-        "File holding the bearer token that changing API requests (PUT, POST) must carry; without it the API is "
-        "open to anyone who can reach it (a warning says so).",
+        "File holding the bearer token that changing API requests (PUT, POST, DELETE) must carry; without it the "
+        "API is open to anyone who can reach it (a warning says so).",
         "PATH",
         secret=True,
     ),
@@ -377,6 +399,15 @@ FLAGS: tuple[FlagSpec, ...] = (
         "N",
     ),
     FlagSpec(
+        "agentFailureBackoff",
+        "agent_failure_backoff_s",
+        "600",
+        lambda t: parse_positive_number(t, unit=" (seconds)"),
+        "Seconds an agent that failed an agent check (vm.max_map_count, file descriptors, threads, memory lock) "
+        "gets no node, unless the operator clears it first (DELETE /v1/agents/<id>/failures); default 10 minutes.",
+        "SECONDS",
+    ),
+    FlagSpec(
         "zoneAttribute",
         "zone_attribute",
         "",
@@ -390,7 +421,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "nofile",
         str(ES_REQUIRED_NOFILE),
         lambda t: parse_int_in(t, 1, what="a number of files"),
-        "Open-file limit for the Elasticsearch container (Elasticsearch requires 65535 in production).",
+        "Open-file limit of the node (Docker: ulimit nofile; Mesos containerizer: rlimit_info, applied by the "
+        "agent's posix/rlimits isolator); Elasticsearch requires 65535 in production.",
         "N",
     ),
     FlagSpec(
@@ -398,7 +430,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "elasticsearch_user",
         "elasticsearch",
         parse_user,
-        "User that runs Elasticsearch under the Mesos containerizer.",
+        "Agent user that runs Elasticsearch under the Mesos containerizer (the executor runs as root, prepares "
+        "the node's directories for it and drops privileges).",
         "USER",
     ),
     FlagSpec(

@@ -10,6 +10,45 @@ from es_framework.config.constraints import Constraint
 from es_framework.config.flags import FLAGS
 from es_framework.config.urls import redact_url
 from es_framework.config.values import SECURITY_OFF_WARNING, MesosMaster, Ports, Secret, VolumeMethod
+from es_framework.config.versions import EsVersion, TargetVersion, target_version
+
+#: The largest heap es-mesos gives Elasticsearch: 31 GB, below the JVM's compressed-oops threshold
+#: (near 32 GB; above it every object reference doubles in size). Elasticsearch caps its own
+#: automatic heap at the same figure (``MachineDependentHeap.MAX_HEAP_SIZE`` in elastic/elasticsearch
+#: ``distribution/tools/server-cli``), and its guide says to stay below the threshold ("Set the JVM
+#: heap size": ``Xmx`` no more than 50% of the memory and below the compressed-oops threshold).
+HEAP_CAP_MB = 31 * 1024
+#: The executor's own memory inside the node's container: a Python process (pymesos, about 30 MB
+#: resident once loaded), rounded up for its threads and HTTP clients.
+EXECUTOR_MEMORY_MB = 64
+#: Elasticsearch 8's launcher: its command-line JVM stays beside the server for the node's life.
+#: Elasticsearch reserves this much for it when it sizes its own heap
+#: (``OverheadSystemMemoryInfo.SERVER_CLI_OVERHEAD``); 7.x has no such process, and the 100 MB go to
+#: the page cache.
+LAUNCHER_MEMORY_MB = 100
+#: What the node's container holds besides Elasticsearch's server JVM and the page cache.
+NODE_MEMORY_OVERHEAD_MB = EXECUTOR_MEMORY_MB + LAUNCHER_MEMORY_MB
+
+
+def heap_mb_for(mem_mb: float) -> int:
+    """Elasticsearch's heap (``-Xms`` = ``-Xmx``, MB) in a node container of ``mem_mb``.
+
+    Half of what is left once :data:`NODE_MEMORY_OVERHEAD_MB` is set aside, at most
+    :data:`HEAP_CAP_MB`; never below 1 (a uselessly small heap is a warning at start, see
+    :mod:`es_framework.config.resolve`). The other half is for what Elasticsearch uses beside its heap
+    (direct buffers, which default to half the heap: ``JvmErgonomics``; metaspace, thread stacks) and
+    for Lucene's page cache; above the cap all the rest goes to the page cache.
+
+    The executor's memory is subtracted rather than declared as the ExecutorInfo's own resources:
+    both containerizers limit the one container the executor and Elasticsearch share to the sum of
+    the two anyway (the agent sizes it by ``Executor::allocatedResources``, the executor's resources
+    plus its tasks', in apache/mesos ``src/slave/slave.cpp``), so declaring it would move no memory,
+    only make every offer need more than ``--elasticsearchRam`` and every placement rule count two
+    amounts. The master only warns about an executor without resources on LAUNCH; it refuses one for
+    LAUNCH_GROUP, which es-mesos does not use (``src/master/validation.cpp``, ``MIN_CPUS``/``MIN_MEM``).
+    ``--elasticsearchRam`` stays what an operator sizes: the node container's whole memory.
+    """
+    return max(1, min(HEAP_CAP_MB, int((mem_mb - NODE_MEMORY_OVERHEAD_MB) // 2)))
 
 
 @dataclass(frozen=True)
@@ -54,6 +93,10 @@ class Config:
     #: Both set: Elasticsearch security on (see :attr:`security_enabled`).
     elastic_password: Secret | None = None
     certificates_url: str | None = None
+    #: The password of a password-protected certificate bundle (a Mesos SECRET variable, the keystore).
+    certificates_password: Secret | None = None
+    #: ``--elasticsearchVersion``; see :attr:`target_version` for the version the nodes are checked against.
+    elasticsearch_version: EsVersion | None = None
     api_token: Secret | None = None
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
@@ -65,6 +108,8 @@ class Config:
     zone_attribute: str | None = None
     #: The disruption planner's budget (:mod:`es_framework.core.disruption`): nodes unavailable at once.
     max_unavailable: int = 1
+    #: Seconds an agent that failed an agent check gets no node (:mod:`es_framework.core.blocked_agents`).
+    agent_failure_backoff_s: float = 600.0
     #: Storage profiles: role ("config"/"data") -> profile name, the operator's profile file, and
     #: the profiles it defines once read (:mod:`es_framework.shell.user_settings`, like the settings file).
     volume_profile: tuple[tuple[str, str], ...] = ()
@@ -91,6 +136,16 @@ class Config:
         return self.elastic_password is not None and self.certificates_url is not None
 
     @property
+    def target_version(self) -> TargetVersion:
+        """The Elasticsearch version the operator means to run (:func:`es_framework.config.versions.target_version`)."""
+        return target_version(
+            self.elasticsearch_version,
+            use_docker=self.use_docker,
+            docker_image=self.docker_image,
+            binary_url=self.binary_url,
+        )
+
+    @property
     def security_warning(self) -> str | None:
         """What the scheduler logs at start and the API shows while security is off (a deliberate
         default that must never be silent)."""
@@ -98,8 +153,8 @@ class Config:
 
     @property
     def heap_mb(self) -> int:
-        """Elasticsearch's heap: half the container's memory (the rest is for Lucene's page cache)."""
-        return max(1, int(self.mem_mb // 2))
+        """Elasticsearch's heap in the node's container of ``--elasticsearchRam``: :func:`heap_mb_for`."""
+        return heap_mb_for(self.mem_mb)
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration as flag names and JSON values, with secrets masked."""
@@ -119,6 +174,8 @@ def _to_public(value: Any, *, url: bool = False) -> Any:
         return value.url
     if isinstance(value, Constraint):
         return value.public()
+    if isinstance(value, EsVersion):
+        return str(value)
     if isinstance(value, Ports):
         return {"http": value.http, "transport": value.transport}
     if isinstance(value, tuple):

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from es_framework.config.flags import FLAGS, FLAGS_BY_NAME
-from es_framework.config.record import Config
+from es_framework.config.record import NODE_MEMORY_OVERHEAD_MB, Config, heap_mb_for
 from es_framework.config.urls import redact_credentials, redact_url
 from es_framework.config.values import ENV_PREFIX, ES_REQUIRED_NOFILE, ConfigError, Ports, Secret
+
+#: Below this heap (MB) Elasticsearch hardly holds a cluster state: warned about at start.
+MIN_USEFUL_HEAP_MB = 512
 
 
 def _read_secret(path: str, warnings: list[str], flag: str) -> Secret:
@@ -118,6 +121,15 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
             f"--{given_flag} is given without --{missing_flag}: Elasticsearch security needs both (a cluster of "
             "several nodes needs transport TLS, and its users need the elastic password)"
         )
+    if (
+        values.get("elasticsearchCertificatesPasswordFile") is not None
+        and "elasticsearchCertificatesUrl" in values
+        and values["elasticsearchCertificatesUrl"] is None
+    ):
+        problems.append(
+            "--elasticsearchCertificatesPasswordFile is given without --elasticsearchCertificatesUrl: it is the "
+            "password of that certificate bundle"
+        )
     nodes = values.get("elasticsearchNodes")
     if isinstance(nodes, int) and nodes % 2 == 0:
         warnings.append(
@@ -169,9 +181,11 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
             "in production mode (fine for development machines that cap the limit)"
         )
     mem = values.get("elasticsearchRam")
-    if isinstance(mem, float) and mem < 1024:
+    if isinstance(mem, float) and heap_mb_for(mem) < MIN_USEFUL_HEAP_MB:
         warnings.append(
-            f"--elasticsearchRam {mem:g} MB gives a heap of {int(mem // 2)} MB; Elasticsearch needs 512 MB or more"
+            f"--elasticsearchRam {mem:g} MB gives a heap of {heap_mb_for(mem)} MB (half of what is left after "
+            f"{NODE_MEMORY_OVERHEAD_MB} MB for the executor and Elasticsearch's launcher); Elasticsearch needs "
+            f"{MIN_USEFUL_HEAP_MB} MB or more: give it {2 * MIN_USEFUL_HEAP_MB + NODE_MEMORY_OVERHEAD_MB} MB or more"
         )
 
 

@@ -30,10 +30,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from es_framework.config import Config
+from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.config_record import record_configuration
-from es_framework.core.describe import describe
+from es_framework.core.engine_agents import AgentChecks
 from es_framework.core.engine_commands import OperatorCommands
 from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
+from es_framework.core.es_versions import version_news
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
@@ -69,7 +71,7 @@ class Store(Protocol):
 # --- the engine -------------------------------------------------------------------------------------
 
 
-class Engine(OperatorCommands):
+class Engine(OperatorCommands, AgentChecks):
     def __init__(
         self,
         config: Config,
@@ -87,6 +89,7 @@ class Engine(OperatorCommands):
         #: defines what a strategy is (core/evaluation.py) and never imports one.
         self._strategy = strategy
         self.backoff = Backoff()
+        self.agents = BlockedAgents(block_s=config.agent_failure_backoff_s)
         self.declines = DeclineCounts()
         self.counters = Counters()
         #: Newest last; the engine thread appends, readers take a copy (``tuple(engine.events)``).
@@ -244,6 +247,7 @@ class Engine(OperatorCommands):
 
         self.counters.offers_received += len(offers)
         known = self._learn_hostnames(offers)
+        self._agents_offered(offers)
         plan = plan_offer_cycle(
             known,
             offers,
@@ -252,6 +256,7 @@ class Engine(OperatorCommands):
             backoff=self.backoff,
             new_launch_id=self._new_launch_id,
             strategy=self._strategy,
+            agents=self.agents,
         )
         declined = [d.offer for d in plan.declines]
         new_state, removals = plan_removals(
@@ -302,7 +307,7 @@ class Engine(OperatorCommands):
             by_refuse.setdefault(refuse, []).append(decline.offer.id)
         calls.extend(Decline(tuple(ids), refuse) for refuse, ids in sorted(by_refuse.items()))
         if plan.launches:
-            log.info("%s", describe(self.state))
+            log.info("%s", self._describe())
         calls.extend(self._offer_interest())
         calls.extend(self.seed_host_messages())
         return calls
@@ -370,6 +375,11 @@ class Engine(OperatorCommands):
             elif touched is not None and decision.node_id is not None and decision.action is not Action.IGNORE:
                 touched.add(decision.node_id)
             node = f"node {decision.node_id}" if decision.node_id is not None else "no node"
+            reported = update.report.version if update.report is not None else None
+            if reported and (holder is None or holder.version != reported):  # a task's first report, or a new one
+                mismatch = version_news(reported, None, self.config.target_version)
+                if mismatch is not None:
+                    log.warning("%s task %s: %s", node, update.task_id, mismatch)
             # A running executor repeats TASK_RUNNING with every health report: routine, so DEBUG.
             log.log(
                 logging.DEBUG if decision.duplicate else logging.INFO,
@@ -396,7 +406,7 @@ class Engine(OperatorCommands):
             calls.extend(self._after_update(update, decision, never_launched, intended))
             progress = progress or decision.action is not Action.IGNORE
         if progress:
-            log.info("%s", describe(self.state))
+            log.info("%s", self._describe())
         calls.extend(self._offer_interest())
         calls.extend(self.seed_host_messages(changed=None if touched is None else (before, touched)))
         return calls
@@ -420,6 +430,8 @@ class Engine(OperatorCommands):
                     update.task_id,
                     update.state,
                 )
+            elif (blocked := self._agent_check_failed(update, decision.node_id)) is not None:
+                calls.extend(blocked)  # the agent's fault, not a crash loop of the node: no back-off
             elif update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
                 kind, now = classify_failure(update), self._clock()
                 self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", now, update.task_id)

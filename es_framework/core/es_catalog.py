@@ -10,13 +10,40 @@ A catalog cannot list every setting (plugins register their own, and the lists g
 minor release), so a setting that is neither known nor removed is only *warned* about. Errors are
 reserved for what Elasticsearch certainly refuses: removed settings, and index-level settings in
 the node configuration. Supported: 7.x from 7.9 (the first with ``node.roles``) and 8.x.
+
+What 8.0 removed is Elastic's list in the 8.0 migration guide ("Cluster and node setting changes",
+``docs/reference/migration/migrate_8_0/cluster-node-setting-changes.asciidoc``, and "Monitoring
+changes", ``.../migrate_8_0/monitoring.asciidoc``, in elastic/elasticsearch), each of which says
+"Specifying this setting in elasticsearch.yml will result in an error on startup". What a later
+*minor* added is :mod:`es_framework.core.es_versions`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-SUPPORTED_MAJORS = (7, 8)
+from es_framework.config import versions
+
+#: One definition (:mod:`es_framework.config.versions`), re-exported for the catalog's users.
+SUPPORTED_MAJORS = versions.SUPPORTED_MAJORS
+
+
+@lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    parts = (r"[^.]+" if part == "*" else re.escape(part) for part in pattern.split("."))
+    return re.compile(r"\.".join(parts))
+
+
+def pattern_matches(pattern: str, key: str) -> bool:
+    """Whether ``key`` is ``pattern``: an exact name, a prefix ending in ``.`` (every setting under it),
+    ``*`` standing for one name segment (an exporter's or a profile's name), or both."""
+    if pattern.endswith("."):
+        head = _pattern(pattern[:-1])
+        match = head.match(key)
+        return match is not None and key[match.end() : match.end() + 1] == "." and len(key) > match.end() + 1
+    return _pattern(pattern).fullmatch(key) is not None
 
 
 @dataclass(frozen=True)
@@ -30,7 +57,7 @@ class Removed:
     deprecated_in: int | None = None
 
     def matches(self, key: str) -> bool:
-        return key.startswith(self.key) if self.key.endswith(".") else key == self.key
+        return pattern_matches(self.key, key)
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,63 @@ REMOVED = (
     Removed("gateway.recover_after_master_nodes", "gateway.recover_after_data_nodes", 8, deprecated_in=7),
     Removed("gateway.expected_master_nodes", "gateway.expected_data_nodes", 8, deprecated_in=7),
     Removed("bootstrap.system_call_filter", "nothing: the system call filter is always on", 8, deprecated_in=7),
+    # The rest of the 8.0 migration guide's list (see the module docstring).
+    Removed("xpack.monitoring.exporters.*.use_ingest", "nothing: the monitoring pipelines had no function", 8, 7),
+    Removed(
+        "xpack.monitoring.exporters.*.index.pipeline.master_timeout",
+        "nothing: the monitoring pipelines are gone",
+        8,
+        deprecated_in=7,
+    ),
+    Removed(
+        "xpack.monitoring.exporters.*.index.template.create_legacy_templates",
+        "nothing: the legacy monitoring templates are gone",
+        8,
+        deprecated_in=7,
+    ),
+    Removed(
+        "xpack.monitoring.exporters.*.auth.password",
+        "xpack.monitoring.exporters.<name>.auth.secure_password (in the keystore)",
+        8,
+        deprecated_in=7,
+    ),
+    *(
+        Removed(f"xpack.{feature}.enabled", "nothing: the basic-license feature is always on", 8, deprecated_in=7)
+        for feature in ("enrich", "flattened", "ilm", "monitoring", "rollup", "slm", "sql", "transform", "vectors")
+    ),
+    Removed("cluster.routing.allocation.disk.include_relocations", "nothing: relocations always count", 8, 7),
+    Removed("cluster.join.timeout", "nothing: join attempts no longer time out", 8, deprecated_in=7),
+    Removed("http.content_type.required", "nothing: requests must always name their content type", 8, 7),
+    Removed("http.tcp_no_delay", "http.tcp.no_delay", 8, deprecated_in=7),
+    Removed("network.tcp.connect_timeout", "transport.connect_timeout", 8, deprecated_in=7),
+    Removed("xpack.security.authc.accept_default_password", "nothing: it has had no effect since 6.0", 8, 7),
+    Removed("xpack.security.authz.store.roles.index.cache.max_size", "nothing (redundant since 5.2)", 8, 7),
+    Removed("xpack.security.authz.store.roles.index.cache.ttl", "nothing (redundant since 5.2)", 8, 7),
+    Removed("transport.profiles.*.xpack.security.type", "nothing: the transport client is gone", 8, 7),
+    Removed("pidfile", "node.pidfile", 8, deprecated_in=7),
+    Removed("processors", "node.processors", 8, deprecated_in=7),
+    Removed("cluster.remote.connect", "node.roles (remote_cluster_client)", 8, deprecated_in=7),
+    Removed("node.local_storage", "nothing: every node needs local storage", 8, deprecated_in=7),
+    Removed("cluster.routing.allocation.include._tier", "index.routing.allocation.include._tier_preference", 8, 7),
+    Removed("cluster.routing.allocation.exclude._tier", "index.routing.allocation.include._tier_preference", 8, 7),
+    Removed("cluster.routing.allocation.require._tier", "index.routing.allocation.include._tier_preference", 8, 7),
+    Removed("gateway.auto_import_dangling_indices", "the dangling indices API", 8, deprecated_in=7),
+    Removed("transport.tcp.connect_timeout", "transport.connect_timeout", 8, deprecated_in=7),
+    Removed("transport.tcp_no_delay", "transport.tcp.no_delay", 8, deprecated_in=7),
+    *(
+        Removed(f"transport.profiles.*.{old}", f"transport.profiles.<name>.tcp.{new}", 8, deprecated_in=7)
+        for old, new in (
+            ("tcp_no_delay", "no_delay"),
+            ("tcp_keep_alive", "keep_alive"),
+            ("reuse_address", "reuse_address"),
+            ("send_buffer_size", "send_buffer_size"),
+            ("receive_buffer_size", "receive_buffer_size"),
+        )
+    ),
+    Removed("repositories.fs.compress", "the repository's own compress setting", 8, deprecated_in=7),
+    # Prefixes last: an exact name above wins over its family.
+    Removed("search.remote.", "cluster.remote.*", 8, deprecated_in=7),
+    Removed("thread_pool.listener.", "nothing: the listener thread pool is gone", 8, deprecated_in=7),
     Removed("http.enabled", "nothing: HTTP is always on (removed in 7.0)", 7),
     Removed("path.conf", "the ES_PATH_CONF environment variable", 7),
     Removed("path.scripts", "stored scripts", 7),

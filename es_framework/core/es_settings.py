@@ -9,7 +9,8 @@ scheduler (which reads and checks the user's file, ``--elasticsearchSettingsLoca
   es-mesos decides (identity, roles, paths, network and ports, discovery and bootstrap, the security
   settings it manages); a user's value for one of them is dropped with a warning;
 - :func:`validate_user_settings`: the user's settings against the catalogs of
-  :mod:`es_framework.core.es_catalog` (errors for what Elasticsearch would refuse, warnings otherwise);
+  :mod:`es_framework.core.es_catalog` and, for a known version, the minors of
+  :mod:`es_framework.core.es_versions` (errors for what Elasticsearch would refuse, warnings otherwise);
 - :func:`read_settings_yaml`: an ``elasticsearch.yml`` flattened to dotted keys the way
   Elasticsearch does it (nested mappings joined with ``.``, scalars kept as the text written, lists
   kept as lists);
@@ -19,13 +20,16 @@ scheduler (which reads and checks the user's file, ``--elasticsearchSettingsLoca
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import yaml
 
-from es_framework.core.es_catalog import SUPPORTED_MAJORS, check_setting
+from es_framework.config.versions import EsVersion
+from es_framework.core.es_catalog import SUPPORTED_MAJORS, Verdict, check_setting
+from es_framework.core.es_versions import check_setting_at
 
 #: A value es-mesos writes: strings, ports (int), switches (bool) and lists of strings.
 SettingValue = str | int | bool | list[str]
@@ -189,14 +193,22 @@ class Validation:
         return not self.errors
 
 
-def validate_user_settings(settings: Mapping[str, UserValue], major: int | None) -> Validation:
-    """Check the user's settings for Elasticsearch ``major``, or for every supported major when it is unknown
-    (the scheduler's case): then only a setting refused by every supported major is an error."""
-    majors = SUPPORTED_MAJORS if major is None else (major,)
+def validate_user_settings(settings: Mapping[str, UserValue], target: int | EsVersion | None) -> Validation:
+    """Check the user's settings for the target: an Elasticsearch version (its major's rules, and the
+    settings newer than it), a major alone (the executor with ``ELASTICSEARCH_VERSION=8``), or nothing
+    (the scheduler without a target version): then only a setting refused by every supported major is
+    an error."""
+    judges: list[tuple[int, Callable[[str], Verdict]]]
+    if isinstance(target, EsVersion):
+        version = target
+        judges = [(version.major, lambda key: check_setting_at(key, version))]
+    else:
+        majors = SUPPORTED_MAJORS if target is None else (target,)
+        judges = [(m, functools.partial(check_setting, major=m)) for m in majors]
     errors: list[str] = []
     warnings: list[str] = []
     for key in sorted(settings):
-        verdicts = [(m, check_setting(key, m)) for m in majors]
+        verdicts = [(m, judge(key)) for m, judge in judges]
         refused = [(m, v.error) for m, v in verdicts if v.error]
         if len(refused) == len(verdicts):
             # Every major refuses it: one message (the newest major's reason).

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from es_framework.config import Config
+from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.failures import Backoff
 from es_framework.core.node_state import Pin
@@ -35,6 +36,8 @@ class EvaluationContext:
     #: Missing node ids whose external volumes can only be attached in one zone (the driver's
     #: volumes are zonal): node id -> that zone, where the volumes were last attached.
     zone_bound: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Agents that failed an agent check, blocked for every node until their block ends.
+    agents: BlockedAgents = field(default_factory=BlockedAgents)
 
     @property
     def node_zone(self) -> str | None:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.config import Config
+from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.bootstrap import decide_bootstrap, is_master_eligible
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.evaluation import EvaluationContext, OfferEvaluator, RuleOutcome, Verdict
@@ -37,6 +38,8 @@ from identity.task_ids import new_launch_id, task_id_for
 SHORT_REFUSE_S = 5.0
 #: ... and this late once the cluster is complete (the scheduler also suppresses offers then).
 LONG_REFUSE_S = 300.0
+#: The longest ``refuse_seconds`` Mesos takes: a year (it caps longer filters there).
+MAX_REFUSE_S = 31536000.0
 #: Launches one offer cycle may record: their records and volume sets go into one state write, which
 #: must fit one ZooKeeper request (``jute.maxbuffer``, 1 MB by default) together with the cluster
 #: document (see shell/state_store/zookeeper_write.py); a bigger cluster forms over a few cycles.
@@ -95,14 +98,18 @@ def plan_offer_cycle(
     backoff: Backoff | None = None,
     new_launch_id: Callable[[], str] = new_launch_id,
     strategy: OfferEvaluator,
+    agents: BlockedAgents | None = None,
 ) -> OfferPlan:
     backoff = backoff or Backoff()
+    agents = agents or BlockedAgents()
     allocator = state.allocator()
     if state.missing_nodes > 0:
         # Decided with the first launch of a brand-new cluster, and persisted with it.
         state = decide_bootstrap(state, config.framework_name, config.master_nodes)
     fields = tuple(dict.fromkeys(constraint.field for constraint in config.constraints))
-    view = _placement_view(state, offers, config, strategy, fields)
+    # A blocked agent's values are not waited for: spreading would hold nodes back for an agent that takes none.
+    open_offers = [offer for offer in offers if agents.active(offer.agent_id, now) is None]
+    view = _placement_view(state, open_offers, config, strategy, fields)
     zonal = _zone_bound(state, config)
     launches: list[Launch] = []
     declines: list[DeclinedOffer] = []
@@ -116,7 +123,7 @@ def plan_offer_cycle(
         bound = MappingProxyType({i: z for i, z in zonal.items() if i not in allocator})
         zone = agent_zone(offer, config.zone_attribute)
         node_id = _choose_node_id(allocator, state.desired_nodes, waiting, offer.agent_id, zone_bound=bound, zone=zone)
-        context = EvaluationContext(node_id, waiting, backoff, now, zone_bound=bound)
+        context = EvaluationContext(node_id, waiting, backoff, now, zone_bound=bound, agents=agents)
         verdict = strategy.evaluate(offer, view, config, context)
         if not verdict.accepted:
             declines.append(DeclinedOffer(offer, verdict, _refuse_seconds(verdict, view, context)))
@@ -268,7 +275,11 @@ def _choose_node_id(
 
 def _refuse_seconds(verdict: Verdict, view: ClusterView, context: EvaluationContext) -> float:
     """How long Mesos should keep this agent's resources from us: until the node waiting after
-    failures may launch again; long once the cluster is complete; short while nodes are missing."""
+    failures may launch again, or until the agent's block ends; long once the cluster is complete; short
+    while nodes are missing."""
+    block = context.agents.active(verdict.agent_id, context.now) if verdict.rule == "agent_check" else None
+    if block is not None:
+        return max(SHORT_REFUSE_S, min(block.until - context.now, MAX_REFUSE_S))
     if verdict.rule == "backoff" and context.node_id is not None:
         wait = context.backoff.wait(context.node_id, context.now)
         return max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
-from es_framework.contract import NodeReport
+from es_framework.contract import AgentCheckReport, NodeReport
 from es_framework.core.node_state import (
     FREEING_STATES,
     LIVE_STATES,
@@ -59,6 +59,8 @@ class StatusUpdate:
     timestamp: float | None = None
     #: What the executor reported about the node in ``TaskStatus.data``, if anything.
     report: NodeReport | None = None
+    #: The agent limits a bootstrap check refused (``TaskStatus.data`` of a TASK_FAILED), if any.
+    agent_checks: AgentCheckReport | None = None
 
 
 def parse_status(raw: object) -> StatusUpdate:
@@ -91,6 +93,8 @@ def parse_status(raw: object) -> StatusUpdate:
         healthy=healthy if isinstance(healthy, bool) else None,
         timestamp=_timestamp(raw.get("timestamp")),
         report=NodeReport.decode_wire(raw.get("data")),
+        # Only a TASK_FAILED carries one: no second decode of every RUNNING update's data.
+        agent_checks=AgentCheckReport.decode_wire(raw.get("data")) if state is TaskState.FAILED else None,
     )
 
 

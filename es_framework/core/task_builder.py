@@ -40,11 +40,19 @@ isolator skips them). Without a container image, though, the executor sees the a
 under every filesystem isolator, so normal mode needs no volume there: the executor is given the
 absolute agent directory and creates it. External volumes on the Mesos containerizer need an agent
 with ``--isolation=filesystem/linux,docker/volume`` (or mesos-module-dvdi for ``dvdi``).
+
+Limits and user (see :func:`rlimit_info`, :func:`memory_lock_requested`): the Docker container gets
+``ulimit nofile=N:N`` (``--elasticsearchNofile``), and ``ulimit memlock=-1:-1`` when the user's settings
+turn ``bootstrap.memory_lock`` on; the Mesos container gets the same limits as
+``ContainerInfo.rlimit_info``, which only an agent running the ``posix/rlimits`` isolator applies. On both
+containerizers the executor runs as root (Docker: ``FrameworkInfo.user``, the image's ``USER root``;
+Mesos: ``CommandInfo.user``) and starts Elasticsearch as its own user (:mod:`es_framework.executor.process`).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +83,11 @@ DVDI_MOUNT_ROOT = "/var/lib/es-mesos/volumes"
 
 #: How long Elasticsearch gets to stop cleanly (flush, leave the cluster) before it is killed.
 GRACE_PERIOD_NS = 120 * 10**9
+#: Who the executor runs as under the Mesos containerizer: it prepares the node's directories as root and
+#: starts Elasticsearch as ``--elasticsearchUser`` (``ELASTICSEARCH_USER``).
+EXECUTOR_USER = "root"
+#: Elasticsearch's switch for locking its heap in RAM (``BootstrapSettings.MEMORY_LOCK_SETTING``).
+MEMORY_LOCK_SETTING = "bootstrap.memory_lock"
 
 
 @dataclass(frozen=True)
@@ -152,8 +165,37 @@ def _labels(config: Config, node_id: int) -> dict[str, Any]:
     return {"labels": [{"key": k, "value": v} for k, v in pairs]}
 
 
+def memory_lock_requested(user_settings: Mapping[str, str | list[str]]) -> bool:
+    """Whether the operator's settings turn ``bootstrap.memory_lock`` on. Elasticsearch reads the value
+    with ``Booleans.parseBoolean`` (elastic/elasticsearch ``libs/core``): exactly ``true`` is true,
+    ``false`` false, anything else is refused at start. So only ``true`` asks the agent for the limit."""
+    return user_settings.get(MEMORY_LOCK_SETTING) == "true"
+
+
+def rlimit_info(config: Config) -> dict[str, Any]:
+    """The Mesos container's ``RLimitInfo``: ``RLMT_NOFILE`` soft = hard = ``--elasticsearchNofile``, and
+    ``RLMT_MEMLOCK`` unlimited when :func:`memory_lock_requested` (in apache/mesos
+    ``include/mesos/v1/mesos.proto``, ``RLimitInfo.RLimit``, a limit with neither ``soft`` nor ``hard``
+    is unlimited; ``src/posix/rlimits.cpp``, ``rlimits::set``, turns it into ``RLIM_INFINITY``).
+
+    Only the agent's ``posix/rlimits`` isolator reads the field
+    (``src/slave/containerizer/mesos/isolators/posix/rlimits.cpp``, ``prepare``, hands it to the
+    launcher, which sets the limits before it execs the executor: ``installResourceLimits`` in
+    ``src/slave/containerizer/mesos/launch.cpp``). Without that isolator the field is ignored without a
+    word, and no other isolator refuses it (``filesystem/posix`` refuses images and volumes only:
+    ``isolators/filesystem/posix.cpp``, ``prepare``), so a task that carries it launches on every agent;
+    the executor's own limit check then tells the operator."""
+    limits: list[dict[str, Any]] = [{"type": "RLMT_NOFILE", "soft": config.nofile, "hard": config.nofile}]
+    if memory_lock_requested(config.user_settings):
+        limits.append({"type": "RLMT_MEMLOCK"})
+    return {"rlimits": limits}
+
+
 def _docker_container(config: Config, node_id: int) -> tuple[dict[str, Any], NodePaths]:
     parameters: list[dict[str, str]] = [{"key": "ulimit", "value": f"nofile={config.nofile}:{config.nofile}"}]
+    if memory_lock_requested(config.user_settings):
+        # -1 is Docker's "unlimited" for a ulimit (docker run --ulimit, both soft and hard).
+        parameters.append({"key": "ulimit", "value": "memlock=-1:-1"})
     volumes: list[dict[str, Any]] = []
     driver = config.external_volume_driver
     if driver:
@@ -191,7 +233,7 @@ def _docker_container(config: Config, node_id: int) -> tuple[dict[str, Any], Nod
 
 def _mesos_container(config: Config, node_id: int, env: dict[str, str]) -> tuple[dict[str, Any], NodePaths]:
     driver = config.external_volume_driver
-    container: dict[str, Any] = {"type": "MESOS"}
+    container: dict[str, Any] = {"type": "MESOS", "rlimit_info": rlimit_info(config)}
     if not driver:
         # No image: the executor shares the agent's filesystem, and a volume would fail the launch on
         # Mesos' default isolation (see the module docstring).
@@ -277,6 +319,9 @@ def build_task_info(
         env[contract.ENV_SECURITY] = contract.SECURITY_ENABLED
         env[contract.ENV_CERTIFICATES] = certificates_file_name(config.certificates_url)
         secrets[contract.ENV_ELASTIC_PASSWORD] = config.elastic_password.reveal()
+        if config.certificates_password is not None:
+            # Like the password: a SECRET variable, never a plain one, a label or a command line.
+            secrets[contract.ENV_CERTIFICATES_PASSWORD] = config.certificates_password.reveal()
         uris.append({"value": config.certificates_url, "extract": False, "cache": False})
     else:
         env[contract.ENV_SECURITY] = contract.SECURITY_DISABLED
@@ -287,12 +332,19 @@ def build_task_info(
         command = {"shell": False, "value": EXECUTOR_COMMAND}
     else:
         container, paths = _mesos_container(config, node_id, env)
+        # The executor runs as root to prepare the node's directories and drops to --elasticsearchUser for
+        # Elasticsearch. CommandInfo.user, not FrameworkInfo.user: the agent (with --switch_user, its
+        # default) takes the command's user over the framework's (Framework::addExecutor in apache/mesos
+        # src/slave/slave.cpp), and a running framework's FrameworkInfo.user never changes
+        # (preserveImmutableFields in src/master/validation.cpp), nor must it be root on a master started
+        # with --root_submissions=false.
         command = {
             "shell": False,
             "value": EXECUTOR_COMMAND,
             "arguments": [EXECUTOR_COMMAND],
-            "user": config.elasticsearch_user,
+            "user": EXECUTOR_USER,
         }
+        env[contract.ENV_USER] = config.elasticsearch_user
         if config.binary_url:
             uris.insert(0, {"value": config.binary_url, "extract": True, "cache": False})
     if uris:

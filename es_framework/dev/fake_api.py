@@ -28,10 +28,12 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from es_framework.api.agents import blocked_view
 from es_framework.api.app import ApiApp
 from es_framework.api.core import (
     MODE_LOCAL,
     MODE_MESOS,
+    AgentView,
     ApiError,
     ClusterEvent,
     ClusterOverview,
@@ -46,6 +48,8 @@ from es_framework.api.core import (
 )
 from es_framework.api.server import serve
 from es_framework.config import Config, resolve_config
+from es_framework.contract import AgentCheck
+from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import MAX_NODES
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
@@ -127,12 +131,23 @@ SAMPLE_DECLINES = (
 )
 
 
+def sample_agents(nodes: Sequence[NodeView]) -> BlockedAgents:
+    """The nodes' agents, and one more (``agent-9-S0``) that failed ``vm.max_map_count`` at ``EPOCH``."""
+    seen = [(n.agent_id, n.hostname) for n in nodes] + [("agent-9-S0", "agent9.example.com")]
+    check = AgentCheck("vm.max_map_count", "65530", "at least 262144", "sysctl -w vm.max_map_count=262144")
+    agents = BlockedAgents().offered(seen)
+    agents, _ = agents.block(
+        "agent-9-S0", "agent9.example.com", (check,), node_id=3, task_id="elasticsearch-node3-0f3a9c0", now=EPOCH
+    )
+    return agents
+
+
 @dataclass(frozen=True)
 class Call:
     """A command the fake core accepted."""
 
     name: str
-    argument: int
+    argument: int | str
 
 
 def sample_volume_config() -> Config:
@@ -177,6 +192,8 @@ class FakeCore:
         self._nodes = {n.node_id: n for n in (nodes if nodes is not None else tuple(sample_node(i) for i in (1, 2, 3)))}
         self._desired = desired_nodes if desired_nodes is not None else len(self._nodes)
         self.calls: list[Call] = []
+        #: Agents, and their blocks as of ``EPOCH`` (the fake's fixed now).
+        self.blocked_agents = sample_agents(tuple(self._nodes.values()))
         self.alive = True
         self.registered = True
 
@@ -212,6 +229,7 @@ class FakeCore:
             ),
             mode=self.mode,
             mode_note=self.mode_note,
+            blocked_agents=tuple(blocked_view(b) for b in self.blocked_agents.current(EPOCH)),
         )
 
     def nodes(self) -> tuple[NodeView, ...]:
@@ -273,6 +291,24 @@ class FakeCore:
 
     def profiles(self) -> Sequence[Mapping[str, Any]]:
         return profile_catalog(sample_volume_config())
+
+    def agents(self) -> tuple[AgentView, ...]:
+        with self._lock:
+            agents = self.blocked_agents
+        return tuple(
+            AgentView(a, h, blocked_view(b) if (b := agents.active(a, EPOCH)) is not None else None)
+            for a, h in sorted(agents.seen.items())
+        )
+
+    def clear_agent_failures(self, agent_id: str) -> str:
+        with self._lock:
+            if not self.blocked_agents.knows(agent_id):
+                raise ApiError(404, f"no agent {agent_id} has offered to this scheduler or failed an agent check")
+            self.blocked_agents, block = self.blocked_agents.clear(agent_id)
+            self.calls.append(Call("clear_agent_failures", agent_id))
+        if block is None:
+            return f"agent {agent_id} has no agent-check failure in force: nothing to clear"
+        return f"{block.agent()}: block lifted by the operator"
 
     def set_desired_nodes(self, count: int) -> None:
         if count > MAX_NODES:  # as the real scheduler refuses it (core/operations.py)

@@ -26,32 +26,46 @@ environment and the ExecutorInfo's environment (the ``ELASTICSEARCH_*`` names of
    - The config directory is regenerated on every start (``elasticsearch.yml`` from
      :mod:`es_framework.core.es_settings`: identity, ``ELASTICSEARCH_NODE_ROLES``, network, discovery
      by ``unicast_hosts.txt``, bootstrap, security, then ``ELASTICSEARCH_USER_SETTINGS`` minus the
-     settings es-mesos owns). User settings this major refuses fail the task.
+     settings es-mesos owns). User settings this Elasticsearch (its version, else its major) refuses fail
+     the task.
    - ``ELASTICSEARCH_INITIAL_MASTER_NODES`` is dropped, with a warning, when the data path already
      holds a cluster (7: ``nodes/0/_state``, 8: ``_state``), unless the executor's marker
      ``.es-mesos-unformed`` (written into an empty data path, removed once a cluster uuid is seen)
      says that state never joined a cluster.
    - ``ELASTICSEARCH_SECURITY=enabled`` (needs ``ELASTIC_PASSWORD`` and ``ELASTICSEARCH_CERTIFICATES``,
-     the sandbox path of an ``elasticsearch-certutil`` PKCS#12 bundle without a password): the
+     the sandbox path of an ``elasticsearch-certutil`` PKCS#12 bundle, and, for a bundle with a
+     password, ``ELASTICSEARCH_CERTIFICATES_PASSWORD``): the
      bundle is copied to ``certs/elastic-certificates.p12`` (0640) and transport TLS is configured;
      HTTP stays plain. ``disabled`` (the default) writes ``xpack.security.enabled: false`` and warns.
    - With ``ELASTIC_PASSWORD`` and ``<home>/bin/elasticsearch-keystore``, the keystore is created if
-     missing and the password stored as ``bootstrap.password`` through stdin, as Elasticsearch's user
-     with ``ES_PATH_CONF`` set. The password is never on a command line, in a log, or in
-     Elasticsearch's environment;
-4. starts Elasticsearch with ``ES_PATH_CONF`` set and the heap of ``ES_JAVA_OPTS``; reports
+     missing and the password stored as ``bootstrap.password``, the bundle's password as the transport
+     keystore and truststore ``secure_password``, each through stdin, as Elasticsearch's user with
+     ``ES_PATH_CONF`` set (:mod:`~es_framework.executor.keystore`). No password is ever on a command
+     line, in a log, or in Elasticsearch's environment;
+4. checks the agent as Elasticsearch's production-mode bootstrap checks will
+   (:mod:`~es_framework.executor.bootstrap_checks`: ``vm.max_map_count``, file descriptors, threads,
+   memory lock, virtual memory, file size; each value injectable by an ``ES_MESOS_AGENT_*`` variable).
+   Enforced (the transport leaves loopback, or ``ES_MESOS_ENFORCE_BOOTSTRAP_CHECKS=true``, which also
+   reaches Elasticsearch as ``-Des.enforce.bootstrap.checks=true``), a failure ends the task with
+   ``TASK_FAILED`` naming the agent, the values and the fixes, its ``data`` an
+   :class:`es_framework.contract.AgentCheckReport`; otherwise failures are warnings. Elasticsearch
+   binds the agent's own IP when that is a loopback address (``LIBPROCESS_IP``; local mode, the
+   development cluster), else ``0.0.0.0``; it publishes the agent's hostname unless that resolves to
+   loopback only on a non-loopback agent, or not at all: then the agent's IP;
+5. starts Elasticsearch with ``ES_PATH_CONF`` set and the heap of ``ES_JAVA_OPTS``; reports
    ``TASK_STARTING``, then ``TASK_RUNNING`` only once ``GET /`` answers (as ``elastic`` with security
    enabled; :mod:`~es_framework.executor.probes`), then the node's health whenever it changes and
    every ``HEALTH_REPORT_INTERVAL`` seconds (:mod:`~es_framework.executor.node_executor`);
-5. reports the node's identity, a :class:`es_framework.contract.NodeReport`, in the ``data`` field of
+6. reports the node's identity, a :class:`es_framework.contract.NodeReport`, in the ``data`` field of
    ``TASK_RUNNING`` once ``GET /`` gives a ``cluster_uuid`` other than ``_na_``: an extra update when
    the uuid first appears or changes, and in every later ``TASK_RUNNING``. ``data`` is, as for every
    bytes field of the v1 JSON API, base64 text (pymesos sends the status dict as it is, and hands the
    scheduler the field the same way) of :meth:`~es_framework.contract.NodeReport.encode`;
-6. reports ``TASK_FAILED`` with the exit code, the reason and the last log lines when Elasticsearch
-   exits by itself (exit 78: the failing bootstrap check line is named), and with the reason when
-   the node cannot be prepared;
-7. on KILL (and SHUTDOWN) stops Elasticsearch gracefully: SIGTERM, then SIGKILL after the grace
+7. reports ``TASK_FAILED`` with the exit code, the reason and the last log lines when Elasticsearch
+   exits by itself (exit 78: the failing bootstrap check line is named, and checks of the agent it
+   names become an :class:`es_framework.contract.AgentCheckReport` as in step 4), and with the
+   reason when the node cannot be prepared;
+8. on KILL (and SHUTDOWN) stops Elasticsearch gracefully: SIGTERM, then SIGKILL after the grace
    period (``MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD``, else the task's kill policy, else 120 s),
    and reports ``TASK_KILLED``.
 

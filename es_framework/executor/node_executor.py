@@ -7,6 +7,10 @@ answers, then the node's health (``healthy``) whenever it changes and every
 in the ``data`` of every ``TASK_RUNNING`` once the node has a cluster uuid, with an extra update when
 the uuid first appears or changes. ``TASK_FAILED`` carries the exit code, the reason and the last log
 lines; ``TASK_KILLED`` follows a KILL or SHUTDOWN (SIGTERM, then SIGKILL after the grace period).
+Before Elasticsearch starts, the agent is checked as its bootstrap checks will
+(:mod:`~es_framework.executor.bootstrap_checks`): an enforced failure, or an exit 78 whose lines name
+such a check, is a ``TASK_FAILED`` naming the agent with an
+:class:`~es_framework.contract.AgentCheckReport` as ``data``.
 
 Framework messages are :class:`~es_framework.contract.SeedHosts`: a version newer than the last one
 applied rewrites ``unicast_hosts.txt`` (Elasticsearch re-reads it); older or equal versions are
@@ -25,11 +29,33 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from es_framework.contract import CONTRACT_VERSION, ENV_NODE_ID, ContractError, NodeReport, SeedHosts
+from es_framework.contract import (
+    CONTRACT_VERSION,
+    ENV_NODE_ID,
+    ENV_PUBLISH_HOST,
+    AgentCheckReport,
+    ContractError,
+    NodeReport,
+    SeedHosts,
+)
+from es_framework.executor import bootstrap_checks
 from es_framework.executor.logs import NodeLog, logger
-from es_framework.executor.probes import basic_authorization, node_healthy, node_identity
-from es_framework.executor.process import ElasticsearchProcess, failure_message, find_elasticsearch, run_as_for
-from es_framework.executor.settings import DEFAULT_GRACE_PERIOD, ExecutorError, NodeSettings, env_of_task
+from es_framework.executor.probes import Answer, CredentialsWatch, basic_authorization, node_healthy, node_identity
+from es_framework.executor.process import (
+    BOOTSTRAP_EXIT_CODE,
+    ElasticsearchProcess,
+    failure_message,
+    find_elasticsearch,
+    run_as_for,
+)
+from es_framework.executor.settings import (
+    DEFAULT_GRACE_PERIOD,
+    ExecutorError,
+    NodeSettings,
+    Resolver,
+    env_of_task,
+    system_resolver,
+)
 from es_framework.executor.volumes import note_cluster_joined, prepare_node, write_unicast_hosts
 
 #: Seconds between health checks, and the longest time between two health reports.
@@ -57,7 +83,7 @@ def guarded(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def status_data(report: NodeReport) -> str:
+def status_data(report: NodeReport | AgentCheckReport) -> str:
     """``TaskStatus.data`` as the v1 JSON API carries bytes (base64 text; pymesos sends it as it is)."""
     return base64.b64encode(report.encode()).decode("ascii")
 
@@ -65,8 +91,18 @@ def status_data(report: NodeReport) -> str:
 class NodeExecutor:
     """The pymesos ``Executor`` of one Elasticsearch node (pymesos duck-types the callbacks)."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        resolve: Resolver = system_resolver,
+        system_limits: Callable[[], bootstrap_checks.AgentLimits] = bootstrap_checks.system_limits,
+    ) -> None:
         self.environ = dict(os.environ if environ is None else environ)
+        self.resolve = resolve
+        self.system_limits = system_limits
+        #: The agent's hostname, from its AgentInfo at registration (named in a failed agent check).
+        self.agent_hostname: str | None = None
         self.driver: Any = None
         self.finished = threading.Event()
         self._lock = threading.Lock()
@@ -88,6 +124,7 @@ class NodeExecutor:
         *,
         healthy: bool | None = None,
         identity: NodeReport | None = None,
+        agent_report: AgentCheckReport | None = None,
     ) -> None:
         task_id = (self._task_info or {}).get("task_id") or {}
         status: dict[str, Any] = {"task_id": dict(task_id), "state": state}
@@ -97,6 +134,8 @@ class NodeExecutor:
             status["healthy"] = healthy
         if identity is not None and identity.cluster_uuid is not None:
             status["data"] = status_data(identity)
+        if agent_report is not None:
+            status["data"] = status_data(agent_report)
         for attempt in range(STATUS_SEND_ATTEMPTS):
             try:
                 self.driver.sendStatusUpdate(dict(status))
@@ -118,6 +157,8 @@ class NodeExecutor:
     @guarded
     def registered(self, driver: Any, executor_info: Any, framework_info: Any, agent_info: Any) -> None:
         self.driver = driver
+        hostname = agent_info.get("hostname")
+        self.agent_hostname = str(hostname) if hostname else None
         self.log.info(
             "executor %s registered with agent %s (framework %s)",
             (executor_info.get("executor_id") or {}).get("value"),
@@ -245,6 +286,8 @@ class NodeExecutor:
         if self._kill_requested.is_set():
             self._update("TASK_KILLED", "killed before Elasticsearch was started")
             return
+        if not self._agent_passes(settings):
+            return
         self._update("TASK_STARTING", f"starting Elasticsearch: {shlex.join(command)}")
         self.log.info(
             "starting Elasticsearch %s with config %s, data %s, http %s, transport %s%s",
@@ -269,6 +312,21 @@ class NodeExecutor:
         running = False
         healthy: bool | None = None
         identity: NodeReport | None = None
+        credentials = CredentialsWatch(f"{settings.publish_host}:{settings.http_port}")
+
+        def refused(answer: Answer) -> bool:
+            """Whether Elasticsearch refuses our credentials (401/403); said once per change. Health is
+            then reported false, not left out: a status without ``healthy`` keeps the scheduler's last
+            value (possibly true), and the disruption planner counts a node reported unhealthy as
+            unavailable, which is what a node whose health nobody can read must be."""
+            news = credentials.observe(answer)
+            if news is not None and credentials.refused is not None:
+                self.log.warning("%s", news)
+                self._update("TASK_RUNNING", news, healthy=False, identity=identity)
+            elif news is not None:
+                self.log.info("%s", news)
+            return credentials.refused is not None
+
         last_report = 0.0
         next_check = 0.0
         while True:
@@ -276,8 +334,16 @@ class NodeExecutor:
             if code is not None:
                 lines = process.last_lines()
                 message = failure_message(code, lines)
+                report = None
+                if code == BOOTSTRAP_EXIT_CODE:
+                    # Elasticsearch's own verdict on the agent: the same report as the executor's checks.
+                    checks = bootstrap_checks.parse_failures(lines)
+                    if checks:
+                        report = bootstrap_checks.report(self._agent_name(settings), checks)
+                        reason = f"Elasticsearch exited with code {code}"
+                        message = f"{bootstrap_checks.task_message(report, reason)}. {message}"
                 self.log.error("%s", message)
-                self._update("TASK_FAILED", message)
+                self._update("TASK_FAILED", message, agent_report=report)
                 return
             if self._kill_requested.is_set():
                 grace = self._shutdown_grace if self._shutdown_grace is not None else settings.grace_period
@@ -288,7 +354,9 @@ class NodeExecutor:
             now = time.monotonic()
             if not running:
                 answer = node_identity(settings.local_http, authorization)
-                if answer is not None:
+                if refused(answer):
+                    running, healthy, last_report, next_check = True, None, now, now + HEALTH_CHECK_INTERVAL
+                elif isinstance(answer, NodeReport):
                     running = True
                     identity = self._note_identity(None, answer, settings)
                     healthy = node_healthy(settings.local_http, authorization)
@@ -310,9 +378,13 @@ class NodeExecutor:
                     min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL) if forming else HEALTH_CHECK_INTERVAL
                 )
                 answer = node_identity(settings.local_http, authorization)
+                if refused(answer):
+                    healthy = None  # the first check with working credentials reports the health again
+                    self._kill_requested.wait(min(STARTUP_POLL_INTERVAL, HEALTH_CHECK_INTERVAL))
+                    continue
                 current = node_healthy(settings.local_http, authorization)
                 uuid_changed = False
-                if answer is not None and answer != identity:
+                if isinstance(answer, NodeReport) and answer != identity:
                     previous = identity
                     identity = self._note_identity(identity, answer, settings)
                     uuid_changed = previous is None or previous.cluster_uuid != identity.cluster_uuid
@@ -330,6 +402,39 @@ class NodeExecutor:
                         identity=identity,
                     )
             self._kill_requested.wait(min(STARTUP_POLL_INTERVAL, HEALTH_CHECK_INTERVAL))
+
+    def _agent_name(self, settings: NodeSettings) -> str:
+        """The agent as its AgentInfo names it, else as the scheduler did (its offer's hostname)."""
+        return self.agent_hostname or settings.child_env.get(ENV_PUBLISH_HOST) or settings.publish_host
+
+    def _agent_passes(self, settings: NodeSettings) -> bool:
+        """Elasticsearch's bootstrap checks that depend on the agent, before Elasticsearch is started
+        (:mod:`~es_framework.executor.bootstrap_checks`). In production mode a failure ends the task
+        (``TASK_FAILED`` whose data is an :class:`~es_framework.contract.AgentCheckReport`) and False
+        is returned; in development mode failures are warnings, as in Elasticsearch."""
+        node_settings = bootstrap_checks.settings_for_checks(
+            settings.network_host, settings.publish_host, settings.user_settings
+        )
+        try:
+            limits = bootstrap_checks.read_limits(settings.child_env, self.system_limits)
+        except bootstrap_checks.BootstrapCheckError as error:
+            self.log.error("cannot check the agent's limits: %s", error)
+            self._update("TASK_FAILED", f"cannot check the agent's limits: {error}")
+            return False
+        failed = bootstrap_checks.failures(limits, node_settings)
+        mode = bootstrap_checks.mode(node_settings, force=settings.enforce_bootstrap_checks, resolve=self.resolve)
+        if not failed:
+            self.log.info("the agent passes Elasticsearch's bootstrap checks (%s)", mode.reason)
+            return True
+        if not mode.enforced:
+            for check in failed:
+                self.log.warning("bootstrap check, a warning only (%s): %s", mode.reason, check.sentence())
+            return True
+        report = bootstrap_checks.report(self._agent_name(settings), failed)
+        message = bootstrap_checks.task_message(report, mode.reason)
+        self.log.error("%s", message)
+        self._update("TASK_FAILED", message, agent_report=report)
+        return False
 
     def _note_identity(self, previous: NodeReport | None, current: NodeReport, settings: NodeSettings) -> NodeReport:
         """Log a new or changed cluster uuid; once there is one, the data path has joined a cluster."""

@@ -4,6 +4,17 @@
 ``GET /`` answers ``cluster_uuid`` ``_na_`` (:data:`es_framework.contract.NO_CLUSTER_UUID`) while the
 node has not joined a formed cluster; :func:`node_identity` turns that into a
 :class:`~es_framework.contract.NodeReport` without a uuid, the form the scheduler reads.
+
+A ``401`` or ``403`` answer is :class:`CredentialsRefused`: Elasticsearch is up and refuses the
+executor's credentials. The executor authenticates as ``elastic`` with the password the task was
+launched with, which Elasticsearch keeps as ``bootstrap.password`` and uses only until the ``elastic``
+user gets a password of its own ("Built-in users", "The Elastic bootstrap password", Elasticsearch
+reference; ``elasticsearch-setup-passwords``: "After you set a password for the elastic user, the
+bootstrap password is no longer active"). So a password changed outside es-mesos, through the
+change-password API or ``elasticsearch-reset-password``, makes every probe of a running task answer
+401. :class:`CredentialsWatch` turns those answers into one message per change, which
+:mod:`es_framework.executor.node_executor` logs and reports; delivering changed credentials to
+running tasks is the scheduler's part (the operator issue), not the probe's.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from es_framework.contract import NO_CLUSTER_UUID, NodeReport
@@ -43,13 +55,37 @@ def basic_authorization(password: str | None) -> str | None:
     return "Basic " + base64.b64encode(f"elastic:{password}".encode()).decode("ascii")
 
 
-def node_identity(base_url: str, authorization: str | None = None) -> NodeReport | None:
-    """``GET /``: None while the node does not answer 200; else what it says about itself (no
-    ``cluster_uuid`` while it has not joined a formed cluster)."""
+@dataclass(frozen=True)
+class CredentialsRefused:
+    """``GET /`` answered 401 or 403: Elasticsearch is up and refuses the executor's credentials."""
+
+    status: int
+    #: Elasticsearch's ``error.reason`` (e.g. "unable to authenticate user [elastic] for REST request [/]").
+    reason: str | None = None
+    #: Whether the executor sent credentials at all (security enabled in the task).
+    authenticated: bool = True
+
+
+#: What one ``GET /`` gives: the node's report, a refusal of the credentials, or no answer.
+Answer = NodeReport | CredentialsRefused | None
+
+
+def _error_reason(body: dict[str, Any]) -> str | None:
+    error = body.get("error")
+    reason = error.get("reason") if isinstance(error, dict) else error
+    return str(reason)[:200] if reason else None
+
+
+def node_identity(base_url: str, authorization: str | None = None) -> Answer:
+    """``GET /``: None while the node does not answer (or answers neither 200 nor 401/403);
+    :class:`CredentialsRefused` for 401/403; else what it says about itself (no ``cluster_uuid``
+    while it has not joined a formed cluster)."""
     try:
         status, body = http_get(base_url + "/", authorization)
     except (OSError, ValueError):
         return None
+    if status in (401, 403):
+        return CredentialsRefused(status, _error_reason(body), authenticated=authorization is not None)
     if status != 200:
         return None
     version = body.get("version")
@@ -70,3 +106,52 @@ def node_healthy(base_url: str, authorization: str | None = None) -> bool:
     except (OSError, ValueError):
         return False
     return status == 200 and body.get("status") in ("green", "yellow")
+
+
+def refusal_message(refused: CredentialsRefused, endpoint: str) -> str:
+    """Why the task's health is unknown, and what the operator does about it (no secret in it)."""
+    said = f"HTTP {refused.status}" + (f": {refused.reason}" if refused.reason else "")
+    if not refused.authenticated:
+        return (
+            f"Elasticsearch answers on {endpoint} but asks for credentials ({said}), and es-mesos runs this node "
+            "without security (no --elasticsearchPasswordFile): security was turned on outside es-mesos. The "
+            "node's health is unknown (reported unhealthy) until the executor can read it; give "
+            "--elasticsearchPasswordFile and --elasticsearchCertificatesUrl and restart the node"
+        )
+    what = (
+        "refuses the executor's credentials"
+        if refused.status == 401
+        else "forbids the executor's requests as the elastic user"
+    )
+    return (
+        f"Elasticsearch answers on {endpoint} but {what} ({said}). The elastic user's password was most likely "
+        "changed outside es-mesos (change-password API, elasticsearch-reset-password, Kibana): this task "
+        "authenticates with the password it was launched with (--elasticsearchPasswordFile), which "
+        "Elasticsearch stops accepting once elastic has a password of its own. The node may well be fine; its "
+        "health is unknown (reported unhealthy) while the executor cannot read it, and normal reports resume "
+        "once the credentials work again. Fix: put the current elastic password into --elasticsearchPasswordFile, "
+        "restart the scheduler, then restart this node (a relaunched task gets the new password); or set the "
+        "elastic password back to the one in that file"
+    )
+
+
+class CredentialsWatch:
+    """Whether Elasticsearch refuses the executor's credentials, told once per change (not every probe)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.refused: CredentialsRefused | None = None
+
+    def observe(self, answer: Answer) -> str | None:
+        """The news in ``answer``: :func:`refusal_message` when Elasticsearch starts refusing (or refuses
+        with another status), a note when it accepts the credentials again, else None. No answer at
+        all (a restart, a timeout) changes nothing."""
+        if isinstance(answer, CredentialsRefused):
+            if self.refused is not None and self.refused.status == answer.status:
+                return None
+            self.refused = answer
+            return refusal_message(answer, self.endpoint)
+        if isinstance(answer, NodeReport) and self.refused is not None:
+            self.refused = None
+            return f"Elasticsearch on {self.endpoint} accepts the executor's credentials again"
+        return None

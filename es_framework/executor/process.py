@@ -1,9 +1,10 @@
-"""The Elasticsearch process: which one to run, as whom, its keystore, and its supervision.
+"""The Elasticsearch process: which one to run, as whom, and its supervision (its keystore:
+:mod:`es_framework.executor.keystore`).
 
 Which: ``ELASTICSEARCH_COMMAND`` if set (split like a shell would; tests and local mode point it at
 a development stand-in), else ``bin/elasticsearch`` of a distribution extracted in the sandbox
 (``--elasticsearchBinaryUrl``), else ``/usr/share/elasticsearch/bin/elasticsearch`` (the Docker
-image). As whom: see :func:`run_as_for`. The keystore: :func:`set_bootstrap_password`.
+image). As whom: see :func:`run_as_for`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import collections
 import glob
 import os
+import pwd
 import re
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,6 @@ BOOTSTRAP_EXIT_CODE = 78
 LOG_TAIL_LINES = 20
 #: Elasticsearch's output in the sandbox.
 ES_LOG_FILE = "elasticsearch.log"
-KEYSTORE_FILE = "elasticsearch.keystore"
-#: Seconds elasticsearch-keystore may take (it starts a JVM).
-KEYSTORE_TIMEOUT = 300.0
 
 
 # ---------------------------------------------------------------------- which Elasticsearch
@@ -90,11 +89,14 @@ def elasticsearch_version(home: Path | None, override: str | None) -> tuple[int,
 
 # ---------------------------------------------------------------------- as whom
 
+#: The official image's group for Elasticsearch (its user is ``ELASTICSEARCH_UID``'s default, 1000).
+IMAGE_GID = 0
 
-def privileges(uid: int, home: Path) -> dict[str, Any]:
-    """``subprocess.Popen`` arguments that run a child as ``uid``, group 0 and no other group (as the
-    official image runs Elasticsearch), with its own HOME."""
-    return {"user": uid, "group": 0, "extra_groups": [], "env_updates": {"HOME": str(home)}}
+
+def privileges(uid: int, home: Path, gid: int = IMAGE_GID, extra_groups: Sequence[int] = ()) -> dict[str, Any]:
+    """``subprocess.Popen`` arguments that run a child as ``uid``:``gid`` with only ``extra_groups`` besides,
+    and its own HOME. The defaults are the official image's: group 0 and no other group."""
+    return {"user": uid, "group": gid, "extra_groups": list(extra_groups), "env_updates": {"HOME": str(home)}}
 
 
 def popen_arguments(run_as: Mapping[str, Any] | None, env: dict[str, str]) -> dict[str, Any]:
@@ -109,66 +111,76 @@ def popen_arguments(run_as: Mapping[str, Any] | None, env: dict[str, str]) -> di
     }
 
 
-def run_as_for(settings: NodeSettings, home: Path | None, euid: int | None = None) -> dict[str, Any] | None:
+def elasticsearch_user(settings: NodeSettings) -> str | None:
+    """``ELASTICSEARCH_USER``: the agent user the scheduler names for Elasticsearch under the Mesos
+    containerizer (``--elasticsearchUser``); None on Docker and in contract-1 task definitions."""
+    return (settings.child_env.get(contract.ENV_USER) or "").strip() or None
+
+
+def agent_user(name: str, lookup: Callable[[str], pwd.struct_passwd] = pwd.getpwnam) -> tuple[int, int, list[int]]:
+    """(uid, gid, groups) of user ``name`` on this agent, as Mesos' launcher switches to a
+    ``CommandInfo.user``: its uid, its primary group, and every group it belongs to
+    (``os::getuid``, ``os::getgid``, ``os::getgrouplist`` in apache/mesos
+    ``src/slave/containerizer/mesos/launch.cpp``)."""
+    try:
+        entry = lookup(name)
+    except KeyError:
+        raise ExecutorError(
+            f"user {name!r} ({contract.ENV_USER}, --elasticsearchUser) does not exist on this agent: create it, or "
+            f"set {contract.ENV_UID} through the agent's --executor_environment_variables"
+        ) from None
+    try:
+        groups = os.getgrouplist(name, entry.pw_gid)
+    except OSError:
+        groups = [entry.pw_gid]
+    return entry.pw_uid, entry.pw_gid, sorted(set(groups))
+
+
+def run_as_for(
+    settings: NodeSettings,
+    home: Path | None,
+    euid: int | None = None,
+    *,
+    lookup: Callable[[str], pwd.struct_passwd] = pwd.getpwnam,
+) -> dict[str, Any] | None:
     """Whom Elasticsearch runs as: None (the executor's own user) unless the executor is root.
 
-    As root, Elasticsearch (which refuses root) runs as ``ELASTICSEARCH_UID`` (1000), group 0. A
-    development command (ELASTICSEARCH_COMMAND, no distribution) keeps the executor's user unless
-    ELASTICSEARCH_UID is given: local mode run as root keeps working in directories only root can enter.
+    The scheduler starts the executor as root on both containerizers (Docker: the image's ``USER
+    root``; Mesos: ``CommandInfo.user``), so that it can prepare the node's directories (a freshly
+    attached volume belongs to root) before it drops privileges for Elasticsearch, which refuses root:
+
+    - ``ELASTICSEARCH_UID``, the explicit override (an agent sets it with
+      ``--executor_environment_variables``; tests): that uid, group 0, no other group.
+    - A development command (``ELASTICSEARCH_COMMAND``, no distribution) without ``ELASTICSEARCH_UID``
+      keeps the executor's user: local mode run as root keeps working in directories only root can
+      enter.
+    - ``ELASTICSEARCH_USER`` (the Mesos containerizer, ``--elasticsearchUser``): that user as this
+      agent knows it (:func:`agent_user`). It is resolved here, not by the scheduler, because without
+      an image the executor shares the agent's filesystem, ``/etc/passwd`` included, and only the agent
+      knows the uid its user has (Mesos resolves a ``CommandInfo.user`` on the agent the same way).
+      A user missing on the agent fails the task with the fix.
+    - Otherwise (the Docker image): uid 1000 (``ELASTICSEARCH_UID``'s default, the image's user), group 0.
+
+    Not root: an agent started with ``--switch_user=false`` as another user, local mode run by a user,
+    or a contract-1 task definition (release 0.1.0 asked Mesos to start the executor as
+    ``--elasticsearchUser`` itself). Elasticsearch then runs as the executor and nothing changes owner.
     """
     if (os.geteuid() if euid is None else euid) != 0:
         return None
     if home is None and not settings.uid_explicit:
         return None
-    if settings.uid == 0:
-        raise ExecutorError(f"{contract.ENV_UID}=0: Elasticsearch never runs as root")
-    return privileges(settings.uid, home if home is not None else settings.sandbox)
-
-
-# ---------------------------------------------------------------------- the keystore
-
-
-def set_bootstrap_password(
-    home: Path | None, settings: NodeSettings, run_as: Mapping[str, Any] | None, log: NodeLog
-) -> None:
-    """Create the keystore if missing and put the ``elastic`` password in it as ``bootstrap.password``,
-    as the official image's entrypoint does: the password goes through stdin, never a command line."""
-    password = settings.elastic_password
-    if not password:
-        return
-    tool = home / "bin" / "elasticsearch-keystore" if home is not None else None
-    if tool is None or not os.access(tool, os.X_OK):
-        log.info("no elasticsearch-keystore next to Elasticsearch: bootstrap.password not set")
-        return
-    env = {k: v for k, v in settings.child_env.items() if k != "ES_JAVA_OPTS"}
-    env["ES_PATH_CONF"] = str(settings.config_path)
-    arguments = popen_arguments(run_as, env)
-
-    def run(*args: str, stdin: str | None = None) -> None:
-        try:
-            result = subprocess.run(
-                [str(tool), *args],
-                input=(stdin or "").encode("utf-8"),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=settings.config_path,
-                timeout=KEYSTORE_TIMEOUT,
-                check=False,
-                **arguments,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise ExecutorError(f"elasticsearch-keystore {' '.join(args)} failed: {error}") from error
-        if result.returncode != 0:
-            output = result.stdout.decode("utf-8", "replace").replace(password, "******").strip()
-            raise ExecutorError(
-                f"elasticsearch-keystore {' '.join(args)} exited with code {result.returncode}: {output[-500:]}"
-            )
-
-    if not (settings.config_path / KEYSTORE_FILE).exists():
-        run("create")
-        log.info("created the keystore %s", settings.config_path / KEYSTORE_FILE)
-    run("add", "-x", "-f", "bootstrap.password", stdin=password)
-    log.info("bootstrap.password set in the keystore")
+    if settings.uid_explicit:
+        if settings.uid == 0:
+            raise ExecutorError(f"{contract.ENV_UID}=0: Elasticsearch never runs as root")
+        return privileges(settings.uid, home if home is not None else settings.sandbox)
+    assert home is not None
+    name = elasticsearch_user(settings)
+    if name is None:
+        return privileges(settings.uid, home)
+    uid, gid, groups = agent_user(name, lookup)
+    if uid == 0:
+        raise ExecutorError(f"{contract.ENV_USER}={name!r} is root on this agent: Elasticsearch never runs as root")
+    return privileges(uid, home, gid, [g for g in groups if g != gid])
 
 
 # ---------------------------------------------------------------------- the process

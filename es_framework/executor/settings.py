@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
 import shlex
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,33 @@ from pymesos.utils import parse_duration
 
 from es_framework import contract
 from es_framework.core.es_settings import UserValue
+from es_framework.executor import bootstrap_checks
 from es_framework.executor.logs import logger
 
 DEFAULT_GRACE_PERIOD = 120.0
 #: The official image's elasticsearch user (its group is 0).
 DEFAULT_ELASTICSEARCH_UID = 1000
 #: Variables Elasticsearch's own process never gets (the password reaches it through the keystore).
-CHILD_ENV_HIDDEN = frozenset({contract.ENV_ELASTIC_PASSWORD})
-#: Where Elasticsearch listens unless ELASTICSEARCH_NETWORK_HOST says otherwise.
+CHILD_ENV_HIDDEN = frozenset({contract.ENV_ELASTIC_PASSWORD, contract.ENV_CERTIFICATES_PASSWORD})
+#: Where Elasticsearch listens on a real agent unless ELASTICSEARCH_NETWORK_HOST says otherwise.
 DEFAULT_NETWORK_HOST = "0.0.0.0"
+#: What a Mesos agent puts into every executor's environment (apache/mesos ``src/slave/slave.cpp``,
+#: ``executorEnvironment``): its own IP when it was given one (``--ip`` or ``--ip_discovery_command``
+#: set ``LIBPROCESS_IP``, ``src/slave/main.cpp``), and always its libprocess address ``ip:port``
+#: (on the Docker containerizer too: ``DockerContainerizerProcess`` passes the same environment to
+#: ``docker run -e``, ``src/docker/docker.cpp`` ``RunOptions::create``).
+LIBPROCESS_IP = "LIBPROCESS_IP"
+MESOS_AGENT_ENDPOINT = "MESOS_AGENT_ENDPOINT"
+
+#: A name's addresses (IP texts); raises OSError or returns nothing when it does not resolve.
+Resolver = Callable[[str], tuple[str, ...]]
+
+
+def system_resolver(name: str) -> tuple[str, ...]:
+    """What this host's resolver (``/etc/hosts``, then DNS) gives for ``name``, as Elasticsearch's
+    ``InetAddress.getAllByName`` would see it in the same container."""
+    infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class ExecutorError(Exception):
@@ -115,10 +134,19 @@ class NodeSettings:
     child_env: Mapping[str, str] = field(repr=False)
     #: The contract the scheduler wrote the environment for (1: release 0.1.0, which does not say).
     contract: int
+    #: The agent's own IP, from the environment its agent gave the executor (None: not given).
+    agent_ip: str | None = None
+    #: ES_MESOS_ENFORCE_BOOTSTRAP_CHECKS (or ES_JAVA_OPTS) forces the production-mode bootstrap checks.
+    enforce_bootstrap_checks: bool = False
+    #: The certificate bundle's password (ELASTICSEARCH_CERTIFICATES_PASSWORD; security enabled only).
+    certificates_password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_task(cls, task_info: Mapping[str, Any], environ: Mapping[str, str]) -> NodeSettings:
+    def from_task(
+        cls, task_info: Mapping[str, Any], environ: Mapping[str, str], resolve: Resolver = system_resolver
+    ) -> NodeSettings:
         env = {**env_of_task(task_info), **environ}
+        who = f"node {env.get(contract.ENV_NODE_ID, '?')} task {(task_info.get('task_id') or {}).get('value', '?')}"
         sandbox = Path(env.get("MESOS_SANDBOX") or env.get("MESOS_DIRECTORY") or os.getcwd())
 
         def need(name: str) -> str:
@@ -166,6 +194,13 @@ class NodeSettings:
         if uid_text and not uid_text.isdigit():
             raise ExecutorError(f"{contract.ENV_UID}={uid_text!r} is not a user id")
         child_env = {k: v for k, v in env.items() if k not in CHILD_ENV_HIDDEN}
+        try:
+            enforce = bootstrap_checks.forced(env)
+        except bootstrap_checks.BootstrapCheckError as error:
+            raise ExecutorError(str(error)) from None
+        if enforce:
+            # Elasticsearch's own switch, so that it enforces what the executor checked (and the rest).
+            child_env = bootstrap_checks.with_enforcement(child_env)
         return cls(
             task_id=str((task_info.get("task_id") or {}).get("value", "")),
             node_id=need(contract.ENV_NODE_ID),
@@ -173,15 +208,15 @@ class NodeSettings:
             cluster_name=need(contract.ENV_CLUSTER_NAME),
             http_port=port(contract.ENV_HTTP_PORT),
             transport_port=port(contract.ENV_TRANSPORT_PORT),
-            publish_host=publish_host_of(need(contract.ENV_PUBLISH_HOST), env),
-            network_host=env.get(contract.ENV_NETWORK_HOST, DEFAULT_NETWORK_HOST).strip() or DEFAULT_NETWORK_HOST,
+            publish_host=publish_host_of(need(contract.ENV_PUBLISH_HOST), env, resolve, who),
+            network_host=network_host_of(env, who),
             seed_hosts=contract.split_list(env.get(contract.ENV_SEED_HOSTS, "")),
             initial_master_nodes=contract.split_list(env.get(contract.ENV_INITIAL_MASTER_NODES, "")),
             roles=None if roles_text is None else contract.split_list(roles_text),
             user_settings=with_zone(
                 parse_user_settings(env.get(contract.ENV_USER_SETTINGS, "")),
                 env.get(contract.ENV_NODE_ZONE, "").strip(),
-                f"node {env.get(contract.ENV_NODE_ID, '?')} task {(task_info.get('task_id') or {}).get('value', '?')}",
+                who,
             ),
             data_path=data_path,
             config_path=config_path,
@@ -197,26 +232,101 @@ class NodeSettings:
             uid_explicit=bool(uid_text),
             child_env=child_env,
             contract=contract.executor_contract(env),
+            agent_ip=agent_ip_of(env),
+            enforce_bootstrap_checks=enforce,
+            certificates_password=(env.get(contract.ENV_CERTIFICATES_PASSWORD) or None) if enabled else None,
         )
 
     @property
     def local_http(self) -> str:
-        """Where the executor asks the node how it is (it runs on this host)."""
-        host = (
-            "127.0.0.1" if self.network_host in (DEFAULT_NETWORK_HOST, "_site_", "_local_", "") else self.network_host
-        )
+        """Where the executor asks the node how it is (it runs on this host): the address it binds
+        (the first one of a list), 127.0.0.1 for the wildcard and ``_local_``, and the publish host
+        for the other special values (``_site_``, ``_global_``, an interface), which bind no loopback."""
+        first = self.network_host.split(",")[0].strip()
+        if first in (DEFAULT_NETWORK_HOST, "::", "", "_local_") or first.startswith(("_local:", "_lo")):
+            host = "127.0.0.1"
+        elif first.startswith("_") and first.endswith("_"):
+            host = self.publish_host
+        else:
+            host = first
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal in a URL
         return f"http://{host}:{self.http_port}"
 
 
-def publish_host_of(host: str, env: Mapping[str, str]) -> str:
-    """The agent's hostname, or its IP address with ``ELASTICSEARCH_USE_IP_ADDRESS=true`` (--useIpAddress)."""
-    if env.get(contract.ENV_USE_IP_ADDRESS, "").strip().lower() != "true":
-        return host
+def agent_ip_of(env: Mapping[str, str]) -> str | None:
+    """The agent's own IP: ``LIBPROCESS_IP`` (the agent's ``--ip``), else the host part of
+    ``MESOS_AGENT_ENDPOINT`` (the agent's libprocess address, ``ip:port``). None when neither holds
+    an IP address."""
+    candidates = [env.get(LIBPROCESS_IP, "").strip()]
+    endpoint = env.get(MESOS_AGENT_ENDPOINT, "").strip()
+    if endpoint:
+        candidates.append(endpoint.rpartition(":")[0].strip("[]"))
+    for candidate in candidates:
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if not address.is_unspecified:
+            return str(address)
+    return None
+
+
+def network_host_of(env: Mapping[str, str], who: str = "node") -> str:
+    """Where Elasticsearch binds: ``ELASTICSEARCH_NETWORK_HOST`` if set; else the agent's own IP when
+    it is a loopback address (local mode and the development cluster run their agents on 127.0.0.n:
+    bound there, Elasticsearch stays in development mode, as it should on one machine, see
+    :mod:`~es_framework.executor.bootstrap_checks`); else ``0.0.0.0`` (a real agent: every interface,
+    production mode)."""
+    explicit = env.get(contract.ENV_NETWORK_HOST, "").strip()
+    if explicit:
+        return explicit
+    ip = agent_ip_of(env)
+    if ip is not None and bootstrap_checks.is_loopback_address(ip):
+        logger.info("%s: binding the agent's loopback IP %s (development mode)", who, ip)
+        return ip
+    return DEFAULT_NETWORK_HOST
+
+
+def publish_host_of(host: str, env: Mapping[str, str], resolve: Resolver = system_resolver, who: str = "node") -> str:
+    """What the node publishes (``network.publish_host``): the agent's hostname, or with
+    ``ELASTICSEARCH_USE_IP_ADDRESS=true`` (--useIpAddress) the address it resolves to.
+
+    The hostname is checked first, with this container's resolver (the one Elasticsearch uses): when
+    it resolves to loopback addresses only (Debian and Ubuntu put the hostname on 127.0.1.1 in
+    ``/etc/hosts``) while the agent's own IP is not loopback, or when it does not resolve at all, the
+    other nodes could never reach this one by it: the agent's IP is published instead, and the log
+    says why. Agents on a loopback IP (local mode, 127.0.0.n) keep a name that resolves to loopback."""
+    use_ip = env.get(contract.ENV_USE_IP_ADDRESS, "").strip().lower() == "true"
+    agent_ip = agent_ip_of(env)
     try:
-        return socket.gethostbyname(host)
+        addresses = tuple(resolve(host))
     except OSError as error:
-        logger.warning("cannot resolve %s to an IP address (%s); publishing the hostname", host, error)
+        addresses, problem = (), f"does not resolve ({error})"
+    else:
+        problem = "" if addresses else "does not resolve"
+    loopback_only = bool(addresses) and all(bootstrap_checks.is_loopback_address(a) for a in addresses)
+    if loopback_only and agent_ip is not None and not bootstrap_checks.is_loopback_address(agent_ip):
+        problem = f"resolves to the loopback address {addresses[0]} only (is it on 127.0.1.1 in /etc/hosts?)"
+    if problem:
+        if agent_ip is None:
+            logger.warning(
+                "%s: the agent's hostname %s %s and the agent gave no IP; publishing the hostname", who, host, problem
+            )
+            return host
+        logger.warning(
+            "%s: the agent's hostname %s %s: other nodes could not reach this one by it; publishing the agent's IP %s",
+            who,
+            host,
+            problem,
+            agent_ip,
+        )
+        return agent_ip
+    if not use_ip:
         return host
+    # --useIpAddress: the name's address, IPv4 first (as socket.gethostbyname chose before).
+    ipv4 = [a for a in addresses if ":" not in a]
+    return (ipv4 or list(addresses))[0]
 
 
 #: The node attribute that carries the agent's zone, and the awareness setting that spreads shard

@@ -1,7 +1,9 @@
 """Preparing the node's data and config volumes before every start (:func:`prepare_node`).
 
-- As root, the data and config volumes are first given to Elasticsearch's user wherever they are
-  not (a fresh volume belongs to root; its top-level ``lost+found`` stays root's).
+- As root (how the scheduler starts the executor on both containerizers), the data and config
+  directories, and a distribution fetched into the sandbox, are first given to Elasticsearch's user
+  (:func:`es_framework.executor.process.run_as_for`) wherever they are not (a fresh volume belongs to
+  root; its top-level ``lost+found`` stays root's); Elasticsearch then runs as that user.
 - The config directory is regenerated on every start: everything but the keystore and ``certs/`` is
   removed, the distribution's ``config/*`` (but ``elasticsearch.yml``) is copied in, then
   ``elasticsearch.yml`` (see :mod:`es_framework.core.es_settings`) and ``unicast_hosts.txt`` are
@@ -11,7 +13,8 @@
   :data:`UNFORMED_MARKER` (written into an empty data path, removed once a cluster uuid is seen)
   says that state never joined a cluster.
 - With security enabled, the certificate bundle is copied to ``certs/elastic-certificates.p12``
-  (0640); with a password and ``elasticsearch-keystore``, ``bootstrap.password`` is set.
+  (0640); with a password and ``elasticsearch-keystore``, the secure settings are set
+  (:mod:`es_framework.executor.keystore`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from es_framework import contract
+from es_framework.config.versions import version_in_text
 from es_framework.core.es_settings import (
     CERTIFICATES_IN_CONFIG,
     NodeConfig,
@@ -32,8 +36,9 @@ from es_framework.core.es_settings import (
     render_yaml,
     validate_user_settings,
 )
+from es_framework.executor.keystore import KEYSTORE_FILE, fill_keystore
 from es_framework.executor.logs import NodeLog
-from es_framework.executor.process import KEYSTORE_FILE, elasticsearch_version, set_bootstrap_password
+from es_framework.executor.process import elasticsearch_version
 from es_framework.executor.settings import ExecutorError, NodeSettings
 
 #: Files the executor writes itself into the config directory (never copied from the distribution).
@@ -71,19 +76,27 @@ def node_config(settings: NodeSettings, initial_master_nodes: tuple[str, ...]) -
 
 
 def render_elasticsearch_yml(
-    settings: NodeSettings, major: int, initial_master_nodes: tuple[str, ...] | None = None
+    settings: NodeSettings,
+    major: int,
+    initial_master_nodes: tuple[str, ...] | None = None,
+    *,
+    version: str | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     """The node's ``elasticsearch.yml`` and the warnings to log.
 
     ``initial_master_nodes`` defaults to what the scheduler sent; the executor passes what is left
     of it after looking at the data path (:func:`bootstrap_master_nodes`).
-    Raises :class:`ExecutorError` for user settings this major refuses.
+    Raises :class:`ExecutorError` for user settings this Elasticsearch refuses: ``version`` (the
+    version found, :func:`es_framework.executor.process.elasticsearch_version`) when it names a minor,
+    else ``major`` (:func:`es_framework.core.es_settings.validate_user_settings`).
     """
-    validation = validate_user_settings(settings.user_settings, major)
+    found = version_in_text(version) if version else None
+    target = found if found is not None and found.major == major else major
+    validation = validate_user_settings(settings.user_settings, target)
     if validation.errors:
         raise ExecutorError(
-            f"the user's settings (--elasticsearchSettingsLocation) are refused by Elasticsearch {major}: "
-            + "; ".join(validation.errors)
+            f"the user's settings (--elasticsearchSettingsLocation) are refused by Elasticsearch {target}, the "
+            "version this node runs: " + "; ".join(validation.errors)
         )
     masters = settings.initial_master_nodes if initial_master_nodes is None else initial_master_nodes
     generated = build_settings(node_config(settings, masters), major)
@@ -235,11 +248,22 @@ def chown_tree(root: Path, uid: int, gid: int, log: NodeLog) -> int:
     return changed
 
 
-def prepare_volumes(settings: NodeSettings, owner: tuple[int, int], log: NodeLog) -> None:
-    """As root: make the data and config directories Elasticsearch's user's."""
+def owned_roots(settings: NodeSettings, home: Path | None) -> list[Path]:
+    """What Elasticsearch's user must own: the data and config directories, and a distribution fetched
+    into the sandbox. The Mesos fetcher fetches as the executor's user (``os::su`` in apache/mesos
+    ``src/launcher/fetcher.cpp``), root since the executor runs as root, and Elasticsearch writes under
+    its home (``logs/``, the default ``path.logs``); the image's distribution is the image's business."""
     roots = [settings.data_path]
     roots.append(settings.config_volume if settings.config_volume is not None else settings.config_path)
-    for root in roots:
+    if home is not None and home.resolve().is_relative_to(settings.sandbox.resolve()):
+        roots.append(home)
+    return roots
+
+
+def prepare_volumes(settings: NodeSettings, owner: tuple[int, int], log: NodeLog, home: Path | None = None) -> None:
+    """As root: give the directories of :func:`owned_roots` to Elasticsearch's user wherever they are not
+    (a fresh volume, or a directory an operator created, belongs to root), before privileges are dropped."""
+    for root in owned_roots(settings, home):
         changed = chown_tree(root, *owner, log)
         if changed:
             log.info("gave %d entries under %s to %d:%d", changed, root, *owner)
@@ -263,9 +287,9 @@ def prepare_node(
         settings.data_path.mkdir(parents=True, exist_ok=True)
         settings.config_path.mkdir(parents=True, exist_ok=True)
         if owner is not None:
-            prepare_volumes(settings, owner, log)
+            prepare_volumes(settings, owner, log, home)
         masters = bootstrap_master_nodes(settings, log)
-        text, warnings = render_elasticsearch_yml(settings, major, masters)
+        text, warnings = render_elasticsearch_yml(settings, major, masters, version=version)
         for warning in warnings:
             log.warning("%s", warning)
         regenerate_config_dir(
@@ -278,7 +302,7 @@ def prepare_node(
             chown_tree(settings.config_path, *owner, log)
             with contextlib.suppress(FileNotFoundError):
                 os.chown(settings.data_path / UNFORMED_MARKER, *owner)
-        set_bootstrap_password(home, settings, run_as, log)
+        fill_keystore(home, settings, run_as, log)
     except OSError as error:
         raise ExecutorError(f"cannot prepare the node's directories: {error}") from error
     log.info("configured for Elasticsearch %s in %s", version, settings.config_path)

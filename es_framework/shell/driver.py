@@ -23,10 +23,7 @@ pymesos traps this module defends against (see the project's notes on pymesos 0.
   holds a subscription only while this scheduler holds the leader lock, stops the driver (with
   failover) on an ERROR event or when the lock is lost, and opens every new subscription itself:
   the rules and their sources are in :mod:`es_framework.shell.subscription`.
-- Importing pymesos replaces the SIGINT handler with its own (``pymesos/process.py``), which calls
-  the one it replaced or re-raises what killed its I/O thread. Started with SIGINT ignored (a
-  script's background job), that was ``SIG_IGN``, not callable: each SIGINT raised ``TypeError``.
-  :func:`interrupt_on_sigint` installs Python's handler first: a SIGINT stops it as Ctrl-C does.
+- Importing pymesos replaces the SIGINT handler: :mod:`es_framework.shell.signals` sets Python's first.
 
 A development tool may step in at the ordering boundaries through :class:`~es_framework.shell.hooks.Hooks`
 (production runs with none).
@@ -38,8 +35,6 @@ import base64
 import concurrent.futures
 import logging
 import queue
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +52,7 @@ from es_framework.core.plan import SHORT_REFUSE_S
 from es_framework.shell.framework_info import new_driver
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.mesos_objects import IgnoredCallbacks, guard_dispatch, offer_ids, plain, value_of
+from es_framework.shell.signals import interrupt_on_sigint
 from es_framework.shell.state_store import Leadership
 from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
 from es_framework.shell.watchdog import HeartbeatWatchdog
@@ -70,17 +66,6 @@ SEED_RESEND_INTERVAL_S = 60.0
 UPDATE_BATCH_MAX = 1000
 #: How often the watch loop looks at the lock, the driver and the heartbeats.
 WATCH_INTERVAL_S = 1.0
-
-
-def interrupt_on_sigint() -> None:
-    """Make SIGINT raise ``KeyboardInterrupt`` in the main thread, also when the process started
-    with SIGINT ignored; call it before pymesos is first imported (see the module's documentation).
-    Nothing happens off the main thread (only it may set handlers) or once pymesos is imported
-    (its handler holds the one it replaced)."""
-    if threading.current_thread() is not threading.main_thread() or "pymesos.process" in sys.modules:
-        return
-    if not callable(signal.getsignal(signal.SIGINT)):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
@@ -193,7 +178,7 @@ class SchedulerShell(IgnoredCallbacks):
         self._guard("frameworkMessage", lambda: None)
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
-        self._guard("slaveLost", lambda: self._put("log", f"agent {value_of(agent_id)} lost"))
+        self._guard("slaveLost", lambda: self._put("agent_lost", str(value_of(agent_id))))
 
     def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
         self._guard(
@@ -368,6 +353,9 @@ class SchedulerShell(IgnoredCallbacks):
             log.warning("disconnected from the Mesos master; pymesos reconnects")
         elif event.kind == "let_go":
             self.subscribed = False
+        elif event.kind == "agent_lost":
+            log.warning("agent %s lost", event.payload)
+            calls = self.engine.on_agent_lost(event.payload)
         elif event.kind == "log":
             log.warning("%s", event.payload)
         for call in calls:

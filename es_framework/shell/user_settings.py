@@ -2,7 +2,9 @@
 
 The scheduler fetches it (a path, ``file://`` or ``http(s)://``), parses it the way Elasticsearch
 does (:func:`es_framework.core.es_settings.read_settings_yaml`), refuses it when a setting is invalid
-for every supported Elasticsearch major, warns for the rest, and drops — with one warning each —
+for the target version (``--elasticsearchVersion``, else the image's tag or the distribution's name;
+:attr:`es_framework.config.Config.target_version`) or, with no target known, for every supported
+Elasticsearch major, warns for the rest, and drops — with one warning each —
 the settings the framework owns (identity, roles, paths, ports, discovery, bootstrap, security).
 What is left reaches every executor as ``ELASTICSEARCH_USER_SETTINGS`` (JSON), so a bad file stops
 the scheduler at start instead of every node at launch.
@@ -19,6 +21,7 @@ from types import MappingProxyType
 import requests
 
 from es_framework.config import Config
+from es_framework.config.versions import TargetVersion
 from es_framework.core.es_settings import (
     SettingsFileError,
     UserValue,
@@ -66,15 +69,18 @@ def fetch(location: str) -> str:
         raise UserSettingsError("--elasticsearchSettingsLocation: not a UTF-8 text file") from None
 
 
-def parse(text: str, source: str) -> UserSettings:
-    """Pure: parse, validate and split. Raises :class:`UserSettingsError` listing every problem."""
+def parse(text: str, source: str, target: TargetVersion | None = None) -> UserSettings:
+    """Pure: parse, validate (for the target version when it is known, else for every supported
+    major) and split. Raises :class:`UserSettingsError` listing every problem."""
     try:
         values = read_settings_yaml(text, source)
     except SettingsFileError as error:
         raise UserSettingsError(str(error)) from error
-    validation = validate_user_settings(values, None)
+    version = target.version if target is not None else None
+    validation = validate_user_settings(values, version)
     if not validation.ok:
-        raise UserSettingsError(f"{source}: " + "; ".join(validation.errors))
+        refused_by = "" if version is None or target is None else f"refused by Elasticsearch {target}: "
+        raise UserSettingsError(f"{source}: {refused_by}" + "; ".join(validation.errors))
     kept, dropped = split_user_settings(values)
     return UserSettings(MappingProxyType(kept), (*validation.warnings, *dropped))
 
@@ -83,5 +89,5 @@ def load(config: Config) -> Config:
     """The configuration with the operator's settings loaded (unchanged without a location)."""
     if not config.settings_location:
         return config
-    settings = parse(fetch(config.settings_location), config.settings_location)
+    settings = parse(fetch(config.settings_location), config.settings_location, config.target_version)
     return replace(config, user_settings=settings.values, warnings=(*config.warnings, *settings.warnings))

@@ -80,6 +80,9 @@ NEW_FLAGS = [
     "maxNodesPerAgent",
     "zoneAttribute",
     "maxUnavailable",
+    "agentFailureBackoff",
+    "elasticsearchCertificatesPasswordFile",
+    "elasticsearchVersion",
 ]
 
 EXPECTED_ENV = {
@@ -129,12 +132,15 @@ EXPECTED_ENV = {
     "maxNodesPerAgent": "ES_MESOS_MAX_NODES_PER_AGENT",
     "zoneAttribute": "ES_MESOS_ZONE_ATTRIBUTE",
     "maxUnavailable": "ES_MESOS_MAX_UNAVAILABLE",
+    "agentFailureBackoff": "ES_MESOS_AGENT_FAILURE_BACKOFF",
+    "elasticsearchCertificatesPasswordFile": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_PASSWORD_FILE",
+    "elasticsearchVersion": "ES_MESOS_ELASTICSEARCH_VERSION",
 }
 
 
 def test_the_flags_are_exactly_the_java_names_plus_the_new_ones() -> None:
     assert sorted(FLAGS_BY_NAME) == sorted(JAVA_FLAGS + NEW_FLAGS)
-    assert len(FLAGS) == len(FLAGS_BY_NAME) == 46  # no flag defined twice
+    assert len(FLAGS) == len(FLAGS_BY_NAME) == len(JAVA_FLAGS + NEW_FLAGS)  # no flag defined twice
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ENV))
@@ -256,6 +262,14 @@ ENV_CASES: dict[str, EnvCase] = {
     "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, DRIVER),
     "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
     "maxUnavailable": ("2", lambda c: c.max_unavailable, 2, {}),
+    "agentFailureBackoff": ("120", lambda c: c.agent_failure_backoff_s, 120.0, {}),
+    "elasticsearchCertificatesPasswordFile": (
+        write_secret,
+        lambda c: c.certificates_password.reveal() if c.certificates_password else None,
+        SECRET_TEXT,
+        {"elasticsearchCertificatesUrl": CERTIFICATES_URL, "elasticsearchPasswordFile": write_secret},
+    ),
+    "elasticsearchVersion": ("8.15.1", lambda c: str(c.elasticsearch_version), "8.15.1", {}),
 }
 #: Flags that are valid only together: giving one of them empty on the command line is an error.
 PAIRED = {"elasticsearchPasswordFile", "elasticsearchCertificatesUrl"}
@@ -283,6 +297,7 @@ def test_every_flag_is_read_from_its_env_var(name: str, tmp_path: Path) -> None:
 def test_the_command_line_flag_wins_over_env(name: str, tmp_path: Path) -> None:
     raw, getter, expected, needs = ENV_CASES[name]
     value = _env_value(raw, tmp_path)
+    needs = {k: _env_value(v, tmp_path) for k, v in needs.items()}
     default_text = FLAGS_BY_NAME[name].default
     from_flag = getter(resolve_config({**needs, name: default_text}, {}))
     assert from_flag != expected

@@ -35,7 +35,7 @@ from tests.config.support import (
 def test_defaults() -> None:
     c = cfg()
     assert c.mem_mb >= 2048 and c.mem_mb == 2048.0
-    assert c.heap_mb == 1024
+    assert c.heap_mb == (2048 - 164) // 2 == 942  # half of what the executor and the launcher leave
     assert c.force_pull_image is False
     assert c.failover_timeout_s >= 14 * 24 * 3600
     assert c.failover_timeout_s == DEFAULT_FAILOVER_TIMEOUT_S == 28 * 24 * 3600
@@ -71,15 +71,21 @@ def test_strategy_is_external_with_a_driver() -> None:
     assert cfg(externalVolumeDriver="").strategy_name == "normal"
 
 
-@pytest.mark.parametrize(("ram", "heap"), [("2048", 1024), ("4096", 2048), ("3000.5", 1500), ("1", 1), ("0.001", 1)])
-def test_heap_is_half_the_memory(ram: str, heap: int) -> None:
+@pytest.mark.parametrize(
+    ("ram", "heap"), [("2048", 942), ("4096", 1966), ("3000.5", 1418), ("1", 1), ("0.001", 1), ("200000", 31744)]
+)
+def test_heap_is_half_the_memory_left_by_the_executor_and_capped(ram: str, heap: int) -> None:
     assert cfg(elasticsearchRam=ram).heap_mb == heap
 
 
 def test_small_memory_is_accepted_with_a_warning() -> None:
     c = cfg(elasticsearchRam="1000")
-    assert c.warnings == ("--elasticsearchRam 1000 MB gives a heap of 500 MB; Elasticsearch needs 512 MB or more",)
-    assert cfg(elasticsearchRam="1024").warnings == ()
+    assert c.warnings == (
+        "--elasticsearchRam 1000 MB gives a heap of 418 MB (half of what is left after 164 MB for the executor and "
+        "Elasticsearch's launcher); Elasticsearch needs 512 MB or more: give it 1188 MB or more",
+    )
+    assert cfg(elasticsearchRam="1187").warnings != ()
+    assert cfg(elasticsearchRam="1188").warnings == ()
 
 
 # --- frozen dataclass and public_dict -----------------------------------------------------------

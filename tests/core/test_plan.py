@@ -167,8 +167,9 @@ def test_every_declined_and_accepted_offer_carries_every_rules_outcome() -> None
     raw = offers_from_document(json.loads(EXAMPLE_OFFERS.read_text()))
     cfg = config(externalVolumeDriver="rexray")
     steps = {s.offer_id: s for s in plan_offers(raw, cfg, strategy=strategy_for(cfg))}
-    # The placement rules apply only with constraints, a storage attribute or zones: none here.
-    placement = {"volume_attribute", "constraints", "zone_spread", "volume_zone"}
+    # The placement rules apply only with constraints, a storage attribute or zones, agent_check only
+    # while an agent is blocked: none here.
+    placement = {"volume_attribute", "constraints", "zone_spread", "volume_zone", "agent_check"}
     names = [rule.name for rule in EXTERNAL.rules if rule.name not in placement]
     for step in steps.values():
         assert [o.rule for o in step.outcomes] == names

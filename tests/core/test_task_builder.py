@@ -66,7 +66,7 @@ def test_identity_in_task_id_label_env_and_names() -> None:
     assert env["ELASTICSEARCH_PUBLISH_HOST"] == "agent5.example.com"
     assert env["ELASTICSEARCH_USE_IP_ADDRESS"] == "false"
     assert env["ELASTICSEARCH_SEED_HOSTS"] == "agent1.example.com:31001,agent2.example.com:31001"
-    assert env["ES_JAVA_OPTS"] == "-Xms1024m -Xmx1024m"
+    assert env["ES_JAVA_OPTS"] == "-Xms942m -Xmx942m"  # half of 2048 MB less the executor's 164 MB
     executor = task["executor"]
     assert executor["executor_id"]["value"] == f"elasticsearch-executor-node2-{LAUNCH}"
     assert executor["type"] == "CUSTOM"
@@ -86,9 +86,9 @@ def test_ports_reach_env_and_discovery() -> None:
     assert ranges == [[{"begin": 9200, "end": 9200}, {"begin": 9300, "end": 9300}]]
 
 
-def test_heap_is_half_the_memory_and_resources_match_flags() -> None:
+def test_heap_is_half_the_memory_left_and_resources_match_flags() -> None:
     task = build(1, elasticsearchRam="4096", elasticsearchCpu="2.5", useIpAddress="true")
-    assert env_of(task)["ES_JAVA_OPTS"] == "-Xms2048m -Xmx2048m"
+    assert env_of(task)["ES_JAVA_OPTS"] == "-Xms1966m -Xmx1966m"
     assert env_of(task)["ELASTICSEARCH_USE_IP_ADDRESS"] == "true"
     assert scalar_total(task, "cpus") == 2.5
     assert scalar_total(task, "mem") == 4096
@@ -193,13 +193,17 @@ MESOS = {
 }
 
 
-def test_mesos_normal_runs_as_user_and_fetches_the_distribution() -> None:
+def test_mesos_normal_runs_the_executor_as_root_and_fetches_the_distribution() -> None:
     task = build(1, **MESOS, elasticsearchUser="es")
     command = task["executor"]["command"]
-    assert command["user"] == "es"
+    assert command["user"] == "root"  # it drops to ELASTICSEARCH_USER for Elasticsearch
+    assert env_of(task)["ELASTICSEARCH_USER"] == "es"
     assert command["uris"] == [{"value": MESOS["elasticsearchBinaryUrl"], "extract": True, "cache": False}]
     assert command["shell"] is False and command["arguments"] == [EXECUTOR_COMMAND]
-    assert task["executor"]["container"] == {"type": "MESOS"}
+    assert task["executor"]["container"] == {
+        "type": "MESOS",
+        "rlimit_info": {"rlimits": [{"type": "RLMT_NOFILE", "soft": 65535, "hard": 65535}]},
+    }
     assert scalar_total(task, "disk") == 1024
     assert not any(k.startswith("DVDI_") for k in env_of(task))
 
@@ -284,7 +288,7 @@ def test_mesos_external_dvdi_environment() -> None:
         "DVDI_VOLUME_OPTS1": "size=5,volumetype=io1,iops=150",
     }
     # One method per cluster: no DOCKER_VOLUME sources next to the dvdi variables.
-    assert task["executor"]["container"] == {"type": "MESOS"}
+    assert "volumes" not in task["executor"]["container"] and task["executor"]["container"]["type"] == "MESOS"
     assert env["ELASTICSEARCH_DATA_PATH"] == "/var/lib/es-mesos/volumes/elasticsearch3data"
     assert env["ELASTICSEARCH_CONFIG_VOLUME_PATH"] == "/var/lib/es-mesos/volumes/elasticsearch3config"
 

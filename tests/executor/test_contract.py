@@ -16,6 +16,7 @@ from es_framework import contract
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.offers import parse_offer
 from es_framework.core.task_builder import build_task_info
+from es_framework.executor.process import elasticsearch_user
 from es_framework.executor.settings import NodeSettings
 from tests.harness.builders import config, offer
 
@@ -46,11 +47,14 @@ def tasks(tmp_path: Path) -> list[dict[str, Any]]:
     """Task definitions that between them use every variable the scheduler may write."""
     password = tmp_path / "password"
     password.write_text("s3 cret\n")
+    bundle_password = tmp_path / "bundle-password"
+    bundle_password.write_text("bundle s3cret")
     secured = dataclasses.replace(
         config(
             externalVolumeDriver="rexray",
             elasticsearchPasswordFile=str(password),
             elasticsearchCertificatesUrl="https://certs.example.com/elastic-certificates.p12",
+            elasticsearchCertificatesPasswordFile=str(bundle_password),
         ),
         user_settings={"indices.memory.index_buffer_size": "20%", "path.repo": ["/backups", "/more"]},
     )
@@ -59,7 +63,15 @@ def tasks(tmp_path: Path) -> list[dict[str, Any]]:
         build_task_info(parse_offer(offer(5)), 1, secured, VIEW, launch_id=LAUNCH),
         build_task_info(parse_offer(offer(6, hostname="localhost")), 4, by_ip, VIEW, launch_id=LAUNCH),
         build_task_info(parse_offer(offer(7)), 2, config(), ClusterView(desired_nodes=3), launch_id=LAUNCH),
+        build_task_info(parse_offer(offer(8)), 3, config(**MESOS_CONTAINERIZER), VIEW, launch_id=LAUNCH),
     ]
+
+
+MESOS_CONTAINERIZER = {
+    "frameworkUseDocker": "false",
+    "elasticsearchBinaryUrl": "https://artifacts.example.com/elasticsearch-8.15.0.tar.gz",
+    "elasticsearchUser": "es",
+}
 
 
 def relative(sandbox: Path, value: str) -> Path:
@@ -88,7 +100,11 @@ READ_BACK: dict[str, Callable[[NodeSettings, str, dict[str, str]], bool]] = {
     contract.ENV_CERTIFICATES: lambda s, v, _: s.certificates == relative(s.sandbox, v),
     contract.ENV_DATA_PATH: lambda s, v, _: s.data_path == relative(s.sandbox, v),
     contract.ENV_CONFIG_VOLUME_PATH: lambda s, v, _: s.config_volume == relative(s.sandbox, v),
-    # The password stays out of Elasticsearch's environment (it goes through the keystore).
+    contract.ENV_USER: lambda s, v, _: elasticsearch_user(s) == v,
+    # The passwords stay out of Elasticsearch's environment (they go through the keystore).
+    contract.ENV_CERTIFICATES_PASSWORD: lambda s, v, _: (
+        s.certificates_password == v and contract.ENV_CERTIFICATES_PASSWORD not in s.child_env
+    ),
     contract.ENV_ELASTIC_PASSWORD: lambda s, v, _: (
         s.elastic_password == v and contract.ENV_ELASTIC_PASSWORD not in s.child_env
     ),
@@ -108,7 +124,7 @@ def test_every_variable_the_scheduler_writes_is_in_the_contract(tmp_path: Path) 
     assert set(READ_BACK) == contract.SCHEDULER_ENV
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_the_executor_reads_back_every_value_the_scheduler_wrote(tmp_path: Path, index: int) -> None:
     task = tasks(tmp_path)[index]
     env = environment(task)

@@ -38,9 +38,10 @@ def wait_until(predicate: Any, timeout: float = 10.0, what: str = "") -> Any:
 
 
 class DemoNodeProcess:
-    """One demo node: ``<home>/config/elasticsearch.yml`` written from ``settings``, output in ``<home>/out.log``."""
+    """One demo node: ``<home>/config/elasticsearch.yml`` written from ``settings``, output in ``<home>/out.log``,
+    ``env`` added to this process's environment (e.g. the ``ES_MESOS_AGENT_*`` limits it should see)."""
 
-    def __init__(self, home: Path, settings: dict[str, str], *args: str) -> None:
+    def __init__(self, home: Path, settings: dict[str, str], *args: str, env: dict[str, str] | None = None) -> None:
         self.home = home
         self.config = home / "config"
         self.config.mkdir(parents=True, exist_ok=True)
@@ -49,11 +50,10 @@ class DemoNodeProcess:
         )
         self.http_port = int(settings.get("http.port", "0"))
         self.log_path = home / "out.log"
-        env = dict(os.environ, ES_PATH_CONF=str(self.config))
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "es_framework.dev.demo_es", *args],
-                env=env,
+                env={**os.environ, **(env or {}), "ES_PATH_CONF": str(self.config)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=home,

@@ -76,9 +76,12 @@ def test_the_standin_runs_the_demo_node_and_stops_on_sigterm(
 ) -> None:
     image = standin_image(8)
     http_port, transport_port = free_port(), free_port()
+    # The image binds 0.0.0.0 (production mode): as with the official image, one node on a machine
+    # that is not prepared for production runs with single-node discovery (bootstrap checks: warnings).
     container = docker_engine.docker(
         "run", "--detach", "--network", "host", image,
         "elasticsearch", f"-Ehttp.port={http_port}", f"-Etransport.port={transport_port}", "-Enode.name=standin-0",
+        "-Ediscovery.type=single-node",
     ).stdout.strip()  # fmt: skip
     try:
         body = wait_for_json(f"http://127.0.0.1:{http_port}/", timeout=30, engine=docker_engine, container=container)

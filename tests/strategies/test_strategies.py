@@ -33,6 +33,7 @@ def test_strategy_selection() -> None:
     assert strategy_for(config(externalVolumeDriver="rexray")) is EXTERNAL
     assert [r.name for r in NORMAL.rules] == [
         "cluster_full",
+        "agent_check",
         "agent_has_node",
         "constraints",
         "zone_spread",
@@ -47,6 +48,7 @@ def test_strategy_selection() -> None:
     ]
     assert [r.name for r in EXTERNAL.rules] == [
         "cluster_full",
+        "agent_check",
         "agent_has_node",
         "volume_attribute",
         "constraints",

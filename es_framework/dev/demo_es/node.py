@@ -4,7 +4,10 @@ Start: ``python -m es_framework.dev.demo_es [-Ekey=value ...]`` with ``ES_PATH_C
 directory, or the ``bin/elasticsearch`` launcher :func:`write_launcher` writes; ``ELASTICSEARCH_VERSION`` chooses
 the Elasticsearch version it plays (see :mod:`.version`; a version it cannot play is exit 1). Exit codes follow
 Elasticsearch: 0 after a clean stop (SIGTERM/SIGINT), 1 for a bad setting or a locked
-``path.data``, 78 for a failed bootstrap check (``demo.fail_bootstrap_check: true``).
+``path.data``, 78 for a failed bootstrap check: the machine's limits in production mode (bound to a
+non-loopback address, or forced by ``-Des.enforce.bootstrap.checks=true`` in ``ES_JAVA_OPTS``; see
+:mod:`.bootstrap_checks`, whose failures are warnings in development mode), or always with
+``demo.fail_bootstrap_check: true``.
 
 A :class:`DemoNode` is built in layers, each in its module: :mod:`.membership` (discovery, cluster
 formation, election), :mod:`.publication` (the cluster state, master updates and their publication),
@@ -27,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from es_framework.dev.demo_es import persistence
+from es_framework.dev.demo_es import bootstrap_checks, persistence
 from es_framework.dev.demo_es.applier import ApplierNode
 from es_framework.dev.demo_es.membership import NodeState
 from es_framework.dev.demo_es.rest import DemoHTTPServer
@@ -190,17 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_STARTUP_ERROR
     try:
-        failure = settings.get_bool("demo.fail_bootstrap_check")
-    except SettingsError as error:
-        logger.error("[%s] fatal exception while booting the demo node: %s", node_name, error)
-        return EXIT_STARTUP_ERROR
-    if failure:
+        simulated = (BOOTSTRAP_FAILURE,) if settings.get_bool("demo.fail_bootstrap_check") else ()
+        outcome = bootstrap_checks.run_checks(settings, os.environ, always=simulated)
+    except (SettingsError, bootstrap_checks.BootstrapCheckError) as error:
         logger.error(
-            "[%s] node validation exception\n[1] bootstrap checks failed. You must address the points described in the "
-            "following [1] lines before starting Elasticsearch.\nbootstrap check failure [1] of [1]: %s",
-            node_name,
-            BOOTSTRAP_FAILURE,
+            "[%s] fatal exception while booting the demo node: java.lang.IllegalArgumentException: %s", node_name, error
         )
+        return EXIT_STARTUP_ERROR
+    for line in outcome.info:
+        logger.info("[%s] %s", node_name, line)
+    for warning in outcome.warnings:
+        logger.warning("[%s] %s", node_name, warning)
+    if outcome.errors:
+        logger.error("[%s] node validation exception\n%s", node_name, bootstrap_checks.failure_text(outcome.errors))
         logger.error("[%s] ERROR: Elasticsearch did not exit normally (exit code %s)", node_name, EXIT_BOOTSTRAP_CHECK)
         return EXIT_BOOTSTRAP_CHECK
     stopping = threading.Event()

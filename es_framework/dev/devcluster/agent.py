@@ -1,8 +1,10 @@
 """Simulated Mesos agents of the development master (development tool, not for production).
 
 An :class:`AgentSpec` describes an agent (plain data), its ``--isolation`` included (Mesos' default
-unless given; what it accepts: :mod:`.isolation`); :class:`AgentState` is the master's mutable view
-of it: reachability, free resources and the offer filters frameworks set on it.
+unless given; what it accepts: :mod:`.isolation`) and its ``--executor_environment_variables``
+(:func:`executor_environment` is what its executors' environment gets from the agent);
+:class:`AgentState` is the master's mutable view of it: reachability, free resources and the offer
+filters frameworks set on it.
 An :class:`OutstandingOffer` holds resources of one agent for one framework until it is
 accepted, declined or rescinded.
 """
@@ -10,6 +12,7 @@ accepted, declined or rescinded.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -50,9 +53,17 @@ class AgentSpec:
     #: The agent's ``--isolation`` flag. Mesos' default refuses every ContainerInfo volume; an agent
     #: that mounts external volumes for the Mesos containerizer runs ``filesystem/linux,docker/volume``.
     isolation: str = DEFAULT_ISOLATION
+    #: The agent's ``--executor_environment_variables`` (a JSON object of strings on a real agent), as
+    #: ``(name, value)`` pairs: put into the environment of every executor started on this agent (see
+    #: :func:`executor_environment` for how it merges with the rest).
+    executor_environment_variables: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         isolators(self.isolation)  # an agent with an isolation Mesos refuses never starts
+        for pair in self.executor_environment_variables:
+            # Mesos refuses the flag unless every value is a string (src/slave/flags.cpp).
+            if len(pair) != 2 or not all(isinstance(part, str) for part in pair) or not pair[0]:
+                raise ValueError(f"--executor_environment_variables: {pair!r} is not a (name, string value) pair")
 
     @property
     def isolators(self) -> frozenset[str]:
@@ -92,6 +103,23 @@ class AgentSpec:
         if self.region is None or self.zone is None:
             return None
         return {"fault_domain": {"region": {"name": self.region}, "zone": {"name": self.zone}}}
+
+
+def executor_environment(spec: AgentSpec, mesos: Mapping[str, str]) -> dict[str, str]:
+    """What agent ``spec`` puts into the environment of an executor it starts, as Mesos'
+    ``executorEnvironment`` (apache/mesos ``src/slave/slave.cpp``) builds it, later entries winning:
+    ``LIBPROCESS_IP`` (the agent's own, which the agent's ``--ip`` sets, ``src/slave/main.cpp``),
+    then ``--executor_environment_variables`` (so the flag may replace ``LIBPROCESS_IP``), then the
+    agent's ``MESOS_*`` variables (``mesos``: ``MESOS_AGENT_ENDPOINT``, the ids, the sandbox, ...).
+
+    The CommandInfo's variables are not here: how they merge depends on the containerizer. The Mesos
+    containerizer lets them win over all of this (``MesosContainerizerProcess::_launch`` in
+    ``src/slave/containerizer/mesos/containerizer.cpp``); the Docker containerizer lets this win
+    (``Docker::RunOptions::create`` in ``src/docker/docker.cpp`` skips a command variable the agent set)."""
+    env = {"LIBPROCESS_IP": spec.ip}
+    env.update(dict(spec.executor_environment_variables))
+    env.update(mesos)
+    return env
 
 
 def _key(name: str, kind: str, role: str) -> ResourceKey:

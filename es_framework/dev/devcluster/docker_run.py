@@ -6,10 +6,13 @@
 
 - ``--cpu-shares`` (1024 per cpu) and ``--memory`` (at least 32 MB) from the resources of the
   task and its executor (``limit_resources=False`` leaves them out);
-- ``-e`` for the agent's executor environment (``MESOS_AGENT_ENDPOINT``, ``MESOS_FRAMEWORK_ID``,
+- ``-e`` for the agent's executor environment (``LIBPROCESS_IP``, the agent's
+  ``--executor_environment_variables``, ``MESOS_AGENT_ENDPOINT``, ``MESOS_FRAMEWORK_ID``,
   ``MESOS_EXECUTOR_ID``, ``MESOS_DIRECTORY``/``MESOS_SANDBOX`` = ``/mnt/mesos/sandbox``,
   ``MESOS_CONTAINER_NAME``, ``MESOS_CHECKPOINT``, ``MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD``, …)
-  and for the ExecutorInfo command's variables (the agent's win, as in Mesos);
+  and for the ExecutorInfo command's variables (the agent's win, as in Mesos: ``RunOptions::create``
+  skips a command variable the agent's environment has, so an agent's
+  ``--executor_environment_variables`` replaces the task's value of the same name);
 - ``-v`` for every ContainerInfo volume: ``host_path`` as a bind mount (an absolute host path is
   mapped to ``<workdir>/hostpaths/<agent>/<path>``, since every simulated agent shares this
   machine; a relative one is in the sandbox), a ``DOCKER_VOLUME`` source as ``<name>:<path>`` with

@@ -16,10 +16,13 @@ and is killed after its grace period. An executor that exits while its task is n
 the task ``TASK_FAILED`` / ``REASON_EXECUTOR_TERMINATED``, as on an agent.
 
 Every executor's environment has what a Mesos agent gives it and pymesos' ``MesosExecutorDriver``
-needs: ``MESOS_AGENT_ENDPOINT`` (the master's own HTTP address, which serves the executor API for
+needs: ``LIBPROCESS_IP`` (the agent's IP, as a real agent started with ``--ip`` passes its own on),
+the agent's ``--executor_environment_variables`` (``AgentSpec.executor_environment_variables``),
+``MESOS_AGENT_ENDPOINT`` (the master's own HTTP address, which serves the executor API for
 every agent), ``MESOS_FRAMEWORK_ID``, ``MESOS_EXECUTOR_ID``, ``MESOS_DIRECTORY``/``MESOS_SANDBOX``,
 ``MESOS_CHECKPOINT`` (only when the framework checkpoints: pymesos treats any value as true) and
-``MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`` from ``ExecutorInfo.shutdown_grace_period``. Sandboxes are
+``MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`` from ``ExecutorInfo.shutdown_grace_period``
+(:func:`~es_framework.dev.devcluster.agent.executor_environment` merges them as Mesos does). Sandboxes are
 ``<workdir>/agents/<agent>/frameworks/<framework>/executors/<executor>/runs/latest``.
 """
 
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from es_framework.dev.devcluster.agent import executor_environment
 from es_framework.dev.devcluster.errors import CallError
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorHost, ExecutorRef
 from es_framework.dev.devcluster.recordio import RecordStream
@@ -387,8 +391,11 @@ class ExecutorAPIBackend(Generic[RecordT]):
         return self._master.address
 
     def _agent_env(self, record: ExecutorRecord, grace: float | None, sandbox: str) -> dict[str, str]:
-        """What a Mesos agent puts in every executor's environment (pymesos' executor driver needs it)."""
-        env = {
+        """What a Mesos agent puts in every executor's environment (pymesos' executor driver needs it):
+        ``LIBPROCESS_IP``, the agent's ``--executor_environment_variables``, then the ``MESOS_*``
+        variables (:func:`~es_framework.dev.devcluster.agent.executor_environment`). How the
+        CommandInfo's variables merge with these is the backend's (it depends on the containerizer)."""
+        mesos = {
             "MESOS_AGENT_ENDPOINT": self._endpoint(),
             "MESOS_FRAMEWORK_ID": record.ref.framework_id,
             "MESOS_EXECUTOR_ID": record.ref.executor_id,
@@ -399,10 +406,13 @@ class ExecutorAPIBackend(Generic[RecordT]):
         }
         framework_info = self._master.framework_info(record.ref.framework_id) if self._master else None
         if framework_info and framework_info.get("checkpoint"):
-            env["MESOS_CHECKPOINT"] = "1"  # pymesos treats any value as true: set it only when true
+            mesos["MESOS_CHECKPOINT"] = "1"  # pymesos treats any value as true: set it only when true
         if grace is not None:
-            env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = f"{grace:g}secs"
-        return env
+            mesos["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] = f"{grace:g}secs"
+        spec = self._master.agent_spec(record.ref.agent_id) if self._master is not None else None
+        if spec is None:
+            return mesos
+        return executor_environment(spec, mesos)
 
     def _deliver(self, ref: ExecutorRef, event: dict[str, Any]) -> None:
         with self._lock:

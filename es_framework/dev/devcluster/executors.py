@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from es_framework.dev.devcluster.agent import AgentSpec
 from es_framework.dev.devcluster.recordio import EventStream
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ class ExecutorHost(Protocol):
     def framework_info(self, framework_id: str) -> dict[str, Any] | None: ...
 
     def agent_info(self, agent_id: str) -> dict[str, Any] | None: ...
+
+    def agent_spec(self, agent_id: str) -> AgentSpec | None:
+        """The agent's spec: its IP and ``--executor_environment_variables`` go into its executors' environment."""
+        ...
 
 
 class FakeExecutorBackend:

@@ -15,7 +15,7 @@ failure fails the launch, and the agent reports ``TASK_FAILED``, ``SOURCE_AGENT`
 ``REASON_CONTAINER_LAUNCH_FAILED``, "Failed to launch container: <failure>" (``Slave::executorLaunched``
 and ``Slave::sendExecutorTerminatedStatusUpdate`` in ``src/slave/slave.cpp``). Only an executor in a
 ``MESOS`` container (or in none) meets these isolators; a ``DOCKER`` one goes to the Docker
-containerizer. What :func:`launch_failure` and :func:`unmounted_volumes` simulate:
+containerizer. What :func:`launch_failure`, :func:`unmounted_volumes` and :func:`as_launched` simulate:
 
 - ``filesystem/posix`` (``isolators/filesystem/posix.cpp``, ``prepare``): a ContainerInfo with an image
   fails with "Container root filesystems not supported", one with any volume at all (a ``host_path``
@@ -26,6 +26,15 @@ containerizer. What :func:`launch_failure` and :func:`unmounted_volumes` simulat
   through dvdcli. Every other isolator skips a ``DOCKER_VOLUME`` source, so on an agent without
   ``docker/volume`` nothing is mounted and its container path stays a plain sandbox directory: the data
   would be lost with the sandbox. The executor backends are given the task without such volumes.
+- ``posix/rlimits`` (``isolators/posix/rlimits.cpp``, ``prepare``) is the only isolator that reads
+  ``ContainerInfo.rlimit_info``: it hands the limits to the launcher, which sets them on the executor
+  before it execs it (``installResourceLimits`` in ``src/slave/containerizer/mesos/launch.cpp``;
+  ``rlimits::set`` in ``src/posix/rlimits.cpp``: a limit with neither soft nor hard is unlimited, one
+  with only one of them "Invalid rlimit values"; a limit that cannot be set fails the launch with
+  "Failed to set <type> limit: <error>"). Without the isolator the field is ignored without a word, and
+  no isolator refuses it. :func:`as_launched` leaves it out of the task the executor backend is given
+  unless the agent runs ``posix/rlimits``; :func:`rlimits_of` reads what is left, and the process
+  backend sets it on the executor it starts (:mod:`.rlimit_launch`).
 
 Not simulated: launchers (``filesystem/linux`` needs ``--launcher=linux``), container images
 (``--image_providers``), a ``host_path`` missing on the agent ("Path '…' in HOST_PATH volume does not
@@ -51,6 +60,9 @@ _DEPRECATED = {
 }
 #: What ``filesystem/linux`` always brings, "for backwards compatibility".
 _WITH_FILESYSTEM_LINUX = ("volume/image", "volume/host_path", "volume/sandbox_path")
+
+#: The isolator that applies ``ContainerInfo.rlimit_info``.
+RLIMITS_ISOLATOR = "posix/rlimits"
 
 LAUNCH_FAILED = "Failed to launch container: "
 ROOTFS_NOT_SUPPORTED = "Container root filesystems not supported"
@@ -129,3 +141,28 @@ def as_mounted(running: frozenset[str], task_info: Mapping[str, Any]) -> dict[st
         assert isinstance(container, dict)
         container["volumes"] = [v for v in container["volumes"] if _mounted(running, v)]
     return out
+
+
+def as_launched(running: frozenset[str], task_info: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the task as the agent's isolators hand it to the executor backend: without the volumes
+    no isolator mounts (:func:`as_mounted`) and, unless ``posix/rlimits`` runs, without ``rlimit_info``."""
+    out = as_mounted(running, task_info)
+    container = mesos_container(out)
+    if container is not None and "rlimit_info" in container and RLIMITS_ISOLATOR not in running:
+        assert isinstance(container, dict)
+        del container["rlimit_info"]
+    return out
+
+
+def ignored_rlimits(running: frozenset[str], task_info: Mapping[str, Any]) -> bool:
+    """Whether the task asks for limits that the agent, without ``posix/rlimits``, silently ignores."""
+    container = mesos_container(task_info)
+    return container is not None and bool(container.get("rlimit_info")) and RLIMITS_ISOLATOR not in running
+
+
+def rlimits_of(task_info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``RLimitInfo.RLimit`` entries (``type``, optional ``soft`` and ``hard``) of the task's Mesos
+    container, as given (none without ``rlimit_info``)."""
+    container = mesos_container(task_info)
+    limits = ((container or {}).get("rlimit_info") or {}).get("rlimits") or []
+    return [dict(limit) for limit in limits if isinstance(limit, Mapping)]

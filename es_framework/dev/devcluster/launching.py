@@ -13,7 +13,8 @@ container the agent's ``--isolation`` refuses (see :mod:`.isolation`; e.g. any C
 under Mesos' default ``filesystem/posix``) never reaches the executor backend, and the agent reports
 ``TASK_FAILED`` / ``REASON_CONTAINER_LAUNCH_FAILED`` with Mesos' message ("Failed to launch container:
 Volumes in ContainerInfo is not supported"), ``SOURCE_AGENT``, re-sent until acknowledged like every
-agent update. Volumes the agent's isolators skip are left out of what the backend is given.
+agent update. Volumes the agent's isolators skip are left out of what the backend is given, and so is
+``rlimit_info`` unless the agent runs ``posix/rlimits`` (:func:`.isolation.as_launched`).
 
 Every function expects the master's lock held.
 """
@@ -30,7 +31,14 @@ from es_framework.dev.devcluster.agent import AgentState
 from es_framework.dev.devcluster.calls import value
 from es_framework.dev.devcluster.executors import AgentSide
 from es_framework.dev.devcluster.frameworks import Framework
-from es_framework.dev.devcluster.isolation import LAUNCH_FAILED, as_mounted, launch_failure, unmounted_volumes
+from es_framework.dev.devcluster.isolation import (
+    LAUNCH_FAILED,
+    RLIMITS_ISOLATOR,
+    as_launched,
+    ignored_rlimits,
+    launch_failure,
+    unmounted_volumes,
+)
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.offers import add_filter, refuse_seconds, return_offer, take_offers
 from es_framework.dev.devcluster.resource_bags import ResourceBag, ResourceError
@@ -197,6 +205,15 @@ def _launch(
             volume,
             task_id,
         )
-    mounted = as_mounted(running, task.info)
+    if ignored_rlimits(running, info):
+        # Mesos says nothing: the executor's own limit check is what tells the operator.
+        logger.debug(
+            "agent %s (--isolation=%s): no %s isolator; the rlimit_info of task %s is ignored",
+            agent.id,
+            agent.spec.isolation,
+            RLIMITS_ISOLATOR,
+            task_id,
+        )
+    mounted = as_launched(running, task.info)
     state.attachments.attach(framework.id, task_id, agent.id, mounted, time.monotonic())
     state.backend.launch(agent_side, task.ref, mounted)

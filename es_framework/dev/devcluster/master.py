@@ -369,6 +369,12 @@ class DevMaster:
                 "attributes": agent.spec.attributes_json(),
             }
 
+    def agent_spec(self, agent_id: str) -> AgentSpec | None:
+        """The spec of an agent (what its executors' environment gets from it, see ``executor_environment``)."""
+        with self._lock:
+            agent = self._state.agents.get(agent_id)
+            return agent.spec if agent is not None else None
+
     def attachments(self) -> list[Attachment]:
         """Every executor task launched since the start with the named volumes it held, and when
         (see :mod:`.attachments`); an open one (``detached_at`` ``None``) holds them now."""

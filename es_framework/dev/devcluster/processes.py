@@ -3,8 +3,8 @@
 :class:`ProcessExecutorBackend` makes the development master's simulated agents run each task's
 executor (``ExecutorInfo.command``) as a child process, the way a Mesos agent without containers
 would: in its sandbox (``stdout`` and ``stderr`` files there), in a process group of its own, with
-the ExecutorInfo's environment plus the agent's executor environment (see
-:mod:`~es_framework.dev.devcluster.executor_api`, which also serves the v1 executor API for it).
+the agent's executor environment overlaid by the ExecutorInfo's (as the Mesos containerizer merges
+them; see :mod:`~es_framework.dev.devcluster.executor_api`, which also serves the v1 executor API).
 The command ``es-mesos-executor`` runs as ``<this python> -m es_framework.executor`` (see
 ``commands``). When the executor is shut down, its process group is killed after its grace period.
 
@@ -20,6 +20,9 @@ container path. Any other absolute path there is the agent's own filesystem for 
 Mesos containerizer without an image (which shares it, e.g. normal mode's ``<dataDir>/…``), so it
 becomes ``<workdir>/hostpaths/<agent>/<path>`` too; inside a Docker container it would vanish with the
 container, so it becomes a sandbox directory.
+
+The limits of a Mesos container's ``rlimit_info`` are set on the executor as Mesos' launcher sets them,
+when the agent runs ``posix/rlimits`` (:func:`with_rlimits`; without it the agent leaves them out).
 
 Command tasks (``command``, no ``executor``) run as Mesos' command executor runs them
 (:mod:`.command_tasks`). ``docker volume rm|inspect NAMES`` there asks the stand-in driver: ``rm``
@@ -50,13 +53,25 @@ from es_framework.dev.devcluster.command_tasks import CommandTaskBackend, Comman
 from es_framework.dev.devcluster.docker_run import is_docker_executor
 from es_framework.dev.devcluster.executor_api import DEFAULT_GRACE_PERIOD, ExecutorRecord, safe_name
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
+from es_framework.dev.devcluster.isolation import rlimits_of
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+#: Run by path with the standard library only: no package import delays the executor's start.
+RLIMIT_LAUNCH = Path(__file__).resolve().with_name("rlimit_launch.py")
 DEFAULT_COMMANDS: Mapping[str, Sequence[str]] = {
     "es-mesos-executor": (sys.executable, "-m", "es_framework.executor"),
 }
+
+
+def with_rlimits(argv: Sequence[str], limits: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``argv`` started through :mod:`.rlimit_launch` when there are ``limits`` to set (the task's
+    ``rlimit_info``, which the agent left in only with ``posix/rlimits``, see :mod:`.isolation`): it sets
+    them and execs the executor, as ``mesos-containerizer launch`` does, or ends with Mesos' message."""
+    if not limits:
+        return list(argv)
+    return [sys.executable, "-I", str(RLIMIT_LAUNCH), json.dumps(list(limits)), "--", *argv]
 
 
 @dataclass
@@ -136,6 +151,7 @@ class ProcessExecutorBackend(CommandTaskBackend[ProcessRecord]):
 
     def _start(self, record: ProcessRecord, executor: Mapping[str, Any], grace: float | None) -> None:
         argv, env = self._command(record, executor, grace)
+        argv = with_rlimits(argv, rlimits_of(record.task_info))
         with open(record.sandbox / "stdout", "ab") as out, open(record.sandbox / "stderr", "ab") as err:
             record.popen = subprocess.Popen(
                 argv,
@@ -184,13 +200,15 @@ class ProcessExecutorBackend(CommandTaskBackend[ProcessRecord]):
             raise ValueError("the ExecutorInfo has no command value")
         variables = (command.get("environment") or {}).get("variables") or []
         env = dict(os.environ)
+        for inherited in ("MESOS_CHECKPOINT", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"):
+            env.pop(inherited, None)  # only the agent decides these
+        # The Mesos containerizer's order: the agent's executor environment, then the CommandInfo's
+        # variables win (MesosContainerizerProcess::_launch, src/slave/containerizer/mesos/containerizer.cpp).
+        env.update(self._agent_env(record, grace, str(record.sandbox)))
         env.update({str(v["name"]): str(v.get("value", "")) for v in variables if "name" in v})
         env.update(self._volume_env(record, env))
         env.update(self.extra_env)
         pythonpath = env.get("PYTHONPATH")
-        for inherited in ("MESOS_CHECKPOINT", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"):
-            env.pop(inherited, None)  # only the agent decides these
-        env.update(self._agent_env(record, grace, str(record.sandbox)))
         env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{pythonpath}" if pythonpath else str(PROJECT_ROOT)
         return argv, env
 
