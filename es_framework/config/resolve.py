@@ -36,6 +36,10 @@ def _read_secret(path: str, warnings: list[str], flag: str) -> Secret:
         warnings.append(f"--{flag}: {path} ends with a newline; it was stripped from the secret")
     if not stripped:
         raise ValueError("names an empty file")
+    if "\n" in stripped or "\r" in stripped:
+        # elasticsearch-keystore add --stdin keeps the first line only, and an HTTP header cannot
+        # carry a line break: the secret would be cut short without a word.
+        raise ValueError("holds more than one line; a secret is one line")
     return Secret(stripped)
 
 

@@ -76,6 +76,8 @@ def test_the_bundle_password_is_read_like_the_elastic_password_and_never_shown(t
         (b"", "names an empty file"),
         (b"\n", "names an empty file"),
         (b"\xff\xfe", "is not a UTF-8 text file"),
+        (b"first\nsecond\n", "holds more than one line; a secret is one line"),
+        (b"first\r\nsecond", "holds more than one line; a secret is one line"),
     ],
 )
 def test_an_unreadable_or_empty_password_file_is_refused_naming_the_flag(
