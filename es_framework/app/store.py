@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from es_framework.config import Config
-from es_framework.core.engine import StoreConflictError
+from es_framework.core.engine_state import StoreConflictError
 from es_framework.core.node_state import ClusterState
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.shell.state_store import (
@@ -22,7 +22,7 @@ from es_framework.shell.state_store import (
 
 
 class EngineStore:
-    """The engine's :class:`~es_framework.core.engine.Store` on top of a :class:`StateStore`."""
+    """The engine's :class:`~es_framework.core.engine_state.Store` on top of a :class:`StateStore`."""
 
     #: The version the engine holds before any document exists.
     NO_DOCUMENT = -1

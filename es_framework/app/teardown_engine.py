@@ -21,7 +21,8 @@ from typing import Any
 from es_framework.app.store import EngineStore
 from es_framework.app.teardown import TeardownError
 from es_framework.config import Config
-from es_framework.core.engine import Engine, Store
+from es_framework.core.engine import Engine
+from es_framework.core.engine_state import Store
 from es_framework.core.mesos_calls import Call, Revive
 from es_framework.core.node_state import ClusterState, NodeRecord
 from es_framework.core.state_document import state_from_json, state_to_json
@@ -48,7 +49,7 @@ KILL_RESEND_S = 15.0
 
 
 class TeardownStore:
-    """The engine's :class:`~es_framework.core.engine.Store` during the teardown: it reads the
+    """The engine's :class:`~es_framework.core.engine_state.Store` during the teardown: it reads the
     teardown view of the stored state and stores what the engine writes in stored form (marked torn
     down at ``torn_down_at``, wanting ``desired_nodes``)."""
 

@@ -27,13 +27,13 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, Protocol
 
 from es_framework.config import Config
 from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.config_record import record_configuration
 from es_framework.core.engine_agents import AgentChecks
 from es_framework.core.engine_commands import OperatorCommands
+from es_framework.core.engine_state import StatePersistence, Store
 from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
 from es_framework.core.es_versions import version_news
 from es_framework.core.evaluation import OfferEvaluator
@@ -43,7 +43,6 @@ from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeRecor
 from es_framework.core.offers import Offer, OfferError, parse_offer
 from es_framework.core.plan import SHORT_REFUSE_S, DeclinedOffer, plan_offer_cycle
 from es_framework.core.seed_hosts import SeedHostsSent, seed_host_messages, seed_host_updates
-from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.core.status_updates import Action, Decision, StatusUpdate, apply_status, parse_status
 from es_framework.core.volume_tasks import plan_removals, release_after_stop, removal_wait
 from identity.task_ids import new_launch_id, try_node_id_from_task_id
@@ -51,27 +50,10 @@ from identity.task_ids import new_launch_id, try_node_id_from_task_id
 log = logging.getLogger("es_framework.core.engine")
 
 
-class StoreConflictError(Exception):
-    """Someone else wrote the state since we read it (compare-and-set failed)."""
-
-
-class Store(Protocol):
-    """Where the engine's state lives (ZooKeeper in production, a file in local mode)."""
-
-    def load(self) -> tuple[dict[str, Any] | None, int]:
-        """The stored document (None if there is none yet) and its version."""
-        ...
-
-    def save(self, document: dict[str, Any], version: int) -> int:
-        """Write if the stored version is still ``version``; return the new version.
-        Raise :class:`StoreConflictError` on a version mismatch, anything else on failure."""
-        ...
-
-
 # --- the engine -------------------------------------------------------------------------------------
 
 
-class Engine(OperatorCommands, AgentChecks):
+class Engine(StatePersistence, OperatorCommands, AgentChecks):
     def __init__(
         self,
         config: Config,
@@ -103,45 +85,6 @@ class Engine(OperatorCommands, AgentChecks):
         #: The records ``_seeds`` was worked out for: what was sent follows from them alone.
         self._seeded_for: Mapping[int, NodeRecord] | None = None
         self.state, self._version = self._read()
-
-    # --- state ------------------------------------------------------------------------------------
-
-    def _read(self) -> tuple[ClusterState, int]:
-        document, version = self._store.load()
-        if document is None:
-            return ClusterState(desired_nodes=self.config.elasticsearch_nodes), version
-        state = state_from_json(document, self.config.framework_name)
-        if state.desired_nodes != self.config.elasticsearch_nodes:
-            log.warning(
-                "stored desired node count %d wins over --elasticsearchNodes %d (change it through the API)",
-                state.desired_nodes,
-                self.config.elasticsearch_nodes,
-            )
-        return state, version
-
-    def reload(self) -> None:
-        """Re-read state (after a conflict, or when the store becomes trustworthy again)."""
-        self.state, self._version = self._read()
-
-    def _persist(self, state: ClusterState) -> bool:
-        """Write ``state``; on success it becomes the engine's state. False (state re-read) on failure."""
-        try:
-            self._version = self._store.save(state_to_json(state), self._version)
-        except StoreConflictError:
-            log.error("state changed under us (another scheduler?); re-reading it and acting on nothing this time")
-            self._safe_reload()
-            return False
-        except Exception:
-            log.exception("could not write state; acting on nothing until it can be written")
-            return False
-        self.state = state
-        return True
-
-    def _safe_reload(self) -> None:
-        try:
-            self.reload()
-        except Exception:
-            log.exception("could not re-read state")
 
     # --- events -----------------------------------------------------------------------------------
 

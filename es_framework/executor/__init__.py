@@ -19,10 +19,11 @@ environment and the ExecutorInfo's environment (the ``ELASTICSEARCH_*`` names of
    else ``<sandbox>/config``; relative paths are relative to ``MESOS_SANDBOX`` (else the working
    directory).
 
-   - As root, Elasticsearch runs as ``ELASTICSEARCH_UID`` (1000, the official image's user), group
-     0, no other group: the data and config volumes are first given to that user wherever they are
-     not. Not as root, or for ``ELASTICSEARCH_COMMAND`` without ``ELASTICSEARCH_UID``: the
-     executor's own user.
+   - As root (how the scheduler starts it on both containerizers), Elasticsearch runs as
+     ``ELASTICSEARCH_UID`` if given, else ``ELASTICSEARCH_USER`` resolved on the agent (Mesos
+     containerizer: its uid, primary group and groups), else uid 1000 group 0; the data and config
+     directories, and a distribution fetched into the sandbox, are first given to that user. Not as
+     root, or for ``ELASTICSEARCH_COMMAND`` without ``ELASTICSEARCH_UID``: the executor's own user.
    - The config directory is regenerated on every start (``elasticsearch.yml`` from
      :mod:`es_framework.core.es_settings`: identity, ``ELASTICSEARCH_NODE_ROLES``, network, discovery
      by ``unicast_hosts.txt``, bootstrap, security, then ``ELASTICSEARCH_USER_SETTINGS`` minus the

@@ -10,7 +10,8 @@ import pytest
 
 from es_framework.core.config_record import config_record
 from es_framework.core.describe import describe
-from es_framework.core.engine import Engine, StoreConflictError
+from es_framework.core.engine import Engine
+from es_framework.core.engine_state import StoreConflictError
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
 from es_framework.core.node_state import TaskState
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S

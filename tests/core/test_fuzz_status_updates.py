@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from es_framework.contract import NodeReport
-from es_framework.core.engine import Engine, StoreConflictError
+from es_framework.core.engine import Engine
+from es_framework.core.engine_state import StoreConflictError
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Kill
 from es_framework.core.node_state import FREEING_STATES, LIVE_STATES, ClusterState, TaskState
 from es_framework.core.operations import OperatorError
