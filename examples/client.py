@@ -7,7 +7,7 @@ Asks ``GET /v1/cluster/endpoints`` for the running nodes' HTTP addresses, connec
 cluster's health. With ``--sniff`` the client also asks the cluster for its nodes at start and
 when a node fails, so nodes launched later are found without asking the scheduler again.
 ``--password`` is the ``elastic`` user's password, for a cluster with security on. The endpoints
-API is a GET, which needs no API token (``--apiTokenFile`` guards only PUT and POST).
+API is a GET, which needs no API token (``--apiTokenFile`` guards only PUT, POST and DELETE).
 
 It needs elasticsearch-py, which es-mesos itself does not: ``.venv/bin/pip install -e '.[client]'``
 (``scripts/setup.sh --dev`` installs it too). Pin the client to your cluster's major
