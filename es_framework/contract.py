@@ -189,6 +189,16 @@ class SeedHosts:
 MAX_REPORT_TEXT = 200
 
 
+def wire_bytes(data: object) -> bytes | None:
+    """``TaskStatus.data`` as the v1 JSON API carries bytes (base64 text), decoded; None when absent or not base64."""
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+
+
 @dataclass(frozen=True)
 class NodeReport:
     """What the executor learnt from ``GET /`` of its node. Every field is optional; ``cluster_uuid``
@@ -214,13 +224,8 @@ class NodeReport:
     @classmethod
     def decode_wire(cls, data: object) -> NodeReport | None:
         """``TaskStatus.data`` as the v1 JSON API carries it (base64 text); None when absent or unreadable."""
-        if not isinstance(data, str) or not data:
-            return None
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (ValueError, binascii.Error):
-            return None
-        return cls.decode(raw)
+        raw = wire_bytes(data)
+        return None if raw is None else cls.decode(raw)
 
     @classmethod
     def decode(cls, raw: bytes) -> NodeReport | None:
@@ -293,13 +298,8 @@ class AgentCheckReport:
     @classmethod
     def decode_wire(cls, data: object) -> AgentCheckReport | None:
         """``TaskStatus.data`` as the v1 JSON API carries it (base64 text); None when absent or not such a report."""
-        if not isinstance(data, str) or not data:
-            return None
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (ValueError, binascii.Error):
-            return None
-        return cls.decode(raw)
+        raw = wire_bytes(data)
+        return None if raw is None else cls.decode(raw)
 
     @classmethod
     def decode(cls, raw: bytes) -> AgentCheckReport | None:

@@ -40,6 +40,7 @@ from es_framework.api.core import ApiCore, ApiError, NodeView
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
 from es_framework.api.openapi import GONE_CONFIRMATION, openapi_document
+from es_framework.api.rollouts import force_reason, rollout_command, start_restart
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ def iso_time(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_TIME_FIELDS = frozenset({"time", "started_at", "last_time", "blocked_at", "blocked_until"})
+_TIME_FIELDS = frozenset(
+    {"time", "started_at", "last_time", "blocked_at", "blocked_until", "created_at", "finished_at", "since"}
+)
 
 
 def to_json(value: object) -> Any:
@@ -236,6 +239,9 @@ class ApiApp:
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
             (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
             (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
+            (re.compile(r"/v1/cluster/restart"), {"POST": lambda r: self._respond(r, start_restart(self._core))}),
+            (re.compile(r"/v1/rollouts"), {"GET": lambda request: json_response(200, self._core.rollouts())}),
+            (re.compile(r"/v1/rollouts/([^/]+)/([^/]+)"), {"POST": self._rollout_command}),
             (re.compile(r"/v1/agents"), {"GET": lambda request: json_response(200, self._core.agents())}),
             (re.compile(r"/v1/agents/([^/]+)/failures"), {"DELETE": self._clear_agent}),
             (re.compile(r"/v1/volumes"), {"GET": self._volumes}),
@@ -428,9 +434,16 @@ class ApiApp:
         self._body(request)
         return json_response(*clear_agent_failures(self._core, request.params[0], _RefusedError))
 
+    def _respond(self, request: Request, answer: tuple[int, Any]) -> Response:
+        self._body(request)  # enforce the size limit; the body means nothing here
+        return json_response(*answer)
+
+    def _rollout_command(self, request: Request) -> Response:
+        return self._respond(request, rollout_command(self._core, request.params[0], request.params[1], _RefusedError))
+
     def _restart(self, request: Request) -> Response:
-        self._body(request)  # enforce the size limit; the body itself means nothing here
-        return self._command(request, "restart", self._core.restart_node)
+        force = force_reason(self._body(request), _RefusedError)
+        return self._command(request, "restart", lambda node_id: self._core.restart_node(node_id, force=force))
 
     def _replace(self, request: Request) -> Response:
         self._body(request)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from es_framework.api.rollout_views import RolloutsView, RolloutView
 from es_framework.core.volume_inventory import VolumeInventory
 
 
@@ -310,8 +311,9 @@ class ApiCore(Protocol):
         """
         ...
 
-    def restart_node(self, node_id: int) -> str:
-        """Restart node ``node_id`` in place (same agent, same volumes).
+    def restart_node(self, node_id: int, *, force: str | None = None) -> str:
+        """Restart node ``node_id`` in place (same agent, same volumes): queued for the disruption
+        planner, or at once with ``force`` (the operator's reason, logged).
 
         Returns a sentence saying what will happen. Raises :class:`ApiError` 404 when no record
         holds the id, 409 when the node's state does not allow it (not running, already restarting).
@@ -334,4 +336,16 @@ class ApiCore(Protocol):
         404 when no record holds the id, 409 when the node is not in a state where this is needed
         ("node 4 is not unreachable": a running node must be replaced, not declared gone).
         """
+        ...
+
+    def rollouts(self) -> RolloutsView:
+        """The rollout under way (or paused) and the last few finished ones."""
+        ...
+
+    def start_restart(self) -> RolloutView:
+        """Create a rollout restarting every kept node (409 while another rollout is under way)."""
+        ...
+
+    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
+        """Pause, resume or abort the current rollout (404 for another id, 409 when finished)."""
         ...

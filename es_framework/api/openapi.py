@@ -12,6 +12,7 @@ from typing import Any
 
 from es_framework.api.core import MODES
 from es_framework.api.openapi_agents import AGENT_SCHEMAS, CLUSTER_AGENT_PROPERTIES, agent_paths
+from es_framework.api.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 from es_framework.core.operations import MAX_NODES
 
@@ -52,6 +53,7 @@ _TASK_PROPERTIES: dict[str, Any] = {
 _SCHEMAS: dict[str, Any] = {
     **STORAGE_SCHEMAS,
     **AGENT_SCHEMAS,
+    **ROLLOUT_SCHEMAS,
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -354,7 +356,23 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/v1/nodes/{node_id}/restart": node_command("Restart the node in place"),
+            "/v1/nodes/{node_id}/restart": node_command(
+                "Queue a restart of the node in place: the planner starts it when safe (202); with "
+                '{"force": "<why>"} restart at once, past the planner',
+                {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["force"],
+                                "additionalProperties": False,
+                                "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
+                            }
+                        }
+                    },
+                },
+            ),
             "/v1/nodes/{node_id}/replace": node_command("Replace the node, possibly on another agent"),
             "/v1/nodes/{node_id}/gone": node_command(
                 "Declare the node's task dead for good, freeing its id",
@@ -364,6 +382,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                 },
             ),
             **agent_paths(mutating, _error),
+            **rollout_paths(mutating, _error),
             "/v1/volumes": {
                 "get": {
                     "summary": "The external volumes of every node id ever used",

@@ -34,6 +34,7 @@ from es_framework.api.core import (
     NodeVolumes,
     RuleOutcomeView,
 )
+from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_view, rollout_view
 from es_framework.config import Config, redact_url
 from es_framework.core.describe import busy_agents
 from es_framework.core.drain import copies_needed
@@ -41,6 +42,7 @@ from es_framework.core.engine import Engine
 from es_framework.core.mesos_calls import Call
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError, check_gone
+from es_framework.core.rollouts import RolloutReason
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
 from es_framework.core.volume_profiles import profile_catalog
 from es_framework.shell.driver import STUCK_AFTER_S, SchedulerShell
@@ -245,8 +247,25 @@ class SchedulerCore:
         copies = self._copies_needed() if count < self._state().desired_nodes else None
         self._run(lambda: self.engine.set_desired_nodes(count, copies_needed=copies))
 
-    def restart_node(self, node_id: int) -> str:
+    def restart_node(self, node_id: int, *, force: str | None = None) -> str:
+        if force is None:
+            # Queued in the planner's ledger: it starts when safe, counted with every other disruption.
+            return self._run(lambda: self.engine.request_restart(node_id))
+        log.warning("node %d: restart forced by the operator past the disruption planner: %s", node_id, force)
         return self._run(lambda: self.engine.restart_node(node_id))
+
+    def rollouts(self) -> RolloutsView:
+        state, now = self._state(), time.time()
+        current = rollout_view(state.rollout, now, self.monitor.view.blocked) if state.rollout is not None else None
+        return RolloutsView(current, tuple(finished_view(h) for h in reversed(state.rollout_history)))
+
+    def start_restart(self) -> RolloutView:
+        rollout = self._run(lambda: self.engine.start_rollout(RolloutReason.RESTART))
+        return rollout_view(rollout, time.time())
+
+    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
+        rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb))
+        return rollout_view(rollout, time.time())
 
     def replace_node(self, node_id: int) -> str:
         return self._run(lambda: self.engine.replace_node(node_id))
@@ -281,24 +300,43 @@ class SchedulerCore:
         )
 
     def _mark_agent_gone(self, agent_id: str) -> str | None:
-        """Fence the agent with the Mesos operator API; None when done, else why not."""
-        master = self.shell.master_address()
-        if master is None:
-            return "the Mesos master's address is not known"
-        url = master if master.startswith("http") else f"http://{master}"
-        auth: Any = None
-        if self.config.principal and self.config.secret is not None:
-            auth = (self.config.principal, self.config.secret.reveal())
-        body: dict[str, Any] = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
-        if not self.shell.leading:  # the lock may have gone since the check on the engine thread
-            raise ApiError(503, "the scheduler cannot change anything now (it no longer leads): nothing was changed")
-        try:
-            response = requests.post(f"{url}/api/v1", json=body, auth=auth, timeout=OPERATOR_API_TIMEOUT_S)
-        except requests.RequestException as error:
-            return f"the operator API did not answer: {error}"
-        if response.status_code in (200, 202):
-            return None
-        return f"the operator API answered HTTP {response.status_code}: {response.text[:200]}"
+        return mark_agent_gone(self.config, self.shell, agent_id)
+
+
+def mark_agent_gone(config: Config, shell: SchedulerShell, agent_id: str) -> str | None:
+    """Fence the agent with the Mesos operator API (``MARK_AGENT_GONE``); None when done, else why not.
+    Raises :class:`ApiError` 503 when this scheduler no longer leads (nothing was sent)."""
+    master = shell.master_address()
+    if master is None:
+        return "the Mesos master's address is not known"
+    url = master if master.startswith("http") else f"http://{master}"
+    auth: Any = None
+    if config.principal and config.secret is not None:
+        auth = (config.principal, config.secret.reveal())
+    body: dict[str, Any] = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
+    if not shell.leading:  # the lock may have gone since the check on the engine thread
+        raise ApiError(503, "the scheduler cannot change anything now (it no longer leads): nothing was changed")
+    try:
+        response = requests.post(f"{url}/api/v1", json=body, auth=auth, timeout=OPERATOR_API_TIMEOUT_S)
+    except requests.RequestException as error:
+        return f"the operator API did not answer: {error}"
+    if response.status_code in (200, 202):
+        return None
+    return f"the operator API answered HTTP {response.status_code}: {response.text[:200]}"
+
+
+def replace_failed_node(config: Config, shell: SchedulerShell) -> None:
+    """One automatic-replacement round (``--permanentFailureTimeout``), from the monitor's thread: the
+    engine names at most one node whose agent to mark gone (on its own thread), the agent is marked
+    gone here with the ``gone`` command's call, and the engine frees the node only if that worked."""
+    choice = shell.call(shell.engine.replacement_round)
+    if choice is None or choice.agent_id is None:
+        return
+    try:
+        problem = mark_agent_gone(config, shell, choice.agent_id)
+    except ApiError as refused:
+        problem = refused.message
+    shell.call(lambda: shell.engine.fence_result(choice, problem))
 
 
 def cluster_monitor(config: Config, shell: SchedulerShell, stop_node: Callable[[int], None]) -> ClusterMonitor:
@@ -310,7 +348,10 @@ def cluster_monitor(config: Config, shell: SchedulerShell, stop_node: Callable[[
         stop_node,
         may_act=lambda: shell.leading and shell.engine.may_act,
         # The planner runs on the engine thread, which owns the state and persists its ledger.
-        plan=lambda seen, adopt: shell.call(lambda: shell.engine.plan_disruptions(seen, adopt=adopt)),
+        plan=lambda seen, adopt, ready: shell.call(
+            lambda: shell.engine.plan_disruptions(seen, adopt=adopt, ready=ready)
+        ),
+        replace=(lambda: replace_failed_node(config, shell)) if config.permanent_failure_timeout_s > 0 else None,
     )
 
 

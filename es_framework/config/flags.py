@@ -26,6 +26,7 @@ from es_framework.config.parsers import (
     parse_positive_number,
     parse_principal,
     parse_role,
+    parse_seconds_or_off,
     parse_settings_location,
     parse_state_url_secret,
     parse_user,
@@ -405,6 +406,33 @@ FLAGS: tuple[FlagSpec, ...] = (
         lambda t: parse_positive_number(t, unit=" (seconds)"),
         "Seconds an agent that failed an agent check (vm.max_map_count, file descriptors, threads, memory lock) "
         "gets no node, unless the operator clears it first (DELETE /v1/agents/<id>/failures); default 10 minutes.",
+        "SECONDS",
+    ),
+    FlagSpec(
+        "permanentFailureTimeout",
+        "permanent_failure_timeout_s",
+        "0",
+        parse_seconds_or_off,
+        "Seconds a node may stay unreachable (or unknown to Mesos) before it is replaced automatically; 0 (the "
+        "default) turns automatic replacement off. It is replaced only once Mesos reports its task gone, or "
+        "after the scheduler marked its agent gone (--markAgentGoneAfterTimeout).",
+        "SECONDS",
+    ),
+    FlagSpec(
+        "markAgentGoneAfterTimeout",
+        "mark_agent_gone_after_timeout",
+        "false",
+        parse_bool,
+        "With --permanentFailureTimeout: mark the agent of a node unreachable past the timeout gone in Mesos "
+        "(MARK_AGENT_GONE, which cannot be undone) and replace the node. Off: only an operator does that.",
+        "BOOL",
+    ),
+    FlagSpec(
+        "replacementInterval",
+        "replacement_interval_s",
+        "300",
+        lambda t: parse_positive_number(t, unit=" (seconds)"),
+        "Least seconds between two automatic replacements (one is in flight at a time); default 5 minutes.",
         "SECONDS",
     ),
     FlagSpec(

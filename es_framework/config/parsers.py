@@ -44,6 +44,13 @@ def parse_positive_number(text: str, *, unit: str = "") -> float:
     return rounded
 
 
+def parse_seconds_or_off(text: str) -> float:
+    """Seconds greater than 0, or 0 (in any spelling of zero) for off."""
+    if _DECIMAL.fullmatch(text.strip()) and float(text) == 0:
+        return 0.0
+    return parse_positive_number(text, unit=" (seconds), or 0 for off")
+
+
 # ASCII only: int() and float() also take "１０", "1_000" and "infinity", which no operator means.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

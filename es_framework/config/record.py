@@ -110,6 +110,11 @@ class Config:
     max_unavailable: int = 1
     #: Seconds an agent that failed an agent check gets no node (:mod:`es_framework.core.blocked_agents`).
     agent_failure_backoff_s: float = 600.0
+    #: Automatic replacement (:mod:`es_framework.core.permanent_failures`): 0 = off; whether the scheduler
+    #: may mark an agent gone itself; the least seconds between two automatic replacements.
+    permanent_failure_timeout_s: float = 0.0
+    mark_agent_gone_after_timeout: bool = False
+    replacement_interval_s: float = 300.0
     #: Storage profiles: role ("config"/"data") -> profile name, the operator's profile file, and
     #: the profiles it defines once read (:mod:`es_framework.shell.user_settings`, like the settings file).
     volume_profile: tuple[tuple[str, str], ...] = ()

@@ -33,6 +33,8 @@ from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.config_record import record_configuration
 from es_framework.core.engine_agents import AgentChecks
 from es_framework.core.engine_commands import OperatorCommands
+from es_framework.core.engine_replacement import AutomaticReplacement, ReplacementMemory
+from es_framework.core.engine_rollouts import RolloutCommands
 from es_framework.core.engine_state import StatePersistence, Store
 from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
 from es_framework.core.es_versions import version_news
@@ -53,7 +55,7 @@ log = logging.getLogger("es_framework.core.engine")
 # --- the engine -------------------------------------------------------------------------------------
 
 
-class Engine(StatePersistence, OperatorCommands, AgentChecks):
+class Engine(StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, AutomaticReplacement):
     def __init__(
         self,
         config: Config,
@@ -72,6 +74,7 @@ class Engine(StatePersistence, OperatorCommands, AgentChecks):
         self._strategy = strategy
         self.backoff = Backoff()
         self.agents = BlockedAgents(block_s=config.agent_failure_backoff_s)
+        self.replacements = ReplacementMemory()
         self.declines = DeclineCounts()
         self.counters = Counters()
         #: Newest last; the engine thread appends, readers take a copy (``tuple(engine.events)``).

@@ -24,6 +24,7 @@ from es_framework.core import operations
 from es_framework.core.disruption import Decision, Settings, plan_disruption, settle
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation
+from es_framework.core.engine_rollouts import planning_rollout, started_step
 from es_framework.core.mesos_calls import Call, Kill
 from es_framework.core.node_state import LIVE_STATES, ClusterState
 
@@ -56,6 +57,10 @@ class OperatorCommands:
     state: ClusterState
     may_act: bool
     _clock: Callable[[], float]
+    #: The rollout's part of a planner round (:class:`~es_framework.core.engine_rollouts.RolloutCommands`).
+    _drive_rollout: Callable[
+        [ClusterState, tuple[int, ...], Observation, frozenset[int], Settings], tuple[ClusterState, list[Call]]
+    ]
 
     def _persist(self, state: ClusterState) -> bool:
         raise NotImplementedError
@@ -92,8 +97,15 @@ class OperatorCommands:
         return self._operate(operations.set_desired_nodes(self.state, count, copies_needed=copies_needed))
 
     def restart_node(self, node_id: int) -> tuple[str, list[Call]]:
+        """Restart at once, past the planner (the operator forced it); a restart of the node still
+        queued for the planner is dropped with it, or it would restart the node a second time."""
         self.require_action()
-        return self._operate(operations.restart_node(self.state, node_id, now=self._clock()))
+        outcome = operations.restart_node(self.state, node_id, now=self._clock())
+        queued = outcome.state.disruptions.get(node_id)
+        if queued is not None and queued.started_at is None:
+            ledger = {i: d for i, d in outcome.state.disruptions.items() if i != node_id}
+            outcome = replace(outcome, state=replace(outcome.state, disruptions=MappingProxyType(ledger)))
+        return self._operate(outcome)
 
     def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
         self.require_action()
@@ -108,14 +120,17 @@ class OperatorCommands:
         return self._operate(operations.release_gone(self.state, node_id, task_id))
 
     def plan_disruptions(
-        self, seen: Observation, *, adopt: frozenset[int] = frozenset()
+        self, seen: Observation, *, adopt: frozenset[int] = frozenset(), ready: frozenset[int] = frozenset()
     ) -> tuple[PlannerRound, list[Call]]:
         """One round of the disruption planner over what Elasticsearch said (``seen``; an
         :class:`~es_framework.core.disruption_seen.Unknown` starts nothing). Ended actions leave the
         ledger; the one action the planner starts is persisted before this returns (503 and nothing
         started when the state cannot be written). ``adopt``: leaving node ids that already carry our
         allocation exclusion with no ledger entry (a drain begun by a release without the planner):
-        they are entered as started, so they are not drained again from scratch and they count."""
+        they are entered as started, so they are not drained again from scratch and they count.
+        ``ready``: started restarts the monitor prepared (node shutdown complete, or flushed): they are
+        stopped in this round, and the rollout's steps move on (:mod:`es_framework.core.engine_rollouts`);
+        the kills are returned only after the state is written."""
         self.require_action()
         now, state = self._clock(), self.state
         settled, ended = settle(state.disruptions, state)
@@ -134,12 +149,19 @@ class OperatorCommands:
             self.config.master_nodes,
             external_volumes=self.config.strategy_name == "external",
         )
-        decision = plan_disruption(state, ledger=ledger, rollout=None, seen=seen, now=now, settings=settings)
+        driven, kills = self._drive_rollout(
+            replace(state, disruptions=MappingProxyType(ledger)), ended, seen, ready, settings
+        )
+        ledger = dict(driven.disruptions)
+        rollout = planning_rollout(driven)
+        decision = plan_disruption(driven, ledger=ledger, rollout=rollout, seen=seen, now=now, settings=settings)
         start = decision.start
         if start is not None:
             ledger[start.node_id] = start
-        if ledger != dict(state.disruptions):
-            if not self._persist(replace(state, disruptions=MappingProxyType(ledger))):
+            driven = started_step(driven, start, seen, now)
+        new = replace(driven, disruptions=MappingProxyType(ledger))
+        if new != state:
+            if not self._persist(new):
                 raise operations.OperatorError(503, "the disruption ledger could not be written; nothing starts")
             for node_id, old in sorted(state.disruptions.items()):
                 if node_id not in ledger:
@@ -153,7 +175,7 @@ class OperatorCommands:
                 log.info("%s, task %s", message, start.task_id)
                 record = self.state.nodes.get(start.node_id)
                 self._event(message, start.node_id, record.state.value if record else None)
-        return PlannerRound(decision, self.state), []
+        return PlannerRound(decision, self.state), kills
 
     def pending_kills(self) -> list[Call]:
         """Kill again every task being stopped on purpose that still runs (a KILL may be lost while

@@ -17,6 +17,7 @@ from typing import Any
 from es_framework.config.constraints import HOSTNAME_FIELDS
 from es_framework.core.cluster_view import ClusterView, value_counts
 from es_framework.core.disruption_ledger import Disruption
+from es_framework.core.rollout_model import Rollout
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, reconcile_removal_tasks
 from identity.allocator import NodeIdAllocator
 
@@ -101,6 +102,10 @@ class NodeRecord:
     #: by, kept so that a new leader counts exactly what the old one did.
     zone: str | None = None
     attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Since when the task has not been reachable (UNREACHABLE, then perhaps UNKNOWN): Mesos'
+    #: ``TaskStatus.unreachable_time`` when the update carried it, else the first such update's time.
+    #: Stored, so a new leader does not start the --permanentFailureTimeout clock again.
+    unreachable_since: float | None = None
 
     @property
     def transport_address(self) -> str:
@@ -109,6 +114,18 @@ class NodeRecord:
     @property
     def http_address(self) -> str:
         return f"{self.hostname}:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """An automatic replacement: node ``node_id``'s task ``task_id`` on ``agent_id``, unreachable since
+    ``since``, was released at ``at`` (Unix seconds) after its agent was marked gone."""
+
+    node_id: int
+    task_id: str
+    agent_id: str
+    at: float
+    since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +222,16 @@ class ClusterState:
     #: Node id -> its disruptive action (the planner's ledger, :mod:`es_framework.core.disruption`):
     #: queued, or started and persisted before anything is sent, until its task ends.
     disruptions: Mapping[int, Disruption] = field(default_factory=lambda: MappingProxyType({}))
+    #: The last automatic replacement (:mod:`es_framework.core.permanent_failures`), None before the first:
+    #: stored, so a new leader keeps one in flight at a time and the --replacementInterval.
+    last_replacement: Replacement | None = None
+    #: The rollout under way or paused (:mod:`es_framework.core.rollouts`); None when none is.
+    rollout: Rollout | None = None
+    #: Cluster settings a rollout changed and that must be put back (name -> value, None: remove),
+    #: persisted before the change is undone so that a new leader finishes it; emptied once done.
+    rollout_restore: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    #: The last few finished rollouts (summaries, oldest first), for ``GET /v1/rollouts``.
+    rollout_history: tuple[Mapping[str, Any], ...] = ()
 
     @cached_property
     def kept_nodes(self) -> int:

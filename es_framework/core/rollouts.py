@@ -30,94 +30,57 @@ The persisted form is :mod:`es_framework.core.rollout_json`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from es_framework.core.bootstrap import is_master_eligible
 from es_framework.core.node_state import ClusterState
 from es_framework.core.operations import OperatorError
+from es_framework.core.rollout_model import (
+    FINISHED_STEPS,
+    IN_PROGRESS,
+    MAX_RESTORE,
+    MAX_TEXT,
+    Rollout,
+    RolloutReason,
+    Step,
+    StepState,
+)
 
-#: Bounds of what a rollout keeps (the persisted form refuses more: :mod:`es_framework.core.rollout_json`).
-MAX_TEXT = 1000
-MAX_RESTORE = 32
+# The data lives in rollout_model (the cluster state holds a rollout); it is this module's interface too.
+__all__ = [
+    "FINISHED_STEPS",
+    "IN_PROGRESS",
+    "MAX_RESTORE",
+    "MAX_TEXT",
+    "Action",
+    "ClearShutdown",
+    "RestoreSettings",
+    "Rollout",
+    "RolloutReason",
+    "Step",
+    "StepState",
+    "abort",
+    "advance",
+    "candidates",
+    "cleanup_after_failover",
+    "drop_leaving",
+    "grant_force",
+    "pause",
+    "plan_rollout",
+    "record_setting",
+    "resume",
+    "skip",
+    "start_step",
+    "step_done",
+    "step_failed",
+    "stuck_steps",
+]
 
-
-class RolloutReason(StrEnum):
-    CONFIGURATION = "configuration"
-    RESTART = "restart"
-    EXECUTOR = "executor"
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    DRAINING = "draining"
-    RESTARTING = "restarting"
-    WAITING_HEALTHY = "waiting-healthy"
-    DONE = "done"
-    FAILED = "failed"
-    #: Forced past by the operator: the node was not restarted.
-    SKIPPED = "skipped"
-
-
-#: Steps whose node is (being) taken down: they count as unavailable.
-IN_PROGRESS = frozenset({StepState.DRAINING, StepState.RESTARTING, StepState.WAITING_HEALTHY})
-FINISHED_STEPS = frozenset({StepState.DONE, StepState.SKIPPED})
 #: The only moves :func:`advance` makes.
 _NEXT = {StepState.DRAINING: StepState.RESTARTING, StepState.RESTARTING: StepState.WAITING_HEALTHY}
-
-
-@dataclass(frozen=True)
-class Step:
-    node_id: int
-    #: Position in the rollout's order (0 first).
-    position: int
-    master_eligible: bool
-    state: StepState = StepState.PENDING
-    #: When the step entered ``state``.
-    since: float | None = None
-    #: Why it failed or was skipped.
-    reason: str | None = None
-    #: How many times it was started (a resumed failed step starts again).
-    attempts: int = 0
-
-
-@dataclass(frozen=True)
-class Rollout:
-    id: str
-    reason: RolloutReason
-    created_at: float
-    #: The configuration fingerprint the nodes are restarted into.
-    target: str
-    steps: Mapping[int, Step]
-    #: Why the rollout is paused (a failed step, the operator), or None while it runs.
-    paused: str | None = None
-    aborted: bool = False
-    #: Cluster setting -> its value before a step changed it (None: it was not set), to restore.
-    restore: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
-    #: What the order could not take into account (e.g. the elected master was unknown).
-    order_note: str | None = None
-    #: A one-step override the operator asked for (``force`` with this reason), used by the next start.
-    force: str | None = None
-
-    @property
-    def order(self) -> tuple[int, ...]:
-        return tuple(s.node_id for s in sorted(self.steps.values(), key=lambda s: s.position))
-
-    @property
-    def in_progress(self) -> tuple[int, ...]:
-        return tuple(i for i in self.order if self.steps[i].state in IN_PROGRESS)
-
-    @property
-    def finished(self) -> bool:
-        return self.aborted or all(s.state in FINISHED_STEPS for s in self.steps.values())
-
-    @property
-    def progress(self) -> tuple[int, int]:
-        """(steps done or skipped, all steps)."""
-        return sum(1 for s in self.steps.values() if s.state in FINISHED_STEPS), len(self.steps)
 
 
 @dataclass(frozen=True)

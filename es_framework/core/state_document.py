@@ -12,7 +12,10 @@ from typing import Any
 
 from es_framework.core.disruption_json import ledger_from_json, ledger_to_json
 from es_framework.core.disruption_ledger import Disruption
-from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, TaskState
+from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, Replacement, TaskState
+from es_framework.core.permanent_failures import replacement_from_json, replacement_to_json
+from es_framework.core.rollout_json import RolloutStateError, header_to_json, rollout_from_json, steps_to_json
+from es_framework.core.rollout_model import Rollout
 from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, VolumeSpec
 from identity.naming import volume_names
@@ -53,6 +56,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
                 "stopping": r.stopping,
                 "zone": r.zone,
                 "attributes": dict(r.attributes),
+                "unreachable_since": r.unreachable_since,
             }
             for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
         ],
@@ -65,6 +69,11 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
         "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
         "disruptions": ledger_to_json(state.disruptions),
+        "last_replacement": replacement_to_json(state.last_replacement),
+        "rollout": header_to_json(state.rollout) if state.rollout is not None else None,
+        "rollout_steps": steps_to_json(state.rollout) if state.rollout is not None else {},
+        "rollout_restore": dict(sorted(state.rollout_restore.items())),
+        "rollout_history": [dict(entry) for entry in state.rollout_history],
     }
 
 
@@ -151,6 +160,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             stopping=_optional_text(item, "stopping", where),
             zone=_optional_text(item, "zone", where),
             attributes=_text_map(item.get("attributes"), f"{where}: attributes"),
+            unreachable_since=_unreachable_since(item, task_state, where),
         )
         seen_tasks.add(task_id)
     config = raw.get("config")
@@ -191,6 +201,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     # Written since volume removal tasks exist; an earlier schema-3 document has none.
     removals = {node_id: _volume_removal(node_id, entry) for node_id, entry in _by_node_id(raw, "volume_removals")}
     disruptions = _disruptions(raw.get("disruptions"), framework_name)
+    rollout, restore, history = _rollout(raw)
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -204,6 +215,10 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         volumes=MappingProxyType(volumes),
         volume_removals=MappingProxyType(removals),
         disruptions=disruptions,
+        last_replacement=_last_replacement(raw.get("last_replacement"), framework_name),
+        rollout=rollout,
+        rollout_restore=restore,
+        rollout_history=history,
     )
 
 
@@ -231,6 +246,31 @@ def _volume_removal(node_id: int, raw: object) -> VolumeRemoval:
     return removal
 
 
+def _unreachable_since(item: Mapping[str, Any], task_state: TaskState, where: str) -> float | None:
+    """Written since automatic replacement exists; an earlier record out of reach counts from its last
+    update (the UNREACHABLE or UNKNOWN that made it so: repeats of it are not written)."""
+    if "unreachable_since" in item:
+        value = item["unreachable_since"]
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise NodeStateError(f"{where}: unreachable_since must be a time or null")
+        return float(value) if value is not None else None
+    updated = item.get("updated_at")
+    if task_state in (TaskState.UNREACHABLE, TaskState.UNKNOWN) and isinstance(updated, (int, float)):
+        return float(updated)
+    return None
+
+
+def _last_replacement(raw: object, framework_name: str) -> Replacement | None:
+    """The last automatic replacement; written since it exists, so an earlier document has none."""
+    try:
+        entry = replacement_from_json(raw)
+    except ValueError as exc:
+        raise NodeStateError(f"stored state: {exc}") from exc
+    if entry is not None and try_node_id_from_task_id(entry.task_id, framework_name) != entry.node_id:
+        raise NodeStateError(f"stored state: last_replacement names task {entry.task_id!r} of another node")
+    return entry
+
+
 def _disruptions(raw: object, framework_name: str) -> Mapping[int, Disruption]:
     """The planner's ledger; written since the planner is wired, so an earlier document has none."""
     if raw is None:
@@ -246,6 +286,28 @@ def _disruptions(raw: object, framework_name: str) -> Mapping[int, Disruption]:
         if entry.task_id is not None and try_node_id_from_task_id(entry.task_id, framework_name) != node_id:
             raise NodeStateError(f"stored state: disruption {node_id} names task {entry.task_id!r} of another node")
     return ledger
+
+
+def _rollout(raw: Mapping[str, Any]) -> tuple[Rollout | None, Mapping[str, str | None], tuple[Mapping[str, Any], ...]]:
+    """The rollout, the settings still to restore and the finished rollouts; written since rollouts
+    run, so an earlier document has none (no rollout)."""
+    header, steps = raw.get("rollout"), raw.get("rollout_steps") or {}
+    restore, history = raw.get("rollout_restore") or {}, raw.get("rollout_history") or []
+    if not isinstance(steps, Mapping):
+        raise NodeStateError("stored state: rollout_steps must be an object")
+    if header is None and steps:
+        raise NodeStateError("stored state: rollout_steps without a rollout")
+    if not isinstance(restore, Mapping) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in restore.items()
+    ):
+        raise NodeStateError("stored state: rollout_restore must map setting names to text or null")
+    if not isinstance(history, list) or not all(isinstance(h, Mapping) for h in history):
+        raise NodeStateError("stored state: rollout_history must be a list of objects")
+    try:
+        rollout = rollout_from_json(header, steps) if header is not None else None
+    except RolloutStateError as exc:
+        raise NodeStateError(f"stored state: {exc}") from exc
+    return rollout, MappingProxyType(dict(restore)), tuple(MappingProxyType(dict(h)) for h in history)
 
 
 def _volume_set_from_json(node_id: int, raw: object, framework_name: str) -> VolumeSet:

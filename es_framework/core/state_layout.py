@@ -62,6 +62,8 @@ PER_NODE_FIELDS: tuple[PerNodeField, ...] = (
     PerNodeField("volumes", FieldShape.MAP_BY_ID),
     PerNodeField("volume_removals", FieldShape.MAP_BY_ID),
     PerNodeField("disruptions", FieldShape.MAP_BY_ID),
+    # A rollout's step per node id (its header is in the cluster part): no znode grows with N.
+    PerNodeField("rollout_steps", FieldShape.MAP_BY_ID),
 )
 
 #: One node id's values: per-node field name -> that id's value in it.

@@ -61,6 +61,9 @@ class StatusUpdate:
     report: NodeReport | None = None
     #: The agent limits a bootstrap check refused (``TaskStatus.data`` of a TASK_FAILED), if any.
     agent_checks: AgentCheckReport | None = None
+    #: ``TaskStatus.unreachable_time`` (seconds): when the master found the task's agent unreachable,
+    #: by the master's clock (``include/mesos/v1/mesos.proto``, TaskStatus field 14).
+    unreachable_time: float | None = None
 
 
 def parse_status(raw: object) -> StatusUpdate:
@@ -95,7 +98,18 @@ def parse_status(raw: object) -> StatusUpdate:
         report=NodeReport.decode_wire(raw.get("data")),
         # Only a TASK_FAILED carries one: no second decode of every RUNNING update's data.
         agent_checks=AgentCheckReport.decode_wire(raw.get("data")) if state is TaskState.FAILED else None,
+        unreachable_time=_time_info(raw.get("unreachable_time")),
     )
+
+
+def _time_info(value: object) -> float | None:
+    """A ``TimeInfo`` (``{"nanoseconds": int64}``; JSON may carry the int64 as a string) in seconds."""
+    nanos = value.get("nanoseconds") if isinstance(value, Mapping) else None
+    if isinstance(nanos, str) and nanos.lstrip("-").isdigit():
+        nanos = int(nanos)
+    if not isinstance(nanos, int) or isinstance(nanos, bool):
+        return None
+    return nanos / 1e9
 
 
 def _timestamp(value: object) -> float | None:
@@ -225,6 +239,7 @@ def _unheld(
             started_at=now if update.state is TaskState.RUNNING else None,
             cluster_uuid=update.report.cluster_uuid if update.report else None,
             version=update.report.version if update.report else None,
+            unreachable_since=_unreachable_since(None, update, now),
         )
         state, _ = _learn_cluster_uuid(state, node_id, record.cluster_uuid)
         return state.with_node(node_id, record), Decision(
@@ -245,7 +260,14 @@ def _held(
         if holder.seen_running or holder.state is TaskState.UNREACHABLE or holder.needs_operator:
             if holder.needs_operator and holder.state is TaskState.UNKNOWN:
                 return state, Decision(Action.IGNORE, node_id, task_id, "still unknown to Mesos")
-            changed = replace(holder, state=new, needs_operator=True, last_reason=update.reason, updated_at=now)
+            changed = replace(
+                holder,
+                state=new,
+                needs_operator=True,
+                last_reason=update.reason,
+                updated_at=now,
+                unreachable_since=_unreachable_since(holder, update, now),
+            )
             return state.with_node(node_id, changed), Decision(
                 Action.UPDATE,
                 node_id,
@@ -286,6 +308,7 @@ def _held(
         started_at=holder.started_at if holder.started_at is not None or new is not TaskState.RUNNING else now,
         cluster_uuid=report.cluster_uuid or holder.cluster_uuid,
         version=report.version or holder.version,
+        unreachable_since=_unreachable_since(holder, update, now),
     )
     state, uuid_news = _learn_cluster_uuid(state, node_id, report.cluster_uuid)
     if uuid_news:
@@ -299,6 +322,22 @@ def _held(
     else:
         why = f"{holder.state} -> {new}"
     return state.with_node(node_id, changed), Decision(Action.UPDATE, node_id, task_id, why)
+
+
+def _unreachable_since(holder: NodeRecord | None, update: StatusUpdate, now: float | None) -> float | None:
+    """Since when the task has been out of reach once ``update`` applies: None while it is live; an
+    earlier start is kept (UNKNOWN after UNREACHABLE, a repeated UNREACHABLE, a new leader's
+    reconciliation), else Mesos' ``unreachable_time`` — never later than ``now`` (another clock) —
+    else ``now``."""
+    if update.state in LIVE_STATES:
+        return None
+    if holder is not None and holder.unreachable_since is not None:
+        return holder.unreachable_since
+    if update.state is not TaskState.UNREACHABLE and update.state is not TaskState.UNKNOWN:
+        return None
+    if update.unreachable_time is not None:
+        return update.unreachable_time if now is None else min(update.unreachable_time, now)
+    return now
 
 
 def _learn_cluster_uuid(state: ClusterState, node_id: int, reported: str | None) -> tuple[ClusterState, str | None]:

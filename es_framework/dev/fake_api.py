@@ -46,12 +46,16 @@ from es_framework.api.core import (
     NodeVolumes,
     RuleOutcomeView,
 )
+from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_view, rollout_view
 from es_framework.api.server import serve
 from es_framework.config import Config, resolve_config
 from es_framework.contract import AgentCheck
+from es_framework.core import rollouts
 from es_framework.core.blocked_agents import BlockedAgents
+from es_framework.core.engine_rollouts import summary
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
-from es_framework.core.operations import MAX_NODES
+from es_framework.core.operations import MAX_NODES, OperatorError
+from es_framework.core.rollouts import Rollout, RolloutReason, Step
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
 from es_framework.core.volume_profiles import profile_catalog, volume_specs
 from es_framework.core.volumes import VolumeSet
@@ -196,6 +200,9 @@ class FakeCore:
         self.blocked_agents = sample_agents(tuple(self._nodes.values()))
         self.alive = True
         self.registered = True
+        #: The rollout under way (``POST /v1/cluster/restart``) and the finished ones' summaries.
+        self.rollout: Rollout | None = None
+        self.rollout_history: list[Mapping[str, Any]] = []
 
     def cluster(self) -> ClusterOverview:
         with self._lock:
@@ -325,11 +332,50 @@ class FakeCore:
             raise ApiError(409, f"node {node_id} is not running ({node.state}): it cannot be {verb}")
         return node
 
-    def restart_node(self, node_id: int) -> str:
+    def restart_node(self, node_id: int, *, force: str | None = None) -> str:
         with self._lock:
             self._live(node_id, "restarted")
             self.calls.append(Call("restart_node", node_id))
-        return f"node {node_id} will restart in place"
+        return f"node {node_id}: restart queued; the planner starts it when safe"
+
+    def rollouts(self) -> RolloutsView:
+        with self._lock:
+            current = rollout_view(self.rollout, EPOCH) if self.rollout is not None else None
+            return RolloutsView(current, tuple(finished_view(h) for h in reversed(self.rollout_history)))
+
+    def start_restart(self) -> RolloutView:
+        with self._lock:
+            if self.rollout is not None:
+                raise ApiError(409, f"rollout {self.rollout.id} is under way: pause, resume or abort it")
+            ids = sorted(i for i, n in self._nodes.items() if n.state == "TASK_RUNNING")
+            if not ids:
+                raise ApiError(409, "no running node to restart")
+            steps = {i: Step(i, pos, master_eligible=True, since=EPOCH) for pos, i in enumerate(ids)}
+            self.rollout = Rollout(
+                f"restart-{int(EPOCH * 1000)}", RolloutReason.RESTART, EPOCH, "", MappingProxyType(steps)
+            )
+            self.calls.append(Call("start_restart", 0))
+            return rollout_view(self.rollout, EPOCH)
+
+    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
+        with self._lock:
+            rollout = self.rollout
+            if rollout is None or rollout.id != rollout_id:
+                raise ApiError(404, f"no rollout {rollout_id} is under way")
+            try:
+                if verb == "pause":
+                    changed, _ = rollouts.pause(rollout, "paused by the operator")
+                elif verb == "resume":
+                    changed, _ = rollouts.resume(rollout, EPOCH)
+                else:
+                    changed, _ = rollouts.abort(rollout, "aborted by the operator", EPOCH)
+            except OperatorError as refused:
+                raise ApiError(refused.status, refused.message) from None
+            self.rollout = None if changed.aborted else changed
+            if changed.aborted:
+                self.rollout_history.append(summary(changed, EPOCH))
+            self.calls.append(Call(f"rollout_{verb}", 0))
+            return rollout_view(changed, EPOCH)
 
     def replace_node(self, node_id: int) -> str:
         with self._lock:

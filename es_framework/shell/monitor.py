@@ -13,6 +13,10 @@ scale-down it admits before it answers. Only admitted leaving nodes are drained
 exclusion and voting exclusions, reports progress (shards left per node) in the log and the API,
 explains a drain that stalls (``_cluster/allocation/explain``), and asks the engine to stop each one
 that is empty. A leaving node the planner holds back is shown with the predicate that blocks it.
+Restarts (rollout steps, the operator's) are prepared, stopped and cleaned up in the same round
+(:mod:`es_framework.core.rollout_prep`); rounds go on while a node shutdown ``restart`` record that may
+be ours is left (from an earlier scheduler, or a restart whose node rejoined after its ledger entry
+ended), so every such record is cleared once its node is back.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ from es_framework.core.disruption_seen import Observation as PlannerView
 from es_framework.core.disruption_seen import Seen, Unknown, observe
 from es_framework.core.drain import STALL_SECONDS, NodeDrain, Observation, leaving_nodes, plan_drain
 from es_framework.core.engine_commands import PlannerRound
+from es_framework.core.engine_rollouts import uses_shutdown_api
 from es_framework.core.node_state import ClusterState, TaskState
 from es_framework.core.operations import OperatorError
+from es_framework.core.rollout_prep import prepare
 from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
+from es_framework.shell.rollout_client import RolloutClient, carry_out, named_shutdowns, restart_records_left
 from identity.naming import node_name
 
 log = logging.getLogger("es_framework.shell.monitor")
@@ -41,12 +48,13 @@ log = logging.getLogger("es_framework.shell.monitor")
 INTERVAL_S = float(os.environ.get("ES_MESOS_MONITOR_INTERVAL", "5"))
 DRAIN_INTERVAL_S = float(os.environ.get("ES_MESOS_DRAIN_INTERVAL", "2"))
 
-#: Runs one planner round on the engine thread (``engine.plan_disruptions``) with the planner's view
-#: and the leaving ids already excluded; raises OperatorError or TimeoutError when it cannot.
-Planner = Callable[[PlannerView, frozenset[int]], PlannerRound]
+#: Runs one planner round on the engine thread (``engine.plan_disruptions``) with the planner's view,
+#: the leaving ids already excluded and the restarts prepared (ready to stop); raises OperatorError
+#: or TimeoutError when it cannot.
+Planner = Callable[[PlannerView, frozenset[int], frozenset[int]], PlannerRound]
 
 
-class MonitorClient(ElasticsearchClient):
+class MonitorClient(RolloutClient):
     """The client plus the two raw reads the planner's view is built from; they are judged by
     :func:`~es_framework.core.disruption_seen.observe`, which turns any doubt into ``Unknown``."""
 
@@ -76,6 +84,8 @@ class MonitorView:
     health_detail: str = ""
     drain: tuple[DrainStatus, ...] = ()
     checked_at: float | None = None
+    #: What the planner last held back: (node id, kind, predicate, message).
+    blocked: tuple[tuple[int, str, str, str], ...] = ()
 
 
 class ClusterMonitor:
@@ -89,11 +99,14 @@ class ClusterMonitor:
         client_factory: Callable[[str, str | None], MonitorClient] | None = None,
         may_act: Callable[[], bool] = lambda: True,
         plan: Planner | None = None,
+        replace: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         #: The engine's planner round. Without one nothing is admitted, so no leaving node is drained
         #: (fail closed: a drain never starts outside the planner's count).
         self._plan = plan
+        #: One automatic-replacement round (``--permanentFailureTimeout``), while leading; None: off.
+        self._replace = replace
         #: Whether this scheduler leads now. Reading health is harmless from anywhere; changing the
         #: cluster's allocation settings from a state that may be stale (a scheduler that lost the
         #: leader lock) is not, so drains and their clean-up run only while this says yes.
@@ -108,8 +121,17 @@ class ClusterMonitor:
         #: node id -> (shards left, since when): a drain that does not move is reported as stalled.
         self._progress: dict[int, tuple[int | None, float]] = {}
         self._logged: dict[int, str] = {}
+        #: Elasticsearch node ids by node name, read this round (the shutdown API takes ids).
+        self._ids: dict[str, str] = {}
+        self._blocked: tuple[tuple[int, str, str, str], ...] = ()
+        self._waits: dict[int, str] = {}
         # Our exclusions may be left over from an earlier scheduler: look once at start.
         self._cleanup_pending = True
+        #: Node shutdown ``restart`` records of ours may be left to clear with nothing else making a
+        #: round read them: left by an earlier scheduler, or by an operator's restart whose ledger
+        #: entry ended with its task, before the node rejoined (the record is cleared only once it
+        #: has). True until a round reads none that could be ours.
+        self._records_pending = True
 
     def start(self) -> None:
         self._thread.start()
@@ -128,12 +150,22 @@ class ClusterMonitor:
                 draining = self.check_once()
             except Exception:
                 log.exception("checking the cluster failed; trying again")
+            try:
+                if self._replace is not None and self._may_act():
+                    self._replace()
+            except Exception:
+                log.exception("the automatic-replacement round failed; trying again")
             self._stop.wait(DRAIN_INTERVAL_S if draining else INTERVAL_S)
 
     def _contact(self, state: ClusterState) -> str | None:
         running = [r for r in state.nodes.values() if r.state is TaskState.RUNNING and r.hostname and r.http_port]
-        staying = [r for r in running if r.node_id <= state.desired_nodes]
-        chosen = sorted(staying or running, key=lambda r: r.node_id)
+        # Not a node being restarted or stopped: it is about to go away, or has just started and may
+        # not have joined yet (a node without a master answers health only after its timeout).
+        busy = {i for i, e in state.disruptions.items() if e.started_at is not None}
+        busy |= set(state.rollout.in_progress) if state.rollout is not None else set()
+        steady = [r for r in running if r.stopping is None and r.node_id not in busy]
+        staying = [r for r in steady if r.node_id <= state.desired_nodes]
+        chosen = sorted(staying or steady or running, key=lambda r: r.node_id)
         return chosen[0].http_address if chosen else None
 
     def check_once(self) -> bool:
@@ -158,13 +190,20 @@ class ClusterMonitor:
                 f"{health.get('relocating_shards', 0)} relocating, {health.get('unassigned_shards', 0)} unassigned"
             )
             drains: tuple[DrainStatus, ...] = ()
-            work = bool(leaving or self._cleanup_pending or state.disruptions)
+            work = bool(
+                leaving
+                or self._cleanup_pending
+                or self._records_pending
+                or state.disruptions
+                or state.rollout
+                or state.rollout_restore
+            )
             if work and self._may_act():
                 drains = self._drain(client, state, health)
             elif work:
                 # Not leading: the drain belongs to whoever leads; show what we last knew of it.
                 drains = self.view.drain
-            self.view = MonitorView(status, detail, drains, self._clock())
+            self.view = MonitorView(status, detail, drains, self._clock(), self._blocked)
         except ElasticsearchError as error:
             # Said once per problem, not every round: a cluster that is down is one event.
             if str(error) != self.view.health_detail:
@@ -172,20 +211,40 @@ class ClusterMonitor:
             self.view = MonitorView("unknown", str(error), self.view.drain, self._clock())
         finally:
             client.close()
-        return bool(leaving)
+        # Rounds come faster while a drain or a restart is under way.
+        restarts = any(e.kind.value == "restart" for e in state.disruptions.values())
+        return bool(leaving or restarts or state.rollout or state.rollout_restore)
 
     def _observe(
-        self, client: MonitorClient, health: object
+        self, client: MonitorClient, health: object, state: ClusterState
     ) -> tuple[Seen | Unknown, tuple[str, ...], tuple[str, ...]]:
-        """The planner's view and the exclusion lists; any error or doubt makes the view Unknown."""
+        """The planner's view and the exclusion lists; any error or doubt makes the view Unknown.
+        Node shutdowns are read only where every running node's version has the API."""
+        self._ids = {}
         try:
-            seen = observe(health, client.shard_rows(), client.node_rows())
+            running = [r for r in state.nodes.values() if r.state is TaskState.RUNNING]
+            shutdowns: dict[str, tuple[str, str]] = {}
+            allocation: str | None = None
+            restarts = any(e.kind.value in ("rollout", "restart") for e in state.disruptions.values())
+            if restarts or state.rollout is not None or state.rollout_restore or self._records_pending:
+                self._ids = client.node_ids()
+                allocation = client.allocation_enable()
+                if running and all(uses_shutdown_api(r) for r in running):
+                    records = client.shutdown_records()
+                    shutdowns = named_shutdowns(records, self._ids)
+                    self._records_pending = restart_records_left(records, self._ids, self.config.framework_name)
+                else:
+                    # Not read: we register none on such a version (the allocation path is used).
+                    self._records_pending = False
+            seen = observe(
+                health, client.shard_rows(), client.node_rows(), shutdowns=shutdowns, allocation_enable=allocation
+            )
             return seen, client.excluded_names(), client.voting_exclusions()
         except (ElasticsearchError, ValueError) as error:
             return Unknown(str(error)), (), ()
 
     def _drain(self, client: MonitorClient, state: ClusterState, health: object) -> tuple[DrainStatus, ...]:
-        seen, excluded, voting = self._observe(client, health)
+        seen, excluded, voting = self._observe(client, health, state)
         fw = self.config.framework_name
         # Leaving nodes already excluded by our name but not in the ledger: a drain an earlier
         # release began; the engine takes them over (see engine.plan_disruptions).
@@ -193,11 +252,15 @@ class ClusterMonitor:
         if self._plan is None:
             return self._held(state, None, "planner", "no disruption planner: nothing is drained")
         try:
-            outcome = self._plan(seen, adopt)
+            outcome = self._plan(seen, adopt, prepare(state, seen, fw).ready)
         except (OperatorError, TimeoutError) as error:
             # Fail closed: without a stored ledger entry nothing is excluded, changed or stopped.
             return self._held(state, None, "planner", f"the planner did not run: {error}")
         state = outcome.state
+        self._blocked = tuple((b.node_id, b.kind.value, b.predicate, b.message) for b in outcome.decision.blocked)
+        self._log_waits(outcome.decision)
+        # Restarts: prepare what the planner admitted, put settings back, clear finished shutdowns.
+        carry_out(client, prepare(state, seen, fw), fw, self._ids)
         if isinstance(seen, Unknown):
             why = f"Elasticsearch did not answer: not safe ({seen.reason})"
             return self._held(state, outcome.decision, "elasticsearch_answered", why)
@@ -232,6 +295,18 @@ class ClusterMonitor:
             log.info("node %d: drained (no shards, nothing in flight); asking the engine to stop it", node_id)
             self._stop_node(node_id)
         return tuple(sorted(statuses, key=lambda d: d.node_id))
+
+    def _log_waits(self, decision: Decision) -> None:
+        """What each waiting restart or rollout step waits for: once per change at INFO, else DEBUG."""
+        waits = {
+            b.node_id: f"{b.kind.value} waits: {b.predicate}: {b.message}"
+            for b in decision.blocked
+            if b.kind.value in ("rollout", "restart")
+        }
+        for node_id, line in sorted(waits.items()):
+            level = logging.DEBUG if self._waits.get(node_id) == line else logging.INFO
+            log.log(level, "node %d: %s", node_id, line)
+        self._waits = waits
 
     def _held(
         self,

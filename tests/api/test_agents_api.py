@@ -5,7 +5,9 @@ fake core and over the real scheduler core (a real engine, and for the DELETE it
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -154,7 +156,9 @@ def test_the_real_cores_answers_keep_to_the_openapi_document() -> None:
     assert [a["blocked"]["node_id"] for a in response.json()] == [1, 1]
 
 
-def test_clearing_through_the_real_core_revives_offers_and_the_agent_takes_the_node() -> None:
+@contextlib.contextmanager
+def agent_1_blocked() -> Iterator[tuple[Any, Any, ApiApp]]:
+    """A real shell thread whose only node failed agent 1's checks: (shell, driver, API over the real core)."""
     shell, stop, thread, drivers = start_shell(elasticsearchNodes="1")
     driver = drivers[-1]
     try:
@@ -167,6 +171,14 @@ def test_clearing_through_the_real_core_revives_offers_and_the_agent_takes_the_n
             SchedulerCore(shell.config, shell, cluster_monitor(shell.config, shell, lambda n: None)), token=TOKEN
         )
         assert [a["agent_id"] for a in call(app, "GET", "/v1/cluster").json()["blocked_agents"]] == ["agent-1-S0"]
+        yield shell, driver, app
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_clearing_through_the_real_core_revives_offers_and_the_agent_takes_the_node() -> None:
+    with agent_1_blocked() as (shell, driver, app):
         revives = len([c for c in driver.calls if c[0] == "revive"])
         answer = call(app, "DELETE", "/v1/agents/agent-1-S0/failures", token=TOKEN)
         assert answer.status == 200, answer.json()
@@ -176,28 +188,11 @@ def test_clearing_through_the_real_core_revives_offers_and_the_agent_takes_the_n
         shell.resourceOffers(driver, [Dict(offer(1))])
         wait_for(lambda: len(shell.published.state.nodes) == 1)
         assert call(app, "DELETE", "/v1/agents/agent-5-S0/failures", token=TOKEN).status == 404
-    finally:
-        stop.set()
-        thread.join(10)
 
 
 def test_an_agent_mesos_reports_lost_loses_its_block() -> None:
     """pymesos' ``slaveLost`` (a FAILURE event without an executor) reaches the engine: whatever
     comes back under that id registers again and is tried again."""
-    shell, stop, thread, drivers = start_shell(elasticsearchNodes="1")
-    driver = drivers[-1]
-    try:
-        shell.resourceOffers(driver, [Dict(offer(1))])
-        wait_for(lambda: len(shell.published.state.nodes) == 1)
-        (record,) = shell.published.state.nodes.values()
-        shell.statusUpdate(driver, Dict(short(record.task_id, 1)))
-        wait_for(lambda: not shell.published.state.nodes)
-        app = ApiApp(
-            SchedulerCore(shell.config, shell, cluster_monitor(shell.config, shell, lambda n: None)), token=TOKEN
-        )
-        assert [a["agent_id"] for a in call(app, "GET", "/v1/cluster").json()["blocked_agents"]] == ["agent-1-S0"]
+    with agent_1_blocked() as (shell, driver, app):
         shell.slaveLost(driver, Dict({"value": "agent-1-S0"}))
         wait_for(lambda: call(app, "GET", "/v1/cluster").json()["blocked_agents"] == [])
-    finally:
-        stop.set()
-        thread.join(10)

@@ -81,6 +81,9 @@ NEW_FLAGS = [
     "zoneAttribute",
     "maxUnavailable",
     "agentFailureBackoff",
+    "permanentFailureTimeout",
+    "markAgentGoneAfterTimeout",
+    "replacementInterval",
     "elasticsearchCertificatesPasswordFile",
     "elasticsearchVersion",
 ]
@@ -133,6 +136,9 @@ EXPECTED_ENV = {
     "zoneAttribute": "ES_MESOS_ZONE_ATTRIBUTE",
     "maxUnavailable": "ES_MESOS_MAX_UNAVAILABLE",
     "agentFailureBackoff": "ES_MESOS_AGENT_FAILURE_BACKOFF",
+    "permanentFailureTimeout": "ES_MESOS_PERMANENT_FAILURE_TIMEOUT",
+    "markAgentGoneAfterTimeout": "ES_MESOS_MARK_AGENT_GONE_AFTER_TIMEOUT",
+    "replacementInterval": "ES_MESOS_REPLACEMENT_INTERVAL",
     "elasticsearchCertificatesPasswordFile": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_PASSWORD_FILE",
     "elasticsearchVersion": "ES_MESOS_ELASTICSEARCH_VERSION",
 }
@@ -263,6 +269,9 @@ ENV_CASES: dict[str, EnvCase] = {
     "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
     "maxUnavailable": ("2", lambda c: c.max_unavailable, 2, {}),
     "agentFailureBackoff": ("120", lambda c: c.agent_failure_backoff_s, 120.0, {}),
+    "permanentFailureTimeout": ("900", lambda c: c.permanent_failure_timeout_s, 900.0, {}),
+    "markAgentGoneAfterTimeout": ("true", lambda c: c.mark_agent_gone_after_timeout, True, {}),
+    "replacementInterval": ("60", lambda c: c.replacement_interval_s, 60.0, {}),
     "elasticsearchCertificatesPasswordFile": (
         write_secret,
         lambda c: c.certificates_password.reveal() if c.certificates_password else None,

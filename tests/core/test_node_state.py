@@ -295,6 +295,7 @@ def test_parse_status_from_the_wire() -> None:
         message="health check timed out",
         uuid=None,
         timestamp=1.5,
+        unreachable_time=1e-9,
     )
     assert parse_status({**raw, "uuid": "AAEC", "healthy": True}).uuid == "AAEC"
 

@@ -5,12 +5,14 @@ count survives a scheduler restart. (Scale-down needs real nodes with shards: te
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import requests
 
 from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
+from es_framework.shell.monitor import INTERVAL_S as MONITOR_INTERVAL_S
 from tests.harness.e2e import FW, Scheduler, running_tasks, stored_state, three_running, wait_for, wait_replaced
 
 
@@ -61,8 +63,12 @@ def test_api_scale_up_persists_and_restart_replace_keep_ids(
     assert "stored desired node count 4 wins over --elasticsearchNodes 3" in scheduler.log()
     tasks = running_tasks(master)
 
-    # Restart: same id, same agent, new task.
+    # Restart: same id, same agent, new task. Queued, it never starts: fake executors have no
+    # Elasticsearch to say it is safe, and the planner fails closed. Forced, it goes at once.
     assert post(scheduler, "/v1/nodes/2/restart").status_code == 202
+    time.sleep(2 * MONITOR_INTERVAL_S)  # two monitor rounds: the planner never admits it
+    assert running_tasks(master)[2]["task_id"] == tasks[2]["task_id"]
+    assert post(scheduler, "/v1/nodes/2/restart", {"force": "fake executors"}).status_code == 202
     restarted = wait_for(
         "node 2 restarted",
         lambda: (t := running_tasks(master)).get(2, {}).get("task_id") not in (None, tasks[2]["task_id"]) and t,

@@ -96,6 +96,17 @@ class FakeClient:
     def excluded_names(self) -> tuple[str, ...]:
         return self.es.excluded
 
+    # The reads of restarts (tests/shell/test_monitor_restarts.py scripts them): no shutdown registered.
+    def node_ids(self) -> dict[str, str]:
+        self._up()
+        return {n: f"id-{n}" for n in self.es.joined}
+
+    def allocation_enable(self) -> str | None:
+        return None
+
+    def shutdown_records(self) -> tuple[()]:
+        return ()
+
     def voting_exclusions(self) -> tuple[str, ...]:
         return self.es.voting
 
@@ -148,8 +159,8 @@ class Cluster:
             self.stopped.append(node_id)
             engine.stop_drained(node_id)
 
-        def plan(seen: PlannerView, adopt: frozenset[int]) -> PlannerRound:
-            result, _ = engine.plan_disruptions(seen, adopt=adopt)
+        def plan(seen: PlannerView, adopt: frozenset[int], ready: frozenset[int]) -> PlannerRound:
+            result, _ = engine.plan_disruptions(seen, adopt=adopt, ready=ready)
             self.rounds.append(result)
             return result
 
@@ -391,9 +402,10 @@ def test_health_only_with_nothing_leaving_and_no_leftovers() -> None:
     es = FakeElasticsearch()
     rounds: list[int] = []
 
-    def plan(seen: PlannerView, adopt: frozenset[int]) -> PlannerRound:
+    def plan(seen: PlannerView, adopt: frozenset[int], ready: frozenset[int]) -> PlannerRound:
         raise AssertionError("not asked when nothing leaves")
 
     mon = ClusterMonitor(config(), lambda: state[0], lambda n: None, client_factory=es.client, plan=plan)
     mon._cleanup_pending = False
+    mon._records_pending = False
     assert mon.check_once() is False and rounds == [] and es.calls == []

@@ -1,0 +1,137 @@
+"""The rollouts' part of the OpenAPI document (:mod:`es_framework.api.openapi`): ``GET /v1/rollouts``,
+``POST /v1/cluster/restart`` and ``POST /v1/rollouts/{rollout_id}/{command}``
+(:mod:`es_framework.api.rollouts`), every field described."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from es_framework.api.openapi_storage import NULLABLE_STRING, ref
+from es_framework.api.rollouts import ROLLOUT_ID_PATTERN, VERBS
+
+_TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
+_NULLABLE_TIME = {**_TIME, "nullable": True}
+_STEP_STATES = ["pending", "draining", "restarting", "waiting-healthy", "done", "failed", "skipped"]
+
+ROLLOUT_SCHEMAS: dict[str, Any] = {
+    "RolloutStep": {
+        "type": "object",
+        "required": ["node_id", "position", "master_eligible", "state", "since", "reason", "attempts"],
+        "properties": {
+            "node_id": {"type": "integer", "minimum": 1},
+            "position": {"type": "integer", "minimum": 0, "description": "its place in the order (0 first)"},
+            "master_eligible": {"type": "boolean"},
+            "state": {"type": "string", "enum": _STEP_STATES},
+            "since": {**_NULLABLE_TIME, "description": "when the step entered its state"},
+            "reason": {**NULLABLE_STRING, "description": "why it failed or was skipped"},
+            "attempts": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Rollout": {
+        "type": "object",
+        "required": [
+            "id",
+            "reason",
+            "state",
+            "created_at",
+            "finished_at",
+            "elapsed_s",
+            "done",
+            "total",
+            "paused",
+            "order",
+            "order_note",
+            "blocked_predicate",
+            "blocked_message",
+            "steps",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": ROLLOUT_ID_PATTERN},
+            "reason": {"type": "string", "enum": ["configuration", "restart", "executor"]},
+            "state": {"type": "string", "enum": ["running", "paused", "completed", "aborted"]},
+            "created_at": _TIME,
+            "finished_at": _NULLABLE_TIME,
+            "elapsed_s": {"type": "number", "minimum": 0},
+            "done": {"type": "integer", "minimum": 0, "description": "steps done or skipped (progress n of total)"},
+            "total": {"type": "integer", "minimum": 0},
+            "paused": {**NULLABLE_STRING, "description": "why it is paused (a failed step, the operator)"},
+            "order": {"type": "array", "items": {"type": "integer"}, "description": "node ids in restart order"},
+            "order_note": {**NULLABLE_STRING, "description": "what the order could not take into account"},
+            "blocked_predicate": {**NULLABLE_STRING, "description": "the planner's predicate holding the next step"},
+            "blocked_message": NULLABLE_STRING,
+            "steps": {"type": "array", "items": ref("RolloutStep"), "description": "empty for a finished one"},
+        },
+    },
+    "Rollouts": {
+        "type": "object",
+        "required": ["current", "finished"],
+        "properties": {
+            "current": {"allOf": [ref("Rollout")], "nullable": True, "description": "under way or paused"},
+            "finished": {"type": "array", "items": ref("Rollout"), "description": "the last few, newest first"},
+        },
+    },
+}
+
+
+def rollout_paths(
+    mutating: Callable[[dict[str, Any]], dict[str, Any]], error: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """The rollouts' paths; ``mutating`` adds the token's answers, ``error`` makes an error answer."""
+
+    def answer(status: str, description: str) -> dict[str, Any]:
+        return {status: {"description": description, "content": {"application/json": {"schema": ref("Rollout")}}}}
+
+    return {
+        "/v1/rollouts": {
+            "get": {
+                "summary": "The rollout under way (each step, what blocks the next, progress) and the last finished",
+                "responses": {
+                    "200": {
+                        "description": "the rollouts",
+                        "content": {"application/json": {"schema": ref("Rollouts")}},
+                    }
+                },
+            }
+        },
+        "/v1/cluster/restart": {
+            "post": mutating(
+                {
+                    "summary": "Restart every node one at a time (a rollout), each when the planner finds it safe",
+                    "responses": {
+                        **answer("202", "the rollout was created; GET /v1/rollouts follows it"),
+                        "409": error("another rollout is under way, or no node runs"),
+                        "503": error("the scheduler cannot act now"),
+                    },
+                }
+            )
+        },
+        "/v1/rollouts/{rollout_id}/{command}": {
+            "post": mutating(
+                {
+                    "summary": "Pause, resume or abort the rollout (a step under way goes on to its end)",
+                    "parameters": [
+                        {
+                            "name": "rollout_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": ROLLOUT_ID_PATTERN},
+                        },
+                        {
+                            "name": "command",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(VERBS)},
+                        },
+                    ],
+                    "responses": {
+                        **answer("200", "done; the rollout as it is now"),
+                        "400": error("not a rollout id"),
+                        "404": error("no such rollout under way, or no such command"),
+                        "409": error("the rollout is finished or aborted"),
+                        "503": error("the scheduler cannot act now"),
+                    },
+                }
+            )
+        },
+    }

@@ -1,0 +1,275 @@
+"""A rolling restart end to end in local mode: the real ``es-framework`` process, its development
+cluster, real executor processes and demo nodes holding replicated shards. ``POST /v1/cluster/restart``
+restarts every node once, one at a time, through the disruption planner (node shutdown ``restart`` on
+the demo node's version), the elected master last; a pause holds the next step back until resumed."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from elasticsearch import helpers
+
+from es_framework.dev.ports import free_port
+from examples.client import connect
+from tests.e2e.test_local_mode import LOCAL_MODE_PORTS, LocalMode
+
+pytestmark = LOCAL_MODE_PORTS
+
+DOCS = 600
+NODES = (1, 2, 3, 4)
+TOKEN = "rolling-restart-e2e-token"
+#: The step states in which a node is (being) taken down (``core/rollout_model.IN_PROGRESS``).
+IN_PROGRESS = {"draining", "restarting", "waiting-healthy"}
+
+
+def api_json(api: str, path: str) -> Any:
+    response = requests.get(api + path, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def post(api: str, path: str) -> requests.Response:
+    return requests.post(api + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+
+
+def tasks(api: str) -> dict[int, dict[str, Any]]:
+    try:
+        return {int(t["node_id"]): t for t in api_json(api, "/v1/tasks")}
+    except (requests.RequestException, ValueError):
+        return {}
+
+
+def running(api: str) -> dict[int, dict[str, Any]]:
+    return {i: t for i, t in tasks(api).items() if t["state"] == "TASK_RUNNING"}
+
+
+def node_get(api: str, path: str) -> Any:
+    """``GET path`` on the first running node that answers (straight to Elasticsearch, not the client)."""
+    for address in api_json(api, "/v1/cluster/endpoints")["http"]:
+        with contextlib.suppress(requests.RequestException):
+            response = requests.get(f"http://{address}{path}", timeout=5)
+            if response.status_code == 200:
+                return response.json()
+    raise AssertionError(f"no node answered GET {path}")
+
+
+def cluster_of(api: str, size: int) -> bool:
+    try:
+        health = node_get(api, "/_cluster/health")
+    except (AssertionError, requests.RequestException, ValueError):
+        return False
+    return bool(health.get("number_of_nodes") == size)
+
+
+def green(api: str) -> bool:
+    try:
+        return bool(node_get(api, "/_cluster/health").get("status") == "green")
+    except (AssertionError, requests.RequestException, ValueError):
+        return False
+
+
+class Watcher:
+    """Polls ``GET /v1/tasks`` and ``GET /v1/rollouts`` every 0.2 s: how many of the nodes were not
+    running (or absent), how many rollout steps were in progress, every task id each node had (with
+    when it was first seen) — and the document count every 0.5 s, which must always be exact."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+        self.down: list[tuple[float, list[int]]] = []
+        self.in_progress: list[tuple[float, list[int]]] = []
+        self.task_ids: dict[int, dict[str, float]] = {i: {} for i in NODES}
+        self.counts: list[int] = []
+        self.count_errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._tasks, daemon=True), threading.Thread(target=self._count)]
+
+    def _tasks(self) -> None:
+        while not self._stop.wait(0.2):
+            now = time.time()
+            with contextlib.suppress(requests.RequestException, ValueError, KeyError):
+                seen = {int(t["node_id"]): t for t in api_json(self.api, "/v1/tasks")}
+                for node_id, task in seen.items():
+                    if node_id in self.task_ids:
+                        self.task_ids[node_id].setdefault(task["id"], now)
+                self.down.append((now, [i for i in NODES if seen.get(i, {}).get("state") != "TASK_RUNNING"]))
+            with contextlib.suppress(requests.RequestException, ValueError, KeyError, TypeError):
+                current = api_json(self.api, "/v1/rollouts")["current"]
+                steps = current["steps"] if current else []
+                self.in_progress.append((now, [s["node_id"] for s in steps if s["state"] in IN_PROGRESS]))
+
+    def _count(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                client = connect(self.api)
+                self.counts.append(int(client.count(index="books")["count"]))
+                client.close()
+            except Exception as error:  # a node stopping under the client: recorded, not fatal
+                self.count_errors.append(repr(error))
+
+    def __enter__(self) -> Watcher:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def progress(self) -> str:
+        return f"down (last 5): {self.down[-5:]}\nin progress (last 5): {self.in_progress[-5:]}"
+
+
+def steps_of(api: str) -> dict[int, str]:
+    current = api_json(api, "/v1/rollouts")["current"]
+    return {s["node_id"]: s["state"] for s in current["steps"]} if current else {}
+
+
+def test_rolling_restart_restarts_each_node_once_one_at_a_time_elected_master_last(tmp_path: Path) -> None:
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    local = LocalMode(
+        tmp_path / "work",
+        tmp_path,
+        "--localAgents",
+        "4",
+        "--elasticsearchNodes",
+        "4",
+        "--elasticsearchMasterNodes",
+        "3",
+        "--webUiPort",
+        str(port),
+        "--apiTokenFile",
+        str(token_file),
+    )
+    try:
+        local.start()
+        local.wait_for("4 running nodes", lambda: sorted(running(api)) == list(NODES), timeout=90)
+        local.wait_for("a cluster of 4", lambda: cluster_of(api, 4), timeout=90)
+
+        # Every shard has a copy on another node, so any one node may restart without losing a document.
+        client = connect(api)
+        client.indices.create(index="books", settings={"number_of_shards": 4, "number_of_replicas": 1})
+        ok, _ = helpers.bulk(client, ({"_index": "books", "_id": str(i), "n": i} for i in range(DOCS)))
+        assert ok == DOCS
+        client.indices.refresh(index="books")
+        local.wait_for("green", lambda: green(api), timeout=90)
+        assert client.count(index="books")["count"] == DOCS
+        client.close()
+        before = running(api)
+        elected = node_get(api, "/_cat/master?format=json")[0]["node"]
+        elected_id = int(elected.removeprefix("elasticsearch"))
+
+        # Without the token, nothing is restarted.
+        assert requests.post(api + "/v1/cluster/restart", timeout=10).status_code == 401
+
+        with Watcher(api) as watcher:
+            answer = post(api, "/v1/cluster/restart")
+            assert answer.status_code == 202, answer.text
+            rollout = answer.json()
+            rollout_id = rollout["id"]
+
+            # Pause as soon as the first step runs: that step goes on to its end, no other starts.
+            first = local.wait_for(
+                "the first step to start",
+                lambda: [i for i, s in steps_of(api).items() if s in IN_PROGRESS],
+                timeout=60,
+            )
+            assert len(first) == 1
+            # The planner round that started it knew the elected master: it goes last.
+            current = api_json(api, "/v1/rollouts")["current"]
+            assert current["order"][-1] == elected_id and current["order_note"] is None, (current, elected)
+            paused = post(api, f"/v1/rollouts/{rollout_id}/pause")
+            assert paused.status_code == 200, paused.text
+            assert paused.json()["state"] == "paused"
+            local.wait_for(
+                f"node {first[0]}'s step to finish while paused",
+                lambda: steps_of(api).get(first[0]) == "done",
+                timeout=90,
+            )
+            held_since = time.time()
+            # Several monitor rounds (2 s apart while a rollout exists) start nothing new.
+            while time.time() - held_since < 6:
+                states = steps_of(api)
+                assert [i for i, s in states.items() if s in IN_PROGRESS] == [], states
+                assert sorted(s for s in states.values()) == ["done", "pending", "pending", "pending"], states
+                time.sleep(0.5)
+            resumed = post(api, f"/v1/rollouts/{rollout_id}/resume")
+            assert resumed.status_code == 200, resumed.text
+            assert resumed.json()["state"] == "running"
+
+            def finished() -> dict[str, Any] | None:
+                answer = api_json(api, "/v1/rollouts")
+                done = [r for r in answer["finished"] if r["id"] == rollout_id]
+                return done[0] if answer["current"] is None and done else None
+
+            deadline = time.monotonic() + 180
+            outcome = None
+            while outcome is None:
+                with contextlib.suppress(requests.RequestException, ValueError):
+                    outcome = finished()
+                if outcome is None and time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"rollout {rollout_id} not finished in 180 s: {api_json(api, '/v1/rollouts')}\n"
+                        f"{watcher.progress()}\n--- log ---\n{local.log()[-8000:]}"
+                    )
+                time.sleep(0.5)
+            local.wait_for("green again", lambda: green(api), timeout=60)
+        assert outcome["state"] == "completed" and (outcome["done"], outcome["total"]) == (4, 4), outcome
+
+        # Every node restarted exactly once: a new task, the same id and agent.
+        after = running(api)
+        assert sorted(after) == list(NODES)
+        for node_id in NODES:
+            assert after[node_id]["id"] != before[node_id]["id"], node_id
+            assert after[node_id]["agent_id"] == before[node_id]["agent_id"], node_id
+            assert list(watcher.task_ids[node_id]) == [before[node_id]["id"], after[node_id]["id"]], (
+                node_id,
+                watcher.task_ids[node_id],
+            )
+        # Never two nodes down at once, never two steps in progress.
+        assert watcher.down and max(len(d) for _, d in watcher.down) == 1, [d for d in watcher.down if len(d) > 1]
+        assert max(len(p) for _, p in watcher.in_progress) == 1, [p for p in watcher.in_progress if len(p) > 1]
+        # The elected master was restarted last.
+        new_task_seen = {i: watcher.task_ids[i][after[i]["id"]] for i in NODES}
+        assert max(new_task_seen, key=lambda i: new_task_seen[i]) == elected_id, (new_task_seen, elected)
+
+        # Not a document lost, at any time.
+        assert watcher.counts and set(watcher.counts) == {DOCS}, (set(watcher.counts), watcher.count_errors[:3])
+        client = connect(api)
+        assert client.count(index="books")["count"] == DOCS
+        client.close()
+        # Nothing left behind: the allocation setting and the node shutdown records are gone.
+        settings = node_get(api, "/_cluster/settings?flat_settings=true")
+        assert not any("cluster.routing.allocation.enable" in scope for scope in settings.values()), settings
+        local.wait_for("no node shutdown left", lambda: node_get(api, "/_nodes/shutdown") == {"nodes": []})
+
+        # The operator's restart of one node is queued, then prepared and done by the planner in the same way.
+        answer = post(api, "/v1/nodes/2/restart")
+        assert answer.status_code == 202 and "queued" in answer.json()["message"], answer.text
+        local.wait_for(
+            "node 2 restarted by the operator",
+            lambda: (t := running(api).get(2)) is not None and t["id"] != after[2]["id"],
+            timeout=60,
+        )
+        assert running(api)[2]["agent_id"] == after[2]["agent_id"]
+        local.wait_for("green after the operator's restart", lambda: green(api), timeout=60)
+        local.wait_for(
+            "node 2's shutdown record cleared",
+            lambda: node_get(api, "/_nodes/shutdown") == {"nodes": []},
+            timeout=30,
+        )
+        restarted = running(api)
+        assert [i for i in NODES if restarted[i]["id"] != after[i]["id"]] == [2]
+        client = connect(api)
+        assert client.count(index="books")["count"] == DOCS
+        client.close()
+    finally:
+        local.stop()
