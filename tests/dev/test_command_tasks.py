@@ -31,6 +31,7 @@ AGENT = AgentSpec(
     attributes=(("rexray", "true"),),
     ip="127.0.0.4",
     port=5071,
+    executor_environment_variables=(("AGENT_FLAG", "from --executor_environment_variables"),),
 )
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED"}
 
@@ -259,3 +260,23 @@ def test_the_schedulers_removal_task_removes_the_node_ids_volumes(
         and not backend.volume_dir("elasticsearch4data").exists()
     )
     assert removal.task_id == task_id and removal.agent_id == AGENT.id
+
+
+def test_a_command_task_gets_the_agents_executor_environment(
+    cluster: tuple[DevMaster, ProcessExecutorBackend, RawStream],
+) -> None:
+    """The command executor is an executor: LIBPROCESS_IP and --executor_environment_variables reach
+    its command (apache/mesos src/slave/slave.cpp executorEnvironment), the task's own variables win."""
+    master, backend, stream = cluster
+    task = command_task(
+        offer_now(master, stream),
+        "env",
+        command={
+            "value": 'echo "$LIBPROCESS_IP|$AGENT_FLAG|$MINE"',
+            "environment": {"variables": [{"name": "MINE", "value": "the task's"}]},
+        },
+    )
+    assert states(run(master, stream, task))[-1] == "TASK_FINISHED"
+    assert (
+        sandbox_file(backend, stream, "env", "stdout") == "127.0.0.4|from --executor_environment_variables|the task's\n"
+    )

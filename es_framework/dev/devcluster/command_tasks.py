@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from es_framework.dev.devcluster.agent import executor_environment
 from es_framework.dev.devcluster.executor_api import ExecutorAPIBackend, RecordT
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
 
@@ -264,8 +265,10 @@ class CommandTaskBackend(ExecutorAPIBackend[RecordT]):
     command_tasks: CommandTaskRunner
 
     def command_env(self, ref: ExecutorRef, sandbox: Path) -> dict[str, str]:
-        """What the agent gives every command task (the command executor passes its environment on)."""
-        return {
+        """What the agent gives every command task: the command executor is an executor like any
+        other, so it gets the agent's ``LIBPROCESS_IP`` and ``--executor_environment_variables``
+        (:func:`~es_framework.dev.devcluster.agent.executor_environment`), and passes its environment on."""
+        mesos = {
             "MESOS_FRAMEWORK_ID": ref.framework_id,
             "MESOS_EXECUTOR_ID": ref.executor_id,
             "MESOS_DIRECTORY": str(sandbox),
@@ -273,6 +276,8 @@ class CommandTaskBackend(ExecutorAPIBackend[RecordT]):
             "MESOS_AGENT_ID": ref.agent_id,
             "MESOS_SLAVE_ID": ref.agent_id,
         }
+        spec = self._master.agent_spec(ref.agent_id) if self._master is not None else None
+        return mesos if spec is None else executor_environment(spec, mesos)
 
     def launch(self, agent: AgentSide, ref: ExecutorRef, task_info: Mapping[str, Any]) -> None:
         if is_command_task(task_info):
