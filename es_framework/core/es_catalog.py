@@ -115,6 +115,9 @@ COMMON_USER_SETTINGS = frozenset(
         "discovery.seed_hosts",
         "discovery.type",
         "bootstrap.memory_lock",
+        # Elasticsearch reference, "Virtual memory" (index modules: store): false keeps every store off
+        # mmap, and the vm.max_map_count bootstrap check then does not run (MaxMapCountCheck).
+        "node.store.allow_mmap",
         "action.destructive_requires_name",
         "action.auto_create_index",
         "cluster.max_shards_per_node",

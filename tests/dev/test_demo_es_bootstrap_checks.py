@@ -107,12 +107,16 @@ def test_forced_by_the_java_property_and_a_bad_value_refused() -> None:
     memlock=st.sampled_from([0, 65536, UNLIMITED]),
     size=st.sampled_from([1, 2**40, UNLIMITED]),
     memory_lock=st.booleans(),
+    mmap=st.sampled_from([None, "true", "false"]),
 )
 def test_the_demo_node_and_the_executor_fail_the_same_agents(
-    *, map_count: int, descriptors: int, threads: int, memlock: int, size: int, memory_lock: bool
+    *, map_count: int, descriptors: int, threads: int, memlock: int, size: int, memory_lock: bool, mmap: str | None
 ) -> None:
-    """What the demo node prints reads back, in the executor, as exactly the checks the executor finds."""
+    """What the demo node prints reads back, in the executor, as exactly the checks the executor finds
+    (``node.store.allow_mmap: false`` turns the vm.max_map_count check off in both)."""
     values = {"bootstrap.memory_lock": "true" if memory_lock else "false"}
+    if mmap is not None:
+        values["node.store.allow_mmap"] = mmap
     printed = demo.failures(Limits(map_count, descriptors, threads, memlock, size, size), settings(**values), "es")
     lines = [f"bootstrap check failure [{i}] of [{len(printed)}]: {m}" for i, m in enumerate(printed, start=1)]
     own = executor_checks.failures(AgentLimits(map_count, descriptors, threads, memlock, size, size), values)
@@ -198,3 +202,9 @@ def test_the_machine_values_are_what_a_jvm_would_see(monkeypatch: pytest.MonkeyP
     assert demo.read_limits({"ES_MESOS_AGENT_MAX_THREADS": "9"}, lambda: PREPARED).max_threads == 9
     with pytest.raises(demo.BootstrapCheckError, match="ES_MESOS_AGENT_MAX_THREADS"):
         demo.read_limits({"ES_MESOS_AGENT_MAX_THREADS": "many"}, lambda: PREPARED)
+
+
+def test_without_mmap_a_short_map_count_is_no_failure() -> None:
+    short = Limits(65530, 65535, 4096, UNLIMITED, UNLIMITED, UNLIMITED)
+    assert [m for m in demo.failures(short, settings(), "es") if "vm.max_map_count" in m]
+    assert demo.failures(short, settings(**{"node.store.allow_mmap": "false"}), "es") == []

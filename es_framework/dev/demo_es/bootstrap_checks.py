@@ -207,7 +207,8 @@ def failures(limits: Limits, settings: Settings, user: str | None = None) -> lis
         )
     if limited(limits.max_file_size):
         out.append(f"max file size [{limits.max_file_size}] for user [{who}] is too low, increase to [unlimited]")
-    if below(limits.max_map_count, MIN_MAX_MAP_COUNT):
+    # MaxMapCountCheck runs only while a store may use mmap (node.store.allow_mmap, default true).
+    if settings.get_bool("node.store.allow_mmap", True) and below(limits.max_map_count, MIN_MAX_MAP_COUNT):
         out.append(
             f"max virtual memory areas vm.max_map_count [{limits.max_map_count}] is too low, "
             f"increase to at least [{MIN_MAX_MAP_COUNT}]"

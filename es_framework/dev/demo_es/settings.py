@@ -40,6 +40,7 @@ KNOWN_SETTINGS = frozenset(
         "discovery.type",
         "cluster.initial_master_nodes",
         "bootstrap.memory_lock",
+        "node.store.allow_mmap",
         "xpack.security.enabled",
         "xpack.security.http.ssl.enabled",
         "xpack.security.transport.ssl.enabled",
