@@ -141,6 +141,8 @@ class AgentStatus(Enum):
     REACHABLE = "REACHABLE"
     UNREACHABLE = "UNREACHABLE"
     GONE = "GONE"
+    #: Removed by START_MAINTENANCE; re-registers (same id) after STOP_MAINTENANCE.
+    DOWN = "DOWN"
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ CALL_TYPES = frozenset(
         "UPDATE_FRAMEWORK",
     }
 )
-#: Calls accepted and ignored (nothing here produces inverse offers, SHUTDOWN of an executor is not simulated).
-IGNORED_CALLS = frozenset({"ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS", "REQUEST", "SHUTDOWN"})
+#: Calls accepted and ignored (SHUTDOWN of an executor is not simulated).
+IGNORED_CALLS = frozenset({"REQUEST", "SHUTDOWN"})
 NOT_IMPLEMENTED_CALLS = frozenset({"ACKNOWLEDGE_OPERATION_STATUS", "RECONCILE_OPERATIONS", "UPDATE_FRAMEWORK"})
 #: The body each call must carry.
 _CALL_BODIES = {

@@ -9,8 +9,10 @@ Endpoints:
 - ``POST /api/v1/executor`` – the Mesos v1 executor API (SUBSCRIBE stream, UPDATE, MESSAGE) as an
   agent serves it, when the master's executor backend runs real executor processes (see
   :mod:`.processes`); ``404`` otherwise.
-- ``POST /api/v1`` – the v1 operator API, only ``MARK_AGENT_GONE`` (``200``; ``501`` for any other
-  call): the agent's tasks become ``TASK_GONE_BY_OPERATOR`` and it can never come back.
+- ``POST /api/v1`` – the v1 operator API: ``MARK_AGENT_GONE`` (``200``: the agent's tasks become
+  ``TASK_GONE_BY_OPERATOR`` and it can never come back) and maintenance (``UPDATE_``/``GET_MAINTENANCE_SCHEDULE``,
+  ``GET_MAINTENANCE_STATUS``, ``START_``/``STOP_MAINTENANCE``, see :mod:`.maintenance_ops`: ``200``, a GET's
+  JSON, or ``400`` with Mesos' plain text); ``501`` for any other call.
 - ``GET /devcluster/state`` – frameworks, agents, tasks, offers and messages as JSON.
 - ``POST /devcluster/agents/<id>/lose|return|gone``
 - ``POST /devcluster/tasks/<id>/fail|finish`` – optional body ``{"message": ..., "framework_id": ...}``.
@@ -42,6 +44,7 @@ from es_framework.dev.devcluster.calls import validate_call
 from es_framework.dev.devcluster.errors import CallError
 from es_framework.dev.devcluster.executors import ExecutorAPI, ExecutorBackend
 from es_framework.dev.devcluster.frameworks import Subscription
+from es_framework.dev.devcluster.maintenance_ops import OPERATOR_CALLS as MAINTENANCE_CALLS
 from es_framework.dev.devcluster.recordio import EventStream
 
 logger = logging.getLogger(__name__)
@@ -90,6 +93,8 @@ class MasterEndpoints(Protocol):
     def send_executor_message(
         self, agent_id: str, executor_id: str, data: bytes, *, framework_id: str | None = None
     ) -> None: ...
+
+    def maintenance_call(self, call: dict[str, Any]) -> dict[str, Any] | None: ...
 
     def disconnect_framework(self, framework_id: str) -> None: ...
 
@@ -291,9 +296,20 @@ class MasterRequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ control API
 
     def _operator(self, body: bytes) -> None:
-        """The v1 operator API, as far as frameworks use it here: ``MARK_AGENT_GONE``."""
+        """The v1 operator API, as far as frameworks and tests use it here: ``MARK_AGENT_GONE``, maintenance."""
         call = self._call_object(body, "Call")
         if call is None:
+            return
+        if call.get("type") in MAINTENANCE_CALLS:
+            try:
+                answer = self.master.maintenance_call(call)
+            except CallError as error:
+                self._reply(error.status, error.reason.encode("utf-8"))
+                return
+            if answer is None:
+                self._reply(200)
+            else:
+                self._json(200, answer)
             return
         if call.get("type") != "MARK_AGENT_GONE":
             self._reply(501, f"the development master does not implement operator call {call.get('type')!r}".encode())

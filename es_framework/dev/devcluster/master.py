@@ -10,11 +10,13 @@ whose docstring says what is simulated and how: :mod:`.calls` (call validation),
 filters, DECLINE, REVIVE), :mod:`.launching` (ACCEPT with LAUNCH; what an agent's ``--isolation``
 refuses: :mod:`.isolation`), :mod:`.status_updates`
 (executor updates, re-sends, ACKNOWLEDGE), :mod:`.reconciliation` (RECONCILE, KILL),
-:mod:`.messages` (framework messages) and :mod:`.agent_lifecycle` (agents lost, back, gone). They
+:mod:`.messages` (framework messages), :mod:`.agent_lifecycle` (agents lost, back, gone) and
+:mod:`.maintenance_ops` (maintenance schedules, inverse offers, machines down and up; the data in
+:mod:`.maintenance`). They
 all work on one :class:`~.master_state.MasterState`, always under this master's lock.
 
 What it does not: leader election and redirects, authentication, offer operations other than
-LAUNCH (RESERVE, CREATE, LAUNCH_GROUP, ...), inverse offers, operation status, quotas, weights,
+LAUNCH (RESERVE, CREATE, LAUNCH_GROUP, ...), operation status, quotas, weights,
 offer timeouts, several roles of a ``MULTI_ROLE`` framework (its first role is used), and it
 keeps nothing across restarts.
 """
@@ -33,6 +35,7 @@ from typing import Any
 from es_framework.dev.devcluster import (
     agent_lifecycle,
     launching,
+    maintenance_ops,
     offers,
     reconciliation,
     status_updates,
@@ -192,6 +195,7 @@ class DevMaster:
             if now >= state.next_allocation:
                 state.next_allocation = now + self.options.allocation_interval
                 offers.allocate(state, now)
+                maintenance_ops.allocate_inverse_offers(state, now)
 
     def events(self, framework_id: str | None = None, event_type: str | None = None) -> list[dict[str, Any]]:
         """Copies of the events sent on framework streams, oldest first."""
@@ -245,6 +249,9 @@ class DevMaster:
                 launching.accept(state, self, framework, valid["accept"])
             elif call_type == "DECLINE":
                 offers.decline(state, framework, valid["decline"])
+            elif call_type in ("ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS"):
+                answer = "ACCEPT" if call_type == "ACCEPT_INVERSE_OFFERS" else "DECLINE"
+                maintenance_ops.answer_inverse_offers(state, framework, valid[call_type.lower()], answer, now)
             elif call_type == "REVIVE":
                 offers.revive(state, framework, now)
             elif call_type == "SUPPRESS":
@@ -289,6 +296,14 @@ class DevMaster:
         """An executor sends its framework a message (called by executor backends)."""
         with self._lock:
             framework_messages.executor_message(self._state, ref, data)
+
+    # ------------------------------------------------------------------ operator API
+
+    def maintenance_call(self, call: dict[str, Any]) -> dict[str, Any] | None:
+        """A maintenance operator call (:data:`.maintenance_ops.OPERATOR_CALLS`): a GET's answer,
+        ``None`` for an empty ``200``; :class:`CallError` with Mesos' text when refused."""
+        with self._lock:
+            return maintenance_ops.operator_call(self._state, call, time.monotonic())
 
     # ------------------------------------------------------------------ control operations
 

@@ -21,6 +21,7 @@ from es_framework.dev.devcluster.agent import AgentSpec, AgentState, Outstanding
 from es_framework.dev.devcluster.attachments import VolumeAttachments
 from es_framework.dev.devcluster.executors import ExecutorBackend
 from es_framework.dev.devcluster.frameworks import Framework
+from es_framework.dev.devcluster.maintenance import InverseOffer, Maintenance
 from es_framework.dev.devcluster.tasks import Task
 
 MESOS_VERSION = "1.12.0"
@@ -64,6 +65,11 @@ class MasterState:
         #: ``(framework id, task id)`` → task.
         self.tasks: dict[tuple[str, str], Task] = {}
         self.offers: dict[str, OutstandingOffer] = {}
+        #: The maintenance schedule and machine modes (see :mod:`.maintenance_ops`).
+        self.maintenance = Maintenance()
+        self.inverse_offers: dict[str, InverseOffer] = {}
+        #: ``(framework id, agent id)`` → when an answered inverse offer may be sent again.
+        self.inverse_offer_filters: dict[tuple[str, str], float] = {}
         #: Framework ↔ executor messages, ``data`` in base64 (what ``GET /devcluster/state`` shows).
         self.messages: list[dict[str, Any]] = []
         #: Which task holds which named volume, since when (every launch since the start).

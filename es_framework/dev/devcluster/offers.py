@@ -20,6 +20,7 @@ from typing import Any
 from es_framework.dev.devcluster.agent import AgentState, AgentStatus, OfferFilter, OutstandingOffer
 from es_framework.dev.devcluster.calls import value
 from es_framework.dev.devcluster.frameworks import Framework
+from es_framework.dev.devcluster.maintenance import machine_of
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.resource_bags import ResourceBag
 
@@ -68,14 +69,14 @@ def allocate(state: MasterState, now: float) -> None:
             )
             agent.free = agent.free - offerable
             state.offers[offer.id] = offer
-            batches.setdefault(framework.id, []).append(_offer_json(framework, agent, offer))
+            batches.setdefault(framework.id, []).append(_offer_json(state, framework, agent, offer))
     for framework_id, offers in batches.items():
         framework = state.frameworks[framework_id]
         logger.debug("offering %d offer(s) to framework %s", len(offers), framework_id)
         state.send(framework, {"type": "OFFERS", "offers": {"offers": offers}})
 
 
-def _offer_json(framework: Framework, agent: AgentState, offer: OutstandingOffer) -> dict[str, Any]:
+def _offer_json(state: MasterState, framework: Framework, agent: AgentState, offer: OutstandingOffer) -> dict[str, Any]:
     spec = agent.spec
     out: dict[str, Any] = {
         "id": {"value": offer.id},
@@ -89,6 +90,10 @@ def _offer_json(framework: Framework, agent: AgentState, offer: OutstandingOffer
         out["domain"] = domain
     out["resources"] = offer.resources.to_json(offer.allocation_role if framework.multi_role else None)
     out["attributes"] = spec.attributes_json()
+    # A machine scheduled for maintenance: its window is the offer's last field (recorded, §2.2).
+    unavailability = state.maintenance.unavailability(machine_of(spec))
+    if unavailability is not None:
+        out["unavailability"] = unavailability.to_json()
     return out
 
 
@@ -99,9 +104,10 @@ def return_offer(state: MasterState, offer: OutstandingOffer) -> None:
 
 
 def give_back(state: MasterState, agent_id: str, resources: ResourceBag) -> None:
-    """Resources an offer or a task held are free again on their agent (nothing comes back to a gone one)."""
+    """Resources an offer or a task held are free again on their agent (nothing comes back to a gone
+    one, nor to one down for maintenance: it comes back empty of tasks, with all its resources)."""
     agent = state.agents.get(agent_id)
-    if agent is not None and agent.status is not AgentStatus.GONE:
+    if agent is not None and agent.status not in (AgentStatus.GONE, AgentStatus.DOWN):
         agent.free = agent.free + resources
 
 

@@ -75,6 +75,8 @@ def _unknown_task_answer(
     state: MasterState, framework: Framework, task_id: str, agent_id: str | None
 ) -> dict[str, Any]:
     agent = state.agents.get(agent_id) if agent_id is not None else None
+    if agent is not None and agent.status is AgentStatus.DOWN:
+        agent = None  # removed by START_MAINTENANCE: the master no longer knows it (recorded, §2.7)
     answer_agent: str | None = agent_id
     unreachable_time: int | None = None
     if agent is not None and agent.reachable:
