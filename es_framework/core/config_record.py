@@ -3,8 +3,11 @@
 At every registration the engine records the node-shaping configuration (:func:`config_values`:
 image, resources, ports, settings, volume driver and options; not the node count) with its
 fingerprint. When a restarted scheduler brings a different one, the change is appended to
-``config_changes`` and every current node is marked ``outdated``; nothing is restarted, and nodes
-launched from then on use the new configuration.
+``config_changes`` and every current node is marked ``outdated``; nodes launched from then on use
+the new configuration, and the engine restarts the outdated ones through a ``configuration`` rollout
+(:func:`es_framework.core.engine_rollouts.configuration_rollout`), one at a time. A node's record is
+recreated when its new task launches, so ``outdated`` ends with the task that was launched with the
+earlier configuration.
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ def config_record(config: Config) -> dict[str, Any]:
 
 def record_configuration(state: ClusterState, config: Config, *, now: float) -> ClusterState:
     """``state`` with ``config``'s node-shaping configuration recorded; when it differs from the
-    stored one, the change is recorded (at ``now``) and every current node is marked outdated (they
-    keep running: nothing is restarted)."""
+    stored one, the change is recorded (at ``now``) and every current node is marked outdated (nothing
+    is stopped here: the engine's rollout restarts them)."""
     current = config_record(config)
     stored = state.config
     if stored is not None and stored.get("fingerprint") == current["fingerprint"]:
@@ -89,7 +92,7 @@ def record_configuration(state: ClusterState, config: Config, *, now: float) -> 
     words = ", ".join(f"--{flag} {old!r} -> {new!r}" for flag, (old, new) in sorted(changed.items()))
     log.warning(
         "the configuration changed since the nodes were launched (fingerprint %s -> %s): %s; running nodes are "
-        "marked outdated and are NOT restarted; new launches use the new configuration",
+        "marked outdated and restarted one at a time by a rollout; new launches use the new configuration",
         stored.get("fingerprint"),
         current["fingerprint"],
         words or "details unknown",
@@ -99,7 +102,7 @@ def record_configuration(state: ClusterState, config: Config, *, now: float) -> 
         if not record.outdated:
             nodes[node_id] = replace(record, outdated=True)
         log.warning(
-            "node %d task %s: launched with the earlier configuration; outdated (not restarted)",
+            "node %d task %s: launched with the earlier configuration; outdated",
             node_id,
             record.task_id,
         )

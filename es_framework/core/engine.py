@@ -14,9 +14,10 @@ order is the guarantee:
   resends them to whoever acts next.
 
 At every registration the engine also records the node-shaping configuration
-(:mod:`es_framework.core.config_record`): a changed one marks the running nodes outdated, and
-nothing is restarted. Offers also teach the engine each agent's hostname, which fills in the
-hostname of tasks adopted through reconciliation. The calls it returns are
+(:mod:`es_framework.core.config_record`): a changed one marks the running nodes outdated and
+creates a ``configuration`` rollout of them (``engine_rollouts.configuration_rollout``). Offers
+also teach the engine each agent's hostname, which fills in the hostname of tasks adopted through
+reconciliation. The calls it returns are
 :mod:`es_framework.core.mesos_calls`.
 """
 
@@ -102,7 +103,8 @@ class Engine(StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, A
             if self.state.framework_id is not None:
                 log.warning("framework id changed from %s to %s", self.state.framework_id, framework_id)
             new_state = replace(new_state, framework_id=framework_id)
-        new_state = record_configuration(new_state, self.config, now=self._clock())
+        # A changed configuration also creates (or replaces) the rollout that restarts the outdated nodes.
+        new_state = self.rollout_on_change(new_state, record_configuration(new_state, self.config, now=self._clock()))
         if new_state is not self.state and not self._persist(new_state):
             log.error("could not record framework id %s and the configuration", framework_id)
         log.info("registered as %s", framework_id)

@@ -229,6 +229,60 @@ def _finish(state: ClusterState, rollout: Rollout, now: float, messages: list[tu
     return replace(state, rollout=None, rollout_history=history)
 
 
+def _ended(state: ClusterState, aborted: Rollout, now: float, messages: list[tuple[int | None, str]]) -> ClusterState:
+    """``state`` with the ``aborted`` rollout moved to the history. Nodes of it not stopped yet are
+    not restarted: their entries leave the ledger (a node already stopped still comes back)."""
+    ledger = {
+        i: e
+        for i, e in state.disruptions.items()
+        if not (e.kind is Kind.ROLLOUT and i in state.nodes and state.nodes[i].stopping is None)
+    }
+    return _finish(replace(state, disruptions=MappingProxyType(ledger)), aborted, now, messages)
+
+
+def configuration_rollout(
+    before: ClusterState, after: ClusterState, *, now: float, elected_master: int | None, master_nodes: int
+) -> tuple[ClusterState, tuple[str, ...]]:
+    """``after`` (``before`` with the configuration recorded by
+    :func:`es_framework.core.config_record.record_configuration`) with a ``configuration`` rollout of
+    its outdated nodes when the fingerprint changed, and what to log (pure).
+
+    Nothing changed (or the first recording): ``after`` as it is, so a rollout under way stays (a
+    failover mid-rollout resumes it). Changed: a rollout under way towards another target is aborted
+    (its settings queued in ``rollout_restore``, as the operator's abort does) and replaced. A node
+    being stopped already (restart, replace) is not in the new rollout: its next task is built from
+    the configuration the scheduler runs with now."""
+    old = before.config.get("fingerprint") if before.config is not None else None
+    new = str(after.config.get("fingerprint", "")) if after.config is not None else ""
+    if old is None or old == new:
+        return after, ()
+    state, lines, messages = after, list[str](), list[tuple[int | None, str]]()
+    active = state.rollout
+    if active is not None and active.target == new:
+        return after, ()
+    if active is not None:
+        changed, actions = rollouts.abort(active, f"the configuration changed again ({old} -> {new})", now)
+        state = _ended(
+            replace(state, rollout_restore=with_restore(state.rollout_restore, actions)), changed, now, messages
+        )
+        lines.append(
+            f"rollout {active.id} ({active.reason.value}, target {active.target}) aborted: configuration changed"
+        )
+    outdated = tuple(i for i, r in sorted(state.nodes.items()) if r.outdated and r.stopping is None)
+    rollout = rollouts.plan_rollout(
+        state, RolloutReason.CONFIGURATION, now, elected_master, master_nodes=master_nodes, target=new, nodes=outdated
+    )
+    if not rollout.steps:
+        return state, (*lines, f"configuration changed (fingerprint {old} → {new}): no running node to restart")
+    order = ", ".join(map(str, rollout.order))
+    note = f" ({rollout.order_note})" if rollout.order_note else ""
+    lines.append(
+        f"configuration changed (fingerprint {old} → {new}): rollout {rollout.id} restarts nodes [{order}] "
+        f"one at a time{note}"
+    )
+    return replace(state, rollout=rollout), tuple(lines)
+
+
 class RolloutCommands:
     """Mixed into :class:`~es_framework.core.engine.Engine`, which provides what is declared here."""
 
@@ -286,21 +340,22 @@ class RolloutCommands:
         else:
             raise operations.OperatorError(400, f"unknown rollout command {verb!r}")
         new = replace(state, rollout_restore=with_restore(state.rollout_restore, actions))
-        messages: list[tuple[int | None, str]] = []
-        if changed.aborted:
-            # Nodes of the rollout not stopped yet are not restarted: their entries leave the ledger.
-            ledger = {
-                i: e
-                for i, e in new.disruptions.items()
-                if not (e.kind is Kind.ROLLOUT and i in new.nodes and new.nodes[i].stopping is None)
-            }
-            new = _finish(replace(new, disruptions=MappingProxyType(ledger)), changed, now, messages)
-        else:
-            new = replace(new, rollout=changed)
+        new = _ended(new, changed, now, []) if changed.aborted else replace(new, rollout=changed)
         self._write(new, f"rollout {rollout_id} was not changed")
         log.info("rollout %s: %s by the operator%s", rollout_id, verb, f" ({reason})" if reason else "")
         self._event(f"rollout {rollout_id}: {verb}")
         return changed, []
+
+    def rollout_on_change(self, before: ClusterState, after: ClusterState) -> ClusterState:
+        """``after`` with the rollout a configuration change creates (see :func:`configuration_rollout`),
+        logged once; the caller persists it."""
+        state, lines = configuration_rollout(
+            before, after, now=self._clock(), elected_master=self.elected_master, master_nodes=self.config.master_nodes
+        )
+        for line in lines:
+            log.info("%s", line)
+            self._event(line)
+        return state
 
     def request_restart(self, node_id: int) -> tuple[str, list[Call]]:
         """Queue the operator's restart of ``node_id``: the planner starts it when it is safe."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -58,8 +59,14 @@ def test_scale_down_removes_exactly_the_leaving_nodes_volumes_after_its_drain(tm
         assert drained and killed and removing, log[-4000:]
         assert drained[0] < killed[0] < removing[0], "the volumes went before the drain and the stop"
         assert len(removing) == 1  # one task did it, and nothing else was removed
-        rows = {(r["node_id"], r["role"]): r for r in api_json(api, "/v1/volumes")["volumes"]}
-        assert rows[(4, "data")]["removed_at"] and rows[(4, "config")]["removed_at"]
+
+        # The engine logs the removal while it handles the status update; the API shows the state it
+        # publishes once the update is handled and written, a moment later.
+        def removed_rows() -> dict[tuple[int, str], Any] | None:
+            rows = {(r["node_id"], r["role"]): r for r in api_json(api, "/v1/volumes")["volumes"]}
+            return rows if rows[(4, "data")]["removed_at"] and rows[(4, "config")]["removed_at"] else None
+
+        rows = local.wait_for("the removal in /v1/volumes", removed_rows, timeout=10)
         assert rows[(4, "data")]["removal_status"] == "removed" and rows[(4, "data")]["removal_attempts"] == 1
         assert not any(rows[(n, role)]["removed_at"] for n in (1, 2, 3) for role in ("config", "data"))
     finally:
