@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,9 @@ if str(ROOT) not in sys.path:
 
 from kazoo.client import KazooClient  # noqa: E402
 
+from es_framework.app.store import EngineStore  # noqa: E402
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState  # noqa: E402
+from es_framework.core.state_changes import state_changes  # noqa: E402
 from es_framework.core.state_document import state_to_json  # noqa: E402
 from es_framework.core.volumes import VolumeSet, VolumeSpec  # noqa: E402
 from es_framework.dev.zookeeper import ZooKeeperServer, zookeeper_problem  # noqa: E402
@@ -44,6 +49,10 @@ from identity.task_ids import task_id_for  # noqa: E402
 
 
 def cluster_document(nodes: int) -> dict[str, Any]:
+    return state_to_json(cluster_state(nodes))
+
+
+def cluster_state(nodes: int) -> ClusterState:
     records, volumes = {}, {}
     for node_id in range(1, nodes + 1):
         config_name, data_name = volume_names("elasticsearch", node_id)
@@ -75,7 +84,7 @@ def cluster_document(nodes: int) -> dict[str, Any]:
             last_launched_at=1_799_999_000.0 + node_id,
             last_zone=f"zone-{node_id % 3}",
         )
-    state = ClusterState(
+    return ClusterState(
         desired_nodes=nodes,
         nodes=records,
         framework_id="fw-bench",
@@ -83,7 +92,6 @@ def cluster_document(nodes: int) -> dict[str, Any]:
         cluster_uuid="benchClusterUuid000001",
         volumes=volumes,
     )
-    return state_to_json(state)
 
 
 def store_for(server: ZooKeeperServer, cluster: str) -> ZooKeeperStateStore:
@@ -98,6 +106,42 @@ def largest_znode(client: KazooClient, root: str) -> int:
     for key in client.get_children(f"{root}/nodes"):
         sizes.append(client.exists(f"{root}/nodes/{key}").dataLength)
     return int(max(sizes))
+
+
+def engine_writes(store: ZooKeeperStateStore, nodes: int, writes: int, add: Callable[..., None]) -> None:
+    """One status update's write as the engine makes it, CPU (process time) and wall time per write:
+    the whole document (``state_to_json`` + ``EngineStore.save``: split and compare everything)
+    against only the changed node (``state_changes`` + ``EngineStore.save_changes``)."""
+    engine_store = EngineStore(store)
+    state = cluster_state(nodes)
+    version = engine_store.save(state_to_json(state), engine_store.load()[1])
+    ids = sorted(state.nodes)
+
+    def run(incremental: bool) -> tuple[float, float]:
+        nonlocal state, version
+        gc.disable()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(writes):
+            node_id = ids[i % nodes]
+            record = state.nodes[node_id]
+            new = state.with_node(node_id, replace(record, updated_at=(record.updated_at or 0.0) + 1.0))
+            if incremental:
+                version = engine_store.save_changes(state_changes(state, new), version)
+            else:
+                version = engine_store.save(state_to_json(new), version)
+            state = new
+        gc.enable()
+        return (time.process_time() - cpu) / writes * 1000, (time.perf_counter() - wall) / writes * 1000
+
+    for incremental, name, label in (
+        (False, "whole", "the whole document"),
+        (True, "changes", "only the changed node"),
+    ):
+        cpu, wall = run(incremental)
+        add(f"engine_write_{name}_cpu.n{nodes}", f"[N={nodes:,}] engine write of one update, {label}: CPU", cpu, "ms")
+        add(
+            f"engine_write_{name}_wall.n{nodes}", f"[N={nodes:,}] engine write of one update, {label}: wall", wall, "ms"
+        )
 
 
 def main() -> int:
@@ -172,6 +216,7 @@ def main() -> int:
                 (time.perf_counter() - started) / writes * 1000,
                 "ms",
             )
+            engine_writes(leader, nodes, writes, add)
             add(f"largest_znode.n{nodes}", f"[N={nodes:,}] largest znode", largest_znode(raw, root), "bytes")
             leader.close()
 

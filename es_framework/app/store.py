@@ -12,10 +12,12 @@ from typing import Any
 from es_framework.config import Config
 from es_framework.core.engine_state import StoreConflictError
 from es_framework.core.node_state import ClusterState
+from es_framework.core.state_changes import StateChanges
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.shell.state_store import (
     StateConflictError,
     StateStore,
+    ZooKeeperStateStore,
     open_state_store,
     state_url_for_mesos_master,
 )
@@ -41,6 +43,18 @@ class EngineStore:
             return self._store.write(document, version).version
         except StateConflictError as exc:
             raise StoreConflictError(str(exc)) from exc
+
+    def save_changes(self, changes: StateChanges, version: int) -> int:
+        """Only the changed node znodes (ZooKeeper, layout 2); the one file of a file store is
+        rewritten whole (it is for a single machine)."""
+        if isinstance(self._store, ZooKeeperStateStore) and version != self.NO_DOCUMENT:
+            try:
+                written = self._store.write_changes(changes.cluster, changes.split_fields, changes.entries, version)
+            except StateConflictError as exc:
+                raise StoreConflictError(str(exc)) from exc
+            if written is not None:
+                return written
+        return self.save(changes.document(), version)
 
 
 def state_url(config: Config) -> str:

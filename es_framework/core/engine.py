@@ -34,6 +34,7 @@ from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.config_record import record_configuration
 from es_framework.core.engine_agents import AgentChecks
 from es_framework.core.engine_commands import OperatorCommands
+from es_framework.core.engine_maintenance import MaintenanceAnswers
 from es_framework.core.engine_replacement import AutomaticReplacement, ReplacementMemory
 from es_framework.core.engine_rollouts import RolloutCommands
 from es_framework.core.engine_state import StatePersistence, Store
@@ -56,7 +57,9 @@ log = logging.getLogger("es_framework.core.engine")
 # --- the engine -------------------------------------------------------------------------------------
 
 
-class Engine(StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, AutomaticReplacement):
+class Engine(
+    StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, AutomaticReplacement, MaintenanceAnswers
+):
     def __init__(
         self,
         config: Config,
@@ -85,6 +88,7 @@ class Engine(StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, A
         self.suppressed = False
         #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
         self.agent_hostnames: dict[str, str] = {}
+        self.maintenance_said: dict[str, str] = {}
         self._seeds = SeedHostsSent()
         #: The records ``_seeds`` was worked out for: what was sent follows from them alone.
         self._seeded_for: Mapping[int, NodeRecord] | None = None
@@ -196,6 +200,8 @@ class Engine(StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, A
         self.counters.offers_received += len(offers)
         known = self._learn_hostnames(offers)
         self._agents_offered(offers)
+        offers, held = self._maintenance_declines(offers)  # never a new node on an agent under maintenance
+        calls += held
         plan = plan_offer_cycle(
             known,
             offers,

@@ -9,10 +9,11 @@ records the act is written; on a conflict or a failed write it re-reads and acts
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from es_framework.config import Config
 from es_framework.core.node_state import ClusterState
+from es_framework.core.state_changes import StateChanges, state_changes
 from es_framework.core.state_document import state_from_json, state_to_json
 
 log = logging.getLogger("es_framework.core.engine")
@@ -35,6 +36,16 @@ class Store(Protocol):
         ...
 
 
+@runtime_checkable
+class IncrementalStore(Store, Protocol):
+    """A store that can write only what changed since the version it holds (O(changed) per write)."""
+
+    def save_changes(self, changes: StateChanges, version: int) -> int:
+        """As :meth:`Store.save` of ``changes.document()``, given only the changed node ids' entries
+        over the stored ``version`` (which the caller wrote itself, so it knows what is stored)."""
+        ...
+
+
 class StatePersistence:
     """Mixed into :class:`~es_framework.core.engine.Engine`, which provides what is declared here."""
 
@@ -42,8 +53,13 @@ class StatePersistence:
     state: ClusterState
     _store: Store
     _version: int
+    #: The version and the state this engine last wrote itself: what the store holds at that version,
+    #: so the next write need only say which node ids changed. None until a first whole write, and
+    #: after anything else (a read, a failed write), when the next write is whole again.
+    _written: tuple[int, ClusterState] | None = None
 
     def _read(self) -> tuple[ClusterState, int]:
+        self._written = None  # what is read is what the next write is based on
         document, version = self._store.load()
         if document is None:
             return ClusterState(desired_nodes=self.config.elasticsearch_nodes), version
@@ -62,8 +78,12 @@ class StatePersistence:
 
     def _persist(self, state: ClusterState) -> bool:
         """Write ``state``; on success it becomes the engine's state. False (state re-read) on failure."""
+        written, self._written = self._written, None  # unknown until this write's outcome is
         try:
-            self._version = self._store.save(state_to_json(state), self._version)
+            if written is not None and written[0] == self._version and isinstance(self._store, IncrementalStore):
+                self._version = self._store.save_changes(state_changes(written[1], state), self._version)
+            else:
+                self._version = self._store.save(state_to_json(state), self._version)
         except StoreConflictError:
             log.error("state changed under us (another scheduler?); re-reading it and acting on nothing this time")
             self._safe_reload()
@@ -72,6 +92,7 @@ class StatePersistence:
             log.exception("could not write state; acting on nothing until it can be written")
             return False
         self.state = state
+        self._written = (self._version, state)
         return True
 
     def _safe_reload(self) -> None:

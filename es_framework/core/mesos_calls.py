@@ -1,7 +1,8 @@
 """The calls the scheduler makes to Mesos, as plain values.
 
 The engine returns them; the driver shell sends them (Mesos scheduler HTTP API, ``Call`` types
-ACCEPT, DECLINE, KILL, ACKNOWLEDGE, RECONCILE, SUPPRESS, REVIVE and MESSAGE:
+ACCEPT, DECLINE, KILL, ACKNOWLEDGE, RECONCILE, SUPPRESS, REVIVE, MESSAGE and
+ACCEPT/DECLINE_INVERSE_OFFERS:
 https://mesos.apache.org/documentation/latest/scheduler-http-api/).
 """
 
@@ -63,4 +64,13 @@ class Message:
     data: bytes
 
 
-Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive | Message
+@dataclass(frozen=True)
+class AnswerInverseOffers:
+    """ACCEPT_INVERSE_OFFERS (``accept``) or DECLINE_INVERSE_OFFERS of maintenance inverse offers."""
+
+    inverse_offer_ids: tuple[str, ...]
+    accept: bool
+    refuse_seconds: float
+
+
+Call = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive | Message | AnswerInverseOffers

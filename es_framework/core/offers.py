@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from es_framework.config.constraints import HOSTNAME_FIELDS, scalar_text
+from es_framework.core.maintenance import MaintenanceError, Unavailability, parse_unavailability
 
 
 class OfferError(ValueError):
@@ -57,6 +58,8 @@ class Offer:
     framework_id: str | None = None
     zone: str | None = None
     region: str | None = None
+    #: The agent's maintenance window (Mesos adds it to every offer of an agent in the schedule).
+    unavailability: Unavailability | None = None
 
 
 def _value_field(obj: Mapping[str, Any], key: str, where: str) -> str:
@@ -252,6 +255,10 @@ def parse_offer(raw: object) -> Offer:
     framework = raw.get("framework_id")
     framework_id = framework.get("value") if isinstance(framework, Mapping) else None
     zone, region = _fault_domain(raw, where)
+    try:
+        unavailability = parse_unavailability(raw.get("unavailability"), where)
+    except MaintenanceError as error:
+        raise OfferError(str(error)) from error
     return Offer(
         id=offer_id,
         agent_id=agent_id,
@@ -261,6 +268,7 @@ def parse_offer(raw: object) -> Offer:
         framework_id=framework_id if isinstance(framework_id, str) else None,
         zone=zone,
         region=region,
+        unavailability=unavailability,
     )
 
 

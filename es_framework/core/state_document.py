@@ -30,50 +30,64 @@ READABLE_SCHEMAS = frozenset({1, 2, 3})
 
 def state_to_json(state: ClusterState) -> dict[str, Any]:
     return {
+        **cluster_to_json(state),
+        "nodes": [record_to_json(r) for r in sorted(state.nodes.values(), key=lambda r: r.node_id)],
+        "pins": {str(k): pin_to_json(p) for k, p in sorted(state.pins.items())},
+        "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
+        "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
+        "disruptions": ledger_to_json(state.disruptions),
+        "rollout_steps": steps_to_json(state.rollout) if state.rollout is not None else {},
+    }
+
+
+def cluster_to_json(state: ClusterState) -> dict[str, Any]:
+    """The part of :func:`state_to_json` that belongs to no single node id (no per-node field of
+    :data:`~es_framework.core.state_layout.PER_NODE_FIELDS`): its size does not grow with the nodes."""
+    return {
         "schema": SCHEMA_VERSION,
         "framework_id": state.framework_id,
         "desired_nodes": state.desired_nodes,
-        "nodes": [
-            {
-                "node_id": r.node_id,
-                "task_id": r.task_id,
-                "agent_id": r.agent_id,
-                "hostname": r.hostname,
-                "http_port": r.http_port,
-                "transport_port": r.transport_port,
-                "state": r.state.value,
-                "seen_running": r.seen_running,
-                "volumes": list(r.volumes) if r.volumes else None,
-                "needs_operator": r.needs_operator,
-                "last_reason": r.last_reason,
-                "last_message": r.last_message,
-                "updated_at": r.updated_at,
-                "outdated": r.outdated,
-                "healthy": r.healthy,
-                "started_at": r.started_at,
-                "cluster_uuid": r.cluster_uuid,
-                "version": r.version,
-                "stopping": r.stopping,
-                "zone": r.zone,
-                "attributes": dict(r.attributes),
-                "unreachable_since": r.unreachable_since,
-            }
-            for r in sorted(state.nodes.values(), key=lambda r: r.node_id)
-        ],
         "config": dict(state.config) if state.config is not None else None,
         "config_changes": [dict(change) for change in state.config_changes],
         "torn_down_at": state.torn_down_at,
         "bootstrap_masters": list(state.bootstrap_masters) if state.bootstrap_masters is not None else None,
         "cluster_uuid": state.cluster_uuid,
-        "pins": {str(k): {"agent_id": p.agent_id, "until": p.until} for k, p in sorted(state.pins.items())},
-        "volumes": {str(k): _volume_set_to_json(v) for k, v in sorted(state.volumes.items())},
-        "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
-        "disruptions": ledger_to_json(state.disruptions),
         "last_replacement": replacement_to_json(state.last_replacement),
         "rollout": header_to_json(state.rollout) if state.rollout is not None else None,
-        "rollout_steps": steps_to_json(state.rollout) if state.rollout is not None else {},
         "rollout_restore": dict(sorted(state.rollout_restore.items())),
         "rollout_history": [dict(entry) for entry in state.rollout_history],
+    }
+
+
+def pin_to_json(pin: Pin) -> dict[str, Any]:
+    return {"agent_id": pin.agent_id, "until": pin.until}
+
+
+def record_to_json(r: NodeRecord) -> dict[str, Any]:
+    """One node record as the ``nodes`` list of :func:`state_to_json` holds it."""
+    return {
+        "node_id": r.node_id,
+        "task_id": r.task_id,
+        "agent_id": r.agent_id,
+        "hostname": r.hostname,
+        "http_port": r.http_port,
+        "transport_port": r.transport_port,
+        "state": r.state.value,
+        "seen_running": r.seen_running,
+        "volumes": list(r.volumes) if r.volumes else None,
+        "needs_operator": r.needs_operator,
+        "last_reason": r.last_reason,
+        "last_message": r.last_message,
+        "updated_at": r.updated_at,
+        "outdated": r.outdated,
+        "healthy": r.healthy,
+        "started_at": r.started_at,
+        "cluster_uuid": r.cluster_uuid,
+        "version": r.version,
+        "stopping": r.stopping,
+        "zone": r.zone,
+        "attributes": dict(r.attributes),
+        "unreachable_since": r.unreachable_since,
     }
 
 
@@ -365,3 +379,8 @@ def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise NodeStateError(f"{where}: '{key}' must be a string or null")
     return value
+
+
+def volume_set_to_json(entry: VolumeSet) -> dict[str, Any]:
+    """One node id's volume set as the ``volumes`` field of :func:`state_to_json` holds it."""
+    return _volume_set_to_json(entry)

@@ -205,6 +205,40 @@ def diff_layouts(old: Layout, new: Layout) -> LayoutDiff:
     )
 
 
+def apply_changes(
+    old: Layout, cluster: Mapping[str, Any], entries: Mapping[str, Entry | None]
+) -> tuple[Layout, LayoutDiff]:
+    """``old`` with the cluster part ``cluster`` and the entries ``entries`` (node key -> its new
+    entry, None: gone; every other entry as in ``old``), and what that changes. Compares only the
+    entries given (O(len(entries)) comparisons); the cut fields stay ``old``'s."""
+    stored = old.entries
+    appeared: set[str] = set()
+    changed: set[str] = set()
+    removed: set[str] = set()
+    merged = dict(stored)  # a copy of references: nothing unchanged is serialised or compared
+    for key, entry in entries.items():
+        if not is_node_key(key):
+            raise ValueError(f"entry key {key!r} is not a node id")
+        before = stored.get(key)
+        if entry is None:
+            if before is not None:
+                removed.add(key)
+                del merged[key]
+        elif before is None:
+            appeared.add(key)
+            merged[key] = entry
+        elif before != entry:
+            changed.add(key)
+            merged[key] = entry
+    diff = LayoutDiff(
+        cluster_changed=old.cluster != cluster,
+        appeared=frozenset(appeared),
+        changed=frozenset(changed),
+        removed=frozenset(removed),
+    )
+    return Layout(cluster=cluster, split_fields=old.split_fields, entries=merged), diff
+
+
 def diff_documents(old: Mapping[str, Any], new: Mapping[str, Any]) -> LayoutDiff:
     """:func:`diff_layouts` of the two documents' layouts."""
     return diff_layouts(split_document(old), split_document(new))

@@ -43,6 +43,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from es_framework.config import Config
+from es_framework.core import mesos_calls
 from es_framework.core.engine import Engine
 from es_framework.core.engine_stats import Counters, EngineEvent
 from es_framework.core.evaluation import RuleOutcome
@@ -176,6 +177,9 @@ class SchedulerShell(IgnoredCallbacks):
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
         self._guard("frameworkMessage", lambda: None)
+
+    def inverseOffers(self, driver: Any, offers: Any) -> None:
+        self._guard("inverseOffers", lambda: self._put("inverse_offers", [plain(o) for o in offers]))
 
     def slaveLost(self, driver: Any, agent_id: Any) -> None:
         self._guard("slaveLost", lambda: self._put("agent_lost", str(value_of(agent_id))))
@@ -356,6 +360,8 @@ class SchedulerShell(IgnoredCallbacks):
         elif event.kind == "agent_lost":
             log.warning("agent %s lost", event.payload)
             calls = self.engine.on_agent_lost(event.payload)
+        elif event.kind == "inverse_offers":
+            calls = self.engine.on_inverse_offers(event.payload)
         elif event.kind == "log":
             log.warning("%s", event.payload)
         for call in calls:
@@ -406,6 +412,9 @@ class SchedulerShell(IgnoredCallbacks):
                 )
             elif isinstance(call, Reconcile):
                 self._reconcile(driver, call)
+            elif isinstance(call, mesos_calls.AnswerInverseOffers):  # pymesos' own calls, filters as for offers
+                answer = driver.acceptInverseOffers if call.accept else driver.declineInverseOffer
+                answer([{"value": i} for i in call.inverse_offer_ids], {"refuse_seconds": call.refuse_seconds})
             elif isinstance(call, Suppress):
                 driver.suppressOffers()
             elif isinstance(call, Revive):

@@ -78,31 +78,17 @@ def guard_dispatch(driver: Any) -> Any:
 
 class IgnoredCallbacks:
     """pymesos callbacks for events this scheduler does not act on. pymesos calls them by name
-    (``pymesos/scheduler.py``: ``on_inverse_offers``, ``on_rescind_inverse_offer``,
-    ``on_update_operation_status``); one missing is an ``AttributeError`` that ends the driver's
-    loop. Inverse offers come when an operator schedules maintenance on an agent (Mesos
-    ``docs/maintenance.md``): answering them is optional and they expire, so they are logged and
-    left alone (the node is drained through the API, never by Mesos' schedule). Operation status
-    updates answer offer operations with an id, which this scheduler never sends."""
+    (``pymesos/scheduler.py``: ``on_rescind_inverse_offer``, ``on_update_operation_status``); one
+    missing is an ``AttributeError`` that ends the driver's loop. Inverse offers themselves are
+    answered by the shell (:mod:`es_framework.core.maintenance`); a rescinded one needs nothing, as
+    the engine never keeps them. Operation status updates answer offer operations with an id, which
+    this scheduler never sends."""
 
     def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
         raise NotImplementedError
-
-    def inverseOffers(self, driver: Any, offers: Any) -> None:
-        self._guard(
-            "inverseOffers", lambda: log.info("maintenance scheduled: %s (inverse offers ignored)", _agents(offers))
-        )
 
     def inverseOfferRescinded(self, driver: Any, offer_id: Any) -> None:
         self._guard("inverseOfferRescinded", lambda: log.info("inverse offer %s rescinded", value_of(offer_id)))
 
     def operationStatusUpdate(self, driver: Any, status: Any) -> None:
         self._guard("operationStatusUpdate", lambda: log.info("operation status update ignored: %.200s", status))
-
-
-def _agents(offers: Any) -> str:
-    """``agent <id>`` for each inverse offer that names one (never raises on a malformed list)."""
-    if not isinstance(offers, list):
-        return f"an unreadable list of inverse offers ({type(offers).__name__})"
-    agents = [value_of(o.get("agent_id")) if isinstance(o, dict) else None for o in offers]
-    return ", ".join(f"agent {a}" for a in agents if a) or f"{len(offers)} inverse offer(s) without an agent id"

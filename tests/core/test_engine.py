@@ -15,7 +15,9 @@ from es_framework.core.engine_state import StoreConflictError
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
 from es_framework.core.node_state import TaskState
 from es_framework.core.plan import LONG_REFUSE_S, SHORT_REFUSE_S
+from es_framework.core.state_changes import StateChanges
 from es_framework.core.state_document import state_from_json
+from es_framework.core.state_layout import apply_changes, merge_document, split_document
 from identity import node_id_from_task_id
 from strategies import strategy_for
 from tests.harness.builders import config, offer
@@ -31,6 +33,8 @@ class MemoryStore:
         self.version = 0
         self.writes: list[dict[str, Any]] = []
         self.fail_next: Exception | None = None
+        #: The node entries of each incremental write (``save_changes``), in order.
+        self.change_sets: list[dict[str, Any]] = []
 
     def load(self) -> tuple[dict[str, Any] | None, int]:
         return copy.deepcopy(self.document), self.version
@@ -45,6 +49,18 @@ class MemoryStore:
         self.version += 1
         self.writes.append(copy.deepcopy(document))
         return self.version
+
+    def save_changes(self, changes: StateChanges, version: int) -> int:
+        """As ZooKeeper's layout 2: the changed entries applied to what is stored must be exactly
+        the whole new document (checked on every engine write of every test using this store)."""
+        document = changes.document()
+        if self.document is not None and version == self.version and self.fail_next is None:
+            stored = split_document(self.document)
+            if stored.split_fields == changes.split_fields:
+                layout, _ = apply_changes(stored, changes.cluster, changes.entries)
+                assert merge_document(layout) == document, "the changed entries do not say what the document does"
+        self.change_sets.append(copy.deepcopy(changes.entries))
+        return self.save(document, version)
 
 
 class Clock:
@@ -131,6 +147,22 @@ def test_status_is_persisted_before_it_is_acknowledged() -> None:
     assert Acknowledge("agent-1-S0", tasks[1], "dXVpZA==") in calls
     assert len(store.writes) == writes + 1
     assert state_from_json(store.document, FW).nodes[1].state is TaskState.RUNNING
+
+
+def test_after_its_first_write_the_engine_hands_the_store_only_the_changed_node() -> None:
+    engine, store, _ = make()
+    tasks = launched(engine, 1, 2, 3)  # a whole write: nothing written by this engine before
+    assert store.change_sets == []
+    engine.on_update(status(tasks[2], "TASK_RUNNING", "agent-2-S0"))
+    assert [list(entries) for entries in store.change_sets] == [["2"]]
+    assert state_from_json(store.document, FW).nodes[2].state is TaskState.RUNNING
+    # After a failed write (its outcome unknown) the next write is whole again.
+    store.fail_next = OSError("connection loss")
+    engine.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0"))
+    engine.on_update(status(tasks[1], "TASK_RUNNING", "agent-1-S0"))
+    assert len(store.change_sets) == 2  # the failed attempt only
+    engine.on_update(status(tasks[3], "TASK_RUNNING", "agent-3-S0"))
+    assert list(store.change_sets[-1]) == ["3"]
 
 
 def test_an_update_whose_write_fails_is_not_acknowledged() -> None:

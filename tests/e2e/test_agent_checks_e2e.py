@@ -29,10 +29,8 @@ from es_framework.contract import (
     ENV_AGENT_MAX_VIRTUAL_MEMORY,
     ENV_ENFORCE_BOOTSTRAP_CHECKS,
 )
-from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
-from es_framework.dev.ports import free_port
-from tests.harness.demo_nodes import DEMO_COMMAND
+from es_framework.dev.devcluster import DevMaster
+from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import Scheduler, new_cluster_name, running_tasks, wait_for
 
 SHORT_MAP_COUNT = "65530"
@@ -55,26 +53,12 @@ def agent_environment(max_map_count: str) -> tuple[tuple[str, str], ...]:
 def agents_with(work: Path, max_map_counts: Sequence[str]) -> Iterator[DevMaster]:
     """One agent per ``vm.max_map_count``, in order (agent 1 is offered first), each mounting external
     volumes as a REX-Ray agent does, with two reserved ports for one demo node."""
-    backend = ProcessExecutorBackend(work, extra_env={"ELASTICSEARCH_COMMAND": DEMO_COMMAND})
-    specs = [
-        AgentSpec(
-            id=f"agent{n}-S0",
-            hostname=f"127.0.0.{n}",
-            ip=f"127.0.0.{n}",
-            cpus=4,
-            mem=8192,
-            ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
-            isolation=DOCKER_VOLUME_ISOLATION,
-            executor_environment_variables=agent_environment(count),
-        )
+    agents = [
+        demo_agent(n, executor_environment_variables=agent_environment(count))
         for n, count in enumerate(max_map_counts, start=1)
     ]
-    dev = DevMaster(specs, backend=backend, heartbeat_interval=1.0, status_update_resend_interval=1.0)
-    dev.start()
-    try:
+    with demo_cluster(work, agents) as dev:
         yield dev
-    finally:
-        dev.stop()
 
 
 class _FileState:

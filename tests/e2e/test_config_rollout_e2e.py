@@ -18,13 +18,11 @@ from typing import Any
 import requests
 from elasticsearch import helpers
 
-from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
-from es_framework.dev.ports import free_port
+from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
 from examples.client import connect
 from tests.e2e.test_rolling_restart_e2e import api_json, cluster_of, green
-from tests.harness.demo_nodes import DEMO_COMMAND
+from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import Scheduler, new_cluster_name, running_tasks, wait_for
 
 DOCS = 300
@@ -34,25 +32,8 @@ NODES = (1, 2, 3)
 @contextlib.contextmanager
 def demo_agents(work: Path) -> Iterator[DevMaster]:
     """Three agents running real executors with demo nodes, two ports each (one node per agent)."""
-    backend = ProcessExecutorBackend(work, extra_env={"ELASTICSEARCH_COMMAND": DEMO_COMMAND})
-    specs = [
-        AgentSpec(
-            id=f"agent{n}-S0",
-            hostname=f"127.0.0.{n}",
-            ip=f"127.0.0.{n}",
-            cpus=4,
-            mem=8192,
-            ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
-            isolation=DOCKER_VOLUME_ISOLATION,
-        )
-        for n in NODES
-    ]
-    dev = DevMaster(specs, backend=backend, heartbeat_interval=1.0, status_update_resend_interval=1.0)
-    dev.start()
-    try:
+    with demo_cluster(work, [demo_agent(n) for n in NODES]) as dev:
         yield dev
-    finally:
-        dev.stop()
 
 
 def mem(task: dict[str, Any]) -> float:

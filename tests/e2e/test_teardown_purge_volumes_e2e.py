@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 
-from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
-from es_framework.dev.ports import free_port
+from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
 from identity.task_ids import TaskKind, parse_task_id
-from tests.harness.demo_nodes import DEMO_COMMAND
+from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import FW, Scheduler, new_cluster_name, three_running, wait_for
 
 VOLUMES = {f"{FW}{n}{role}" for n in (1, 2, 3) for role in ("config", "data")}
@@ -34,25 +32,8 @@ def work(tmp_path: Path) -> Path:
 def process_master(work: Path) -> Iterator[DevMaster]:
     """Four agents that mount external volumes (``filesystem/linux,docker/volume``, as a REX-Ray agent
     is configured), each with two reserved ports for one demo node."""
-    backend = ProcessExecutorBackend(work, extra_env={"ELASTICSEARCH_COMMAND": DEMO_COMMAND})
-    agents = [
-        AgentSpec(
-            id=f"agent{n}-S0",
-            hostname=f"127.0.0.{n}",
-            ip=f"127.0.0.{n}",
-            cpus=4,
-            mem=8192,
-            ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
-            isolation=DOCKER_VOLUME_ISOLATION,
-        )
-        for n in range(1, 5)
-    ]
-    dev = DevMaster(agents, backend=backend, heartbeat_interval=1.0, status_update_resend_interval=1.0)
-    dev.start()
-    try:
+    with demo_cluster(work, [demo_agent(n) for n in range(1, 5)]) as dev:
         yield dev
-    finally:
-        dev.stop()
 
 
 def _task_updates(master: DevMaster) -> list[tuple[str, str]]:

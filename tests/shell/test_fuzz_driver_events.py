@@ -167,11 +167,16 @@ def test_garbage_callbacks_never_escape_and_never_tear_down(running_shell: Any, 
     still_works(shell, driver, 1 + len(calls) % 3)
 
 
-def test_inverse_offers_of_a_maintenance_window_are_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+def test_inverse_offers_of_a_maintenance_window_reach_the_engine_thread_and_are_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Found by fuzzing: the shell had no inverseOffers (nor inverseOfferRescinded, operationStatusUpdate);
     # pymesos calls them by name, and the AttributeError ended its loop: every maintenance schedule
-    # posted to the master cost the subscription.
+    # posted to the master cost the subscription. Inverse offers are now queued for the engine.
+    import queue
+
     shell = SchedulerShell.__new__(SchedulerShell)
+    shell._events = queue.Queue()
     seen: list[str] = []
 
     def guard(name: str, body: Any, on_failure: Any = None) -> None:
@@ -188,7 +193,8 @@ def test_inverse_offers_of_a_maintenance_window_are_logged_not_fatal(caplog: pyt
         )
         driver.on_event({"type": "UPDATE_OPERATION_STATUS", "update_operation_status": {"status": {"state": "X"}}})
     assert seen == ["inverseOffers", "inverseOfferRescinded", "operationStatusUpdate"]
-    assert "maintenance scheduled: agent agent-3-S0 (inverse offers ignored)" in caplog.text
+    queued = shell._events.get_nowait()
+    assert (queued.kind, queued.payload) == ("inverse_offers", [inverse])
     assert "skipping" not in caplog.text
 
 

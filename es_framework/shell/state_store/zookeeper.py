@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -270,6 +270,33 @@ class ZooKeeperStateStore(LeadershipStatus):
             else:
                 self._basis = self.layout.install(layout, legacy_version=expected_version, fence=fence)
             return StoredState(document=document, version=self._basis.version)
+
+    def write_changes(
+        self,
+        cluster: dict[str, Any],
+        split_fields: tuple[str, ...],
+        entries: Mapping[str, Mapping[str, Any] | None],
+        expected_version: int,
+    ) -> int | None:
+        """As :meth:`write` of the document whose cluster part is ``cluster`` and whose node entries
+        are the stored ones with ``entries`` (node key -> new entry, None: gone) applied: the same
+        fenced compare-and-set, writing only the node znodes that differ (O(changed)); returns the new
+        version. None, with nothing written, when the stored state is not layout 2 cut in
+        ``split_fields`` (then :meth:`write` the whole document)."""
+        check_document(cluster)
+        fence = self._writer("writing")
+        with self._io, self._translate(f"writing {self.root}"):
+            basis, self._basis = self._basis, None  # unknown until this write's outcome is
+            if basis is None or basis.version != expected_version:
+                found = self.layout.read()
+                basis = None if found is None else found[0]
+            if basis is None or basis.version != expected_version:
+                raise version_conflict(self.root, expected_version)
+            if basis.legacy or basis.layout.split_fields != split_fields:
+                self._basis = basis
+                return None
+            self._basis, _ = self.layout.write_changes(basis, cluster, entries, fence)
+            return self._basis.version
 
     def delete(self) -> None:
         with self._io, self._translate(f"deleting {self.root}"):

@@ -62,6 +62,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from es_framework.core.state_layout import (
     Layout,
     LayoutDiff,
+    apply_changes,
     check_layout,
     diff_layouts,
     ids_digest,
@@ -319,7 +320,22 @@ class ZooKeeperLayout:
     def write(self, basis: Basis, new: Layout, fence: str | None) -> tuple[Basis, LayoutDiff]:
         """Write what differs between ``basis`` (stored at ``basis.version``) and ``new``: one multi, or
         when that does not fit, several (:func:`~es_framework.shell.state_store.zookeeper_write.plan_write`)."""
-        diff = diff_layouts(basis.layout, new)
+        return self._write(basis, new, diff_layouts(basis.layout, new), fence)
+
+    def write_changes(
+        self,
+        basis: Basis,
+        cluster: Mapping[str, Any],
+        entries: Mapping[str, Mapping[str, Any] | None],
+        fence: str | None,
+    ) -> tuple[Basis, LayoutDiff]:
+        """As :meth:`write` of ``basis`` with the cluster part ``cluster`` and the node entries
+        ``entries`` (key -> its new entry, None: gone); every other entry is as stored. Compares only
+        these entries (O(changed)); the set of cut fields must be the stored one."""
+        new, diff = apply_changes(basis.layout, cluster, entries)
+        return self._write(basis, new, diff, fence)
+
+    def _write(self, basis: Basis, new: Layout, diff: LayoutDiff, fence: str | None) -> tuple[Basis, LayoutDiff]:
         if diff.empty:
             return basis, diff
         digest = update_digest(basis.digest, diff.appeared, diff.removed)
@@ -359,9 +375,12 @@ class ZooKeeperLayout:
                 plan.ahead,
                 len(node_ops) - plan.ahead,
             )
-        versions = {k: v for k, v in basis.node_versions.items() if k not in diff.removed}
+        # Copied whole (in C) and then trimmed: O(changed) Python work per write.
+        versions, entries = dict(basis.node_versions), dict(basis.layout.entries)
+        for key in diff.removed:
+            versions.pop(key, None)
+            entries.pop(key, None)
         # What we keep is decoded from what we sent, never the caller's objects (which it may change).
-        entries = {k: v for k, v in basis.layout.entries.items() if k not in diff.removed}
         cluster_version = basis.znode_version + 1
         for number, ops in enumerate(plan.steps, 1):
             results = self._commit(ops)

@@ -1,0 +1,41 @@
+"""A development cluster whose agents run real executors with demo nodes (one node per agent, two
+reserved ports each), mounting external volumes as a REX-Ray agent does: what the end-to-end tests
+of the development cluster share."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
+from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
+from es_framework.dev.ports import free_port
+from tests.harness.demo_nodes import DEMO_COMMAND
+
+
+def demo_agent(n: int, **extra: Any) -> AgentSpec:
+    """Agent ``n`` at 127.0.0.n with two reserved ports for one demo node; ``extra`` are AgentSpec fields."""
+    return AgentSpec(
+        id=f"agent{n}-S0",
+        hostname=f"127.0.0.{n}",
+        ip=f"127.0.0.{n}",
+        cpus=4,
+        mem=8192,
+        ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
+        isolation=DOCKER_VOLUME_ISOLATION,
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def demo_cluster(work: Path, agents: Iterable[AgentSpec]) -> Iterator[DevMaster]:
+    """A started development master over ``agents`` whose executors run demo nodes; stopped after."""
+    backend = ProcessExecutorBackend(work, extra_env={"ELASTICSEARCH_COMMAND": DEMO_COMMAND})
+    dev = DevMaster(list(agents), backend=backend, heartbeat_interval=1.0, status_update_resend_interval=1.0)
+    dev.start()
+    try:
+        yield dev
+    finally:
+        dev.stop()
