@@ -250,17 +250,24 @@ class ZooKeeperStateStore(LeadershipStatus):
             self._basis = self.layout.install(layout, legacy_version=None, fence=fence)
         return StoredState(document=document, version=self._basis.version)
 
+    def _take_basis(self, expected_version: int) -> Basis:
+        """What the store holds at ``expected_version`` (re-read unless this store wrote it last); a
+        conflict (:func:`version_conflict`) if it holds another. The remembered basis is dropped:
+        unknown until the write's outcome is."""
+        basis, self._basis = self._basis, None
+        if basis is None or basis.version != expected_version:
+            found = self.layout.read()
+            basis = None if found is None else found[0]
+        if basis is None or basis.version != expected_version:
+            raise version_conflict(self.root, expected_version)
+        return basis
+
     def write(self, document: dict[str, Any], expected_version: int) -> StoredState:
         check_document(document)
         layout = split_document(document)
         fence = self._writer("writing")
         with self._io, self._translate(f"writing {self.root}"):
-            basis, self._basis = self._basis, None  # unknown until this write's outcome is
-            if basis is None or basis.version != expected_version:
-                found = self.layout.read()
-                basis = None if found is None else found[0]
-            if basis is None or basis.version != expected_version:
-                raise version_conflict(self.root, expected_version)
+            basis = self._take_basis(expected_version)
             if not basis.legacy:
                 self._basis, _ = self.layout.write(basis, layout, fence)
             elif fence is None:
@@ -286,12 +293,7 @@ class ZooKeeperStateStore(LeadershipStatus):
         check_document(cluster)
         fence = self._writer("writing")
         with self._io, self._translate(f"writing {self.root}"):
-            basis, self._basis = self._basis, None  # unknown until this write's outcome is
-            if basis is None or basis.version != expected_version:
-                found = self.layout.read()
-                basis = None if found is None else found[0]
-            if basis is None or basis.version != expected_version:
-                raise version_conflict(self.root, expected_version)
+            basis = self._take_basis(expected_version)
             if basis.legacy or basis.layout.split_fields != split_fields:
                 self._basis = basis
                 return None
