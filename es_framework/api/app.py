@@ -40,6 +40,7 @@ from es_framework.api.core import ApiCore, ApiError, NodeView
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
 from es_framework.api.openapi import GONE_CONFIRMATION, openapi_document
+from es_framework.api.pages import page
 from es_framework.api.rollouts import force_reason, rollout_command, start_restart
 
 logger = logging.getLogger(__name__)
@@ -415,7 +416,8 @@ class ApiApp:
         )
 
     def _tasks(self, request: Request) -> Response:
-        return json_response(200, [task_json(node) for node in self._core.nodes()])
+        nodes, headers = page(request.query, self._core.nodes(), _RefusedError)
+        return json_response(200, [task_json(node) for node in nodes], headers)
 
     def _node(self, request: Request) -> Response:
         node_id = _node_id(request.params[0])

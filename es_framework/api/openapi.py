@@ -341,8 +341,30 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             },
             "/v1/tasks": {
                 "get": {
-                    "summary": "One entry per node",
-                    "responses": {"200": _json({"type": "array", "items": _ref("Task")}, "the nodes")},
+                    "summary": "One entry per node, ordered by node id; ?offset=&limit= for one page",
+                    "parameters": [
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            **_json({"type": "array", "items": _ref("Task")}, "the nodes (the page asked for)"),
+                            "headers": {
+                                "X-Total-Count": {"description": "how many nodes in all", "schema": {"type": "integer"}}
+                            },
+                        },
+                        "400": _error("a bad offset or limit"),
+                    },
                 }
             },
             "/v1/nodes/{node_id}": {
