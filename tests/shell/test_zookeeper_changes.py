@@ -30,11 +30,17 @@ def parts(doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     return dict(layout.cluster), layout.split_fields
 
 
-def test_an_unchanged_write_sends_nothing(make_store: StoreFactory, raw: KazooClient, names: tuple[str, str]) -> None:
+def leading_with(make_store: StoreFactory, nodes: int) -> tuple[Any, dict[str, Any]]:
+    """A store that holds the leader lock and has just created a state document of ``nodes`` nodes."""
     store = make_store()
     assert store.acquire_leadership(timeout=5)
-    doc = document(5)
+    doc = document(nodes)
     store.create(doc)
+    return store, doc
+
+
+def test_an_unchanged_write_sends_nothing(make_store: StoreFactory, raw: KazooClient, names: tuple[str, str]) -> None:
+    store, doc = leading_with(make_store, 5)
     before = stats(raw, names)
     cluster, split = parts(doc)
     same = {"3": {"nodes": doc["nodes"][2], "volumes": doc["volumes"]["3"]}}
@@ -46,10 +52,7 @@ def test_an_unchanged_write_sends_nothing(make_store: StoreFactory, raw: KazooCl
 def test_one_changed_node_sets_its_znode_and_the_cluster_znode_only(
     make_store: StoreFactory, raw: KazooClient, names: tuple[str, str]
 ) -> None:
-    store = make_store()
-    assert store.acquire_leadership(timeout=5)
-    doc = document(5)
-    store.create(doc)
+    store, doc = leading_with(make_store, 5)
     before = stats(raw, names)
     doc["nodes"][2]["state"] = "TASK_KILLED"
     cluster, split = parts(doc)
@@ -65,10 +68,7 @@ def test_one_changed_node_sets_its_znode_and_the_cluster_znode_only(
 def test_a_freed_and_a_new_id_keep_the_count_and_digest(
     make_store: StoreFactory, raw: KazooClient, names: tuple[str, str]
 ) -> None:
-    store = make_store()
-    assert store.acquire_leadership(timeout=5)
-    doc = document(5)
-    store.create(doc)
+    store, doc = leading_with(make_store, 5)
     before = stats(raw, names)
     new = copy.deepcopy(doc)
     new["nodes"] = [*new["nodes"][:4], {"node_id": 6, "state": "TASK_STAGING", "generation": 0}]
