@@ -59,6 +59,8 @@ def test_api_scale_up_persists_and_restart_replace_keep_ids(
     scheduler.signal(signal.SIGTERM)
     scheduler.start()
     wait_for("the API again", lambda: api_up(scheduler), scheduler)
+    # The API answers before the new scheduler leads and has subscribed; a command then is a 503.
+    wait_for("the scheduler registered again", lambda: get(scheduler, "/v1/cluster")["registered"], scheduler)
     assert get(scheduler, "/v1/cluster/elasticsearchNodes") == {"value": 4}
     assert "stored desired node count 4 wins over --elasticsearchNodes 3" in scheduler.log()
     tasks = running_tasks(master)
