@@ -45,6 +45,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from es_framework.contract import AgentCheck
+from es_framework.core.agent_checks import refused_checks
 from es_framework.core.node_state import TaskState
 from es_framework.core.status_updates import StatusUpdate
 
@@ -203,54 +204,6 @@ class BlockedAgents:
 
 # --- which failures are agent checks ---------------------------------------------------------------
 
-#: Elasticsearch's failure messages of the checks that depend on the agent (``BootstrapChecks.java``;
-#: 6.x to 8.x word them alike, 6.x capitalised "Elasticsearch process"), each with the check's name
-#: as the executor's report gives it (``es_framework/executor/bootstrap_checks.py``), and the fix.
-_ES_CHECKS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    (
-        "max file descriptors (RLIMIT_NOFILE)",
-        re.compile(
-            r"max file descriptors \[(-?\d+)\] for elasticsearch process is too low, increase to at least \[(\d+)\]",
-            re.I,
-        ),
-        "LimitNOFILE={needed} in the Mesos agent's systemd unit (or its posix/rlimits isolator, which applies "
-        "--elasticsearchNofile); Docker containerizer: --elasticsearchNofile={needed}",
-    ),
-    (
-        "max threads (RLIMIT_NPROC)",
-        re.compile(
-            r"max number of threads \[(-?\d+)\] for user \[[^\]]*\] is too low, increase to at least \[(\d+)\]", re.I
-        ),
-        "LimitNPROC={needed} in the Mesos agent's systemd unit, then restart it",
-    ),
-    (
-        "max virtual memory (RLIMIT_AS)",
-        re.compile(
-            r"max size virtual memory \[(-?\d+)\] for user \[[^\]]*\] is too low, increase to \[(unlimited)\]", re.I
-        ),
-        "LimitAS=infinity in the Mesos agent's systemd unit, then restart it",
-    ),
-    (
-        "max file size (RLIMIT_FSIZE)",
-        re.compile(r"max file size \[(-?\d+)\] for user \[[^\]]*\] is too low, increase to \[(unlimited)\]", re.I),
-        "LimitFSIZE=infinity in the Mesos agent's systemd unit, then restart it",
-    ),
-    (
-        "vm.max_map_count",
-        re.compile(
-            r"max virtual memory areas vm\.max_map_count \[(-?\d+)\] is too low, increase to at least \[(\d+)\]", re.I
-        ),
-        "on the agent: sysctl -w vm.max_map_count={needed}, kept in /etc/sysctl.d/99-elasticsearch.conf",
-    ),
-)
-_MEMORY_LOCK = re.compile(r"memory locking requested for elasticsearch process but memory is not locked", re.I)
-_MEMORY_LOCK_CHECK = AgentCheck(
-    "max locked memory (RLIMIT_MEMLOCK)",
-    "too low: memory is not locked",
-    "unlimited",
-    "LimitMEMLOCK=infinity in the Mesos agent's systemd unit (or its posix/rlimits isolator); Docker "
-    "containerizer: dockerd --default-ulimit memlock=-1:-1",
-)
 #: A failed bootstrap check: Elasticsearch's exit code 78 (``ExitCodes.CONFIG``) or its own words.
 _BOOTSTRAP_FAILURE = re.compile(r"bootstrap check|exit(?:ed)?(?: with)?(?: status| code)? 78\b", re.I)
 
@@ -260,16 +213,7 @@ def checks_in_message(message: str) -> tuple[AgentCheck, ...]:
     about anything else, or for checks about the node's own settings: heap, JVM, discovery), each once."""
     if not _BOOTSTRAP_FAILURE.search(message):
         return ()
-    found: list[AgentCheck] = []
-    for name, pattern, fix in _ES_CHECKS:
-        match = pattern.search(message)
-        if match is not None:
-            value, needed = match.groups()
-            wanted = needed if needed == "unlimited" else f"at least {needed}"
-            found.append(AgentCheck(name, value, wanted, fix.format(needed=needed)))
-    if _MEMORY_LOCK.search(message):
-        found.append(_MEMORY_LOCK_CHECK)
-    return tuple(found)
+    return refused_checks(message)
 
 
 def agent_check_failure(update: StatusUpdate) -> tuple[tuple[AgentCheck, ...], Source] | None:

@@ -32,7 +32,6 @@ per check below; 8.x: https://www.elastic.co/docs/deploy-manage/deploy/self-mana
 from __future__ import annotations
 
 import ipaddress
-import re
 import resource
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,22 +39,20 @@ from pathlib import Path
 
 from es_framework import contract
 from es_framework.contract import AgentCheck, AgentCheckReport
+from es_framework.core.agent_checks import (
+    CHECKS as ES_CHECKS,
+)
+from es_framework.core.agent_checks import (
+    EsCheck,
+    refused_checks,
+)
 
 #: ``RLIM_INFINITY`` as :func:`resource.getrlimit` gives it.
 UNLIMITED = resource.RLIM_INFINITY
-#: ``BootstrapChecks.MaxMapCountCheck.LIMIT`` (1 << 18).
-MIN_MAX_MAP_COUNT = 262144
-#: ``BootstrapChecks.FileDescriptorCheck`` on Linux.
-MIN_FILE_DESCRIPTORS = 65535
-#: ``BootstrapChecks.MaxNumberOfThreadsCheck.MAX_NUMBER_OF_THREADS_THRESHOLD`` (1 << 12).
-MIN_THREADS = 4096
 #: Elasticsearch's system property that forces the checks, and what the executor appends to ES_JAVA_OPTS.
 ENFORCE_PROPERTY = "es.enforce.bootstrap.checks"
 ENFORCE_JAVA_OPTION = f"-D{ENFORCE_PROPERTY}=true"
 MAX_MAP_COUNT_PATH = Path("/proc/sys/vm/max_map_count")
-#: Where a systemd-run Mesos agent's limits live; every executor and task inherits them.
-AGENT_UNIT = "the Mesos agent's systemd unit"
-
 #: A limit's value: a number, :data:`UNLIMITED`, or None when it could not be read.
 Limit = int | None
 Resolver = Callable[[str], tuple[str, ...]]
@@ -80,96 +77,45 @@ class AgentLimits:
 
 @dataclass(frozen=True)
 class Check:
-    """One agent-dependent bootstrap check: which limit, what it must be, and how to fix it."""
+    """One agent-dependent bootstrap check (:data:`es_framework.core.agent_checks.CHECKS`) and the
+    variable that injects its value."""
 
-    #: The :class:`AgentLimits` field.
-    field: str
-    #: What :class:`AgentCheck` calls it.
-    name: str
-    #: The least value that passes; :data:`UNLIMITED`: only unlimited passes.
-    minimum: int
+    es: EsCheck
     #: The variable that injects the value.
     env: str
-    #: What the operator runs on the agent (at most ``contract.MAX_REPORT_TEXT`` characters).
-    fix: str
-    #: Elasticsearch's failure message; group 1 is the value found, when the message has one.
-    pattern: re.Pattern[str]
+
+    @property
+    def field(self) -> str:
+        return self.es.field
+
+    @property
+    def name(self) -> str:
+        return self.es.name
 
     @property
     def needed(self) -> str:
-        return "unlimited" if self.minimum == UNLIMITED else f"at least {self.minimum}"
+        return self.es.needed
+
+    @property
+    def fix(self) -> str:
+        return self.es.fix
 
     def passes(self, value: Limit) -> bool:
         if value is None or value == UNLIMITED:
             return True
-        return self.minimum != UNLIMITED and value >= self.minimum
+        return self.es.minimum is not None and value >= self.es.minimum
 
 
-def _unit_fix(setting: str, docker: str) -> str:
-    return f"{setting} in {AGENT_UNIT} (executors inherit it), then restart it; Docker containerizer: {docker}"
-
-
-#: How Elasticsearch names each refused check (``BootstrapChecks.check``), before the check's message:
-#: "bootstrap check failure [i] of [n]: " since 7.16, "[i]: " on its own line under "[n] bootstrap
-#: checks failed" before (operators paste it as one line). A development-mode warning has neither.
-FAILURE_PREFIX = r"(?:bootstrap check failure \[\d+\] of \[\d+\]: |(?<!\S)\[\d+\]: )"
-
+_ENV = {
+    "max_file_descriptors": contract.ENV_AGENT_MAX_FILE_DESCRIPTORS,
+    "memlock": contract.ENV_AGENT_MEMLOCK_LIMIT,
+    "max_threads": contract.ENV_AGENT_MAX_THREADS,
+    "max_virtual_memory": contract.ENV_AGENT_MAX_VIRTUAL_MEMORY,
+    "max_file_size": contract.ENV_AGENT_MAX_FILE_SIZE,
+    "max_map_count": contract.ENV_AGENT_MAX_MAP_COUNT,
+}
 #: Elasticsearch's agent-dependent checks, in its order.
-CHECKS: tuple[Check, ...] = (
-    Check(
-        "max_file_descriptors",
-        "max file descriptors (RLIMIT_NOFILE)",
-        MIN_FILE_DESCRIPTORS,
-        contract.ENV_AGENT_MAX_FILE_DESCRIPTORS,
-        # The task asks for --elasticsearchNofile (docker --ulimit, or rlimit_info that only posix/rlimits applies).
-        "on the Mesos agent: --isolation with posix/rlimits (it applies --elasticsearchNofile) or LimitNOFILE=65535 "
-        "in its systemd unit; Docker containerizer: --elasticsearchNofile=65535",
-        re.compile(r"max file descriptors \[(-?\d+)\] for elasticsearch process is too low"),
-    ),
-    Check(
-        "memlock",
-        "max locked memory (RLIMIT_MEMLOCK)",
-        UNLIMITED,
-        contract.ENV_AGENT_MEMLOCK_LIMIT,
-        "on the Mesos agent: --isolation with posix/rlimits (it applies the task's memlock) or "
-        "LimitMEMLOCK=infinity in its systemd unit; Docker containerizer: dockerd --default-ulimit memlock=-1:-1",
-        re.compile(r"memory locking requested for elasticsearch process but memory is not locked"),
-    ),
-    Check(
-        "max_threads",
-        "max threads (RLIMIT_NPROC)",
-        MIN_THREADS,
-        contract.ENV_AGENT_MAX_THREADS,
-        _unit_fix("LimitNPROC=4096", "dockerd --default-ulimit nproc=4096:4096"),
-        re.compile(r"max number of threads \[(-?\d+)\] for user \[[^\]]*\] is too low"),
-    ),
-    Check(
-        "max_virtual_memory",
-        "max virtual memory (RLIMIT_AS)",
-        UNLIMITED,
-        contract.ENV_AGENT_MAX_VIRTUAL_MEMORY,
-        # Docker has no ``as`` ulimit (docker/go-units ulimit.go leaves it out): containers keep dockerd's own.
-        _unit_fix("LimitAS=infinity", "LimitAS=infinity in docker.service too"),
-        re.compile(r"max size virtual memory \[(-?\d+)\] for user \[[^\]]*\] is too low"),
-    ),
-    Check(
-        "max_file_size",
-        "max file size (RLIMIT_FSIZE)",
-        UNLIMITED,
-        contract.ENV_AGENT_MAX_FILE_SIZE,
-        _unit_fix("LimitFSIZE=infinity", "dockerd --default-ulimit fsize=-1:-1"),
-        re.compile(r"max file size \[(-?\d+)\] for user \[[^\]]*\] is too low"),
-    ),
-    Check(
-        "max_map_count",
-        "vm.max_map_count",
-        MIN_MAX_MAP_COUNT,
-        contract.ENV_AGENT_MAX_MAP_COUNT,
-        "on the agent: sysctl -w vm.max_map_count=262144, and keep it with the line vm.max_map_count=262144 "
-        "in /etc/sysctl.d/99-elasticsearch.conf",
-        re.compile(r"max virtual memory areas vm\.max_map_count \[(-?\d+)\] is too low"),
-    ),
-)
+CHECKS: tuple[Check, ...] = tuple(Check(es, _ENV[es.field]) for es in ES_CHECKS)
 
 
 # ---------------------------------------------------------------------- the values
@@ -365,16 +311,7 @@ def failures(limits: AgentLimits, settings: Mapping[str, SettingValue]) -> tuple
 def parse_failures(lines: Iterable[str]) -> tuple[AgentCheck, ...]:
     """The agent checks Elasticsearch's own messages name (an Elasticsearch that exited 78), once each,
     in :data:`CHECKS` order; the other bootstrap checks (heap, JVM, discovery) are not the agent's."""
-    text = "\n".join(lines)
-    found: list[AgentCheck] = []
-    for check in CHECKS:
-        # Only what Elasticsearch refused: in development mode the same texts are logged as warnings.
-        match = re.search(FAILURE_PREFIX + check.pattern.pattern, text)
-        if match is None:
-            continue
-        value = match.group(1) if match.groups() else "too low: memory is not locked"
-        found.append(AgentCheck(check.name, value, check.needed, check.fix))
-    return tuple(found)
+    return refused_checks("\n".join(lines))
 
 
 def report(agent: str, checks: tuple[AgentCheck, ...]) -> AgentCheckReport:

@@ -73,13 +73,19 @@ def test_elasticsearchs_exit_78_naming_an_agent_check_counts_for_an_older_execut
     assert "sysctl -w vm.max_map_count=262144" in checks[0].fix
 
 
-def test_elasticsearch_7s_numbered_lines_name_each_agent_check_once() -> None:
+def test_elasticsearch_7s_numbered_lines_name_each_agent_check_once_in_its_order() -> None:
     checks = checks_in_message(ES7_TAIL + " | " + ES7_TAIL.split("Last log lines: ")[1])
     assert [(c.name, c.found, c.needed) for c in checks] == [
         ("max file descriptors (RLIMIT_NOFILE)", "4096", "at least 65535"),
-        ("max threads (RLIMIT_NPROC)", "1024", "at least 4096"),
         ("max locked memory (RLIMIT_MEMLOCK)", "too low: memory is not locked", "unlimited"),
+        ("max threads (RLIMIT_NPROC)", "1024", "at least 4096"),
     ]
+
+
+def test_the_scheduler_and_the_executor_read_elasticsearchs_words_into_the_same_checks() -> None:
+    from es_framework.executor.bootstrap_checks import parse_failures
+
+    assert checks_in_message(ES7_TAIL) == parse_failures(ES7_TAIL.split(" | "))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from es_framework import contract
+from es_framework.core import agent_checks
 from es_framework.dev.demo_es import bootstrap_checks as demo
 from es_framework.dev.demo_es.bootstrap_checks import UNLIMITED, Limits
 from es_framework.dev.demo_es.settings import Settings
@@ -66,9 +67,9 @@ def test_the_injected_variables_are_the_contracts() -> None:
         contract.ENV_AGENT_MAX_FILE_SIZE,
     )
     assert (demo.MIN_MAX_MAP_COUNT, demo.MIN_FILE_DESCRIPTORS, demo.MIN_THREADS) == (
-        executor_checks.MIN_MAX_MAP_COUNT,
-        executor_checks.MIN_FILE_DESCRIPTORS,
-        executor_checks.MIN_THREADS,
+        agent_checks.MIN_MAX_MAP_COUNT,
+        agent_checks.MIN_FILE_DESCRIPTORS,
+        agent_checks.MIN_THREADS,
     )
 
 
