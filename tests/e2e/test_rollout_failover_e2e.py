@@ -1,0 +1,152 @@
+"""A configuration rollout that survives its scheduler being killed, end to end (issue 12's first
+"done when"): the real ``es-framework`` process with real ZooKeeper, the development master whose five
+agents run the real executor as a process with demo nodes; three master-eligible nodes (1..3) and two
+data-only nodes (4, 5) hold replicated documents.
+
+The scheduler is stopped (SIGTERM: the nodes keep running) and started with another
+``--elasticsearchRam``. Its ``configuration`` rollout restarts the data-only nodes first, then the
+master-eligible ones, the elected master last. After two steps the scheduler is SIGKILLed and started
+again with the same flags: the new leader resumes the same rollout where it stopped (no new rollout, no
+node restarted twice). Throughout, never two nodes down and the document count exact; after it, every
+node kept its id, its agent and its volumes, with the new memory."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from elasticsearch import helpers
+
+from es_framework.dev.devcluster.attachments import Attachment
+from es_framework.dev.zookeeper import ZooKeeperServer
+from examples.client import connect
+from tests.e2e.test_rolling_restart_e2e import cluster_of, green, node_get
+from tests.harness.demo_agents import demo_agent, demo_cluster
+from tests.harness.e2e import Scheduler, new_cluster_name, running_tasks, wait_for
+from tests.harness.rollout_watch import MasterWatcher, api_json
+
+DOCS = 400
+NODES = (1, 2, 3, 4, 5)
+MASTERS = (1, 2, 3)
+RAM = 3072.0
+
+
+def mem(task: dict[str, Any]) -> float:
+    return float(sum(r["scalar"]["value"] for r in task["resources"] if r["name"] == "mem"))
+
+
+def current_rollout(api: str) -> dict[str, Any] | None:
+    with contextlib.suppress(requests.RequestException, ValueError):
+        current = api_json(api, "/v1/rollouts")["current"]
+        return current if isinstance(current, dict) else None
+    return None
+
+
+def finished_rollouts(api: str) -> list[dict[str, Any]] | None:
+    with contextlib.suppress(requests.RequestException, ValueError):
+        answer = api_json(api, "/v1/rollouts")
+        if answer["current"] is None:
+            return [r for r in answer["finished"] if r["reason"] == "configuration"]
+    return None
+
+
+def assert_never_held_twice(attachments: list[Attachment]) -> None:
+    """No volume was attached to a task while another task still held it."""
+    by_volume: dict[str, list[Attachment]] = {}
+    for attachment in attachments:
+        for volume in attachment.volumes:
+            by_volume.setdefault(volume, []).append(attachment)
+    for volume, held in by_volume.items():
+        for earlier, later in itertools.pairwise(sorted(held, key=lambda a: a.attached_at)):
+            assert earlier.detached_at is not None and earlier.detached_at <= later.attached_at, (volume, held)
+
+
+def elected_master(api: str) -> int:
+    """The elected master's node id, from Elasticsearch (``_cat/master``: its node name ends in the id, e.g. ``elasticsearch1``)."""
+    name = node_get(api, "/_cat/master?format=json")[0]["node"]
+    digits = re.search(r"(\d+)$", name)
+    assert digits is not None, name
+    return int(digits.group(1))
+
+
+def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_scheduler_sigkill(
+    zookeeper: ZooKeeperServer, tmp_path: Path
+) -> None:
+    with demo_cluster(tmp_path / "work", [demo_agent(n) for n in NODES]) as master:
+        scheduler = Scheduler(
+            master, zookeeper, new_cluster_name(), tmp_path, len(NODES), extra=("--elasticsearchMasterNodes", "3")
+        )
+        api = scheduler.api
+        try:
+            scheduler.start()
+            before = wait_for(
+                "5 running nodes",
+                lambda: (t := running_tasks(master)) and sorted(t) == list(NODES) and t,
+                scheduler,
+                120,
+            )
+            wait_for("a cluster of 5", lambda: cluster_of(api, len(NODES)), scheduler, 90)
+            client = connect(api)
+            client.indices.create(index="books", settings={"number_of_shards": 5, "number_of_replicas": 1})
+            ok, _ = helpers.bulk(client, ({"_index": "books", "_id": str(i), "n": i} for i in range(DOCS)))
+            assert ok == DOCS
+            client.indices.refresh(index="books")
+            client.close()
+            wait_for("green", lambda: green(api), scheduler, 90)
+            elected = elected_master(api)
+            assert elected in MASTERS
+            assert RAM not in {mem(t) for t in before.values()}
+
+            with MasterWatcher(master, api, NODES) as watcher:
+                assert scheduler.signal(signal.SIGTERM) == 0
+                assert sorted(running_tasks(master)) == list(NODES)  # the nodes outlive the scheduler
+                at = scheduler.args.index("--elasticsearchNofile")
+                scheduler.args[at:at] = ["--elasticsearchRam", str(int(RAM))]
+                scheduler.start()
+                rollout = wait_for(
+                    "two steps of the configuration rollout",
+                    lambda: (r := current_rollout(api)) and r["done"] >= 2 and r,
+                    scheduler,
+                    180,
+                )
+                assert rollout["reason"] == "configuration", rollout
+                order = list(rollout["order"])
+                assert set(order[:2]) == {4, 5} and order[-1] == elected, (order, elected)
+                scheduler.stop()  # SIGKILL, in the middle of the rollout
+                scheduler.start()
+                finished = wait_for("the resumed rollout to complete", lambda: finished_rollouts(api), scheduler, 240)
+                wait_for("green again", lambda: green(api), scheduler, 90)
+                time.sleep(1)  # a last document count on the settled cluster
+
+            assert [r["id"] for r in finished] == [rollout["id"]], finished  # resumed, not replaced
+            assert finished[0]["state"] == "completed", finished
+            assert (finished[0]["done"], finished[0]["total"]) == (5, 5), finished
+            assert watcher.restart_order() == order, (watcher.restart_order(), order)
+            after = running_tasks(master)
+            assert sorted(after) == list(NODES)
+            for node_id in NODES:
+                assert list(watcher.task_ids[node_id]) == [before[node_id]["task_id"], after[node_id]["task_id"]], (
+                    node_id,
+                    watcher.task_ids[node_id],
+                )
+                assert after[node_id]["agent_id"] == before[node_id]["agent_id"]
+                assert mem(after[node_id]) == RAM, after[node_id]["resources"]
+            assert watcher.most_down() == 1, [d for d in watcher.down if len(d[1]) > 1]
+            assert watcher.counts and set(watcher.counts) == {DOCS}, set(watcher.counts)
+            assert scheduler.log().count("configuration changed (fingerprint") == 1, scheduler.log()[-4000:]
+            held = {a.task_id: a for a in master.attachments()}
+            for node_id in NODES:  # the same volumes, re-attached by the new task
+                volumes = held[before[node_id]["task_id"]].volumes
+                assert volumes and held[after[node_id]["task_id"]].volumes == volumes, (node_id, volumes)
+            assert_never_held_twice(master.attachments())
+            client = connect(api)
+            assert client.count(index="books")["count"] == DOCS
+            client.close()
+        finally:
+            scheduler.stop()

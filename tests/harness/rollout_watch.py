@@ -1,0 +1,79 @@
+"""What the rollout end-to-end tests watch while nodes restart: the development master's running tasks
+(so the watch goes on while the scheduler itself is down or failing over) and the document count
+through the scheduler's endpoints whenever it answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+
+from es_framework.dev.devcluster import DevMaster
+from examples.client import connect
+from tests.harness.e2e import running_tasks
+
+
+def api_json(api: str, path: str) -> Any:
+    response = requests.get(api + path, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+class MasterWatcher:
+    """Polls the master's tasks every 0.2 s — which of ``nodes`` were not running, every task id each
+    node had, in order, with when it was first seen — and the document count of ``index`` every 0.5 s
+    whenever the scheduler answers (a node stopping under the client is recorded, not fatal)."""
+
+    def __init__(self, master: DevMaster, api: str, nodes: Iterable[int], index: str = "books") -> None:
+        self.master, self.api, self.index = master, api, index
+        self.nodes = tuple(nodes)
+        self.down: list[tuple[float, list[int]]] = []
+        self.task_ids: dict[int, dict[str, float]] = {i: {} for i in self.nodes}
+        self.counts: list[int] = []
+        self.count_errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._tasks), threading.Thread(target=self._count)]
+
+    def _tasks(self) -> None:
+        while not self._stop.wait(0.2):
+            now = time.time()
+            seen = running_tasks(self.master)
+            self.down.append((now, [i for i in self.nodes if i not in seen]))
+            for node_id, task in seen.items():
+                if node_id in self.task_ids:
+                    self.task_ids[node_id].setdefault(task["task_id"], now)
+
+    def _count(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                client = connect(self.api)
+            except Exception as error:  # the scheduler is down for a while: no endpoints
+                self.count_errors.append(repr(error))
+                continue
+            try:
+                self.counts.append(int(client.count(index=self.index)["count"]))
+            except Exception as error:
+                self.count_errors.append(repr(error))
+            finally:
+                client.close()
+
+    def __enter__(self) -> MasterWatcher:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def most_down(self) -> int:
+        return max((len(d) for _, d in self.down), default=0)
+
+    def restart_order(self) -> list[int]:
+        """The nodes in the order their second task was first seen."""
+        second = {i: sorted(ids.values())[1] for i, ids in self.task_ids.items() if len(ids) > 1}
+        return sorted(second, key=second.__getitem__)
