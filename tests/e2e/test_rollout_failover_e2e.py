@@ -7,8 +7,10 @@ The scheduler is stopped (SIGTERM: the nodes keep running) and started with anot
 ``--elasticsearchRam``. Its ``configuration`` rollout restarts the data-only nodes first, then the
 master-eligible ones, the elected master last. After two steps the scheduler is SIGKILLed and started
 again with the same flags: the new leader resumes the same rollout where it stopped (no new rollout, no
-node restarted twice). Throughout, never two nodes down and the document count exact; after it, every
-node kept its id, its agent and its volumes, with the new memory."""
+node restarted twice). A scale-down to 4 nodes asked for while the rollout goes on waits for the one
+planner: node 5's drain and the rollout's steps never take two nodes away together. Throughout, never
+two nodes down and the document count exact; after it, every kept node kept its id, its agent and its
+volumes, with the new memory."""
 
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from tests.harness.rollout_watch import MasterWatcher, api_json
 DOCS = 400
 NODES = (1, 2, 3, 4, 5)
 MASTERS = (1, 2, 3)
+#: The nodes kept by the scale-down asked for during the rollout.
+KEPT = (1, 2, 3, 4)
 RAM = 3072.0
 
 
@@ -46,6 +50,12 @@ def current_rollout(api: str) -> dict[str, Any] | None:
         current = api_json(api, "/v1/rollouts")["current"]
         return current if isinstance(current, dict) else None
     return None
+
+
+def registered(api: str) -> bool:
+    with contextlib.suppress(requests.RequestException, ValueError):
+        return bool(api_json(api, "/v1/cluster")["registered"])
+    return False
 
 
 def finished_rollouts(api: str) -> list[dict[str, Any]] | None:
@@ -68,7 +78,8 @@ def assert_never_held_twice(attachments: list[Attachment]) -> None:
 
 
 def elected_master(api: str) -> int:
-    """The elected master's node id, from Elasticsearch (``_cat/master``: its node name ends in the id, e.g. ``elasticsearch1``)."""
+    """The elected master's node id, from Elasticsearch (``_cat/master``: its node name ends in the
+    id, e.g. ``elasticsearch1``)."""
     name = node_get(api, "/_cat/master?format=json")[0]["node"]
     digits = re.search(r"(\d+)$", name)
     assert digits is not None, name
@@ -120,7 +131,13 @@ def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_
                 assert set(order[:2]) == {4, 5} and order[-1] == elected, (order, elected)
                 scheduler.stop()  # SIGKILL, in the middle of the rollout
                 scheduler.start()
+                wait_for("the new leader registered", lambda: registered(api), scheduler, 60)
+                assert current_rollout(api) is not None, "the rollout ended before the scale-down was asked for"
+                answer = requests.put(api + "/v1/cluster/elasticsearchNodes", json={"value": KEPT[-1]}, timeout=30)
+                assert answer.status_code == 200, answer.text
                 finished = wait_for("the resumed rollout to complete", lambda: finished_rollouts(api), scheduler, 240)
+                wait_for("node 5 stopped", lambda: sorted(running_tasks(master)) == list(KEPT), scheduler, 120)
+                wait_for("the drain over", lambda: api_json(api, "/v1/cluster")["drain"] == [], scheduler, 60)
                 wait_for("green again", lambda: green(api), scheduler, 90)
                 time.sleep(1)  # a last document count on the settled cluster
 
@@ -129,19 +146,25 @@ def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_
             assert (finished[0]["done"], finished[0]["total"]) == (5, 5), finished
             assert watcher.restart_order() == order, (watcher.restart_order(), order)
             after = running_tasks(master)
-            assert sorted(after) == list(NODES)
-            for node_id in NODES:
+            assert sorted(after) == list(KEPT)
+            assert len(watcher.task_ids[5]) == 2, watcher.task_ids[5]  # restarted by the rollout, then drained
+            for node_id in KEPT:
                 assert list(watcher.task_ids[node_id]) == [before[node_id]["task_id"], after[node_id]["task_id"]], (
                     node_id,
                     watcher.task_ids[node_id],
                 )
                 assert after[node_id]["agent_id"] == before[node_id]["agent_id"]
                 assert mem(after[node_id]) == RAM, after[node_id]["resources"]
-            assert watcher.most_down() == 1, [d for d in watcher.down if len(d[1]) > 1]
+            # Never two nodes down: node 5 counts until it left for good (its last sample as running).
+            left = max(t for t, down in watcher.down if 5 not in down)
+            too_many = [(t, d) for t, d in watcher.down if len([i for i in d if i != 5 or t <= left]) > 1]
+            assert not too_many, too_many
+            assert watcher.away and watcher.most_away() == 1, [a for a in watcher.away if len(a[1]) + len(a[2]) > 1]
+            assert any(drains for _, _, drains in watcher.away), "node 5's drain was never seen"
             assert watcher.counts and set(watcher.counts) == {DOCS}, set(watcher.counts)
             assert scheduler.log().count("configuration changed (fingerprint") == 1, scheduler.log()[-4000:]
             held = {a.task_id: a for a in master.attachments()}
-            for node_id in NODES:  # the same volumes, re-attached by the new task
+            for node_id in KEPT:  # the same volumes, re-attached by the new task
                 volumes = held[before[node_id]["task_id"]].volumes
                 assert volumes and held[after[node_id]["task_id"]].volumes == volumes, (node_id, volumes)
             assert_never_held_twice(master.attachments())

@@ -4,6 +4,7 @@ through the scheduler's endpoints whenever it answers."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable
@@ -14,6 +15,9 @@ import requests
 from es_framework.dev.devcluster import DevMaster
 from examples.client import connect
 from tests.harness.e2e import running_tasks
+
+#: The step states in which a node is (being) taken down (``core/rollout_model.IN_PROGRESS``).
+IN_PROGRESS = {"draining", "restarting", "waiting-healthy"}
 
 
 def api_json(api: str, path: str) -> Any:
@@ -34,8 +38,14 @@ class MasterWatcher:
         self.task_ids: dict[int, dict[str, float]] = {i: {} for i in self.nodes}
         self.counts: list[int] = []
         self.count_errors: list[str] = []
+        #: What the scheduler said it had taken away: rollout steps in progress, nodes draining.
+        self.away: list[tuple[float, list[int], list[int]]] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._tasks), threading.Thread(target=self._count)]
+        self._threads = [
+            threading.Thread(target=self._tasks),
+            threading.Thread(target=self._count),
+            threading.Thread(target=self._away),
+        ]
 
     def _tasks(self) -> None:
         while not self._stop.wait(0.2):
@@ -45,6 +55,18 @@ class MasterWatcher:
             for node_id, task in seen.items():
                 if node_id in self.task_ids:
                     self.task_ids[node_id].setdefault(task["task_id"], now)
+
+    def _away(self) -> None:
+        while not self._stop.wait(0.3):
+            with contextlib.suppress(requests.RequestException, ValueError, KeyError, TypeError):
+                current = api_json(self.api, "/v1/rollouts")["current"]
+                steps = [s["node_id"] for s in current["steps"] if s["state"] in IN_PROGRESS] if current else []
+                drains = [d["node_id"] for d in api_json(self.api, "/v1/cluster")["drain"] if d["status"] == "draining"]
+                self.away.append((time.time(), steps, drains))
+
+    def most_away(self) -> int:
+        """The most nodes the scheduler had taken away at once (rollout steps and drains together)."""
+        return max((len(set(steps) | set(drains)) for _, steps, drains in self.away), default=0)
 
     def _count(self) -> None:
         while not self._stop.wait(0.5):
@@ -69,9 +91,6 @@ class MasterWatcher:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
-
-    def most_down(self) -> int:
-        return max((len(d) for _, d in self.down), default=0)
 
     def restart_order(self) -> list[int]:
         """The nodes in the order their second task was first seen."""
