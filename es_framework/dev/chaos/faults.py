@@ -1,5 +1,6 @@
-"""The faults the chaos runner injects: what each kind is, how the sequence is drawn from the seed
-(:func:`draw_faults`, pure), and how each is done to the :class:`~.world.World` (:func:`inject`).
+"""The faults the chaos runner injects: how each is done to the :class:`~.world.World`
+(:func:`inject`); the kinds and the sequence drawn from the seed are :mod:`.kinds`, the development
+master's own faults :mod:`.mesos_faults`.
 
 The whole sequence (kinds, delays, which node or agent, every choice made inside a fault) is drawn
 up front from the seed, so a seed names one sequence of faults; the instants at which the system
@@ -9,100 +10,28 @@ answers still vary from run to run. A fault's target is chosen when it is inject
 
 from __future__ import annotations
 
-import enum
 import logging
-import random
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from es_framework.dev.chaos import mesos_faults
+from es_framework.dev.chaos.kinds import (
+    AGENT_AWAY_MIN_S,
+    AGENT_AWAY_SPREAD_S,
+    DELAY_S,
+    WEIGHTS,
+    CheckLost,
+    Fault,
+    FaultKind,
+    Injector,
+    Outcome,
+    draw_faults,
+)
 from es_framework.dev.chaos.world import World, running_nodes
 
+__all__ = ["DELAY_S", "WEIGHTS", "Fault", "FaultKind", "Outcome", "draw_faults", "inject"]
+
 logger = logging.getLogger(__name__)
-
-
-class FaultKind(enum.Enum):
-    KILL_TASK = "kill a node's task"
-    AGENT_LOST = "agent unreachable, then back or gone"
-    SCHEDULER_SIGKILL = "SIGKILL a scheduler, start it again"
-    SCHEDULER_SIGTERM = "SIGTERM a scheduler, start it again"
-    LEADER_PAUSE = "SIGSTOP the leader past its session, SIGCONT"
-    SCALE = "scale through the API"
-    OPERATOR_RESTART = "restart a node through the API"
-    OPERATOR_REPLACE = "replace a node through the API"
-    ZOOKEEPER_RESTART = "restart ZooKeeper"
-
-
-#: How often each kind is drawn (weights).
-WEIGHTS: dict[FaultKind, int] = {
-    FaultKind.KILL_TASK: 5,
-    FaultKind.AGENT_LOST: 3,
-    FaultKind.SCHEDULER_SIGKILL: 2,
-    FaultKind.SCHEDULER_SIGTERM: 2,
-    FaultKind.LEADER_PAUSE: 1,
-    FaultKind.SCALE: 2,
-    FaultKind.OPERATOR_RESTART: 2,
-    FaultKind.OPERATOR_REPLACE: 1,
-    FaultKind.ZOOKEEPER_RESTART: 1,
-}
-
-
-#: The random pause before each fault (seconds): the cluster sits converged for that long. Short,
-#: because a converged cluster does nothing while it waits; a fault's own waits (an agent away, a
-#: leader paused past its session, ZooKeeper down) are drawn separately.
-DELAY_S = (0.05, 0.5)
-#: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`.
-AGENT_AWAY_MIN_S = 0.5
-AGENT_AWAY_SPREAD_S = 1.5
-
-
-#: Called by the agent fault while the agent is away, with its nodes (node id → task id).
-CheckLost = Callable[[dict[int, str]], None]
-
-
-@dataclass(frozen=True)
-class Fault:
-    index: int
-    kind: FaultKind
-    #: Seconds to wait before injecting it.
-    delay_s: float
-    #: Chooses the target among the candidates of the moment.
-    pick: int
-    #: Further choices inside the fault, each in [0, 1).
-    chance: tuple[float, float] = (0.0, 0.0)
-
-
-@dataclass
-class Outcome:
-    """What an injected fault did: a line for the history, and node ids of an unreachable agent
-    (node id → task id) to check against the stored state while the agent is away."""
-
-    description: str
-    on_lost_agent: dict[int, str] = field(default_factory=dict)
-    skipped: bool = False
-    #: A task the fault ends through the scheduler: convergence is timed from its end.
-    ending_task: str | None = None
-
-
-_Injector = Callable[["World", "Fault", CheckLost], "Outcome"]
-
-
-def draw_faults(seed: int, count: int) -> list[Fault]:
-    """The run's faults, from the seed alone."""
-    rng = random.Random(seed)
-    kinds = list(WEIGHTS)
-    weights = [WEIGHTS[k] for k in kinds]
-    return [
-        Fault(
-            index=i,
-            kind=rng.choices(kinds, weights)[0],
-            delay_s=round(rng.uniform(*DELAY_S), 2),
-            pick=rng.randrange(1 << 30),
-            chance=(rng.random(), rng.random()),
-        )
-        for i in range(count)
-    ]
 
 
 def inject(world: World, fault: Fault, check_lost: CheckLost) -> Outcome:
@@ -143,7 +72,7 @@ def _agent_lost(world: World, fault: Fault, check_lost: CheckLost) -> Outcome:
     return Outcome(f"agent {agent} ({nodes}) unreachable, then back", on_lost_agent=held)
 
 
-def _scheduler_signal(signum: int) -> _Injector:
+def _scheduler_signal(signum: int) -> Injector:
     def injector(world: World, fault: Fault, _: CheckLost) -> Outcome:
         alive = [s for s in world.schedulers if s.pid is not None]
         leader = world.leader()
@@ -205,13 +134,22 @@ def _scale(world: World, fault: Fault, _: CheckLost) -> Outcome:
     return Outcome(f"scale {world.desired} -> {value} refused {why}: {status} {str(body)[:200]}", skipped=True)
 
 
-def _operator(action: str) -> _Injector:
+#: At once, past the disruption planner (``{"force": "<why>"}``): with fake executors no Elasticsearch
+#: answers, so the planner fails closed and a queued restart or replacement (an empty body) would wait
+#: for ever.
+_OPERATOR_BODY: dict[str, object] = {
+    "restart": {"force": "chaos runner: no Elasticsearch answers the planner"},
+    "replace": {"force": "chaos runner: no Elasticsearch answers the planner"},
+}
+
+
+def _operator(action: str) -> Injector:
     def injector(world: World, fault: Fault, _: CheckLost) -> Outcome:
         nodes = running_nodes(world)
         if not nodes:
             return Outcome(f"no running node to {action}", skipped=True)
         node_id, task_id = nodes[fault.pick % len(nodes)]
-        status, body = _api_retrying(world, "POST", f"/v1/nodes/{node_id}/{action}", {})
+        status, body = _api_retrying(world, "POST", f"/v1/nodes/{node_id}/{action}", _OPERATOR_BODY[action])
         done = status in (200, 202)
         return Outcome(
             f"node {node_id} task {task_id}: {action} -> {status} {body}",
@@ -228,6 +166,36 @@ def _zookeeper_restart(world: World, fault: Fault, _: CheckLost) -> Outcome:
     time.sleep(fault.chance[0] * 2.0)
     world.zookeeper.start()
     return Outcome(f"ZooKeeper down {time.monotonic() - started:.1f} s")
+
+
+def _two_schedulers_at_once(world: World, fault: Fault, _: CheckLost) -> Outcome:
+    """Both schedulers SIGKILLed, then started at the same instant: they race for the lock (and,
+    for a moment, both may try to subscribe) on one state."""
+    pids = [s.pid for s in world.schedulers]
+    for scheduler in world.schedulers:
+        scheduler.signal(signal.SIGKILL)
+    for scheduler in world.schedulers:
+        if scheduler.wait(timeout=20) is None:
+            scheduler.kill()
+    # The order of the two starts is the seed's: the first to start has a head start of microseconds.
+    order = world.schedulers if fault.chance[0] < 0.5 else list(reversed(world.schedulers))
+    started = time.monotonic()
+    for scheduler in order:
+        scheduler.start()
+    # Until one of the new processes leads and has subscribed: right after the kill the master may
+    # not have seen the old stream close yet, and the lock's last sample still names the old leader,
+    # which would pass for convergence.
+    new = set(world.scheduler_pids())
+    leader = None
+    while time.monotonic() - started < 30 and leader is None:
+        holder = world.lock.latest() if world.lock is not None else None
+        leader = next((s.name for s in world.schedulers if holder in new and s.pid == holder), None)
+        if leader is None or not world.subscribed():
+            leader = None
+            time.sleep(0.02)
+    names = " and ".join(f"{s.name} (pid {pid})" for s, pid in zip(world.schedulers, pids, strict=True))
+    led = f"{leader} leads after {time.monotonic() - started:.1f} s" if leader else "no new leader within 30 s"
+    return Outcome(f"schedulers {names} SIGKILLed; started together, {order[0].name} first; {led}")
 
 
 #: A 503 that is the answer, not a scheduler that cannot act yet: without Elasticsearch no node says
@@ -247,7 +215,7 @@ def _api_retrying(world: World, method: str, path: str, body: object) -> tuple[i
         time.sleep(0.1)
 
 
-_INJECTORS: dict[FaultKind, _Injector] = {
+_INJECTORS: dict[FaultKind, Injector] = {
     FaultKind.KILL_TASK: _kill_task,
     FaultKind.AGENT_LOST: _agent_lost,
     FaultKind.SCHEDULER_SIGKILL: _scheduler_signal(signal.SIGKILL),
@@ -257,4 +225,10 @@ _INJECTORS: dict[FaultKind, _Injector] = {
     FaultKind.OPERATOR_RESTART: _operator("restart"),
     FaultKind.OPERATOR_REPLACE: _operator("replace"),
     FaultKind.ZOOKEEPER_RESTART: _zookeeper_restart,
+    FaultKind.STATUS_CHAOS: mesos_faults.status_chaos,
+    FaultKind.RESCIND_OFFERS: mesos_faults.rescind_offers,
+    FaultKind.MALFORMED_OFFERS: mesos_faults.malformed_offers,
+    FaultKind.TWO_SCHEDULERS_AT_ONCE: _two_schedulers_at_once,
+    FaultKind.MAINTENANCE_WINDOW: mesos_faults.maintenance_window,
+    FaultKind.MASTER_RESTART: mesos_faults.master_restart,
 }

@@ -16,7 +16,11 @@ scheduler's stored state, the leader-lock timeline, the calls the master took) a
    process that held the leader lock (the lowest-sequence contender of kazoo's lock recipe) at
    that moment. The lock is sampled, so a call counts as unlocked only when the samples just before
    and just after it both name another holder (or none): a change between two samples is never
-   blamed on the scheduler.
+   blamed on the scheduler; nor is a call between two samples more than ``MAX_SAMPLE_GAP_S`` apart
+   (the watcher's own ZooKeeper session was down: the lock may have changed hands unseen).
+6. ``malformed_offers_declined``: every malformed offer the development master mixed in (with an id
+   to name) was declined, none accepted; ``scheduler_alive``: no scheduler process ended that the
+   runner had not signalled (a crash, e.g. over an event it could not read).
 """
 
 from __future__ import annotations
@@ -31,8 +35,22 @@ ONE_HOLDER_PER_VOLUME = "one_holder_per_volume"
 IDS_EXACT = "ids_exact"
 UNREACHABLE_ID_KEPT = "unreachable_id_kept"
 ACTED_ONLY_AS_LEADER = "acted_only_as_leader"
-INVARIANTS = (ONE_TASK_PER_ID, ONE_HOLDER_PER_VOLUME, IDS_EXACT, UNREACHABLE_ID_KEPT, ACTED_ONLY_AS_LEADER)
+MALFORMED_OFFERS_DECLINED = "malformed_offers_declined"
+SCHEDULER_ALIVE = "scheduler_alive"
+INVARIANTS = (
+    ONE_TASK_PER_ID,
+    ONE_HOLDER_PER_VOLUME,
+    IDS_EXACT,
+    UNREACHABLE_ID_KEPT,
+    ACTED_ONLY_AS_LEADER,
+    MALFORMED_OFFERS_DECLINED,
+    SCHEDULER_ALIVE,
+)
 
+#: Samples further apart than this (the watcher samples every 50 ms) mean the watcher could not read
+#: the lock, e.g. while its own ZooKeeper session reconnected after a ZooKeeper restart: the lock may
+#: have changed hands more than once in between, so a call then is not judged.
+MAX_SAMPLE_GAP_S = 1.0
 #: Calls that act on the cluster; a non-leader must never get one of them taken.
 ACTING_CALLS = frozenset({"SUBSCRIBE", "ACCEPT", "KILL", "TEARDOWN"})
 
@@ -225,6 +243,8 @@ def acted_only_as_leader(calls: Iterable[TakenCall], samples: Sequence[LockSampl
         before, after = holder_around(samples, call.at)
         if before is None or after is None:
             continue  # outside the watched time: nothing to compare with
+        if after.at - before.at > MAX_SAMPLE_GAP_S:
+            continue  # the watcher was blind (its own ZooKeeper session down): nobody is known to hold it
         if call.pid is None:
             violations.append(
                 Violation(ACTED_ONLY_AS_LEADER, f"{call.type} at {call.at:.3f} s on a stream of no known scheduler")
@@ -239,3 +259,43 @@ def acted_only_as_leader(calls: Iterable[TakenCall], samples: Sequence[LockSampl
                 )
             )
     return violations
+
+
+@dataclass(frozen=True)
+class SentMalformed:
+    """A malformed offer the master sent: its id (``None``: the variant has none), what is wrong with
+    it, what the framework answered, and whether the stream it went on is still the framework's."""
+
+    offer_id: str | None
+    variant: str
+    declined: bool
+    accepted: bool
+    stream_open: bool
+
+
+def malformed_offers_declined(sent: Iterable[SentMalformed]) -> list[Violation]:
+    """Each malformed offer with an id was declined while its stream stayed open, and none accepted
+    (one without an id cannot be named in a DECLINE; a closed stream's offers died with it)."""
+    violations = []
+    for offer in sent:
+        if offer.accepted:
+            violations.append(
+                Violation(MALFORMED_OFFERS_DECLINED, f"malformed offer {offer.offer_id} ({offer.variant}) accepted")
+            )
+        elif offer.offer_id is not None and offer.stream_open and not offer.declined:
+            violations.append(
+                Violation(
+                    MALFORMED_OFFERS_DECLINED, f"malformed offer {offer.offer_id} ({offer.variant}) never declined"
+                )
+            )
+    return violations
+
+
+def scheduler_alive(exits: Mapping[str, int | None]) -> list[Violation]:
+    """Every scheduler (name → exit status, ``None`` while it runs) still runs: the runner restarts
+    the ones it signals before it checks, so an exit here is the scheduler's own."""
+    return [
+        Violation(SCHEDULER_ALIVE, f"scheduler {name} exited by itself with status {status}")
+        for name, status in sorted(exits.items())
+        if status is not None
+    ]

@@ -118,6 +118,9 @@ class ChaosRunner:
         if outcome.skipped:
             self.result.skipped_by_kind[kind] += 1
         self._note(f"fault {fault.index + 1} {kind}: {outcome.description}")
+        self.result.checks.update(outcome.checks)
+        for violation in outcome.violations:
+            self._violate(violation)
         if outcome.ending_task is not None:
             self._wait_ended(outcome.ending_task)
         started = time.monotonic()
@@ -200,7 +203,19 @@ class ChaosRunner:
         for violation in inv.unreachable_id_kept(on_lost_agent, stored or []):
             self._violate(violation)
 
+    def _check_alive(self) -> None:
+        """A scheduler that ended by itself (every fault that stops one starts it again at once) is a
+        crash: reported, then started again so the run goes on."""
+        exits = {s.name: s.exit_status() for s in self.world.schedulers}
+        self.result.checks[inv.SCHEDULER_ALIVE] += 1
+        for violation in inv.scheduler_alive(exits):
+            self._violate(violation)
+        for scheduler in self.world.schedulers:
+            if scheduler.exit_status() is not None:
+                scheduler.start()
+
     def _check_history(self) -> None:
+        self._check_alive()
         lives = self.world.task_lives()
         calls = self.world.calls.calls() if self.world.calls is not None else []
         samples = self.world.lock.samples() if self.world.lock is not None else []

@@ -92,6 +92,10 @@ class SchedulerProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None and self.process.poll() is None else None
 
+    def exit_status(self) -> int | None:
+        """The process's exit status once it has ended (``None`` while it runs or before its start)."""
+        return self.process.poll() if self.process is not None else None
+
     def signal(self, signum: int) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signum)

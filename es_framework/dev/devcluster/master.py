@@ -18,22 +18,25 @@ all work on one :class:`~.master_state.MasterState`, always under this master's 
 What it does not: leader election and redirects, authentication, offer operations other than
 LAUNCH (RESERVE, CREATE, LAUNCH_GROUP, ...), operation status, quotas, weights,
 offer timeouts, several roles of a ``MULTI_ROLE`` framework (its first role is used), and it
-keeps nothing across restarts.
+keeps nothing across restarts of its process (:meth:`DevMaster.restart` fails over in place:
+:mod:`.failover`).
 """
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from es_framework.dev.devcluster import (
     agent_lifecycle,
+    failover,
     launching,
     maintenance_ops,
     offers,
@@ -47,6 +50,7 @@ from es_framework.dev.devcluster.attachments import Attachment
 from es_framework.dev.devcluster.calls import IGNORED_CALLS, NOT_IMPLEMENTED_CALLS, validate_call, value
 from es_framework.dev.devcluster.errors import CallError
 from es_framework.dev.devcluster.executors import ExecutorBackend, ExecutorRef, FakeExecutorBackend
+from es_framework.dev.devcluster.faults import FaultSwitches, switches
 from es_framework.dev.devcluster.frameworks import Subscription
 from es_framework.dev.devcluster.http_api import MasterHTTPServer
 from es_framework.dev.devcluster.master_state import MasterOptions, MasterState
@@ -96,11 +100,7 @@ class DevMaster:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> DevMaster:
-        self._server = MasterHTTPServer((self.options.host, self.options.port), self)
-        self._server_thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="devmaster-http", daemon=True
-        )
-        self._server_thread.start()
+        self._serve(self.options.port)
         self._stopping.clear()
         self._clock = threading.Thread(target=self._run_clock, name="devmaster-clock", daemon=True)
         self._clock.start()
@@ -109,6 +109,28 @@ class DevMaster:
             attach(self)
         logger.info("development Mesos master %s listening on %s", self.master_id, self.address)
         return self
+
+    def _serve(self, port: int) -> None:
+        self._server = MasterHTTPServer((self.options.host, port), self)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="devmaster-http", daemon=True
+        )
+        self._server_thread.start()
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """A master failover with the registry kept (:mod:`.failover`): every connection cut, nothing
+        answers for ``down_s``, then a new master id serves on the same address."""
+        port = self.port
+        if self._server is not None and self._server_thread is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            self._server_thread.join(timeout=5)
+        with self._lock:
+            self.master_id = str(uuid.uuid4())
+            failover.fail_over(self._state, self.master_id, time.monotonic())
+        time.sleep(down_s)
+        self._serve(port)
 
     def stop(self) -> None:
         close = getattr(self.backend, "close", None)
@@ -395,6 +417,22 @@ class DevMaster:
         (see :mod:`.attachments`); an open one (``detached_at`` ``None``) holds them now."""
         with self._lock:
             return self._state.attachments.history()
+
+    def faults(self, action: Callable[[FaultSwitches], Any]) -> Any:
+        """``action`` on the master's fault switches, under its lock (:mod:`.faults`: the chaos runner)."""
+        with self._lock:
+            return action(switches(self._state))
+
+    def rescind_offers(self) -> int:
+        """Rescind every outstanding offer (``RESCIND`` to its framework); how many there were."""
+        with self._lock:
+            return sum(offers.rescind_offer(self._state, offer_id) for offer_id in list(self._state.offers))
+
+    def task_states(self) -> dict[str, int]:
+        """How many tasks are in each state: what :meth:`state` says of them, without building the
+        rest of it (a poller at 10,000 agents must not hold the master's lock for long)."""
+        with self._lock:
+            return dict(collections.Counter(t.state for t in self._state.tasks.values()))
 
     def messages(self) -> list[dict[str, Any]]:
         """Framework → executor and executor → framework messages, ``data`` in base64."""

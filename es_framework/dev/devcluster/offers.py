@@ -6,7 +6,8 @@ or an ancestor), the deprecated ``role`` field on each resource, ``allocation_in
 ``MULTI_ROLE`` frameworks (as Mesos strips it for the others), no offers of GPU agents to
 frameworks without ``GPU_RESOURCES``, and no offer below Mesos' minimum allocatable resources.
 Unused resources of an ACCEPT and declined ones are filtered for ``refuse_seconds`` (default 5 s)
-as long as the agent offers no more than them; REVIVE clears filters and un-suppresses.
+as long as the agent offers no more than them; REVIVE clears filters and un-suppresses. The chaos
+runner can make a round's offers rescinded at once, or mix malformed ones in (:mod:`.faults`).
 
 Every function expects the master's lock held.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from es_framework.dev.devcluster.agent import AgentState, AgentStatus, OfferFilter, OutstandingOffer
 from es_framework.dev.devcluster.calls import value
+from es_framework.dev.devcluster.faults import switches
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.maintenance import machine_of
 from es_framework.dev.devcluster.master_state import MasterState
@@ -70,10 +72,16 @@ def allocate(state: MasterState, now: float) -> None:
             agent.free = agent.free - offerable
             state.offers[offer.id] = offer
             batches.setdefault(framework.id, []).append(_offer_json(state, framework, agent, offer))
+    faults = switches(state)
     for framework_id, offers in batches.items():
         framework = state.frameworks[framework_id]
+        sent = [str(o["id"]["value"]) for o in offers]
+        faults.bad_offers(framework, offers, state.master_id, now)  # off unless the chaos runner turned it on
         logger.debug("offering %d offer(s) to framework %s", len(offers), framework_id)
         state.send(framework, {"type": "OFFERS", "offers": {"offers": offers}})
+        for offer_id in sent:
+            if faults.rescind_now(now):
+                rescind_offer(state, offer_id)
 
 
 def _offer_json(state: MasterState, framework: Framework, agent: AgentState, offer: OutstandingOffer) -> dict[str, Any]:
@@ -125,6 +133,19 @@ def rescind_offers(
                 state.send(owner, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
 
 
+def rescind_offer(state: MasterState, offer_id: str) -> bool:
+    """Take back one outstanding offer, telling its framework (``RESCIND``); ``False`` if it is not outstanding."""
+    offer = state.offers.get(offer_id)
+    if offer is None:
+        return False
+    return_offer(state, offer)
+    owner = state.frameworks.get(offer.framework_id)
+    if owner is not None:
+        state.send(owner, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
+    switches(state).counts["rescinded"] += 1
+    return True
+
+
 def refuse_seconds(state: MasterState, filters: object) -> float:
     """``Filters.refuse_seconds`` as Mesos reads it: the default when missing or negative, at most a year."""
     seconds = filters.get("refuse_seconds") if isinstance(filters, dict) else None
@@ -140,9 +161,11 @@ def add_filter(framework: Framework, agent: AgentState, resources: ResourceBag, 
 
 
 def take_offers(
-    state: MasterState, framework: Framework, offer_ids: object
+    state: MasterState, framework: Framework, offer_ids: object, *, declining: bool = False
 ) -> tuple[list[OutstandingOffer], str | None]:
-    """Remove the offers from the outstanding ones; the second item is why they are invalid."""
+    """Remove the offers from the outstanding ones (for an ACCEPT, or a DECLINE when ``declining``);
+    the second item is why they are invalid."""
+    switches(state).answered(offer_ids, accepted=not declining)
     ids = [value(o) for o in offer_ids] if isinstance(offer_ids, list) else []
     taken: list[OutstandingOffer] = []
     error: str | None = None if ids else "No offers specified"
@@ -171,7 +194,7 @@ def take_offers(
 
 def decline(state: MasterState, framework: Framework, body: dict[str, Any]) -> None:
     """DECLINE: the offers' resources go back, filtered for the framework for ``refuse_seconds``."""
-    offers, _ = take_offers(state, framework, body.get("offer_ids", []))
+    offers, _ = take_offers(state, framework, body.get("offer_ids", []), declining=True)
     seconds = refuse_seconds(state, body.get("filters"))
     for offer in offers:
         return_offer(state, offer)

@@ -6,20 +6,22 @@ is forwarded and re-sent every ``status_update_resend_interval`` until the frame
 then the next one follows.
 An agent that cannot reach the master forwards nothing; once it is back its updates follow. A
 terminal update frees the task's resources at once; its acknowledgement makes the master forget the
-task and shut its executor down.
+task and shut its executor down. The chaos runner can duplicate and delay forwarded updates, as
+Mesos may, without reordering one task's (:mod:`.faults`).
 
 Every function expects the master's lock held.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from es_framework.dev.devcluster.calls import decode_uuid, value
 from es_framework.dev.devcluster.executors import ExecutorRef
+from es_framework.dev.devcluster.faults import switches
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.offers import give_back
@@ -75,12 +77,24 @@ def forward_head(state: MasterState, task: Task, now: float) -> None:
     task.status_update_healthy = healthy if isinstance(healthy, bool) else None
     framework = state.frameworks.get(task.framework_id)
     if framework is not None and framework.subscription is not None:
-        state.send_update(framework, copy.deepcopy(head.status))
+        # Through the fault switches: at once unless the chaos runner duplicates or delays it.
+        switches(state).deliver_update(_sender(state), (task.framework_id, task.task_id), head.status, now)
         head.last_sent = now
 
 
+def _sender(state: MasterState) -> Callable[[str, dict[str, Any]], None]:
+    def send(framework_id: str, status: dict[str, Any]) -> None:
+        framework = state.frameworks.get(framework_id)
+        if framework is not None and framework.subscription is not None:
+            state.send_update(framework, status)
+
+    return send
+
+
 def resend_due(state: MasterState, now: float) -> None:
-    """Re-send every oldest unacknowledged update not sent within ``status_update_resend_interval``."""
+    """Re-send every oldest unacknowledged update not sent within ``status_update_resend_interval``
+    (and send the updates the fault switches held back whose time has come)."""
+    switches(state).release_due(_sender(state), now)
     for task in list(state.tasks.values()):
         head = task.updates[0] if task.updates else None
         if head is not None and (

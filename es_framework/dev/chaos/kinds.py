@@ -1,0 +1,117 @@
+"""The fault kinds of the chaos runner, their weights, and the sequence drawn from the seed
+(:func:`draw_faults`, pure); what an injected fault did (:class:`Outcome`). The injectors are
+:mod:`.faults` (processes, agents, the API) and :mod:`.mesos_faults` (the development master's own
+faults: status updates, offers, maintenance).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from es_framework.dev.chaos.invariants import Violation
+
+if TYPE_CHECKING:
+    from es_framework.dev.chaos.world import World
+
+
+class FaultKind(enum.Enum):
+    KILL_TASK = "kill a node's task"
+    AGENT_LOST = "agent unreachable, then back or gone"
+    SCHEDULER_SIGKILL = "SIGKILL a scheduler, start it again"
+    SCHEDULER_SIGTERM = "SIGTERM a scheduler, start it again"
+    LEADER_PAUSE = "SIGSTOP the leader past its session, SIGCONT"
+    SCALE = "scale through the API"
+    OPERATOR_RESTART = "restart a node through the API"
+    OPERATOR_REPLACE = "replace a node through the API"
+    ZOOKEEPER_RESTART = "restart ZooKeeper"
+    STATUS_CHAOS = "duplicate, delay, reorder status updates"
+    RESCIND_OFFERS = "rescind offers, also just after sending"
+    MALFORMED_OFFERS = "malformed and enormous offers mixed in"
+    TWO_SCHEDULERS_AT_ONCE = "SIGKILL both schedulers, start both"
+    MAINTENANCE_WINDOW = "maintenance window on a node's agent"
+    MASTER_RESTART = "master failover, registry kept"
+
+
+#: How often each kind is drawn (weights).
+WEIGHTS: dict[FaultKind, int] = {
+    FaultKind.KILL_TASK: 5,
+    FaultKind.AGENT_LOST: 3,
+    FaultKind.SCHEDULER_SIGKILL: 2,
+    FaultKind.SCHEDULER_SIGTERM: 2,
+    FaultKind.LEADER_PAUSE: 1,
+    FaultKind.SCALE: 2,
+    FaultKind.OPERATOR_RESTART: 2,
+    FaultKind.OPERATOR_REPLACE: 1,
+    FaultKind.ZOOKEEPER_RESTART: 1,
+    FaultKind.STATUS_CHAOS: 2,
+    FaultKind.RESCIND_OFFERS: 1,
+    FaultKind.MALFORMED_OFFERS: 1,
+    FaultKind.TWO_SCHEDULERS_AT_ONCE: 1,
+    FaultKind.MAINTENANCE_WINDOW: 1,
+    FaultKind.MASTER_RESTART: 1,
+}
+
+
+#: The random pause before each fault (seconds): the cluster sits converged for that long. Short,
+#: because a converged cluster does nothing while it waits; a fault's own waits (an agent away, a
+#: leader paused past its session, ZooKeeper down) are drawn separately.
+DELAY_S = (0.05, 0.5)
+#: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`.
+AGENT_AWAY_MIN_S = 0.5
+AGENT_AWAY_SPREAD_S = 1.5
+
+
+#: Called by the agent fault while the agent is away, with its nodes (node id → task id).
+CheckLost = Callable[[dict[int, str]], None]
+
+
+@dataclass(frozen=True)
+class Fault:
+    index: int
+    kind: FaultKind
+    #: Seconds to wait before injecting it.
+    delay_s: float
+    #: Chooses the target among the candidates of the moment.
+    pick: int
+    #: Further choices inside the fault, each in [0, 1).
+    chance: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class Outcome:
+    """What an injected fault did: a line for the history, and node ids of an unreachable agent
+    (node id → task id) to check against the stored state while the agent is away."""
+
+    description: str
+    on_lost_agent: dict[int, str] = field(default_factory=dict)
+    skipped: bool = False
+    #: A task the fault ends through the scheduler: convergence is timed from its end.
+    ending_task: str | None = None
+    #: What the fault itself checked (invariant → checks) and found.
+    checks: Counter[str] = field(default_factory=Counter)
+    violations: list[Violation] = field(default_factory=list)
+
+
+Injector = Callable[["World", "Fault", CheckLost], "Outcome"]
+
+
+def draw_faults(seed: int, count: int) -> list[Fault]:
+    """The run's faults, from the seed alone."""
+    rng = random.Random(seed)
+    kinds = list(WEIGHTS)
+    weights = [WEIGHTS[k] for k in kinds]
+    return [
+        Fault(
+            index=i,
+            kind=rng.choices(kinds, weights)[0],
+            delay_s=round(rng.uniform(*DELAY_S), 2),
+            pick=rng.randrange(1 << 30),
+            chance=(rng.random(), rng.random()),
+        )
+        for i in range(count)
+    ]
