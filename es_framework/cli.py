@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from typing import Any, NoReturn
 from es_framework import __version__, contract
 from es_framework.app.teardown_command import run_teardown, seconds
 from es_framework.config import FLAGS, LOCAL_MODE_WARNING, Config, ConfigError, resolve_config
+from es_framework.config.suggest import did_you_mean
 from es_framework.core.offers import OfferError, offers_from_document
 from es_framework.core.plan import PlanStep, plan_offers
 from es_framework.core.resources import format_milli
@@ -88,8 +88,6 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 SUBCOMMANDS = ("plan", "config", "teardown", "volumes")
-#: How similar (difflib's ratio) a flag must be to an unknown one to be suggested for it.
-SIMILAR_FLAG_RATIO = 0.6
 _BOOL_FLAGS = {f"--{spec.name}" for spec in FLAGS if spec.metavar == "BOOL"}
 
 
@@ -142,28 +140,21 @@ def unknown_flag_problems(argv: Iterable[str], known: set[str]) -> list[str]:
         name = token.split("=", 1)[0]
         if not name.startswith("--") or name == "--" or any(k.startswith(name) for k in known):
             continue
-        close = closest_flags(name, known)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        problems.append(f"unknown flag {name}{hint}")
+        problems.append(f"unknown flag {name}{did_you_mean(name, known)}")
     return problems
-
-
-def closest_flags(name: str, known: Iterable[str], most: int = 3) -> list[str]:
-    """The known flags ``name`` most likely meant: those it begins (ignoring case), then the most
-    similar ones (difflib's ratio, ignoring case, at least 0.6 and within 0.05 of the best)."""
-    lowered = name.lower()
-    prefixed = sorted(k for k in known if k.lower().startswith(lowered))
-    scored = sorted(((difflib.SequenceMatcher(None, lowered, k.lower()).ratio(), k) for k in known), reverse=True)
-    best = scored[0][0] if scored else 0.0
-    similar = [k for ratio, k in scored if ratio >= max(SIMILAR_FLAG_RATIO, best - 0.05) and k not in prefixed]
-    return (prefixed + similar)[:most]
 
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="es-framework", description=DESCRIPTION, epilog=COMMANDS_EPILOG, formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"es-mesos {__version__}")
-    parser.add_argument("--logLevel", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    parser.add_argument(
+        "--logLevel",
+        default="INFO",
+        type=str.upper,  # --logLevel debug is what people type
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (any case)",
+    )
     _add_config_flags(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from es_framework import __version__
-from es_framework.cli import closest_flags, main, unknown_flag_problems
+from es_framework.cli import main, unknown_flag_problems
 from es_framework.config import FLAGS, resolve_config
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, MARATHON_GARBAGE
 
@@ -397,14 +397,10 @@ def test_an_unknown_flag_as_a_subprocess() -> None:
     ]
 
 
-def test_closest_flags() -> None:
-    known = {"--elasticsearchNodes", "--elasticsearchNofile", "--elasticsearchMasterNodes", "--useIpAddress"}
-    assert closest_flags("--elasticsearchNodez", known) == ["--elasticsearchNodes"]
-    assert closest_flags("--ELASTICSEARCHNODES", known) == ["--elasticsearchNodes"]
-    assert closest_flags("--useip", known) == ["--useIpAddress"]  # a prefix in another case
-    assert closest_flags("--bogus", known) == []
-    # An unambiguous prefix is argparse's own abbreviation, not an unknown flag.
+def test_an_unambiguous_prefix_is_left_to_argparse() -> None:
+    known = {"--elasticsearchNodes", "--useIpAddress"}
     assert unknown_flag_problems(["--useIp", "--nope=1", "--", "--after"], known) == ["unknown flag --nope"]
+    assert unknown_flag_problems(["--useip"], known) == ["unknown flag --useip; did you mean --useIpAddress?"]
 
 
 # --- the bare command -----------------------------------------------------------------------------

@@ -11,8 +11,8 @@ asks it for a command, and answers JSON. The rules every request follows:
   without one the app warns at construction that the API is open.
 - Each mutating request is logged with what was asked, the node id, and the outcome.
 
-``/v1/es/_search`` and ``/v1/es/_cluster/stats`` are passed to a running node with ``requests``;
-the optional ``X-ElasticSearch-Host`` header picks the node (:func:`pick_node_http`).
+``/v1/es/...``: read-only requests (health, stats, ``_cat``, search and count) passed to a running
+node, behind the token when the app has one (:mod:`es_framework.api.proxy`).
 """
 
 from __future__ import annotations
@@ -23,36 +23,34 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
 from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 
 import requests
 
 from es_framework import __version__
 from es_framework.api.agents import clear_agent_failures
-from es_framework.api.core import ApiCore, ApiError, NodeView
+from es_framework.api.configuration import BODY, put_configuration
+from es_framework.api.core import ApiCore, ApiError
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
 from es_framework.api.openapi import GONE_CONFIRMATION, openapi_document
 from es_framework.api.pages import page
+from es_framework.api.proxy import PASSED, NoNodeError, ProxyAnswer, check_passed, forward, pick_node_http
 from es_framework.api.rollouts import force_reason, rollout_command, start_restart
+from es_framework.api.views import node_json, task_json, to_json
 
 logger = logging.getLogger(__name__)
 
 #: Request bodies are a few bytes of JSON; anything this large is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
-#: Proxied Elasticsearch answers larger than this are refused rather than held in memory.
-MAX_PROXY_BYTES = 16 * 1024 * 1024
 RUNNING = "TASK_RUNNING"
 _JSON = "application/json"
 _MUTATING = ("PUT", "POST", "DELETE")
-_PROXIED = {"/v1/es/_search": "_search", "/v1/es/_cluster/stats": "_cluster/stats"}
 
 
 class StartResponse(Protocol):
@@ -96,89 +94,6 @@ class _RefusedError(Exception):
     def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.response = error_response(status, message, headers)
-
-
-def iso_time(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-_TIME_FIELDS = frozenset(
-    {"time", "started_at", "last_time", "blocked_at", "blocked_until", "created_at", "finished_at", "since"}
-)
-
-
-def to_json(value: object) -> Any:
-    """Snapshots (frozen dataclasses, mappings, tuples) as JSON values; time fields as ISO 8601."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: iso_time(getattr(value, f.name)) if f.name in _TIME_FIELDS else to_json(getattr(value, f.name))
-            for f in fields(value)
-        }
-    if isinstance(value, Mapping):
-        return {str(key): to_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(item) for item in value]
-    return value
-
-
-def task_json(node: NodeView) -> dict[str, Any]:
-    """A node as ``GET /v1/tasks`` shows it: the old framework's fields plus ours."""
-    return {
-        "id": node.task_id,
-        "node_id": node.node_id,
-        "name": node.name,
-        "state": node.state,
-        "hostname": node.hostname,
-        "agent_id": node.agent_id,
-        "http_address": node.http_address,
-        "transport_address": node.transport_address,
-        "volumes": to_json(node.volumes),
-        "started_at": iso_time(node.started_at),
-        "version": node.version,
-    }
-
-
-def node_json(node: NodeView) -> dict[str, Any]:
-    """A node as ``GET /v1/nodes/<id>`` shows it: the task fields, health and history."""
-    return {
-        **task_json(node),
-        "healthy": node.healthy,
-        "outdated": node.outdated,
-        "history": to_json(node.history),
-    }
-
-
-class NoNodeError(Exception):
-    """No node can answer a proxied request; ``status`` is 404 (no such node) or 503 (none running)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def pick_node_http(nodes: Sequence[NodeView], wanted: str | None, turn: int = 0) -> str:
-    """The ``host:port`` to proxy to.
-
-    ``wanted`` (the ``X-ElasticSearch-Host`` header) names a node by hostname, HTTP address or node
-    name; without it the running nodes take turns (``turn`` counts requests). Raises
-    :class:`NoNodeError` 404 when nothing matches ``wanted``, 503 when no matching node runs.
-    """
-    candidates = list(nodes)
-    if wanted is not None:
-        wanted = wanted.strip()
-        candidates = [n for n in nodes if wanted in (n.hostname, n.http_address, n.name)]
-        if not candidates:
-            raise NoNodeError(404, f"no node matches X-ElasticSearch-Host {wanted!r}")
-    running = [n for n in candidates if n.state == RUNNING and n.http_address]
-    if not running:
-        where = f" matching {wanted!r}" if wanted is not None else ""
-        raise NoNodeError(503, f"no node{where} is running")
-    address = running[turn % len(running)].http_address
-    assert address is not None  # filtered above; mypy cannot follow the list comprehension
-    return address
 
 
 def _node_id(text: str) -> int:
@@ -234,6 +149,15 @@ class ApiApp:
                 re.compile(r"/v1/cluster/elasticsearchNodes"),
                 {"GET": self._get_desired, "PUT": self._put_desired},
             ),
+            (
+                re.compile(r"/v1/cluster/configuration"),
+                {
+                    "GET": lambda request: json_response(200, self._core.configuration()),
+                    "PUT": lambda request: json_response(
+                        *put_configuration(self._core, self._json_object(request, BODY))
+                    ),
+                },
+            ),
             (re.compile(r"/v1/cluster/endpoints"), {"GET": self._endpoints}),
             (re.compile(r"/v1/tasks"), {"GET": self._tasks}),
             (re.compile(r"/v1/nodes/([^/]+)"), {"GET": self._node}),
@@ -247,9 +171,13 @@ class ApiApp:
             (re.compile(r"/v1/agents/([^/]+)/failures"), {"DELETE": self._clear_agent}),
             (re.compile(r"/v1/volumes"), {"GET": self._volumes}),
             (re.compile(r"/v1/profiles"), {"GET": self._profiles}),
-            (re.compile(r"/v1/es/_search"), {"GET": self._proxy}),
-            (re.compile(r"/v1/es/_cluster/stats"), {"GET": self._proxy}),
         ]
+        # Read-only requests only (es_framework/api/proxy.py), each with its methods; the rest is a 400.
+        proxy: Handler = self._proxy
+        self._routes += [(re.compile(rf"/v1/es/({p.pattern})"), dict.fromkeys(m, proxy)) for p, m in PASSED]
+        self._routes.append(
+            (re.compile(r"/v1/es/(.*)"), dict.fromkeys(("GET", "POST", "PUT", "DELETE", "PATCH"), proxy))
+        )
 
     # --- WSGI entry point -------------------------------------------------------------------
 
@@ -448,8 +376,8 @@ class ApiApp:
         return self._command(request, "restart", lambda node_id: self._core.restart_node(node_id, force=force))
 
     def _replace(self, request: Request) -> Response:
-        self._body(request)
-        return self._command(request, "replace", self._core.replace_node)
+        force = force_reason(self._body(request), _RefusedError)
+        return self._command(request, "replace", lambda node_id: self._core.replace_node(node_id, force=force))
 
     def _gone(self, request: Request) -> Response:
         node_id = _node_id(request.params[0])
@@ -463,26 +391,37 @@ class ApiApp:
         return self._command(request, "declare gone", self._core.declare_gone)
 
     def _proxy(self, request: Request) -> Response:
-        with self._turn_lock:
-            turn = next(self._turns)
-        try:
-            address = pick_node_http(self._core.nodes(), request.header("X-ElasticSearch-Host"), turn)
-        except NoNodeError as missing:
-            return error_response(missing.status, missing.message)
-        url = f"http://{address}/{_PROXIED[request.path]}"
-        # Pass the query through as parsed pairs so that nothing but a query string reaches the node.
-        params = parse_qs(request.query, keep_blank_values=True)
-        try:
-            with self._session.get(url, params=params, timeout=self._proxy_timeout, stream=True) as answer:
-                body = answer.raw.read(MAX_PROXY_BYTES + 1, decode_content=True)
-                status = answer.status_code
-                content_type = answer.headers.get("Content-Type", _JSON)
-        except requests.RequestException as problem:
-            logger.warning("proxy to %s failed: %s", url, problem)
-            return error_response(502, f"Elasticsearch node {address} did not answer: {problem}")
-        if len(body) > MAX_PROXY_BYTES:
-            return error_response(502, f"Elasticsearch node {address} answered more than {MAX_PROXY_BYTES} bytes")
-        return Response(status, body, content_type)
+        # A search reads the cluster's data: the token guards GET here too (the dispatcher checks the others).
+        if request.method not in _MUTATING:
+            self._check_token(request)
+        path = request.params[0]
+        answer = check_passed(request.method, path)
+        if answer is None:
+            with self._turn_lock:
+                turn = next(self._turns)
+            try:
+                address = pick_node_http(self._core.nodes(), request.header("X-ElasticSearch-Host"), turn)
+            except NoNodeError as missing:
+                return error_response(missing.status, missing.message)
+            body = self._body(request)
+            content_type = request.environ.get("CONTENT_TYPE")
+            answer = forward(
+                self._session,
+                address,
+                request.method,
+                path,
+                query=request.query,
+                body=body,
+                content_type=str(content_type) if content_type else None,
+                timeout=self._proxy_timeout,
+            )
+        return _proxy_response(answer)
+
+
+def _proxy_response(answer: ProxyAnswer) -> Response:
+    if answer.error is not None:
+        return error_response(answer.status, answer.error, answer.headers)
+    return Response(answer.status, answer.body, answer.content_type, answer.headers)
 
 
 def _phrase(status: int) -> str:

@@ -175,10 +175,48 @@ class AgentView:
     blocked: BlockedAgentView | None = None
 
 
-#: The values of :attr:`ClusterOverview.mode`.
+#: The values of :attr:`ClusterOverview.mode`: a Mesos cluster, local mode, or a Mesos master on this
+#: machine's loopback (the development cluster of the tests).
 MODE_MESOS = "mesos"
 MODE_LOCAL = "local"
-MODES = (MODE_MESOS, MODE_LOCAL)
+MODE_DEVELOPMENT = "development"
+MODES = (MODE_MESOS, MODE_LOCAL, MODE_DEVELOPMENT)
+
+
+def mode_label(mode: str, demo_nodes: bool) -> str:
+    """What the web UI's header says of the mode, e.g. ``local mode · demo nodes, not Elasticsearch``."""
+    where = {
+        MODE_LOCAL: "local mode",
+        MODE_DEVELOPMENT: "development cluster",
+    }.get(mode, "Mesos (production)")
+    if demo_nodes:
+        return f"{where} · demo nodes, not Elasticsearch"
+    return f"{where} · development tool" if mode == MODE_LOCAL else where
+
+
+@dataclass(frozen=True)
+class WaitingReason:
+    """Offers declined under one rule since the missing nodes started waiting."""
+
+    rule: str
+    count: int
+    #: Why the last such offer was declined.
+    last_message: str
+
+
+@dataclass(frozen=True)
+class WaitingView:
+    """Missing nodes waiting for an offer, and why no offer fits them (the decline reasons by count)."""
+
+    #: The lowest missing node ids (at most 20; ``missing`` says how many in all).
+    node_ids: tuple[int, ...]
+    missing: int
+    #: When this set of nodes started waiting.
+    since: float
+    #: Most declines first.
+    reasons: tuple[WaitingReason, ...]
+    #: The same in one sentence, as the scheduler logs it.
+    message: str
 
 
 @dataclass(frozen=True)
@@ -216,10 +254,20 @@ class ClusterOverview:
     #: What the operator must know about the mode, shown with the cluster's name (local mode: that
     #: it is a development tool, and whether the nodes run the demo node, which is not Elasticsearch).
     mode_note: str | None = None
+    #: Whether the nodes run the demo node (a development tool, not Elasticsearch).
+    demo_nodes: bool = False
+    #: The mode in a few words, for the web UI's header (:func:`mode_label`; filled in when not given).
+    mode_label: str = ""
+    #: The missing nodes waiting for an offer and why none fits; None when no node is missing.
+    waiting: WaitingView | None = None
     #: Agents that failed an agent check and get no node now, by agent id.
     blocked_agents: tuple[BlockedAgentView, ...] = ()
     #: Why no missing node can start (every agent that offered failed an agent check); None otherwise.
     start_blocked: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.mode_label:
+            object.__setattr__(self, "mode_label", mode_label(self.mode, self.demo_nodes))
 
 
 def _empty_counts() -> Mapping[str, int]:
@@ -302,6 +350,19 @@ class ApiCore(Protocol):
         Raises :class:`ApiError` 404 for an agent the scheduler has not heard of."""
         ...
 
+    def configuration(self) -> Mapping[str, Any]:
+        """``GET /v1/cluster/configuration``: the changeable flags, their values now and as given at
+        start, the overrides made through the API, the recorded fingerprint (JSON values)."""
+        ...
+
+    def change_configuration(self, values: Mapping[str, object]) -> Mapping[str, Any]:
+        """``PUT /v1/cluster/configuration`` with flag name -> JSON value: persists the change and the
+        rollout it creates, then runs with it, and says what it did (``changed``, ``message``,
+        ``rollout`` or None, ``overrides``, ``warnings``). Raises :class:`ApiError` 400 (unknown,
+        unchangeable or invalid flag), 409 (a rollout in progress, a version the nodes cannot reach),
+        503, and then changes nothing (:mod:`es_framework.core.config_change`)."""
+        ...
+
     def set_desired_nodes(self, count: int) -> None:
         """Ask for ``count`` nodes (already checked to be an int ≥ 1 by the HTTP layer).
 
@@ -320,8 +381,11 @@ class ApiCore(Protocol):
         """
         ...
 
-    def replace_node(self, node_id: int) -> str:
-        """Stop node ``node_id`` and launch it again, possibly on another agent, with its volumes.
+    def replace_node(self, node_id: int, *, force: str | None = None) -> str:
+        """Stop node ``node_id`` and launch it again, possibly on another agent, with its volumes: a
+        running node is queued for the disruption planner (drained as its shutdown type says), or
+        replaced at once with ``force`` (the operator's reason, logged); a node that is not running
+        has nothing to drain and is replaced at once.
 
         Returns a sentence saying what will happen. Raises :class:`ApiError` 404 / 409 as
         :meth:`restart_node`.

@@ -12,6 +12,8 @@ from typing import Any
 
 from es_framework.api.core import MODES
 from es_framework.api.openapi_agents import AGENT_SCHEMAS, CLUSTER_AGENT_PROPERTIES, agent_paths
+from es_framework.api.openapi_configuration import CONFIGURATION_SCHEMAS, configuration_paths
+from es_framework.api.openapi_operator import CLUSTER_OPERATOR_PROPERTIES, OPERATOR_SCHEMAS, proxy_paths
 from es_framework.api.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 from es_framework.core.operations import MAX_NODES
@@ -53,7 +55,9 @@ _TASK_PROPERTIES: dict[str, Any] = {
 _SCHEMAS: dict[str, Any] = {
     **STORAGE_SCHEMAS,
     **AGENT_SCHEMAS,
+    **OPERATOR_SCHEMAS,
     **ROLLOUT_SCHEMAS,
+    **CONFIGURATION_SCHEMAS,
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -126,6 +130,7 @@ _SCHEMAS: dict[str, Any] = {
             "mode",
             "mode_note",
             *CLUSTER_AGENT_PROPERTIES,
+            *CLUSTER_OPERATOR_PROPERTIES,
         ],
         "properties": {
             "cluster_name": {"type": "string"},
@@ -142,7 +147,8 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": list(MODES),
                 "description": "mesos: on a Mesos cluster; local: local mode, a development tool (a simulated Mesos "
-                "cluster on one machine)",
+                "cluster on one machine); development: a Mesos master on this machine's loopback (the development "
+                "cluster)",
             },
             "mode_note": {
                 **_NULLABLE_STRING,
@@ -208,6 +214,7 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             **CLUSTER_AGENT_PROPERTIES,
+            **CLUSTER_OPERATOR_PROPERTIES,
         },
     },
     "Health": {
@@ -274,33 +281,20 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             operation["requestBody"] = body
         return {"post": mutating(operation)}
 
-    def proxied(
-        summary: str, parameters: list[dict[str, Any]], refusals: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        host_header = {
-            "name": "X-ElasticSearch-Host",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "pick the node by hostname, host:port or node name",
-        }
-        return {
-            "get": {
-                "summary": summary,
-                "parameters": [*parameters, host_header],
-                "responses": {
-                    "default": {
-                        "description": "Elasticsearch's answer, passed through",
-                        "content": {"application/json": {"schema": {}}},
-                    },
-                    **(refusals or {}),
-                    "404": _error("no node matches X-ElasticSearch-Host"),
-                    "502": _error("the node did not answer properly"),
-                    "503": _error("no node is running"),
-                },
+    # The optional body of the restart and replace commands: the operator's reason to go past the planner.
+    force_body = {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["force"],
+                    "additionalProperties": False,
+                    "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
+                }
             }
-        }
-
+        },
+    }
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -381,21 +375,14 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             "/v1/nodes/{node_id}/restart": node_command(
                 "Queue a restart of the node in place: the planner starts it when safe (202); with "
                 '{"force": "<why>"} restart at once, past the planner',
-                {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["force"],
-                                "additionalProperties": False,
-                                "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
-                            }
-                        }
-                    },
-                },
+                force_body,
             ),
-            "/v1/nodes/{node_id}/replace": node_command("Replace the node, possibly on another agent"),
+            "/v1/nodes/{node_id}/replace": node_command(
+                "Queue a replace of a running node (same id and volumes, any agent): the planner starts it when "
+                'safe, drained as its shutdown type says (202); with {"force": "<why>"}, or for a node not '
+                "running, replace at once",
+                force_body,
+            ),
             "/v1/nodes/{node_id}/gone": node_command(
                 "Declare the node's task dead for good, freeing its id",
                 {
@@ -405,6 +392,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             ),
             **agent_paths(mutating, _error),
             **rollout_paths(mutating, _error),
+            **configuration_paths(mutating, _error),
             "/v1/volumes": {
                 "get": {
                     "summary": "The external volumes of every node id ever used",
@@ -417,22 +405,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                     "responses": {"200": _json({"type": "array", "items": _ref("Profile")}, "the profiles")},
                 }
             },
-            "/v1/es/_search": proxied(
-                "Search, proxied to a running node",
-                [{"name": "q", "in": "query", "required": False, "schema": {"type": "string"}}],
-            ),
-            "/v1/es/_cluster/stats": proxied(
-                "Cluster statistics, proxied to a running node",
-                [],
-                # Elasticsearch serves GET /_cluster/stats; the development demo node does not, and says so.
-                {
-                    "400": {
-                        "description": "Elasticsearch's refusal, passed through: the development demo node "
-                        "(es_framework/dev/demo_es) has no _cluster/stats and answers 400 illegal_argument_exception",
-                        "content": {"application/json": {"schema": {}}},
-                    }
-                },
-            ),
+            **proxy_paths(secured, _error),
             "/health": {
                 "get": {
                     "summary": "Scheduler liveness",

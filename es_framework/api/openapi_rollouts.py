@@ -44,6 +44,7 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
             "order_note",
             "blocked_predicate",
             "blocked_message",
+            "upgrade",
             "steps",
         ],
         "properties": {
@@ -60,6 +61,14 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
             "order_note": {**NULLABLE_STRING, "description": "what the order could not take into account"},
             "blocked_predicate": {**NULLABLE_STRING, "description": "the planner's predicate holding the next step"},
             "blocked_message": NULLABLE_STRING,
+            "upgrade": {
+                "type": "object",
+                "nullable": True,
+                "required": ["from", "to"],
+                "properties": {"from": {"type": "string"}, "to": {"type": "string"}},
+                "description": "the Elasticsearch versions a version upgrade goes from and to (yellow is allowed "
+                "between its steps); null for any other rollout and for a finished one",
+            },
             "steps": {"type": "array", "items": ref("RolloutStep"), "description": "empty for a finished one"},
         },
     },

@@ -39,6 +39,8 @@ class RolloutView:
     #: The predicate that holds the next step back, and why (None when nothing does).
     blocked_predicate: str | None
     blocked_message: str | None
+    #: ``{"from": ..., "to": ...}`` for a version upgrade, else None.
+    upgrade: dict[str, str] | None
     steps: tuple[RolloutStepView, ...]
 
 
@@ -67,6 +69,7 @@ def rollout_view(rollout: Rollout, now: float, blocked: tuple[tuple[int, str, st
         order_note=rollout.order_note,
         blocked_predicate=hold[2] if hold is not None else None,
         blocked_message=f"node {hold[0]}: {hold[3]}" if hold is not None else None,
+        upgrade={"from": rollout.upgrade[0], "to": rollout.upgrade[1]} if rollout.upgrade is not None else None,
         steps=tuple(
             RolloutStepView(s.node_id, s.position, s.master_eligible, s.state.value, s.since, s.reason, s.attempts)
             for s in sorted(rollout.steps.values(), key=lambda s: s.position)
@@ -91,5 +94,6 @@ def finished_view(entry: Mapping[str, Any]) -> RolloutView:
         order_note=None,
         blocked_predicate=None,
         blocked_message=None,
+        upgrade=None,
         steps=(),
     )

@@ -49,16 +49,16 @@ def rollout_command(
     return 200, view
 
 
-#: What ``POST /v1/nodes/{id}/restart`` takes besides nothing at all.
+#: What ``POST /v1/nodes/{id}/restart`` and ``…/replace`` take besides nothing at all.
 FORCE_BODY = '{"force": "<why>"}'
 MAX_FORCE_REASON = 200
 
 
 def force_reason(raw: bytes, refuse: Callable[[int, str], Exception]) -> str | None:
-    """The body of ``POST /v1/nodes/{id}/restart``: empty (the restart is queued and the disruption
-    planner starts it when safe) or ``{"force": "<why>"}``: restart at once, past the planner, for
-    what the planner rightly never allows — the only node of a cluster, or a node whose Elasticsearch
-    no longer answers (the planner fails closed). The reason is logged with the restart."""
+    """The body of ``POST /v1/nodes/{id}/restart`` or ``…/replace``: empty (the command is queued and
+    the disruption planner starts it when safe) or ``{"force": "<why>"}``: at once, past the planner,
+    for what the planner rightly never allows — the only node of a cluster, or a node whose
+    Elasticsearch no longer answers (the planner fails closed). The reason is logged with it."""
     if not raw.strip():
         return None
     try:
@@ -70,6 +70,6 @@ def force_reason(raw: bytes, refuse: Callable[[int, str], Exception]) -> str | N
         raise refuse(
             400,
             f"the body must be empty (queued through the planner) or {FORCE_BODY} with a reason of at most "
-            f"{MAX_FORCE_REASON} characters (restart at once)",
+            f"{MAX_FORCE_REASON} characters (at once, past the planner)",
         )
     return reason.strip()

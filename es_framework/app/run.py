@@ -11,7 +11,7 @@ import threading
 import time
 
 from es_framework.app.scheduler_api import start_api
-from es_framework.app.startup import RefusedError
+from es_framework.app.startup import RefusedError, check_state_startable
 from es_framework.app.store import EngineStore, open_store
 from es_framework.config import Config
 from es_framework.core.engine import Engine
@@ -55,6 +55,7 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
         engine = Engine(config, EngineStore(store), clock=time.time, strategy=strategy_for(config))
         if engine.state.torn_down_at is not None:
             raise TornDownError(torn_down_message(config, engine.state))
+        check_state_startable(engine.config, engine.state)  # e.g. a version downgrade: refused, nothing written
 
         # The shell holds a Mesos subscription only while the store's leader lock is held: it lets
         # the subscription go when the lock is lost and takes the lock back itself

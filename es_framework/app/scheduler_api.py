@@ -19,8 +19,6 @@ import requests
 
 from es_framework.api.agents import blocked_view
 from es_framework.api.core import (
-    MODE_LOCAL,
-    MODE_MESOS,
     AgentView,
     ApiError,
     ClusterEvent,
@@ -35,6 +33,8 @@ from es_framework.api.core import (
     RuleOutcomeView,
 )
 from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_view, rollout_view
+from es_framework.app.cluster_mode import cluster_mode, demo_nodes, waiting_view
+from es_framework.app.configuration import change_configuration, configuration_view
 from es_framework.config import Config, redact_url
 from es_framework.core.describe import busy_agents
 from es_framework.core.drain import copies_needed
@@ -135,7 +135,7 @@ class SchedulerCore:
             framework_name=self.config.framework_name,
             framework_id=state.framework_id,
             cluster_uuid=state.cluster_uuid,
-            configuration=self.config.public_dict(),
+            configuration=self.engine.config.public_dict(),  # with PUT /v1/cluster/configuration's changes
             desired_nodes=state.desired_nodes,
             running_nodes=sum(1 for r in state.nodes.values() if r.state is TaskState.RUNNING),
             registered=published.registered,
@@ -157,8 +157,11 @@ class SchedulerCore:
             events=tuple(
                 ClusterEvent(e.time, e.message, e.node_id) for e in reversed(published.events[-CLUSTER_EVENTS:])
             ),
-            mode=MODE_LOCAL if self.config.local_mode else MODE_MESOS,
+            mode=cluster_mode(self.config),
             mode_note=mode_note(self.config),
+            demo_nodes=demo_nodes(self.config, state),
+            # Replaced whole by the engine thread: read without a lock, like the blocked agents.
+            waiting=waiting_view(self.engine.declines.waiting, state),
             blocked_agents=tuple(blocked_view(b) for b in agents.current(now)),
             start_blocked=agents.no_start(now, state.missing_nodes, busy),
         )
@@ -267,8 +270,20 @@ class SchedulerCore:
         rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb))
         return rollout_view(rollout, time.time())
 
-    def replace_node(self, node_id: int) -> str:
+    def replace_node(self, node_id: int, *, force: str | None = None) -> str:
+        if force is None:
+            # Queued in the planner's ledger like a restart (a node not running is replaced at once).
+            return self._run(lambda: self.engine.request_replace(node_id))
+        log.warning("node %d: replace forced by the operator past the disruption planner: %s", node_id, force)
         return self._run(lambda: self.engine.replace_node(node_id))
+
+    def configuration(self) -> Mapping[str, Any]:
+        state = self._state()
+        fingerprint = state.config.get("fingerprint") if state.config is not None else None
+        return configuration_view(self.engine, state.config_overrides, fingerprint)
+
+    def change_configuration(self, values: Mapping[str, object]) -> Mapping[str, Any]:
+        return change_configuration(self._run, self.engine, values)
 
     def declare_gone(self, node_id: int) -> str:
         def check() -> tuple[NodeRecord, list[Call]]:

@@ -13,6 +13,9 @@ the environment or I/O:
   pymesos retrying a connection for ever. A ZooKeeper master's hosts are not resolved here: one
   unresolvable member of an ensemble must not stop a scheduler that the others can serve;
 - no end-to-end test hook variable is set unless hooks are armed (``es_framework.dev.scheduler``).
+
+Once the scheduler leads and has read the stored state, :func:`check_state_startable` checks the
+flags against it (the target Elasticsearch version against the versions the nodes run).
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from es_framework.app.store import state_url
-from es_framework.config import Config, MesosMaster
+from es_framework.config import LOCAL_MASTER, Config, MesosMaster
 from es_framework.config.urls import MASTER_FORMS
+from es_framework.core.config_record import config_values
+from es_framework.core.node_state import ClusterState
+from es_framework.core.version_change import distribution_changed, start_refusal
 
 #: ``socket.getaddrinfo``'s shape; tests give a stand-in.
 Resolver = Callable[..., Any]
@@ -46,9 +52,11 @@ def master_resolution_problem(master: MesosMaster, resolve: Resolver = socket.ge
         resolve(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else str(exc)
+        # "LOCAL" is a host name by the grammar (only the exact word is local mode): say which was meant.
+        hint = " (for local mode, write local in lower case)" if host.lower() == LOCAL_MASTER else ""
         return (
-            f"--mesosMaster {master.url!r}: the host {host!r} does not resolve ({reason}); give the host name or "
-            f"address of a Mesos master: {MASTER_FORMS}"
+            f"--mesosMaster {master.url!r}: the host {host!r} does not resolve ({reason}){hint}; give the host name "
+            f"or address of a Mesos master: {MASTER_FORMS}"
         )
     return None
 
@@ -80,3 +88,15 @@ def check_startable(
         raise RefusedError(problems[0])
     if problems:  # every problem at once, as for invalid flags
         raise RefusedError("cannot start:\n" + "\n".join(f"  - {problem}" for problem in problems))
+
+
+def check_state_startable(config: Config, state: ClusterState) -> None:
+    """Raise :class:`RefusedError` if the stored ``state`` refuses ``config``, before anything is
+    written: a target Elasticsearch version the running nodes cannot be upgraded to (a downgrade, a
+    skipped major, 8.x from before 7.17), or an unknown one with another image or distribution
+    (:func:`es_framework.core.version_change.start_refusal`). ``config``: the flags with the overrides
+    the state keeps (``Engine.config``)."""
+    changed = distribution_changed(state, config_values(config))
+    refusal = start_refusal(state, config.target_version, distribution_changed=changed)
+    if refusal is not None:
+        raise RefusedError(refusal)

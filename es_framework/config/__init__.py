@@ -12,7 +12,8 @@ The package, below the functional core (it imports nothing of ``es_framework.she
 - :mod:`~es_framework.config.parsers`: the per-flag value parsers;
 - :mod:`~es_framework.config.flags`: the table of every flag (:data:`FLAGS`);
 - :mod:`~es_framework.config.record`: the :class:`Config` record;
-- :mod:`~es_framework.config.resolve`: :func:`resolve_config`, the environment and the cross-flag rules.
+- :mod:`~es_framework.config.resolve`: :func:`resolve_config`, the environment and the cross-flag rules;
+- :mod:`~es_framework.config.suggest`: the known name a misspelt flag or variable most likely meant.
 """
 
 from __future__ import annotations

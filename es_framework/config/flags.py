@@ -3,12 +3,9 @@ and help. The environment variable of ``--someFlag`` is ``ES_MESOS_SOME_FLAG``."
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from es_framework.config.constraints import parse_attribute_requirement, parse_constraints
+from es_framework.config.flag_spec import FlagSpec
+from es_framework.config.flags_day2 import DAY2_FLAGS
 from es_framework.config.parsers import (
     optional,
     parse_absolute_path,
@@ -26,7 +23,6 @@ from es_framework.config.parsers import (
     parse_positive_number,
     parse_principal,
     parse_role,
-    parse_seconds_or_off,
     parse_settings_location,
     parse_state_url_secret,
     parse_user,
@@ -40,28 +36,14 @@ from es_framework.config.values import (
     DEFAULT_EXECUTOR_IMAGE,
     DEFAULT_FAILOVER_TIMEOUT_S,
     DEFAULT_MASTER_NODES,
-    ENV_PREFIX,
     ES_REQUIRED_NOFILE,
     LOCAL_MODE_WARNING,
     MAX_LOCAL_AGENTS,
 )
 from es_framework.config.versions import parse_es_version
 
-
-@dataclass(frozen=True)
-class FlagSpec:
-    name: str
-    attr: str
-    default: str
-    parse: Callable[[str], Any]
-    help: str
-    metavar: str = "VALUE"
-    secret: bool = False
-
-    @property
-    def env_var(self) -> str:
-        return ENV_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()
-
+# FlagSpec is part of this module's interface (the table's type), defined in flag_spec.
+__all__ = ["FLAGS", "FLAGS_BY_NAME", "FlagSpec"]
 
 FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec(
@@ -298,8 +280,9 @@ FLAGS: tuple[FlagSpec, ...] = (
         "api_token",
         "",
         lambda t: t or None,
-        "File holding the bearer token that changing API requests (PUT, POST, DELETE) must carry; without it the "
-        "API is open to anyone who can reach it (a warning says so).",
+        "File holding the bearer token that changing API requests (PUT, POST, DELETE) and every request to the "
+        "Elasticsearch proxy /v1/es/... must carry; without it the API is open to anyone who can reach it (a warning "
+        "says so).",
         "PATH",
         secret=True,
     ),
@@ -390,51 +373,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         "Nodes of this cluster one agent may run (each mounts two volumes, so N nodes are 2N mounts).",
         "N",
     ),
-    FlagSpec(
-        "maxUnavailable",
-        "max_unavailable",
-        "1",
-        lambda t: parse_int_in(t, 1, what="a whole number of nodes"),
-        "Most nodes that may be unavailable at once (restarting, draining or missing), counted across scale-down "
-        "drains, rollout steps, restarts, replacements and maintenance.",
-        "N",
-    ),
-    FlagSpec(
-        "agentFailureBackoff",
-        "agent_failure_backoff_s",
-        "600",
-        lambda t: parse_positive_number(t, unit=" (seconds)"),
-        "Seconds an agent that failed an agent check (vm.max_map_count, file descriptors, threads, memory lock) "
-        "gets no node, unless the operator clears it first (DELETE /v1/agents/<id>/failures); default 10 minutes.",
-        "SECONDS",
-    ),
-    FlagSpec(
-        "permanentFailureTimeout",
-        "permanent_failure_timeout_s",
-        "0",
-        parse_seconds_or_off,
-        "Seconds a node may stay unreachable (or unknown to Mesos) before it is replaced automatically; 0 (the "
-        "default) turns automatic replacement off. It is replaced only once Mesos reports its task gone, or "
-        "after the scheduler marked its agent gone (--markAgentGoneAfterTimeout).",
-        "SECONDS",
-    ),
-    FlagSpec(
-        "markAgentGoneAfterTimeout",
-        "mark_agent_gone_after_timeout",
-        "false",
-        parse_bool,
-        "With --permanentFailureTimeout: mark the agent of a node unreachable past the timeout gone in Mesos "
-        "(MARK_AGENT_GONE, which cannot be undone) and replace the node. Off: only an operator does that.",
-        "BOOL",
-    ),
-    FlagSpec(
-        "replacementInterval",
-        "replacement_interval_s",
-        "300",
-        lambda t: parse_positive_number(t, unit=" (seconds)"),
-        "Least seconds between two automatic replacements (one is in flight at a time); default 5 minutes.",
-        "SECONDS",
-    ),
+    *DAY2_FLAGS,
     FlagSpec(
         "zoneAttribute",
         "zone_attribute",

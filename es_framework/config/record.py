@@ -108,6 +108,8 @@ class Config:
     zone_attribute: str | None = None
     #: The disruption planner's budget (:mod:`es_framework.core.disruption`): nodes unavailable at once.
     max_unavailable: int = 1
+    #: Seconds one rollout step may take before it fails and pauses its rollout (``--rolloutStepTimeout``).
+    rollout_step_timeout_s: float = 1800.0
     #: Seconds an agent that failed an agent check gets no node (:mod:`es_framework.core.blocked_agents`).
     agent_failure_backoff_s: float = 600.0
     #: Automatic replacement (:mod:`es_framework.core.permanent_failures`): 0 = off; whether the scheduler

@@ -14,6 +14,7 @@ from typing import Any
 
 from es_framework.config.flags import FLAGS, FLAGS_BY_NAME
 from es_framework.config.record import NODE_MEMORY_OVERHEAD_MB, Config, heap_mb_for
+from es_framework.config.suggest import did_you_mean
 from es_framework.config.urls import redact_credentials, redact_url
 from es_framework.config.values import ENV_PREFIX, ES_REQUIRED_NOFILE, ConfigError, Ports, Secret
 
@@ -58,7 +59,8 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
     warnings: list[str] = []
     known_env = {spec.env_var for spec in FLAGS}
     warnings.extend(
-        f"{name} is set but is not one of es-framework's variables (a typo?); it is ignored"
+        f"{name} is set but is not one of es-framework's variables, so it is ignored"
+        + (did_you_mean(name, known_env, common_prefix=ENV_PREFIX) or " (a typo?)")
         for name in sorted(env)
         if name.startswith(ENV_PREFIX) and name not in known_env
     )
@@ -85,8 +87,7 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
             continue
         values[spec.name] = value
 
-    _cross_flag_rules(values, explicit, problems, warnings)
-    _local_mode_rules(values, explicit, problems, warnings)
+    check_between_flags(values, explicit, problems, warnings)
 
     if problems:
         raise ConfigError(problems)
@@ -94,6 +95,15 @@ def resolve_config(given: Mapping[str, str], env: Mapping[str, str] | None = Non
     kwargs = {spec.attr: values[spec.name] for spec in FLAGS if spec.name != "zookeeperMesosUrl"}
     master = values["mesosMaster"]
     return Config(**kwargs, local_mode=master is not None and master.is_local, warnings=tuple(warnings))
+
+
+def check_between_flags(values: dict[str, Any], explicit: set[str], problems: list[str], warnings: list[str]) -> None:
+    """The rules between flags (``values``: flag name -> parsed value; a flag that did not parse is
+    absent and its rules stay quiet; ``explicit``: the flags given rather than defaulted), appending
+    to ``problems`` and ``warnings``: what the command line and ``PUT /v1/cluster/configuration``
+    (:mod:`es_framework.core.config_change`) both check."""
+    _cross_flag_rules(values, explicit, problems, warnings)
+    _local_mode_rules(values, explicit, problems, warnings)
 
 
 def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list[str], warnings: list[str]) -> None:

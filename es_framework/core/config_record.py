@@ -7,7 +7,9 @@ fingerprint. When a restarted scheduler brings a different one, the change is ap
 the new configuration, and the engine restarts the outdated ones through a ``configuration`` rollout
 (:func:`es_framework.core.engine_rollouts.configuration_rollout`), one at a time. A node's record is
 recreated when its new task launches, so ``outdated`` ends with the task that was launched with the
-earlier configuration.
+earlier configuration. The record also keeps the executor the nodes were launched with (the release
+and its contract version, :func:`executor_record`): another one over the same configuration marks
+the nodes outdated too, and the engine restarts them through an ``executor`` rollout.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from es_framework import contract
+from es_framework import __version__, contract
 from es_framework.config import Config, redact_url
 from es_framework.core.node_state import ClusterState
 
@@ -33,7 +35,7 @@ CONFIG_CHANGES_KEPT = 20
 def config_values(config: Config) -> dict[str, Any]:
     """The settings that shape a node's task, by flag name: what a running node was launched with.
     The node count is not one of them (it is stored state of its own)."""
-    return {
+    values: dict[str, Any] = {
         "elasticsearchDockerImage": config.docker_image,
         # Stored in ZooKeeper and logged when it changes: never with credentials.
         "elasticsearchBinaryUrl": redact_url(config.binary_url),
@@ -58,6 +60,11 @@ def config_values(config: Config) -> dict[str, Any]:
         "elasticsearchSecurity": config.security_enabled,
         "elasticsearchCertificatesUrl": redact_url(config.certificates_url),
     }
+    # The declared target version is the version the nodes are restarted into: a new one rolls them.
+    # Only when given, so that a cluster recorded without it keeps its fingerprint.
+    if config.elasticsearch_version is not None:
+        values["elasticsearchVersion"] = str(config.elasticsearch_version)
+    return values
 
 
 def config_fingerprint(values: Mapping[str, Any]) -> str:
@@ -68,17 +75,76 @@ def config_fingerprint(values: Mapping[str, Any]) -> str:
 
 def config_record(config: Config) -> dict[str, Any]:
     values = config_values(config)
-    return {"fingerprint": config_fingerprint(values), "values": values}
+    return {"fingerprint": config_fingerprint(values), "values": values, "executor": executor_record()}
 
 
-def record_configuration(state: ClusterState, config: Config, *, now: float) -> ClusterState:
-    """``state`` with ``config``'s node-shaping configuration recorded; when it differs from the
-    stored one, the change is recorded (at ``now``) and every current node is marked outdated (nothing
-    is stopped here: the engine's rollout restarts them)."""
-    current = config_record(config)
+def executor_record() -> dict[str, Any]:
+    """The executor this release launches nodes with: its release (``es-mesos-executor`` ships in the
+    same package) and the contract it speaks (:data:`es_framework.contract.CONTRACT_VERSION`)."""
+    return {"release": __version__, "contract": contract.CONTRACT_VERSION}
+
+
+def executor_change(before: ClusterState, after: ClusterState) -> str | None:
+    """What changed in the recorded executor from ``before`` to ``after``, or None (also when
+    ``before`` recorded none: a release before executors were recorded, what runs is unknown)."""
+    old = before.config.get("executor") if before.config is not None else None
+    new = after.config.get("executor") if after.config is not None else None
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping) or old == new:
+        return None
+    return (
+        f"release {old.get('release')} contract {old.get('contract')} → "
+        f"release {new.get('release')} contract {new.get('contract')}"
+    )
+
+
+def _executor_recorded(state: ClusterState, executor: Mapping[str, Any], *, now: float) -> ClusterState:
+    """``state`` (its configuration unchanged) with this release's executor recorded; when another
+    one was recorded, the change is recorded and every node is marked outdated: an ``executor``
+    rollout restarts them (:func:`es_framework.core.engine_rollouts.configuration_rollout`)."""
+    stored = state.config or {}
+    old = stored.get("executor")
+    if old == executor:
+        return state
+    config = {**stored, "executor": dict(executor)}
+    if old is None:
+        log.info("recording the executor (release %s, contract %s)", executor.get("release"), executor.get("contract"))
+        return replace(state, config=config)
+    log.warning(
+        "the executor changed since the nodes were launched (%s -> %s): running nodes are marked outdated and "
+        "restarted one at a time by a rollout",
+        old,
+        dict(executor),
+    )
+    nodes = dict(state.nodes)
+    for node_id, record in sorted(state.nodes.items()):
+        nodes[node_id] = replace(record, outdated=True)
+        log.warning("node %d task %s: launched with the earlier executor; outdated", node_id, record.task_id)
+    change = {
+        "at": now,
+        "from": stored.get("fingerprint"),
+        "to": stored.get("fingerprint"),
+        "changed": {"executor": [old, dict(executor)]},
+        "outdated_nodes": sorted(nodes),
+    }
+    return replace(
+        state,
+        nodes=MappingProxyType(nodes),
+        config=config,
+        config_changes=(*state.config_changes, change)[-CONFIG_CHANGES_KEPT:],
+    )
+
+
+def record_configuration(
+    state: ClusterState, config: Config, *, now: float, executor: Mapping[str, Any] | None = None
+) -> ClusterState:
+    """``state`` with ``config``'s node-shaping configuration and the executor (``executor``, default
+    this release's: :func:`executor_record`) recorded; when either differs from the stored one, the
+    change is recorded (at ``now``) and every current node is marked outdated (nothing is stopped
+    here: the engine's rollout restarts them)."""
+    current = {**config_record(config), **({"executor": dict(executor)} if executor is not None else {})}
     stored = state.config
     if stored is not None and stored.get("fingerprint") == current["fingerprint"]:
-        return state
+        return _executor_recorded(state, current["executor"], now=now)
     if stored is None:
         log.info("recording the configuration (fingerprint %s)", current["fingerprint"])
         return replace(state, config=current)

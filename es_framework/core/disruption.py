@@ -59,6 +59,7 @@ __all__ = [
     "settle",
     "shutdown_type",
     "step_settled",
+    "unavailable_nodes",
 ]
 
 #: Which waiting intent is considered first.
@@ -96,7 +97,8 @@ class Settings:
     #: External volumes: a replaced or maintained node comes back with its volumes (restart).
     external_volumes: bool
     disabled: frozenset[str] = frozenset()
-    #: A version upgrade is under way: a rollout step may start while the cluster is yellow.
+    #: Treat every rollout as a version upgrade: a step may start while the cluster is yellow, with
+    #: every primary assigned (:func:`yellow_refusal`; a rollout with ``upgrade`` does so by itself).
     allow_yellow: bool = False
 
 
@@ -198,6 +200,12 @@ def _unavailable(
     return out
 
 
+def unavailable_nodes(state: ClusterState, seen: Seen | None, framework_name: str) -> Mapping[int, str]:
+    """Node id -> why it counts as unavailable now, as the planner counts it (the state's ledger and
+    rollout; ``seen`` None: from the state alone, without Elasticsearch's node list)."""
+    return MappingProxyType(_unavailable(state, state.disruptions, state.rollout, seen, framework_name))
+
+
 def _waiting(
     state: ClusterState, ledger: Mapping[int, Disruption], rollout: Rollout | None, settings: Settings, now: float
 ) -> list[Disruption]:
@@ -266,9 +274,10 @@ def _check(
                 "master_quorum",
                 f"stopping node {node_id} would leave {len(up)} of {len(voters)} master-eligible nodes up, no majority",
             )
-    yellow_ok = settings.allow_yellow and intent.kind is Kind.ROLLOUT
+    yellow_ok = intent.kind is Kind.ROLLOUT and yellow_refusal(state, seen, settings) is None
     if "cluster_green" not in disabled and not (seen.status == "green" or (yellow_ok and seen.status == "yellow")):
-        return "cluster_green", f"cluster is {seen.status}"
+        why = yellow_refusal(state, seen, settings) if intent.kind is Kind.ROLLOUT and seen.status == "yellow" else None
+        return "cluster_green", f"cluster is {seen.status}{f': {why}' if why else ''}"
     if "shards_settled" not in disabled and (seen.in_flight or (seen.unassigned_shards and not yellow_ok)):
         return (
             "shards_settled",
@@ -368,6 +377,33 @@ def settle(ledger: Mapping[int, Disruption], state: ClusterState) -> tuple[Mappi
     return MappingProxyType({i: e for i, e in ledger.items() if i not in gone}), ended
 
 
+def yellow_refusal(state: ClusterState, seen: Seen, settings: Settings) -> str | None:
+    """Why a yellow cluster does not count as healthy enough for a rollout step, or None when it does.
+
+    Only during a version upgrade (the state's rollout has ``upgrade``, or ``settings.allow_yellow``):
+    Elasticsearch never puts a replica on a node older than its primary's (``NodeVersionAllocationDecider``),
+    so while the versions are mixed the replicas of primaries on upgraded nodes may stay unassigned and
+    the cluster yellow until enough nodes run the new version; Elasticsearch's rolling-upgrade guide
+    (``rolling-upgrades.html``) says to go on with the next node then, once the cluster is yellow with
+    nothing initialising or relocating. Fail closed: every primary must be known to be assigned."""
+    upgrade = state.rollout.upgrade if state.rollout is not None else None
+    if upgrade is None and not settings.allow_yellow:
+        return None if seen.status != "yellow" else "yellow is allowed during a version upgrade only"
+    during = f"during the version upgrade {upgrade[0]} → {upgrade[1]}" if upgrade else "during a version upgrade"
+    if seen.unassigned_primaries is None:
+        problem = "whether every primary is assigned is unknown"
+    elif seen.unassigned_primaries:
+        problem = f"{seen.unassigned_primaries} primary shard(s) unassigned"
+    elif seen.in_flight:
+        problem = f"{seen.initializing_shards} initializing and {seen.relocating_shards} relocating shard(s)"
+    else:
+        return None
+    return (
+        f"yellow is allowed {during} only with every primary assigned and nothing initialising or relocating "
+        f"({problem})"
+    )
+
+
 def step_settled(node_id: int, state: ClusterState, seen: Observation, settings: Settings) -> bool:
     """A rollout step waiting-healthy may be marked done: its node runs, is healthy and joined, and
     the cluster is green (yellow during a version upgrade) with nothing in flight. Unknown: no."""
@@ -376,5 +412,5 @@ def step_settled(node_id: int, state: ClusterState, seen: Observation, settings:
         return False
     if record.healthy is False or node_name(settings.framework_name, node_id) not in seen.joined:
         return False
-    health_ok = seen.status == "green" or (settings.allow_yellow and seen.status == "yellow")
+    health_ok = seen.status == "green" or (seen.status == "yellow" and yellow_refusal(state, seen, settings) is None)
     return health_ok and not seen.in_flight

@@ -6,9 +6,11 @@ any of them is missing, an error, or not what Elasticsearch answers (a missing c
 an unknown status is not green). Facts used, from Elasticsearch's reference: cluster health
 ``status`` is ``green``/``yellow``/``red`` and counts ``unassigned_shards``,
 ``relocating_shards``, ``initializing_shards`` (cluster-health.html); ``_cat/shards`` gives one row
-per copy with ``state`` ``STARTED``/``RELOCATING``/``INITIALIZING``/``UNASSIGNED`` and, for a
-relocating copy, ``node`` as ``"source -> address id target"`` (cat-shards.html); ``_cat/nodes``
-marks the elected master with ``*`` in its ``master`` column (cat-nodes.html).
+per copy with ``state`` ``STARTED``/``RELOCATING``/``INITIALIZING``/``UNASSIGNED``, ``prirep``
+``p`` for a primary and ``r`` for a replica, and, for a relocating copy, ``node`` as
+``"source -> address id target"`` (cat-shards.html); ``_cat/nodes`` marks the elected master with
+``*`` in its ``master`` column (cat-nodes.html). Health ``yellow`` means every primary is assigned
+and some replica is not (cluster-health.html); the planner checks the shard rows for that itself.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Seen:
     shutdowns: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     #: ``cluster.routing.allocation.enable`` as set (None: not set, i.e. ``all``).
     allocation_enable: str | None = None
+    #: Primary copies ``_cat/shards`` lists as unassigned (``prirep`` ``p``); None when a row does
+    #: not say whether it is a primary: then yellow is not taken to mean "every primary assigned".
+    unassigned_primaries: int | None = None
 
     @property
     def in_flight(self) -> int:
@@ -90,12 +95,18 @@ def observe(
     by_node: dict[str, int] = {}
     active: dict[tuple[str, str], set[str]] = {}
     copies: list[tuple[tuple[str, str], str, str]] = []
+    unassigned_primaries: int | None = 0
     for row in shard_rows:
         if not isinstance(row, Mapping) or row.get("state") not in _SHARD_STATES:
             return Unknown("a shard row is malformed")
         key = (str(row.get("index")), str(row.get("shard")))
         node = row.get("node")
         if row["state"] == "UNASSIGNED":
+            primary = row.get("prirep")
+            if primary not in ("p", "r"):
+                unassigned_primaries = None  # unknown from here on
+            elif primary == "p" and unassigned_primaries is not None:
+                unassigned_primaries += 1
             continue
         if not isinstance(node, str) or not node.strip():
             return Unknown(f"shard {key[0]}[{key[1]}] is {row['state']} on no node")
@@ -119,4 +130,5 @@ def observe(
         sole_copies=MappingProxyType(sole),
         shutdowns=MappingProxyType(dict(shutdowns or {})),
         allocation_enable=allocation_enable,
+        unassigned_primaries=unassigned_primaries,
     )

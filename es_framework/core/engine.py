@@ -34,11 +34,20 @@ from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.config_record import record_configuration
 from es_framework.core.engine_agents import AgentChecks
 from es_framework.core.engine_commands import OperatorCommands
-from es_framework.core.engine_maintenance import MaintenanceAnswers
+from es_framework.core.engine_configuration import ConfigurationCommands
+from es_framework.core.engine_maintenance import MaintenanceAnswers, MoveMemory
 from es_framework.core.engine_replacement import AutomaticReplacement, ReplacementMemory
 from es_framework.core.engine_rollouts import RolloutCommands
 from es_framework.core.engine_state import StatePersistence, Store
-from es_framework.core.engine_stats import EVENTS_KEPT, Counters, DeclineCounts, EngineEvent
+from es_framework.core.engine_stats import (
+    EVENTS_KEPT,
+    Counters,
+    DeclineCounts,
+    EngineEvent,
+    agents_full,
+    node_message,
+    runs_demo_node,
+)
 from es_framework.core.es_versions import version_news
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
@@ -58,7 +67,13 @@ log = logging.getLogger("es_framework.core.engine")
 
 
 class Engine(
-    StatePersistence, OperatorCommands, RolloutCommands, AgentChecks, AutomaticReplacement, MaintenanceAnswers
+    StatePersistence,
+    OperatorCommands,
+    RolloutCommands,
+    ConfigurationCommands,
+    AgentChecks,
+    AutomaticReplacement,
+    MaintenanceAnswers,
 ):
     def __init__(
         self,
@@ -69,7 +84,7 @@ class Engine(
         new_launch_id: Callable[[], str] = new_launch_id,
         strategy: OfferEvaluator,
     ) -> None:
-        self.config = config
+        self.config = self.flags_config = config
         self._store = store
         self._clock = clock
         self._new_launch_id = new_launch_id
@@ -89,10 +104,17 @@ class Engine(
         #: agent id -> hostname, learnt from offers (reconciliation answers carry no hostname).
         self.agent_hostnames: dict[str, str] = {}
         self.maintenance_said: dict[str, str] = {}
+        self.moves = MoveMemory()
         self._seeds = SeedHostsSent()
         #: The records ``_seeds`` was worked out for: what was sent follows from them alone.
         self._seeded_for: Mapping[int, NodeRecord] | None = None
         self.state, self._version = self._read()
+        self._apply_overrides()  # the flags plus what PUT /v1/cluster/configuration stored
+
+    def reload(self) -> None:
+        """Re-read the state, and the configuration overrides in it (another leader may have changed them)."""
+        super().reload()
+        self._apply_overrides()
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -198,6 +220,8 @@ class Engine(
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
 
         self.counters.offers_received += len(offers)
+        # Persisted on its own before the cycle: the cycle's state starts from it.
+        self._request_moves({o.agent_id: o.unavailability for o in offers})
         known = self._learn_hostnames(offers)
         self._agents_offered(offers)
         offers, held = self._maintenance_declines(offers)  # never a new node on an agent under maintenance
@@ -348,7 +372,12 @@ class Engine(
             if decision.action is not Action.IGNORE:
                 self._event(
                     f"{update.state.value}{f' ({update.reason})' if update.reason else ''}: {decision.reason}"
-                    + (f" — {update.message}" if update.message else ""),
+                    # A demo node's executor says "Elasticsearch answers on …" too: say what it is.
+                    + (
+                        f" — {node_message(update.message, runs_demo_node(self.config, update.report))}"
+                        if update.message
+                        else ""
+                    ),
                     decision.node_id,
                     update.state.value,
                 )
@@ -363,6 +392,7 @@ class Engine(
             log.info("%s", self._describe())
         calls.extend(self._offer_interest())
         calls.extend(self.seed_host_messages(changed=None if touched is None else (before, touched)))
+        calls.extend(self.release_inverse_offers())  # a moved node has left its agent under maintenance
         return calls
 
     def _after_update(
@@ -406,7 +436,16 @@ class Engine(
 
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         """SUPPRESS when no node is missing, REVIVE when one is; only on a change, or when ``force``d
-        (after registration, when the master's idea of our suppression is unknown)."""
+        (after registration, when the master's idea of our suppression is unknown). Called after
+        every change of the state, so it also follows which missing nodes wait for an offer, and logs
+        them with the decline reasons by count once per change of (ids, top reason)."""
+        waiting = self.declines.track(
+            self.state,
+            self._clock(),
+            lambda: agents_full(self.state, self.agents.seen, self.config.max_nodes_per_agent),
+        )
+        if waiting is not None:
+            log.info("%s", waiting)
         removing = bool(self.state.volume_removals) and removal_wait(self.state, self.config, self._clock()) is not None
         wants = self.state.missing_nodes > 0 or removing
         if wants and (self.suppressed or force):

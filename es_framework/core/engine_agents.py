@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from es_framework.config import Config
 from es_framework.core.blocked_agents import BlockedAgents, agent_check_failure, clock_text
 from es_framework.core.describe import describe
+from es_framework.core.engine_stats import DeclineCounts
 from es_framework.core.mesos_calls import Call, Revive
 from es_framework.core.node_state import ClusterState
 from es_framework.core.offers import Offer
@@ -33,6 +34,8 @@ class AgentChecks:
     agent_hostnames: dict[str, str]
     state: ClusterState
     suppressed: bool
+    #: Its ``waiting`` (the missing nodes and why no offer fits) goes into the progress line.
+    declines: DeclineCounts
     _clock: Callable[[], float]
 
     def _event(self, message: str, node_id: int | None = None, state: str | None = None) -> None:
@@ -45,7 +48,9 @@ class AgentChecks:
 
     def _describe(self) -> str:
         """The progress line (:func:`~es_framework.core.describe.describe`), with the blocked agents."""
-        return describe(self.state, self.agents, self._clock(), self.config.max_nodes_per_agent)
+        return describe(
+            self.state, self.agents, self._clock(), self.config.max_nodes_per_agent, waiting=self.declines.waiting
+        )
 
     def _agents_offered(self, offers: Sequence[Offer]) -> None:
         """Before an offer cycle: remember who offered, and end (and say) the blocks that are over."""

@@ -6,6 +6,13 @@ Each checks the request against the state (:mod:`es_framework.core.operations`),
 state, and only then returns the kills it implies; a refused request raises
 :class:`~es_framework.core.operations.OperatorError` and changes nothing.
 
+The operator's replace of a running node is queued (:meth:`OperatorCommands.request_replace`): a
+``replace`` entry in the disruption ledger, started by the planner when it is safe and then moved
+like a maintenance move (:mod:`es_framework.core.maintenance_moves`: node shutdown ``restart`` with
+external volumes, the allocation exclusion with local disk, then stopped and launched again with the
+same id and volumes on any agent). With the operator's ``force`` reason, or for a node that is not
+running (nothing to drain), it is carried out at once (:meth:`OperatorCommands.replace_node`).
+
 :meth:`OperatorCommands.plan_disruptions` runs the disruption planner
 (:mod:`es_framework.core.disruption`) here, on the engine thread that owns the state: it settles the
 ledger, asks the planner, and persists a started action in the ledger before it returns, so the
@@ -21,12 +28,12 @@ from types import MappingProxyType
 
 from es_framework.config import Config
 from es_framework.core import operations
-from es_framework.core.disruption import Decision, Settings, plan_disruption, settle
+from es_framework.core.disruption import Decision, Settings, plan_disruption, request, settle
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation
 from es_framework.core.engine_rollouts import planning_rollout, started_step
 from es_framework.core.mesos_calls import Call, Kill
-from es_framework.core.node_state import LIVE_STATES, ClusterState
+from es_framework.core.node_state import LIVE_STATES, ClusterState, TaskState
 
 log = logging.getLogger("es_framework.core.engine")
 
@@ -57,10 +64,15 @@ class OperatorCommands:
     state: ClusterState
     may_act: bool
     _clock: Callable[[], float]
+    #: When the last planner round ran and what Elasticsearch said then (in memory only; read by the
+    #: automatic replacement's admission, :mod:`es_framework.core.engine_replacement`).
+    last_seen: tuple[float, Observation] | None = None
     #: The rollout's part of a planner round (:class:`~es_framework.core.engine_rollouts.RolloutCommands`).
     _drive_rollout: Callable[
         [ClusterState, tuple[int, ...], Observation, frozenset[int], Settings], tuple[ClusterState, list[Call]]
     ]
+    #: The maintenance moves' part (:class:`~es_framework.core.engine_maintenance.MaintenanceAnswers`).
+    _drive_maintenance: Callable[[ClusterState, frozenset[int]], tuple[ClusterState, list[Call]]]
 
     def _persist(self, state: ClusterState) -> bool:
         raise NotImplementedError
@@ -108,8 +120,54 @@ class OperatorCommands:
         return self._operate(outcome)
 
     def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
+        """Replace at once, past the planner (the operator forced it, or the node is not running); a
+        request of the node still queued for the planner is dropped with it, as :meth:`restart_node`
+        does (the node is stopped now; left queued, it would be moved a second time)."""
         self.require_action()
-        return self._operate(operations.replace_node(self.state, node_id))
+        outcome = operations.replace_node(self.state, node_id)
+        queued = outcome.state.disruptions.get(node_id)
+        if queued is not None and queued.started_at is None:
+            ledger = {i: d for i, d in outcome.state.disruptions.items() if i != node_id}
+            outcome = replace(outcome, state=replace(outcome.state, disruptions=MappingProxyType(ledger)))
+        return self._operate(outcome)
+
+    def request_replace(self, node_id: int) -> tuple[str, list[Call]]:
+        """Queue the operator's replace of a running ``node_id``: the planner starts it when it is
+        safe, counted with every other disruption (node shutdown ``restart`` with external volumes,
+        ``remove`` — its shards moved away first — with local disk). A node that is not running
+        (staging, starting) has nothing to drain: it is replaced at once, as before the planner; an
+        unreachable or stopping one is refused as :func:`es_framework.core.operations.replace_node`
+        refuses it."""
+        self.require_action()
+        state = self.state
+        record = state.nodes.get(node_id)
+        if record is not None and record.state is not TaskState.RUNNING:
+            message, calls = self.replace_node(node_id)
+            return f"{message} (it is {record.state.value}: nothing to drain, so not queued)", calls
+        if state.rollout is not None and node_id in state.rollout.in_progress:
+            raise operations.OperatorError(409, f"node {node_id} is restarting in rollout {state.rollout.id}")
+        if record is not None and record.stopping is not None:
+            raise operations.OperatorError(409, f"node {node_id} is already being stopped ({record.stopping})")
+        ledger = request(
+            state.disruptions,
+            state,
+            Kind.REPLACE,
+            node_id,
+            now=self._clock(),
+            external_volumes=self.config.strategy_name == "external",
+            reason="requested by the operator",
+        )
+        if ledger is not state.disruptions and not self._persist(replace(state, disruptions=ledger)):
+            raise operations.OperatorError(503, "the state could not be written; the replace was not queued")
+        shutdown = ledger[node_id].shutdown.value
+        how = "node shutdown restart" if shutdown == ShutdownType.RESTART.value else "its shards moved away first"
+        message = (
+            f"node {node_id}: replace queued; the planner starts it when safe ({how}), then it is launched again "
+            "as the same node id on any agent with the same volumes"
+        )
+        log.info("%s (task %s)", message, record.task_id if record else None)
+        self._event(message, node_id, record.state.value if record else None)
+        return message, []
 
     def stop_drained(self, node_id: int) -> tuple[str, list[Call]]:
         self.require_action()
@@ -128,11 +186,13 @@ class OperatorCommands:
         started when the state cannot be written). ``adopt``: leaving node ids that already carry our
         allocation exclusion with no ledger entry (a drain begun by a release without the planner):
         they are entered as started, so they are not drained again from scratch and they count.
-        ``ready``: started restarts the monitor prepared (node shutdown complete, or flushed): they are
-        stopped in this round, and the rollout's steps move on (:mod:`es_framework.core.engine_rollouts`);
+        ``ready``: started restarts and maintenance moves the monitor prepared (node shutdown complete,
+        flushed, or drained): they are stopped in this round, and the rollout's steps move on
+        (:mod:`es_framework.core.engine_rollouts`, :mod:`es_framework.core.maintenance_moves`);
         the kills are returned only after the state is written."""
         self.require_action()
         now, state = self._clock(), self.state
+        self.last_seen = (now, seen)
         settled, ended = settle(state.disruptions, state)
         ledger = dict(settled)
         for node_id in sorted(adopt):
@@ -152,6 +212,8 @@ class OperatorCommands:
         driven, kills = self._drive_rollout(
             replace(state, disruptions=MappingProxyType(ledger)), ended, seen, ready, settings
         )
+        driven, moved = self._drive_maintenance(driven, ready)
+        kills += moved
         ledger = dict(driven.disruptions)
         rollout = planning_rollout(driven)
         decision = plan_disruption(driven, ledger=ledger, rollout=rollout, seen=seen, now=now, settings=settings)

@@ -8,6 +8,12 @@ names at most one node whose agent is to be marked gone; the app layer sends ``M
 (the ``gone`` command's code) and hands the answer to :meth:`AutomaticReplacement.fence_result`,
 which frees the id only when the master accepted it. The HTTP call never runs on the engine thread.
 
+Before an agent is marked gone the disruption planner's budget is checked
+(:func:`es_framework.core.permanent_failures.admit`: the dead node's own absence does not hold it
+back, another node away does), with Elasticsearch's last answer (the planner round's, kept by
+:class:`~es_framework.core.engine_commands.OperatorCommands`) when it is at most :data:`SEEN_FRESH_S`
+old. A replacement held back is logged once, with the predicate.
+
 Logs: a WARNING before an agent is marked gone and when a node is replaced (node id, task id, agent,
 how long it has been out of reach), an ERROR when the master refused; a node left reserved past the
 timeout (no opt-in) is a WARNING once; every other reason to wait is INFO when it changes, else DEBUG.
@@ -22,10 +28,14 @@ from types import MappingProxyType
 
 from es_framework.config import Config
 from es_framework.core import permanent_failures as pf
+from es_framework.core.disruption_seen import Observation, Seen
 from es_framework.core.mesos_calls import Call
 from es_framework.core.node_state import ClusterState
 
 log = logging.getLogger("es_framework.core.engine")
+
+#: Elasticsearch's answer from a planner round older than this is not used for the admission.
+SEEN_FRESH_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class AutomaticReplacement:
     state: ClusterState
     may_act: bool
     replacements: ReplacementMemory
+    last_seen: tuple[float, Observation] | None
     _clock: Callable[[], float]
 
     def _persist(self, state: ClusterState) -> bool:
@@ -67,13 +78,21 @@ class AutomaticReplacement:
         Nothing while this engine may not act: marking an agent gone cannot be undone."""
         if not self.may_act or self.config.permanent_failure_timeout_s <= 0:
             return None, []
-        memory = self.replacements
+        memory, now = self.replacements, self._clock()
         choice = pf.decide(
             self.state,
-            self._clock(),
+            now,
             self._replacement_settings(),
             fenced_agents=memory.fenced_agents,
             failed_fences=memory.failed_fences,
+        )
+        seen = self.last_seen[1] if self.last_seen and now - self.last_seen[0] <= SEEN_FRESH_S else None
+        choice = pf.admit(
+            choice,
+            self.state,
+            max_unavailable=self.config.max_unavailable,
+            framework_name=self.config.framework_name,
+            seen=seen if isinstance(seen, Seen) else None,
         )
         if choice.step is pf.Step.NONE:
             if choice.reason != memory.said:

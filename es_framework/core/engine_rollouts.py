@@ -12,7 +12,8 @@ the old task ends (the ledger entry settles: ``restarting``) → a new task for 
 (``waiting-healthy``) → the predicates hold (:func:`es_framework.core.disruption.step_settled`):
 ``done``, the setting is queued for restoring (``rollout_restore``, persisted before the monitor
 puts it back) and the shutdown record is cleared by the monitor. A step in progress for longer than
-:data:`STEP_TIMEOUT_S` fails and pauses the rollout; it never moves on while a node is down.
+``--rolloutStepTimeout`` (default :data:`STEP_TIMEOUT_S`) fails and pauses the rollout; it never moves
+on while a node is down.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.config import Config
-from es_framework.config.versions import EsVersion, version_in_text
+from es_framework.config.versions import EsVersion, TargetVersion, version_in_text
 from es_framework.core import operations, rollouts
+from es_framework.core.config_record import executor_change
 from es_framework.core.disruption import Settings, request, step_settled
 from es_framework.core.disruption_ledger import Disruption, Kind
 from es_framework.core.disruption_seen import Observation, Seen
@@ -38,11 +40,12 @@ from es_framework.core.rollouts import (
     RolloutReason,
     StepState,
 )
+from es_framework.core.version_change import upgrade_of
 from identity.naming import node_name
 
 log = logging.getLogger("es_framework.core.engine")
 
-#: A step in progress for longer than this fails and pauses its rollout (the node did not come back).
+#: ``--rolloutStepTimeout``'s default: a step in progress for longer fails and pauses its rollout.
 STEP_TIMEOUT_S = 1800.0
 #: Finished rollouts kept for ``GET /v1/rollouts``.
 HISTORY_KEPT = 5
@@ -241,7 +244,13 @@ def _ended(state: ClusterState, aborted: Rollout, now: float, messages: list[tup
 
 
 def configuration_rollout(
-    before: ClusterState, after: ClusterState, *, now: float, elected_master: int | None, master_nodes: int
+    before: ClusterState,
+    after: ClusterState,
+    *,
+    now: float,
+    elected_master: int | None,
+    master_nodes: int,
+    target_version: TargetVersion | None = None,
 ) -> tuple[ClusterState, tuple[str, ...]]:
     """``after`` (``before`` with the configuration recorded by
     :func:`es_framework.core.config_record.record_configuration`) with a ``configuration`` rollout of
@@ -251,35 +260,45 @@ def configuration_rollout(
     failover mid-rollout resumes it). Changed: a rollout under way towards another target is aborted
     (its settings queued in ``rollout_restore``, as the operator's abort does) and replaced. A node
     being stopped already (restart, replace) is not in the new rollout: its next task is built from
-    the configuration the scheduler runs with now."""
+    the configuration the scheduler runs with now. When a node runs an Elasticsearch older than
+    ``target_version``, the rollout is a version upgrade (``Rollout.upgrade``): yellow is allowed.
+    The same configuration with another executor (a new release, :func:`executor_change`) gives an
+    ``executor`` rollout of the nodes, which ``record_configuration`` marked outdated."""
     old = before.config.get("fingerprint") if before.config is not None else None
     new = str(after.config.get("fingerprint", "")) if after.config is not None else ""
-    if old is None or old == new:
+    executor = executor_change(before, after) if old == new else None
+    if old is None or (old == new and executor is None):
         return after, ()
+    reason = RolloutReason.CONFIGURATION if executor is None else RolloutReason.EXECUTOR
+    changed_what = (
+        f"configuration changed (fingerprint {old} → {new})" if executor is None else f"executor changed ({executor})"
+    )
     state, lines, messages = after, list[str](), list[tuple[int | None, str]]()
     active = state.rollout
-    if active is not None and active.target == new:
+    if active is not None and active.target == new and executor is None:
         return after, ()
     if active is not None:
-        changed, actions = rollouts.abort(active, f"the configuration changed again ({old} -> {new})", now)
+        why = f"the configuration changed again ({old} -> {new})" if executor is None else changed_what
+        changed, actions = rollouts.abort(active, why, now)
         state = _ended(
             replace(state, rollout_restore=with_restore(state.rollout_restore, actions)), changed, now, messages
         )
         lines.append(
-            f"rollout {active.id} ({active.reason.value}, target {active.target}) aborted: configuration changed"
+            f"rollout {active.id} ({active.reason.value}, target {active.target}) aborted: {reason.value} changed"
         )
     outdated = tuple(i for i, r in sorted(state.nodes.items()) if r.outdated and r.stopping is None)
     rollout = rollouts.plan_rollout(
-        state, RolloutReason.CONFIGURATION, now, elected_master, master_nodes=master_nodes, target=new, nodes=outdated
+        state, reason, now, elected_master, master_nodes=master_nodes, target=new, nodes=outdated
     )
     if not rollout.steps:
-        return state, (*lines, f"configuration changed (fingerprint {old} → {new}): no running node to restart")
+        return state, (*lines, f"{changed_what}: no running node to restart")
+    upgrade = upgrade_of(state, target_version) if target_version is not None else None
+    rollout = replace(rollout, upgrade=upgrade)
     order = ", ".join(map(str, rollout.order))
     note = f" ({rollout.order_note})" if rollout.order_note else ""
-    lines.append(
-        f"configuration changed (fingerprint {old} → {new}): rollout {rollout.id} restarts nodes [{order}] "
-        f"one at a time{note}"
-    )
+    if upgrade is not None:
+        note += f"; it upgrades Elasticsearch {upgrade[0]} → {upgrade[1]} (yellow allowed)"
+    lines.append(f"{changed_what}: rollout {rollout.id} restarts nodes [{order}] one at a time{note}")
     return replace(state, rollout=rollout), tuple(lines)
 
 
@@ -350,7 +369,12 @@ class RolloutCommands:
         """``after`` with the rollout a configuration change creates (see :func:`configuration_rollout`),
         logged once; the caller persists it."""
         state, lines = configuration_rollout(
-            before, after, now=self._clock(), elected_master=self.elected_master, master_nodes=self.config.master_nodes
+            before,
+            after,
+            now=self._clock(),
+            elected_master=self.elected_master,
+            master_nodes=self.config.master_nodes,
+            target_version=self.config.target_version,
         )
         for line in lines:
             log.info("%s", line)
@@ -389,7 +413,15 @@ class RolloutCommands:
         elected = elected_master_id(seen, settings.framework_name)
         if elected is not None:
             self.elected_master = elected
-        driven = drive(state, ended, seen, ready=ready, settings=settings, now=self._clock())
+        driven = drive(
+            state,
+            ended,
+            seen,
+            ready=ready,
+            settings=settings,
+            now=self._clock(),
+            timeout_s=self.config.rollout_step_timeout_s,
+        )
         for node_id, message in driven.messages:
             record = driven.state.nodes.get(node_id) if node_id is not None else None
             log.info("%s%s", message, f" (task {record.task_id})" if record is not None else "")

@@ -16,6 +16,7 @@ from typing import Any
 
 from es_framework.config.constraints import HOSTNAME_FIELDS
 from es_framework.core.cluster_view import ClusterView, value_counts
+from es_framework.core.config_overrides import NO_OVERRIDES, ConfigOverrides
 from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.rollout_model import Rollout
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, reconcile_removal_tasks
@@ -232,6 +233,9 @@ class ClusterState:
     rollout_restore: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
     #: The last few finished rollouts (summaries, oldest first), for ``GET /v1/rollouts``.
     rollout_history: tuple[Mapping[str, Any], ...] = ()
+    #: Flags changed through ``PUT /v1/cluster/configuration`` (:mod:`es_framework.core.config_overrides`):
+    #: every leader applies them to its own flags, so a failover does not roll the cluster back.
+    config_overrides: ConfigOverrides = NO_OVERRIDES
 
     @cached_property
     def kept_nodes(self) -> int:

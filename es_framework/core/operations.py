@@ -12,7 +12,9 @@ changes nothing. The engine persists the new state and only then sends the kills
 - **Restart** (same agent, same volumes): the node is stopped gracefully and pinned to its agent for
   :data:`PIN_SECONDS`, so that only that agent's offers relaunch it (its local data stays usable
   in the normal strategy).
-- **Replace** (any agent, same id and volumes): stopped gracefully, relaunched wherever it fits.
+- **Replace** (any agent, same id and volumes): stopped gracefully, relaunched wherever it fits. A
+  running node's replace is first queued for the disruption planner and drained
+  (:meth:`es_framework.core.engine_commands.OperatorCommands.request_replace`); this is the stop itself.
 - **Gone** (``POST /v1/nodes/<id>/gone``): only for an *unreachable* node, whose old task may still
   run. The caller fences its agent (Mesos' ``MARK_AGENT_GONE``) and then frees the id with
   :func:`release_gone`.

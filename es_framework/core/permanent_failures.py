@@ -32,6 +32,20 @@ the state (:attr:`ClusterState.last_replacement`). A replacement is a relaunch o
 with external volumes on any agent with the same volumes; with local disk (the ``normal``
 strategy) as :func:`es_framework.core.operations.replace_node` does, any pin dropped — an empty
 node on another agent, since the data stayed on the gone agent.
+
+The disruption planner (:mod:`es_framework.core.disruption`, ``--maxUnavailable``): a node out of
+reach is already unavailable (missing, not running) and counts against the budget like any other;
+replacing it takes nothing more away — it only brings capacity back — so it does **not** wait behind
+the budget its own absence fills, and it does not ask Elasticsearch (no node is drained; a cluster
+that lost nodes may not answer at all, and the replacement is what brings it back). But it is
+admitted only while **no other node is away** beyond what the budget leaves (:func:`admit`, predicate
+``max_unavailable``): a node restarting, draining or being moved by the planner, a rollout step under
+way, a node missing, not running, reported unhealthy, or (when the monitor's last answer is fresh)
+not in Elasticsearch's node list — in particular the node of the previous automatic replacement until
+it has joined again. Other nodes out of reach are not counted: each waits for its own replacement,
+and counting them would keep two dead nodes from ever being replaced; they are taken one at a time
+(in flight, interval). While a replacement waits, the planner starts nothing else either: the dead
+node fills the budget.
 """
 
 from __future__ import annotations
@@ -42,6 +56,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from es_framework.core.disruption import unavailable_nodes
+from es_framework.core.disruption_seen import Seen
 from es_framework.core.node_state import ClusterState, NodeRecord, Replacement, TaskState
 
 #: A MARK_AGENT_GONE the master refused (or did not answer) is tried again after this long.
@@ -160,6 +176,31 @@ def decide(
         )
         return _about(record, Step.MARK_GONE, why, since, out_for)
     return Choice(Step.NONE, f"marking an agent gone failed less than {FENCE_RETRY_S:g}s ago; trying again later")
+
+
+def admit(
+    choice: Choice, state: ClusterState, *, max_unavailable: int, framework_name: str, seen: Seen | None
+) -> Choice:
+    """``choice`` when the planner's budget admits it (see the module docstring), else a
+    :data:`Step.NONE` naming the predicate ``max_unavailable`` and the node that holds it back.
+    ``seen``: Elasticsearch's last answer when fresh, else None (the state alone is counted)."""
+    if choice.step is Step.NONE or choice.node_id is None:
+        return choice
+    away = unavailable_nodes(state, seen, framework_name)
+    others = {
+        i: why
+        for i, why in away.items()
+        if i != choice.node_id and not (i in state.nodes and out_of_reach(state.nodes[i]))
+    }
+    if len(others) + 1 <= max_unavailable:
+        return choice
+    first = min(others)
+    why = (
+        f"node {choice.node_id} task {choice.task_id} is out of reach past --permanentFailureTimeout but waits: "
+        f"max_unavailable: node {first} is already {others[first]}: {len(others)} other node(s) away, "
+        f"maxUnavailable {max_unavailable}"
+    )
+    return replace(choice, step=Step.NONE, reason=why)
 
 
 def _about(record: NodeRecord, step: Step, reason: str, since: float, out_for: float) -> Choice:

@@ -34,6 +34,8 @@ def header_to_json(rollout: Rollout) -> dict[str, Any]:
         "restore": dict(sorted(rollout.restore.items())),
         "order_note": rollout.order_note,
         "force": rollout.force,
+        # Absent in documents written before version upgrades were told apart (read as None).
+        **({"upgrade": {"from": rollout.upgrade[0], "to": rollout.upgrade[1]}} if rollout.upgrade else {}),
     }
 
 
@@ -121,4 +123,13 @@ def rollout_from_json(header: object, steps: Mapping[str, object]) -> Rollout:
         restore=MappingProxyType(dict(restore_raw)),
         order_note=_get(h, "order_note", str, "rollout", optional=True),
         force=_get(h, "force", str, "rollout", optional=True),
+        upgrade=_upgrade(h),
     )
+
+
+def _upgrade(header: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The header's ``upgrade`` (from, to), None when absent (an older document, or no version upgrade)."""
+    raw = _get(header, "upgrade", Mapping, "rollout", optional=True)
+    if raw is None:
+        return None
+    return (_get(raw, "from", str, "rollout upgrade"), _get(raw, "to", str, "rollout upgrade"))

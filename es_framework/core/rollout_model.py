@@ -68,6 +68,10 @@ class Rollout:
     order_note: str | None = None
     #: A one-step override the operator asked for (``force`` with this reason), used by the next start.
     force: str | None = None
+    #: (the versions the nodes ran, the target version) when the rollout upgrades Elasticsearch
+    #: (:func:`es_framework.core.version_change.upgrade_of`): a step may then start and finish while
+    #: the cluster is yellow (:mod:`es_framework.core.disruption`). None: no version upgrade.
+    upgrade: tuple[str, str] | None = None
 
     @property
     def order(self) -> tuple[int, ...]:

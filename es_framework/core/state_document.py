@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from es_framework.core.config_overrides import overrides_from_json, overrides_to_json
 from es_framework.core.disruption_json import ledger_from_json, ledger_to_json
 from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, Replacement, TaskState
@@ -56,6 +57,7 @@ def cluster_to_json(state: ClusterState) -> dict[str, Any]:
         "rollout": header_to_json(state.rollout) if state.rollout is not None else None,
         "rollout_restore": dict(sorted(state.rollout_restore.items())),
         "rollout_history": [dict(entry) for entry in state.rollout_history],
+        "config_overrides": overrides_to_json(state.config_overrides),
     }
 
 
@@ -216,6 +218,11 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     removals = {node_id: _volume_removal(node_id, entry) for node_id, entry in _by_node_id(raw, "volume_removals")}
     disruptions = _disruptions(raw.get("disruptions"), framework_name)
     rollout, restore, history = _rollout(raw)
+    # Written since runtime configuration changes exist; an earlier schema-3 document has none.
+    try:
+        overrides = overrides_from_json(raw.get("config_overrides"))
+    except ValueError as error:
+        raise NodeStateError(f"stored state: {error}") from None
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -233,6 +240,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         rollout=rollout,
         rollout_restore=restore,
         rollout_history=history,
+        config_overrides=overrides,
     )
 
 

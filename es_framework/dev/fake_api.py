@@ -59,6 +59,7 @@ from es_framework.core.rollouts import Rollout, RolloutReason, Step
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
 from es_framework.core.volume_profiles import profile_catalog, volume_specs
 from es_framework.core.volumes import VolumeSet
+from es_framework.dev.fake_configuration import FakeConfiguration
 from identity.naming import volume_names
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ def _sample_volume_set(config: Config, node_id: int, agent_id: str, hostname: st
     )
 
 
-class FakeCore:
+class FakeCore(FakeConfiguration):
     """Development stand-in for the scheduler's :class:`ApiCore`; thread-safe."""
 
     def __init__(
@@ -236,6 +237,7 @@ class FakeCore:
             ),
             mode=self.mode,
             mode_note=self.mode_note,
+            demo_nodes=self.mode == MODE_LOCAL,
             blocked_agents=tuple(blocked_view(b) for b in self.blocked_agents.current(EPOCH)),
         )
 
@@ -377,11 +379,12 @@ class FakeCore:
             self.calls.append(Call(f"rollout_{verb}", 0))
             return rollout_view(changed, EPOCH)
 
-    def replace_node(self, node_id: int) -> str:
+    def replace_node(self, node_id: int, *, force: str | None = None) -> str:
         with self._lock:
             self._live(node_id, "replaced")
             self.calls.append(Call("replace_node", node_id))
-        return f"node {node_id} will be replaced"
+        queued = f"node {node_id}: replace queued; the planner starts it when safe"
+        return f"node {node_id} will be replaced" if force else queued
 
     def declare_gone(self, node_id: int) -> str:
         with self._lock:
@@ -401,10 +404,10 @@ class _StubHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self.server.requests.append((parts.path, parse_qs(parts.query), dict(self.headers.items())))
-        if parts.path == "/_search":
+        if parts.path.endswith(("/_search", "/_count")):  # also <index>/_search and POST with a body
             query = parse_qs(parts.query).get("q", [""])[0]
             body: dict[str, Any] = {"took": 1, "hits": {"total": {"value": 1}, "hits": [{"_source": {"q": query}}]}}
-        elif parts.path == "/_cluster/stats":
+        elif parts.path in ("/_cluster/stats", "/_cluster/health") or parts.path.startswith("/_cat/"):
             body = {"cluster_name": "mesos-ha", "status": "green", "nodes": {"count": {"total": 3}}}
         else:
             body = {"error": f"no handler for {parts.path}"}
@@ -414,6 +417,10 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("stub elasticsearch: " + format, *args)
@@ -426,7 +433,7 @@ class _StubServer(ThreadingHTTPServer):
 
 
 class StubElasticsearch:
-    """Development stand-in for one node's HTTP port: ``/_search`` and ``/_cluster/stats`` only."""
+    """Development stand-in for one node's HTTP port: the read-only paths the API proxies, roughly."""
 
     def __init__(self, name: str = "stub") -> None:
         self._server = _StubServer(("127.0.0.1", 0), _StubHandler)

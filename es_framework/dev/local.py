@@ -42,7 +42,7 @@ import signal
 import sys
 import tarfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,6 +57,8 @@ from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.state_store import StateStore
 
 log = logging.getLogger("es_framework.dev.local")
+#: The state store's logger (es_framework/shell/state_store/base.py).
+STORE_LOGGER = "es_framework.shell.state_store"
 
 FIRST_PORT = 31000
 PORTS_PER_AGENT = 10
@@ -124,6 +126,24 @@ def elasticsearch_command(config: Config, workdir: Path) -> str:
     return shlex.quote(str(found[0]))
 
 
+@contextlib.contextmanager
+def _store_lines_quiet() -> Iterator[None]:
+    """The state store's INFO lines shown only with --logLevel DEBUG meanwhile: this step holds the
+    leader lock for a moment before the scheduler takes it for good, and "holds ... released ...
+    holds the leader lock" at INFO read as leadership flapping at start. Warnings still show. Only
+    the main thread logs there this early (no scheduler runs yet)."""
+    store_log = logging.getLogger(STORE_LOGGER)
+    if store_log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    level = store_log.level
+    store_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        store_log.setLevel(level)
+
+
 def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[int]:
     """Free every node id of the stored state: the development master that ran those nodes is gone
     and so are they. Returns the ids released. Torn-down state is left alone (the scheduler refuses it)."""
@@ -131,7 +151,7 @@ def release_previous_nodes(config: Config, lock_timeout: float = 2.0) -> list[in
         f"another scheduler leads cluster {config.cluster_name} with state {redact_url(state_url(config))} "
         "(is local mode already running on this work directory?)"
     )
-    with lead_state(config, lock_timeout=lock_timeout, busy=busy) as led:
+    with _store_lines_quiet(), lead_state(config, lock_timeout=lock_timeout, busy=busy) as led:
         state = led.state
         if state is None or state.torn_down_at is not None or not state.nodes:
             return []

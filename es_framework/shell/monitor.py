@@ -14,9 +14,11 @@ exclusion and voting exclusions, reports progress (shards left per node) in the 
 explains a drain that stalls (``_cluster/allocation/explain``), and asks the engine to stop each one
 that is empty. A leaving node the planner holds back is shown with the predicate that blocks it.
 Restarts (rollout steps, the operator's) are prepared, stopped and cleaned up in the same round
-(:mod:`es_framework.core.rollout_prep`); rounds go on while a node shutdown ``restart`` record that may
-be ours is left (from an earlier scheduler, or a restart whose node rejoined after its ledger entry
-ended), so every such record is cleared once its node is back.
+(:mod:`es_framework.core.rollout_prep`), and so are maintenance moves and the operator's replaces
+(:mod:`es_framework.core.maintenance_moves`: node shutdown ``restart`` with external volumes, the
+same allocation exclusion as scale-down with local disk); rounds go on while a node shutdown
+``restart`` record that may be ours is left (from an earlier scheduler, or a restart whose node
+rejoined after its ledger entry ended), so every such record is cleared once its node is back.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from es_framework.core.disruption_seen import Seen, Unknown, observe
 from es_framework.core.drain import STALL_SECONDS, NodeDrain, Observation, leaving_nodes, plan_drain
 from es_framework.core.engine_commands import PlannerRound
 from es_framework.core.engine_rollouts import uses_shutdown_api
+from es_framework.core.maintenance_moves import exclusions, prepare_moves
 from es_framework.core.node_state import ClusterState, TaskState
 from es_framework.core.operations import OperatorError
 from es_framework.core.rollout_prep import prepare
 from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
+from es_framework.shell.maintenance_client import carry_out_moves, without_held
 from es_framework.shell.rollout_client import RolloutClient, carry_out, named_shutdowns, restart_records_left
 from identity.naming import node_name
 
@@ -212,7 +216,7 @@ class ClusterMonitor:
         finally:
             client.close()
         # Rounds come faster while a drain or a restart is under way.
-        restarts = any(e.kind.value == "restart" for e in state.disruptions.values())
+        restarts = any(e.kind.value in ("restart", "replace", "maintenance") for e in state.disruptions.values())
         return bool(leaving or restarts or state.rollout or state.rollout_restore)
 
     def _observe(
@@ -225,7 +229,9 @@ class ClusterMonitor:
             running = [r for r in state.nodes.values() if r.state is TaskState.RUNNING]
             shutdowns: dict[str, tuple[str, str]] = {}
             allocation: str | None = None
-            restarts = any(e.kind.value in ("rollout", "restart") for e in state.disruptions.values())
+            restarts = any(
+                e.kind.value in ("rollout", "restart", "replace", "maintenance") for e in state.disruptions.values()
+            )
             if restarts or state.rollout is not None or state.rollout_restore or self._records_pending:
                 self._ids = client.node_ids()
                 allocation = client.allocation_enable()
@@ -252,15 +258,19 @@ class ClusterMonitor:
         if self._plan is None:
             return self._held(state, None, "planner", "no disruption planner: nothing is drained")
         try:
-            outcome = self._plan(seen, adopt, prepare(state, seen, fw).ready)
+            ready = prepare(state, seen, fw).ready | prepare_moves(state, seen, fw, excluded).ready
+            outcome = self._plan(seen, adopt, ready)
         except (OperatorError, TimeoutError) as error:
             # Fail closed: without a stored ledger entry nothing is excluded, changed or stopped.
             return self._held(state, None, "planner", f"the planner did not run: {error}")
         state = outcome.state
         self._blocked = tuple((b.node_id, b.kind.value, b.predicate, b.message) for b in outcome.decision.blocked)
         self._log_waits(outcome.decision)
-        # Restarts: prepare what the planner admitted, put settings back, clear finished shutdowns.
-        carry_out(client, prepare(state, seen, fw), fw, self._ids)
+        # Restarts and maintenance moves: prepare what the planner admitted, put settings back, clear
+        # finished shutdowns (not those of moves under way).
+        moves = prepare_moves(state, seen, fw, excluded)
+        carry_out(client, without_held(prepare(state, seen, fw), moves), fw, self._ids)
+        carry_out_moves(client, moves, fw, self._ids)
         if isinstance(seen, Unknown):
             why = f"Elasticsearch did not answer: not safe ({seen.reason})"
             return self._held(state, outcome.decision, "elasticsearch_answered", why)
@@ -274,9 +284,11 @@ class ClusterMonitor:
         )
         admitted = outcome.admitted
         plan = plan_drain(state, fw, self.config.master_nodes, observed, admitted=admitted)
-        if plan.set_excluded is not None:
-            log.info("setting cluster.routing.allocation.exclude._name to %r", ",".join(plan.set_excluded))
-            client.set_excluded_names(plan.set_excluded)
+        # Local-disk maintenance moves are drained by the same exclusion list as scale-down.
+        wanted = exclusions(plan.set_excluded if plan.set_excluded is not None else excluded, moves.exclude)
+        if wanted != excluded:
+            log.info("setting cluster.routing.allocation.exclude._name to %r", ",".join(wanted))
+            client.set_excluded_names(wanted)
         if plan.add_voting_exclusions:
             log.info("excluding %s from the voting configuration", ", ".join(plan.add_voting_exclusions))
             client.add_voting_exclusions(plan.add_voting_exclusions)
@@ -301,7 +313,7 @@ class ClusterMonitor:
         waits = {
             b.node_id: f"{b.kind.value} waits: {b.predicate}: {b.message}"
             for b in decision.blocked
-            if b.kind.value in ("rollout", "restart")
+            if b.kind.value in ("rollout", "restart", "replace", "maintenance")
         }
         for node_id, line in sorted(waits.items()):
             level = logging.DEBUG if self._waits.get(node_id) == line else logging.INFO

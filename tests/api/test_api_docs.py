@@ -9,13 +9,19 @@ from pathlib import Path
 import pytest
 
 import es_framework.dev.demo_es
-from es_framework.api.app import _PROXIED
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 LOCAL_MODE = README[README.index("## Local mode (development tool)") : README.index("## Demo Elasticsearch node")]
 REST_TABLE = README[README.index("| request | what |") : README.index("**Scaling up**")]
 #: The demo node's HTTP surface as its package documents it (anything else answers 400).
 DEMO_SURFACE = es_framework.dev.demo_es.__doc__ or ""
+#: The proxied paths the README's table names, and the Elasticsearch path of each.
+_PROXIED = {
+    "/v1/es/_cluster/health": "_cluster/health",
+    "/v1/es/_cluster/stats": "_cluster/stats",
+    "/v1/es/_search": "_search",
+    "/v1/es/_count": "_count",
+}
 
 
 @pytest.mark.parametrize(("path", "target"), sorted(_PROXIED.items()))

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from es_framework.api.app import ApiApp, pick_node_http
+from es_framework.api.app import ApiApp
+from es_framework.api.proxy import pick_node_http
 from es_framework.dev.fake_api import FakeCore, StubElasticsearch, sample_node
 from tests.api.wsgi_call import call
 
@@ -35,7 +36,11 @@ def test_search_is_proxied_with_its_query(stubs: tuple[StubElasticsearch, StubEl
     first, second = stubs
     app = ApiApp(stub_core(first, second), token=TOKEN)
     answer = call(
-        app, "GET", "/v1/es/_search?q=user:kimchy%20AND%20x%3D1", headers={"X-ElasticSearch-Host": "agent2.example.com"}
+        app,
+        "GET",
+        "/v1/es/_search?q=user:kimchy%20AND%20x%3D1",
+        headers={"X-ElasticSearch-Host": "agent2.example.com"},
+        token=TOKEN,
     )
     assert answer.status == 200
     assert answer.json()["hits"]["hits"][0]["_source"]["q"] == "user:kimchy AND x=1"
@@ -47,7 +52,7 @@ def test_search_is_proxied_with_its_query(stubs: tuple[StubElasticsearch, StubEl
 def test_cluster_stats_is_proxied_and_nodes_take_turns(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
     first, second = stubs
     app = ApiApp(stub_core(first, second), token=TOKEN)
-    answers = [call(app, "GET", "/v1/es/_cluster/stats").json() for _ in range(4)]
+    answers = [call(app, "GET", "/v1/es/_cluster/stats", token=TOKEN).json() for _ in range(4)]
     assert {a["status"] for a in answers} == {"green"}
     assert sorted(a["answered_by"] for a in answers) == ["first", "first", "second", "second"]
 
@@ -55,25 +60,29 @@ def test_cluster_stats_is_proxied_and_nodes_take_turns(stubs: tuple[StubElastics
 def test_proxy_host_header_by_address_and_name(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
     first, second = stubs
     app = ApiApp(stub_core(first, second), token=TOKEN)
-    by_address = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": first.address})
+    by_address = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": first.address}, token=TOKEN)
     assert by_address.json()["answered_by"] == "first"
-    by_name = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": "elasticsearch2"})
+    by_name = call(app, "GET", "/v1/es/_cluster/stats", headers={"X-ElasticSearch-Host": "elasticsearch2"}, token=TOKEN)
     assert by_name.json()["answered_by"] == "second"
 
 
 def test_proxy_unknown_host_is_404_and_stopped_node_503(stubs: tuple[StubElasticsearch, StubElasticsearch]) -> None:
     first, second = stubs
     app = ApiApp(stub_core(first, second), token=TOKEN)
-    unknown = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "elsewhere.example.com"})
+    unknown = call(
+        app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "elsewhere.example.com"}, token=TOKEN
+    )
     assert unknown.status == 404
     assert "elsewhere.example.com" in unknown.json()["error"]
-    stopped = call(app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "agent3.example.com"})
+    stopped = call(
+        app, "GET", "/v1/es/_search?q=x", headers={"X-ElasticSearch-Host": "agent3.example.com"}, token=TOKEN
+    )
     assert stopped.status == 503
 
 
 def test_proxy_without_running_node_is_503() -> None:
     app = ApiApp(FakeCore((sample_node(1, state="TASK_STAGING"),)), token=TOKEN)
-    answer = call(app, "GET", "/v1/es/_search?q=x")
+    answer = call(app, "GET", "/v1/es/_search?q=x", token=TOKEN)
     assert (answer.status, answer.json()) == (503, {"error": "no node is running"})
 
 
@@ -82,7 +91,7 @@ def test_proxy_to_a_dead_node_is_502() -> None:
     address = stub.address
     stub.stop()  # the port is closed now: connection refused
     app = ApiApp(FakeCore((sample_node(1, http_address=address),)), token=TOKEN, proxy_timeout=2)
-    answer = call(app, "GET", "/v1/es/_cluster/stats")
+    answer = call(app, "GET", "/v1/es/_cluster/stats", token=TOKEN)
     assert answer.status == 502
     assert address in answer.json()["error"]
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from es_framework.api.app import ApiApp
+from es_framework.api.core import ClusterOverview, WaitingReason, WaitingView
 from es_framework.api.server import ApiServer, serve
 from es_framework.dev.fake_api import Call, FakeCore
 
@@ -86,9 +88,9 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
                 expect(row).to_contain_text("TASK_RUNNING")
                 expect(row).to_contain_text(f"elasticsearch{node_id}data")
             expect(page.locator("#cluster-name")).to_have_text("mesos-ha")
-            expect(page.locator("#mode")).to_have_text("Mesos")
+            expect(page.locator("#mode")).to_have_text("Mesos (production)")
             expect(page.locator("#mode-note")).to_be_empty()
-            expect(page.locator("#events-note")).to_be_empty()
+            expect(page.locator("#waiting")).to_be_empty()
             expect(page.locator("#uuid")).to_have_text("kM3x2fTqQ6a1b2c3d4e5fA")
             expect(page.locator("#health")).to_have_text("green")
             expect(page.locator("#running")).to_have_text("3")
@@ -143,6 +145,16 @@ def test_page_shows_nodes_and_scales(served: tuple[FakeCore, ApiServer], tmp_pat
     assert [p for p in problems if "401 (Unauthorized)" not in p] == []
 
 
+class LocalDemoCore(FakeCore):
+    """Local mode with demo nodes and a fifth node that no agent can take."""
+
+    def cluster(self) -> ClusterOverview:
+        reasons = (WaitingReason("agent_has_node", 12, "this agent already runs node 4"),)
+        message = "node 5 waiting for an offer: declined offers by first failing rule: agent_has_node 12"
+        waiting = WaitingView((5,), 1, 1_700_000_000.0, reasons, message)
+        return replace(super().cluster(), demo_nodes=True, mode_label="", waiting=waiting, desired_nodes=5)
+
+
 def test_page_says_local_mode_and_its_demo_nodes_in_the_header(tmp_path: Path) -> None:
     problem = _browser_problem()
     if problem:
@@ -151,7 +163,7 @@ def test_page_says_local_mode_and_its_demo_nodes_in_the_header(tmp_path: Path) -
         pytest.skip(problem)
     from playwright.sync_api import expect, sync_playwright
 
-    server = serve(ApiApp(FakeCore(local=True)), "127.0.0.1", 0)
+    server = serve(ApiApp(LocalDemoCore(local=True)), "127.0.0.1", 0)
     problems: list[str] = []
     try:
         with sync_playwright() as playwright:
@@ -162,10 +174,12 @@ def test_page_says_local_mode_and_its_demo_nodes_in_the_header(tmp_path: Path) -
                 page = context.new_page()
                 page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
                 page.goto(f"http://127.0.0.1:{server.port}/")
-                expect(page.locator("header #mode")).to_have_text("local mode · development tool")
+                expect(page.locator("header #mode")).to_have_text("local mode · demo nodes, not Elasticsearch")
                 expect(page.locator("#mode-note")).to_contain_text("the demo node, which is NOT Elasticsearch")
-                # The executors' messages ("Elasticsearch answers on ...") come with a word on what they mean here.
-                expect(page.locator("#events-note")).to_contain_text("also when a node is the demo node")
+                # Issue 15: the node beyond what the agents hold says that it waits, and why.
+                expect(page.locator("#waiting")).to_contain_text(
+                    "node 5 waiting for an offer: declined offers by first failing rule: agent_has_node 12"
+                )
             finally:
                 context.close()
     finally:

@@ -80,6 +80,7 @@ NEW_FLAGS = [
     "maxNodesPerAgent",
     "zoneAttribute",
     "maxUnavailable",
+    "rolloutStepTimeout",
     "agentFailureBackoff",
     "permanentFailureTimeout",
     "markAgentGoneAfterTimeout",
@@ -135,6 +136,7 @@ EXPECTED_ENV = {
     "maxNodesPerAgent": "ES_MESOS_MAX_NODES_PER_AGENT",
     "zoneAttribute": "ES_MESOS_ZONE_ATTRIBUTE",
     "maxUnavailable": "ES_MESOS_MAX_UNAVAILABLE",
+    "rolloutStepTimeout": "ES_MESOS_ROLLOUT_STEP_TIMEOUT",
     "agentFailureBackoff": "ES_MESOS_AGENT_FAILURE_BACKOFF",
     "permanentFailureTimeout": "ES_MESOS_PERMANENT_FAILURE_TIMEOUT",
     "markAgentGoneAfterTimeout": "ES_MESOS_MARK_AGENT_GONE_AFTER_TIMEOUT",
@@ -268,6 +270,7 @@ ENV_CASES: dict[str, EnvCase] = {
     "maxNodesPerAgent": ("2", lambda c: c.max_nodes_per_agent, 2, DRIVER),
     "zoneAttribute": ("zone", lambda c: c.zone_attribute, "zone", {}),
     "maxUnavailable": ("2", lambda c: c.max_unavailable, 2, {}),
+    "rolloutStepTimeout": ("600", lambda c: c.rollout_step_timeout_s, 600.0, {}),
     "agentFailureBackoff": ("120", lambda c: c.agent_failure_backoff_s, 120.0, {}),
     "permanentFailureTimeout": ("900", lambda c: c.permanent_failure_timeout_s, 900.0, {}),
     "markAgentGoneAfterTimeout": ("true", lambda c: c.mark_agent_gone_after_timeout, True, {}),
@@ -353,9 +356,10 @@ def test_unknown_es_mesos_variables_are_reported_as_possible_typos() -> None:
     config = cfg({"ES_MESOS_ELASTICSEARCH_NODE": "5", "ES_MESOS_ELASTICSEARCH_NODES": "5", "PORT0": "1"})
     assert config.elasticsearch_nodes == 5
     assert [w for w in config.warnings if "ES_MESOS_ELASTICSEARCH_NODE " in w] == [
-        "ES_MESOS_ELASTICSEARCH_NODE is set but is not one of es-framework's variables (a typo?); it is ignored"
+        "ES_MESOS_ELASTICSEARCH_NODE is set but is not one of es-framework's variables, so it is ignored; "
+        "did you mean ES_MESOS_ELASTICSEARCH_NODES?"
     ]
-    assert not any("ES_MESOS_ELASTICSEARCH_NODES" in w or "PORT0" in w for w in config.warnings)
+    assert not any(w.startswith("ES_MESOS_ELASTICSEARCH_NODES ") or "PORT0" in w for w in config.warnings)
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "1.5", "two", ""])

@@ -46,6 +46,7 @@ def green(*ids: int, status: str = "green", sole: dict[int, int] | None = None, 
         relocating_shards=counts.get("relocating", 0),
         initializing_shards=counts.get("initializing", 0),
         sole_copies=MappingProxyType({name(i): n for i, n in (sole or {}).items()}),
+        unassigned_primaries=counts.get("unassigned_primaries", 0),
     )
 
 

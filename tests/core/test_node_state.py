@@ -387,6 +387,18 @@ def test_view_and_progress_line() -> None:
     assert describe(cluster(1, desired=3)) == "0/3 nodes running; node 1 launching; 2 node(s) waiting for an offer"
 
 
+def test_the_progress_line_counts_nodes_past_ten_instead_of_naming_each() -> None:
+    state, _ = apply(running(*range(1, 31)), *(update(n, TaskState.KILLING) for n in range(20, 31)))
+    state = ClusterState(desired_nodes=25, nodes=state.nodes)
+    assert describe(state) == (
+        "19/25 nodes running; 11 node(s) stopping: 20, 21, 22, 23, 24, 25, 26, 27, 28, 29 … (+1 more); "
+        "scaling down: node(s) 26, 27, 28, 29, 30 to be drained and stopped"
+    )
+    big = describe(ClusterState(desired_nodes=10_000, nodes=cluster(*range(1, 5001)).nodes))
+    assert big.startswith("0/10000 nodes running; 5000 node(s) launching: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 … (+4990 more)")
+    assert len(big) < 200, big
+
+
 # --- properties over random update sequences ------------------------------------------------------
 
 ALL_STATES = [s for s in TaskState if s is not TaskState.LAUNCHING]

@@ -81,8 +81,11 @@ def test_api_scale_up_persists_and_restart_replace_keep_ids(
     history = get(scheduler, "/v1/nodes/2")["history"]
     assert history and history[-1]["state"] == "TASK_RUNNING"
 
-    # Replace: same id, any agent.
-    assert post(scheduler, "/v1/nodes/3/replace").status_code == 202
+    # Replace: same id, any agent. Queued for the planner like the restart (which never admits it
+    # here); forced, it goes at once, and the queued request is dropped with it.
+    queued = post(scheduler, "/v1/nodes/3/replace")
+    assert queued.status_code == 202 and "replace queued" in queued.json()["message"]
+    assert post(scheduler, "/v1/nodes/3/replace", {"force": "fake executors"}).status_code == 202
     wait_for(
         "node 3 replaced",
         lambda: (t := running_tasks(master)).get(3, {}).get("task_id") not in (None, tasks[3]["task_id"]) and t,

@@ -22,6 +22,7 @@ from es_framework.dev.devcluster import AgentSpec, DevMaster, DockerExecutorBack
 from es_framework.dev.docker_engine import DockerEngine
 from es_framework.dev.zookeeper import ZooKeeperServer
 from tests.harness.e2e import FW, Scheduler, new_cluster_name, running_tasks, wait_for
+from tests.harness.images import STANDIN_VERSIONS
 from tests.harness.volume_plugin import VolumePlugin
 
 pytestmark = pytest.mark.docker
@@ -292,14 +293,24 @@ def test_an_upgrade_from_a_7x_config_volume_regenerates_the_config_and_keeps_the
             world.log_dir,
             1,
             driver=world.plugin.name,
-            extra=("--elasticsearchDockerImage", new_image, "--elasticsearchRam", "1024"),
+            # The executor image's tag names no version: the target is given, so the path 7.17 -> 8 is checked.
+            extra=(
+                "--elasticsearchDockerImage",
+                new_image,
+                "--elasticsearchRam",
+                "1024",
+                "--elasticsearchVersion",
+                STANDIN_VERSIONS[8],
+            ),
         )
         upgraded.start()
         wait_for("the API", lambda: _up(upgraded.api), upgraded, 60)
         old_task = running_tasks(world.master)[1]["task_id"]
         # The image changed: the running node is marked outdated, and replaced on request.
         wait_for("node 1 outdated", lambda: "outdated" in upgraded.log(), upgraded, 30)
-        assert requests.post(f"{upgraded.api}/v1/nodes/1/replace", timeout=30).status_code == 202
+        # The only node of the cluster: the planner never admits it (no master majority), so forced.
+        forced = {"force": "the only node"}
+        assert requests.post(f"{upgraded.api}/v1/nodes/1/replace", json=forced, timeout=30).status_code == 202
         wait_for(
             "node 1 on 8.x",
             lambda: running_tasks(world.master).get(1, {}).get("task_id") not in (None, old_task),

@@ -121,6 +121,15 @@ def _answers(url: str) -> dict[str, Any] | None:
         return None
 
 
+def _stats_of(api: str, nodes: int) -> dict[str, Any] | None:
+    """``GET /v1/es/_cluster/stats`` through the scheduler's proxy once it counts ``nodes`` nodes."""
+    try:
+        stats = _get(api + "/v1/es/_cluster/stats")
+    except OSError:
+        return None
+    return stats if stats["nodes"]["count"]["total"] == nodes else None
+
+
 def _own_node_id(answer: dict[str, Any]) -> str:
     """The demo node's persistent id (kept in its path.data) from its ``/_nodes``."""
     name = answer["root"]["name"]
@@ -128,15 +137,36 @@ def _own_node_id(answer: dict[str, Any]) -> str:
     return str(node_id)
 
 
+def _put(url: str, document: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        url, json.dumps(document).encode("utf-8"), {"Content-Type": "application/json"}, method="PUT"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status)
+
+
+def _waiting(api: str, node_id: int) -> dict[str, Any] | None:
+    """``waiting`` of ``GET /v1/cluster`` once it names ``node_id``."""
+    try:
+        waiting = _get(api + "/v1/cluster").get("waiting")
+    except OSError:
+        return None
+    return waiting if waiting and waiting["node_ids"] == [node_id] else None
+
+
 def test_local_mode_runs_stops_and_recovers(tmp_path: Path) -> None:
     workdir = tmp_path / "local work"  # a space, on purpose
-    local = LocalMode(workdir, tmp_path)
+    # Three agents for three nodes: a fourth node has nowhere to go (issue 15).
+    local = LocalMode(workdir, tmp_path, "--localAgents", "3")
     try:
         local.start()
         first = local.three_nodes()
         log = local.log()
         assert LOCAL_MODE_WARNING in log and "WARNING es_framework.dev.local: local mode:" in log
         assert "containers are simulated: no Docker runs" in log
+        # Local mode's own short hold of the lock (releasing the previous run's nodes) is not shown as
+        # leadership flapping at start: the scheduler's hold is the one line.
+        assert log.count("holds the leader lock") == 1 and "released the leader lock" not in log
         for node_id, answer in first.items():
             assert answer["root"]["name"] == f"elasticsearch{node_id}"
             assert answer["root"]["tagline"] == "es-mesos demo node — not Elasticsearch"
@@ -153,6 +183,26 @@ def test_local_mode_runs_stops_and_recovers(tmp_path: Path) -> None:
         endpoints = local.endpoints()
         assert endpoints[1] == "http://127.0.0.1:31000"
         assert len({url.rsplit(":", 1)[1] for url in endpoints.values()}) == 3  # ports never clash
+
+        # Issue 15: the README's proxy example answers, the mode says demo nodes, the events say
+        # "demo node answers on", and a node beyond the agents says that it waits and why.
+        api = "http://127.0.0.1:31100"
+        stats = local.wait_for("cluster stats of three", lambda: _stats_of(api, 3), timeout=30)
+        assert stats["cluster_name"] == "mesos-ha" and stats["status"] in ("green", "yellow")
+        cluster = _get(api + "/v1/cluster")
+        assert (cluster["mode"], cluster["demo_nodes"]) == ("local", True)
+        assert cluster["mode_label"] == "local mode · demo nodes, not Elasticsearch"
+        events = [e["message"] for e in cluster["events"]]
+        assert any("demo node answers on 127.0.0.1:" in m for m in events), events
+        assert not any("Elasticsearch answers on" in m for m in events), events
+        assert _put(api + "/v1/cluster/elasticsearchNodes", {"value": 4}) == 200
+        waiting = local.wait_for("node 4 waiting", lambda: _waiting(api, 4))
+        # Each agent has room for one node: a busy agent offers nothing, and the answer says why.
+        why = "no offer fits: all 3 known agent(s) run 1 node(s) each already (--maxNodesPerAgent 1)"
+        assert why in waiting["message"], waiting
+        assert f"INFO es_framework.core.engine: node 4 waiting for an offer: {why}" in local.log()
+        assert _put(api + "/v1/cluster/elasticsearchNodes", {"value": 3}) == 200
+        local.wait_for("nothing waiting", lambda: _get(api + "/v1/cluster")["waiting"] is None)
 
         volumes = workdir / "volumes"
         assert sorted(p.name for p in volumes.iterdir()) == [
@@ -175,8 +225,14 @@ def test_local_mode_runs_stops_and_recovers(tmp_path: Path) -> None:
             # The same data directory: the demo node's persistent id is the same.
             assert _own_node_id(second[node_id]) == _own_node_id(first[node_id])
         assert (volumes / "elasticsearch2data" / "kept.txt").read_text() == "written in the first run"
+        assert local.log().count("holds the leader lock") == 1
         assert local.terminate(signal.SIGINT) == 0  # Ctrl-C
-        assert "interrupted" in local.log() and "local mode stopped" in local.log()
+        log = local.log()
+        assert "interrupted" in log and "local mode stopped" in log
+        # Ctrl-C stops every node in local mode, and the log says so: nothing claims they keep running,
+        # and the driver this scheduler stopped is no disconnection to warn about.
+        assert "keep running" not in log and "disconnected from the Mesos master" not in log
+        assert "local mode stops the development master and every executor and node next" in log
         assert leftover_processes(workdir) == []
     finally:
         local.stop()

@@ -251,23 +251,36 @@ def test_rolling_restart_restarts_each_node_once_one_at_a_time_elected_master_la
         assert not any("cluster.routing.allocation.enable" in scope for scope in settings.values()), settings
         local.wait_for("no node shutdown left", lambda: node_get(api, "/_nodes/shutdown") == {"nodes": []})
 
-        # The operator's restart of one node is queued, then prepared and done by the planner in the same way.
-        answer = post(api, "/v1/nodes/2/restart")
-        assert answer.status_code == 202 and "queued" in answer.json()["message"], answer.text
-        local.wait_for(
-            "node 2 restarted by the operator",
-            lambda: (t := running(api).get(2)) is not None and t["id"] != after[2]["id"],
-            timeout=60,
-        )
+        # The operator's restart of one node and replace of another are queued together, then prepared
+        # and done by the planner one after the other (the replace first): never two nodes away. The
+        # replace is prepared like a maintenance move (local mode's volumes are external: node shutdown
+        # restart, as the log says), then stopped and launched again as node 3.
+        with Watcher(api) as operator_watch:
+            answer = post(api, "/v1/nodes/2/restart")
+            assert answer.status_code == 202 and "queued" in answer.json()["message"], answer.text
+            answer = post(api, "/v1/nodes/3/replace")
+            assert answer.status_code == 202 and "replace queued" in answer.json()["message"], answer.text
+            local.wait_for(
+                "node 2 restarted and node 3 replaced by the operator",
+                lambda: all((t := running(api).get(i)) is not None and t["id"] != after[i]["id"] for i in (2, 3)),
+                timeout=90,
+            )
+            local.wait_for("green after the operator's restart and replace", lambda: green(api), timeout=60)
         assert running(api)[2]["agent_id"] == after[2]["agent_id"]
-        local.wait_for("green after the operator's restart", lambda: green(api), timeout=60)
+        assert max(len(d) for _, d in operator_watch.down) == 1, [d for d in operator_watch.down if len(d) > 1]
+        assert set(operator_watch.counts) == {DOCS}, (set(operator_watch.counts), operator_watch.count_errors[:3])
+        assert "node shutdown restart registered before its replace" in local.log()
+        assert "node 3: drained for its replace (requested by the operator); stopping" in local.log()
         local.wait_for(
-            "node 2's shutdown record cleared",
-            lambda: node_get(api, "/_nodes/shutdown") == {"nodes": []},
+            "the shutdown records cleared, node 3 in no allocation exclusion",
+            lambda: (
+                node_get(api, "/_nodes/shutdown") == {"nodes": []}
+                and "elasticsearch3" not in str(node_get(api, "/_cluster/settings?flat_settings=true"))
+            ),
             timeout=30,
         )
         restarted = running(api)
-        assert [i for i in NODES if restarted[i]["id"] != after[i]["id"]] == [2]
+        assert [i for i in NODES if restarted[i]["id"] != after[i]["id"]] == [2, 3]
         client = connect(api)
         assert client.count(index="books")["count"] == DOCS
         client.close()

@@ -31,7 +31,7 @@ from examples.client import connect
 from tests.e2e.test_rolling_restart_e2e import cluster_of, green, node_get
 from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import Scheduler, new_cluster_name, running_tasks, wait_for
-from tests.harness.rollout_watch import MasterWatcher, api_json
+from tests.harness.rollout_watch import MasterWatcher, api_json, registered
 
 DOCS = 400
 NODES = (1, 2, 3, 4, 5)
@@ -52,13 +52,8 @@ def current_rollout(api: str) -> dict[str, Any] | None:
     return None
 
 
-def registered(api: str) -> bool:
-    with contextlib.suppress(requests.RequestException, ValueError):
-        return bool(api_json(api, "/v1/cluster")["registered"])
-    return False
-
-
 def finished_rollouts(api: str) -> list[dict[str, Any]] | None:
+    """The finished configuration rollouts, once none is under way (else None)."""
     with contextlib.suppress(requests.RequestException, ValueError):
         answer = api_json(api, "/v1/rollouts")
         if answer["current"] is None:

@@ -40,13 +40,19 @@ def test_three_nodes_on_three_agents_then_replacement_and_failover(
     assert "node 2" in scheduler.log() and "failed" in scheduler.log()
 
     # SIGKILL the scheduler and start it again: same framework, no new task, ids unchanged.
+    (old_stream,) = [f["stream_id"] for f in master.state()["frameworks"] if f["id"] == framework_id]
     scheduler.signal(signal.SIGKILL)
     before = {n: t["task_id"] for n, t in replaced.items()}
     all_tasks_before = {t["task_id"] for t in master.state()["tasks"]}
     scheduler.start()
+    # A new subscription: the master may still count the killed scheduler's stream as connected.
     wait_for(
         "re-registration",
-        lambda: any(f["connected"] for f in master.state()["frameworks"] if f["id"] == framework_id),
+        lambda: any(
+            f["connected"] and f["stream_id"] != old_stream
+            for f in master.state()["frameworks"]
+            if f["id"] == framework_id
+        ),
         scheduler,
     )
     time.sleep(3)  # let reconciliation and a few offer rounds pass

@@ -26,6 +26,26 @@ def api_json(api: str, path: str) -> Any:
     return response.json()
 
 
+def finished_rollout(api: str, reason: str | None = None, rollout_id: str | None = None) -> dict[str, Any] | None:
+    """The last finished rollout (of ``reason``, or with ``rollout_id``) once none is under way, else None."""
+    with contextlib.suppress(requests.RequestException, ValueError):
+        answer = api_json(api, "/v1/rollouts")
+        done = [
+            r
+            for r in answer["finished"]
+            if (reason is None or r["reason"] == reason) and (rollout_id is None or r["id"] == rollout_id)
+        ]
+        return done[0] if answer["current"] is None and done else None
+    return None
+
+
+def registered(api: str) -> bool:
+    """Whether the scheduler behind ``api`` leads and is subscribed to Mesos (its API answers before)."""
+    with contextlib.suppress(requests.RequestException, ValueError, KeyError):
+        return bool(api_json(api, "/v1/cluster")["registered"])
+    return False
+
+
 class MasterWatcher:
     """Polls the master's tasks every 0.2 s — which of ``nodes`` were not running, every task id each
     node had, in order, with when it was first seen — and the document count of ``index`` every 0.5 s

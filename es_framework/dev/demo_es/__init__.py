@@ -42,6 +42,10 @@ and JSON answers honour ``filter_path``.
   ``wait_for_status``, ``wait_for_nodes``, ``wait_for_no_relocating_shards``, ``wait_for_no_initializing_shards``,
   ``timeout`` (408 with ``timed_out: true`` when not met). 503 ``master_not_discovered_exception`` without a
   cluster or master.
+- ``GET /_cluster/stats`` — Elasticsearch's cluster stats shape for what the demo node has: ``_nodes``,
+  ``cluster_name``, ``cluster_uuid``, ``timestamp``, ``status``, ``indices.count``, ``indices.shards``
+  (``total``, ``primaries``, ``replication``), ``indices.docs`` (``count``, ``deleted``), ``nodes.count``
+  (``total``, ``coordinating_only`` and per role), ``nodes.versions`` (see :mod:`.actions.stats`).
 - ``GET|PUT /_cluster/settings`` — ``persistent`` / ``transient`` (nested or dotted keys, ``null`` clears,
   ``flat_settings=true``); known settings: ``cluster.routing.allocation.exclude._name`` and ``._id`` (comma
   lists, ``*`` wildcards), ``cluster.routing.allocation.enable``, ``cluster.routing.rebalance.enable``,

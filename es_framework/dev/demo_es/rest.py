@@ -17,7 +17,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from es_framework.dev.demo_es.actions import allocation, cat, cluster, indices, search, shards, shutdown, writes
+from es_framework.dev.demo_es.actions import (
+    allocation,
+    cat,
+    cluster,
+    indices,
+    search,
+    shards,
+    shutdown,
+    stats,
+    writes,
+)
 from es_framework.dev.demo_es.cluster_state import to_json
 from es_framework.dev.demo_es.documents import BulkItem, parse_bulk
 from es_framework.dev.demo_es.errors import EsError, error_body
@@ -162,6 +172,8 @@ def route(node: NodeAPI, request: Request) -> Response:
         if sub == "health" and method in ("GET", "HEAD") and n <= 3:
             status, body = cluster.cluster_health(node, seg[2] if n == 3 else None, params)
             return Response(status, body)
+        if sub == "stats" and n == 2 and method == "GET":
+            return Response(200, stats.cluster_stats(node))
         if sub == "settings" and n == 2:
             if method == "GET":
                 return Response(200, cluster.get_cluster_settings(node, params))

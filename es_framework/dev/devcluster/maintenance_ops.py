@@ -13,8 +13,10 @@ allocator's ``generateInverseOffers`` (``src/master/allocator/mesos/hierarchical
   allocation carrying ``unavailability``; inverse offers to it are rescinded too.
 - Each allocation round sends an inverse offer ``{"id","url","framework_id","agent_id",
   "unavailability"}`` (no hostname, no resources) for each agent on a ``DRAINING`` machine to each
-  connected framework with a live task there that holds none for the agent; after an answer, not
-  before the answer's ``refuse_seconds`` (default 5 s) have passed. A framework that never answers
+  connected framework with a live task there *or an outstanding offer from it* that holds none for
+  the agent (``generateInverseOffers`` walks ``slave.getOfferedOrAllocated()``: "frameworks that have
+  the potential to lose something (i.e. it has resources offered or allocated on a given agent)");
+  after an answer, not before the answer's ``refuse_seconds`` (default 5 s) have passed. A framework that never answers
   keeps its first one. ACCEPT_/DECLINE_INVERSE_OFFERS record the latest answer per framework.
 - START_MAINTENANCE: each agent on the machines is removed: per framework ``TASK_LOST`` (also for
   ``PARTITION_AWARE`` ones) / ``REASON_AGENT_REMOVED`` / ``SOURCE_MASTER`` /
@@ -136,6 +138,7 @@ def allocate_inverse_offers(state: MasterState, now: float) -> None:
             continue
         holders = {i.framework_id for i in state.inverse_offers.values() if i.agent_id == agent.id}
         users = {t.framework_id for t in state.agent_tasks(agent.id) if not is_terminal(t.state)}
+        users |= {o.framework_id for o in state.offers.values() if o.agent_id == agent.id}
         for framework_id in sorted(users - holders):
             framework = state.frameworks.get(framework_id)
             if framework is None or not framework.connected:
