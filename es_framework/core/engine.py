@@ -62,6 +62,11 @@ from identity.task_ids import new_launch_id, try_node_id_from_task_id
 
 log = logging.getLogger("es_framework.core.engine")
 
+#: ``TaskStatus.Reason`` of a launch Mesos refused because its offer was gone (rescinded, expired or
+#: used): the master answers ``TASK_DROPPED`` (``TASK_LOST`` to a framework that is not partition-aware)
+#: from ``Master::_accept`` (``src/master/master.cpp``).
+OFFER_GONE = "REASON_INVALID_OFFERS"
+
 
 # --- the engine -------------------------------------------------------------------------------------
 
@@ -414,6 +419,18 @@ class Engine(
                     update.task_id,
                     update.state,
                 )
+            elif update.reason == OFFER_GONE:
+                # Mesos refused the launch itself (Master::_accept: the offer was rescinded or already
+                # used): the task never ran, so it says nothing about the node. Relaunch on the next offer.
+                log.info(
+                    "node %d task %s: %s (%s): the launch's offer was no longer valid; relaunching on the next "
+                    "offer without back-off",
+                    decision.node_id,
+                    update.task_id,
+                    update.state,
+                    update.reason,
+                )
+                calls.extend([] if self.suppressed else [Revive()])
             elif (blocked := self._agent_check_failed(update, decision.node_id)) is not None:
                 calls.extend(blocked)  # the agent's fault, not a crash loop of the node: no back-off
             elif update.state in FREEING_STATES and update.state is not TaskState.FINISHED:

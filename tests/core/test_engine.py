@@ -418,6 +418,24 @@ def test_a_launch_that_never_reached_mesos_is_relaunched_without_back_off() -> N
     assert not accepts(calls) and any(isinstance(c, Decline) for c in calls)
 
 
+def test_a_launch_whose_offer_was_gone_is_relaunched_on_the_next_offer_without_back_off() -> None:
+    engine, _, _ = make()
+    engine.on_registered("fw-1")
+    tasks = launched(engine, 1)
+    # Mesos refused the launch: its offer had been rescinded (TASK_DROPPED, REASON_INVALID_OFFERS).
+    engine.on_update(status(tasks[1], "TASK_DROPPED", "agent-1-S0", reason="REASON_INVALID_OFFERS"))
+    assert engine.backoff.wait(1, 0.0) == 0.0 and 1 not in engine.backoff.failures
+    (launch,) = accepts(engine.on_offers([offer(2)]))
+    assert launch.task_infos[0]["name"] == "elasticsearch1"
+    # A second drop in a row is not a crash loop either; any other failure still is.
+    again = launch.task_infos[0]["task_id"]["value"]
+    engine.on_update(status(again, "TASK_DROPPED", "agent-2-S0", reason="REASON_INVALID_OFFERS"))
+    (launch,) = accepts(engine.on_offers([offer(3)]))
+    failing = launch.task_infos[0]["task_id"]["value"]
+    engine.on_update(status(failing, "TASK_FAILED", "agent-3-S0", message="exit 1"))
+    assert not accepts(engine.on_offers([offer(4)]))
+
+
 def test_the_new_state_fields_survive_a_round_trip_and_are_checked() -> None:
     from es_framework.core.node_state import NodeStateError
     from es_framework.core.state_document import state_to_json
