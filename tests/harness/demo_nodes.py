@@ -25,7 +25,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
         return int(error.code), json.loads(error.read() or b"{}")
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, what: str = "") -> Any:
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(OSError, ValueError):
@@ -66,7 +66,7 @@ class DemoNodeProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_http(self, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_http(self, timeout: float = 60.0) -> dict[str, Any]:
         def answer() -> dict[str, Any] | None:
             if self.process.poll() is not None:
                 raise AssertionError(f"demo node exited {self.process.returncode}: {self.log()}")

@@ -159,7 +159,9 @@ def test_reads_never_see_half_a_write(make_store: StoreFactory) -> None:
                 generation += 1
                 doc = document(20 if generation % 3 else 17, generation)  # nodes change, some go and come back
                 version = writer.write(doc, version).version
-                time.sleep(0.02)  # a busy scheduler's cadence of batches, not a tight loop
+                # A busy scheduler's cadence of batches, not a tight loop: a read must fit between two
+                # writes (it retries with jitter), and on two loaded cores 20 ms was not always enough.
+                time.sleep(0.1)
         except BaseException as exc:
             errors.append(exc)
 
