@@ -111,6 +111,8 @@ def main() -> int:
             "3",
             "--webUiPort",
             str(free_port()),
+            "--insecureApi",  # the benchmark sends the API nothing; without a token it must opt out
+            "true",
         ]
         process: subprocess.Popen[bytes] | None = None
         try:

@@ -379,7 +379,7 @@ def _run_config(config: Config, env: Mapping[str, str]) -> None:
     """``es-framework config``: the scheduler's own start-up checks, then the configuration as JSON."""
     from es_framework.app.startup import check_startable  # noqa: PLC0415
 
-    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, None))
+    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, None), serves_api=True)
     json.dump(config.public_dict(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
 
@@ -425,7 +425,7 @@ def _run_scheduler(config: Config, env: Mapping[str, str], hooks: Hooks | None) 
     from es_framework.app.startup import check_startable  # noqa: PLC0415
     from es_framework.shell.signals import interrupt_on_sigint  # noqa: PLC0415
 
-    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, hooks))
+    check_startable(config, test_hook_vars=_unarmed_test_hooks(env, hooks), serves_api=True)
     interrupt_on_sigint()
     if config.local_mode:
         _run_local(config, hooks or NO_HOOKS)

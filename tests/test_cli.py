@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "offers.json"
 SECRET_TEXT = "hunter2-Zq9-very-secret"
 #: ``config`` runs the scheduler's start-up checks, so it needs a master; a ZooKeeper one is not resolved.
-ZK_MASTER = ("--mesosMaster", "zk://zk1:2181/mesos")
+#: A ZooKeeper master, with the API opt-out: without a token the scheduler (and config) refuse to start.
+ZK_MASTER = ("--mesosMaster", "zk://zk1:2181/mesos", "--insecureApi", "true")
 BINARY_URL = "https://artifacts.example.com/elasticsearch-8.13.tar.gz"
 
 
@@ -156,7 +157,9 @@ def test_config_prints_the_configuration_as_json(capsys: pytest.CaptureFixture[s
     code, out, err = run_main(capsys, "config", *ZK_MASTER)
     assert code == 0 and err == ""
     printed = json.loads(out)
-    assert printed == json.loads(json.dumps(resolve_config({"mesosMaster": ZK_MASTER[1]}, {}).public_dict()))
+    assert printed == json.loads(
+        json.dumps(resolve_config({"mesosMaster": ZK_MASTER[1], "insecureApi": "true"}, {}).public_dict())
+    )
     assert printed["webUiPort"] == 31100 and printed["frameworkName"] == "elasticsearch"
     assert list(printed) == sorted(printed)  # stable output
 
@@ -173,6 +176,7 @@ def test_config_masks_the_secret(
         str(secret_file),
         "--mesosMaster",
         "zk://super:zkPa55@zk1:2181/mesos",
+        "--insecureApi",
     )
     assert code == 0
     printed = json.loads(out)
@@ -201,6 +205,7 @@ def test_env_values_are_honoured_and_flags_win(capsys: pytest.CaptureFixture[str
         "ES_MESOS_USE_IP_ADDRESS": "true",
         "ES_MESOS_ELASTICSEARCH_NODES": "5",
         "ES_MESOS_ZOOKEEPER_MESOS_URL": "zk://zk1:2181/mesos",
+        "ES_MESOS_INSECURE_API": "true",
     }
     code, out, _ = run_main(capsys, "config", env=env)
     printed = json.loads(out)
@@ -218,6 +223,7 @@ def test_main_without_env_reads_the_process_environment(
 ) -> None:
     monkeypatch.setenv("ES_MESOS_WEB_UI_PORT", "8181")
     monkeypatch.setenv("ES_MESOS_MESOS_MASTER", ZK_MASTER[1])
+    monkeypatch.setenv("ES_MESOS_INSECURE_API", "true")
     assert main(["config"]) == 0
     assert json.loads(capsys.readouterr().out)["webUiPort"] == 8181
     # an explicit env replaces the process environment entirely
@@ -467,7 +473,9 @@ def test_an_unresolvable_master_is_refused_as_a_subprocess() -> None:
 def test_config_accepts_a_resolvable_http_master_with_durable_state(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, err = run_main(capsys, "config", "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri())
+    code, out, err = run_main(
+        capsys, "config", "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri(), "--insecureApi"
+    )
     assert code == 0, err
     assert json.loads(out)["mesosMaster"] == "http://127.0.0.1:5050"
     assert list(tmp_path.iterdir()) == []  # config writes nothing
@@ -512,7 +520,9 @@ def test_ctrl_c_before_the_driver_runs_stops_the_scheduler_cleanly(
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         caplog.set_level(logging.INFO)
-        code, _, err = run_main(capsys, "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri())
+        code, _, err = run_main(
+            capsys, "--mesosMaster", "127.0.0.1", "--frameworkStateUrl", tmp_path.as_uri(), "--insecureApi"
+        )
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C escaped es-framework as a traceback")
     finally:
@@ -834,6 +844,7 @@ def _file_flags(tmp_path: Path) -> dict[str, str]:
         "mesosMaster": "127.0.0.1:5050",
         "frameworkStateUrl": f"file://{tmp_path}",
         "externalVolumeDriver": "rexray",
+        "insecureApi": "true",
     }
 
 

@@ -36,19 +36,20 @@ from es_framework import __version__
 from es_framework.api.agents import clear_agent_failures
 from es_framework.api.configuration import BODY, put_configuration
 from es_framework.api.core import ApiCore, ApiError
+from es_framework.api.lists import agents_page, cluster_answer, endpoints_page, rollouts_page, volumes_page
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
 from es_framework.api.openapi import GONE_CONFIRMATION, openapi_document
 from es_framework.api.pages import page
 from es_framework.api.proxy import PASSED, NoNodeError, ProxyAnswer, check_passed, forward, pick_node_http
 from es_framework.api.rollouts import force_reason, rollout_command, start_restart
+from es_framework.api.token_log import TokenFailureLog
 from es_framework.api.views import node_json, task_json, to_json
 
 logger = logging.getLogger(__name__)
 
 #: Request bodies are a few bytes of JSON; anything this large is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
-RUNNING = "TASK_RUNNING"
 _JSON = "application/json"
 _MUTATING = ("PUT", "POST", "DELETE")
 
@@ -96,6 +97,11 @@ class _RefusedError(Exception):
         self.response = error_response(status, message, headers)
 
 
+def _client(request: Request) -> str:
+    """The client's address as the server saw it (not X-Forwarded-For, which the client writes)."""
+    return str(request.environ.get("REMOTE_ADDR") or "unknown address")
+
+
 def _node_id(text: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]*", text):
         raise _RefusedError(400, f"{text[:40]!r} is not a node id: node ids are positive integers")
@@ -127,6 +133,7 @@ class ApiApp:
             raise ValueError("the API token must not be empty (give none to leave the API open)")
         self._core = core
         self._token = token.encode("utf-8") if token is not None else None
+        self._token_log = TokenFailureLog(logger)
         self._proxy_timeout = proxy_timeout
         self._session = session or requests.Session()
         self._turns = itertools.count()
@@ -165,9 +172,9 @@ class ApiApp:
             (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
             (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
             (re.compile(r"/v1/cluster/restart"), {"POST": lambda r: self._respond(r, start_restart(self._core))}),
-            (re.compile(r"/v1/rollouts"), {"GET": lambda request: json_response(200, self._core.rollouts())}),
+            (re.compile(r"/v1/rollouts"), {"GET": lambda request: self._listed(request, rollouts_page)}),
             (re.compile(r"/v1/rollouts/([^/]+)/([^/]+)"), {"POST": self._rollout_command}),
-            (re.compile(r"/v1/agents"), {"GET": lambda request: json_response(200, self._core.agents())}),
+            (re.compile(r"/v1/agents"), {"GET": lambda request: self._listed(request, agents_page)}),
             (re.compile(r"/v1/agents/([^/]+)/failures"), {"DELETE": self._clear_agent}),
             (re.compile(r"/v1/volumes"), {"GET": self._volumes}),
             (re.compile(r"/v1/profiles"), {"GET": self._profiles}),
@@ -216,7 +223,8 @@ class ApiApp:
                     self._check_token(request)
                 return handler(request)
             except _RefusedError as refused:
-                if method in _MUTATING:
+                # A refused token was logged already, rate-limited (a scanner must not flood the log).
+                if method in _MUTATING and refused.response.status != 401:
                     logger.info("%s %s refused: %s", method, path, refused)
                 return refused.response
             except ApiError as refused:
@@ -231,6 +239,7 @@ class ApiApp:
             return
         given = request.header("Authorization")
         if given is None:
+            self._token_log.refused(_client(request), request.method, request.path, "no Authorization header")
             raise _RefusedError(
                 401,
                 "this request needs the header 'Authorization: Bearer <token>'",
@@ -239,6 +248,9 @@ class ApiApp:
         scheme, _, credentials = given.strip().partition(" ")
         # Compare in constant time so the token cannot be guessed byte by byte from timings.
         if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
+            # What was wrong, never what was given: it may be the token mistyped, or another system's secret.
+            reason = "wrong bearer token" if scheme.lower() == "bearer" else "not a Bearer Authorization header"
+            self._token_log.refused(_client(request), request.method, request.path, reason)
             raise _RefusedError(
                 401,
                 "wrong bearer token",
@@ -305,7 +317,11 @@ class ApiApp:
         return Response(200, self._openapi)
 
     def _cluster(self, request: Request) -> Response:
-        return json_response(200, self._core.cluster())
+        return json_response(200, cluster_answer(self._core))
+
+    def _listed(self, request: Request, answer: Callable[[ApiCore, str, Any], tuple[Any, Any]]) -> Response:
+        # One page of a list that grows with the cluster (es_framework/api/lists.py).
+        return json_response(200, *answer(self._core, request.query, _RefusedError))
 
     def _get_desired(self, request: Request) -> Response:
         return json_response(200, {"value": self._core.cluster().desired_nodes})
@@ -334,14 +350,7 @@ class ApiApp:
         return json_response(200, {"value": value})
 
     def _endpoints(self, request: Request) -> Response:
-        running = [n for n in self._core.nodes() if n.state == RUNNING]
-        return json_response(
-            200,
-            {
-                "http": [n.http_address for n in running if n.http_address],
-                "transport": [n.transport_address for n in running if n.transport_address],
-            },
-        )
+        return self._listed(request, endpoints_page)
 
     def _tasks(self, request: Request) -> Response:
         nodes, headers = page(request.query, self._core.nodes(), _RefusedError)
@@ -355,7 +364,7 @@ class ApiApp:
         return json_response(200, node_json(node))
 
     def _volumes(self, request: Request) -> Response:
-        return json_response(200, self._core.volumes().to_json())
+        return self._listed(request, volumes_page)
 
     def _profiles(self, request: Request) -> Response:
         return json_response(200, list(self._core.profiles()))
@@ -369,7 +378,8 @@ class ApiApp:
         return json_response(*answer)
 
     def _rollout_command(self, request: Request) -> Response:
-        return self._respond(request, rollout_command(self._core, request.params[0], request.params[1], _RefusedError))
+        params, body = request.params, self._body(request)
+        return self._respond(request, rollout_command(self._core, params[0], params[1], _RefusedError, body))
 
     def _restart(self, request: Request) -> Response:
         force = force_reason(self._body(request), _RefusedError)

@@ -410,6 +410,7 @@ class ApiCore(Protocol):
         """Create a rollout restarting every kept node (409 while another rollout is under way)."""
         ...
 
-    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
-        """Pause, resume or abort the current rollout (404 for another id, 409 when finished)."""
+    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
+        """Pause, resume, abort or force (``reason``: why) the current rollout (404 for another id,
+        409 when finished)."""
         ...

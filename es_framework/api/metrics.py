@@ -14,15 +14,18 @@ that one also carries the process, platform and garbage-collector collectors (wh
 never exposed) and is shared by the whole interpreter, so two API apps in one process (the tests
 build many) would register colliding names.
 
-Label sets are bounded: ``state`` by Mesos' task states, ``reason`` by the offer rules' names plus
-``malformed`` and ``store_unavailable``. ``node_id`` on ``es_mesos_drain_shards_left`` is the
-exception: it has one series per node being drained, and the disruption planner drains at most
-``--maxUnavailable`` nodes at a time (one by default).
+Label sets are bounded, whatever the number of nodes or agents: ``state`` by Mesos' task states,
+``reason`` by the offer rules' names plus ``malformed``, ``store_unavailable`` and ``maintenance``.
+``node_id`` on ``es_mesos_drain_shards_left`` would grow with the cluster (a scale-down from 10,000
+to 5,000 nodes has 5,000 leaving nodes with a known count once asked), so it keeps at most
+:data:`DRAIN_SERIES` series, the nodes with the most shards left (ties: the lower node id), and one
+``node_id="other"`` series with the shards left on all the rest: ``sum(es_mesos_drain_shards_left)``
+stays the whole count, and the exposition stays a few kilobytes at any cluster size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,6 +36,20 @@ from es_framework.api.core import Metrics
 #: What ``generate_latest`` writes (the format Prometheus scrapes when it negotiates nothing else).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 _PREFIX = "es_mesos_"
+#: The most ``es_mesos_drain_shards_left`` series with a node id (then one ``node_id="other"``).
+DRAIN_SERIES = 20
+OTHER_NODES = "other"
+
+
+def drain_series(shards_left: Mapping[int, int]) -> list[tuple[str, int]]:
+    """The ``(node_id label, shards)`` samples of ``es_mesos_drain_shards_left``: the
+    :data:`DRAIN_SERIES` nodes with most shards left, by node id as a number (2 before 10), then
+    ``other`` with the sum of the rest when there is a rest."""
+    ranked = sorted(shards_left.items(), key=lambda item: (-item[1], item[0]))
+    shown = [(str(node), shards) for node, shards in sorted(ranked[:DRAIN_SERIES])]
+    if len(ranked) > DRAIN_SERIES:
+        shown.append((OTHER_NODES, sum(shards for _, shards in ranked[DRAIN_SERIES:])))
+    return shown
 
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
@@ -82,8 +99,7 @@ class SnapshotCollector(Collector):
             GaugeMetricFamily(
                 _PREFIX + "drain_shards_left", "Shards still on a node being drained.", labels=["node_id"]
             ),
-            # Sorted by node id as a number (2 before 10), then written as the label's text.
-            ((str(node), shards) for node, shards in sorted(m.drain_shards_left.items())),
+            drain_series(m.drain_shards_left),
         )
 
 

@@ -16,6 +16,7 @@ from es_framework.api.openapi_configuration import CONFIGURATION_SCHEMAS, config
 from es_framework.api.openapi_operator import CLUSTER_OPERATOR_PROPERTIES, OPERATOR_SCHEMAS, proxy_paths
 from es_framework.api.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
+from es_framework.api.pages import CLUSTER_LIST_CAP, paged_operation
 from es_framework.core.operations import MAX_NODES
 
 #: The phrase ``POST /v1/nodes/{id}/gone`` requires, with the node id filled in.
@@ -125,6 +126,7 @@ _SCHEMAS: dict[str, Any] = {
             "health",
             "security_warning",
             "drain",
+            "drain_total",
             "declines",
             "events",
             "mode",
@@ -155,9 +157,12 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "what to know about the mode (local mode: whether the nodes run the demo node, which "
                 "is not Elasticsearch); null on a Mesos cluster",
             },
+            "drain_total": {"type": "integer", "minimum": 0, "description": "leaving nodes in all"},
             "drain": {
                 "type": "array",
-                "description": "leaving nodes (scale-down), drained one at a time by the disruption planner",
+                "maxItems": CLUSTER_LIST_CAP,
+                "description": "leaving nodes (scale-down), drained one at a time by the disruption planner; the first "
+                f"{CLUSTER_LIST_CAP} (drain_total counts them all)",
                 "items": {
                     "type": "object",
                     "required": ["node_id", "shards_left", "status", "reason", "predicate"],
@@ -202,6 +207,7 @@ _SCHEMAS: dict[str, Any] = {
             },
             "events": {
                 "type": "array",
+                "maxItems": CLUSTER_LIST_CAP,
                 "description": "newest first",
                 "items": {
                     "type": "object",
@@ -328,38 +334,20 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                 ),
             },
             "/v1/cluster/endpoints": {
-                "get": {
-                    "summary": "Addresses of running nodes",
-                    "responses": {"200": _json(_ref("Endpoints"), "HTTP and transport addresses")},
-                }
+                "get": paged_operation(
+                    "Addresses of running nodes (all by default; ?offset=&limit= pages the running nodes by node id)",
+                    _json(_ref("Endpoints"), "HTTP and transport addresses of the running nodes of the page"),
+                    "how many nodes are running",
+                    _error,
+                )
             },
             "/v1/tasks": {
-                "get": {
-                    "summary": "One entry per node, ordered by node id; ?offset=&limit= for one page",
-                    "parameters": [
-                        {
-                            "name": "offset",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            **_json({"type": "array", "items": _ref("Task")}, "the nodes (the page asked for)"),
-                            "headers": {
-                                "X-Total-Count": {"description": "how many nodes in all", "schema": {"type": "integer"}}
-                            },
-                        },
-                        "400": _error("a bad offset or limit"),
-                    },
-                }
+                "get": paged_operation(
+                    "One entry per node, ordered by node id; ?offset=&limit= for one page",
+                    _json({"type": "array", "items": _ref("Task")}, "the nodes (the page asked for)"),
+                    "how many nodes in all",
+                    _error,
+                )
             },
             "/v1/nodes/{node_id}": {
                 "get": {
@@ -394,10 +382,12 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
             **rollout_paths(mutating, _error),
             **configuration_paths(mutating, _error),
             "/v1/volumes": {
-                "get": {
-                    "summary": "The external volumes of every node id ever used",
-                    "responses": {"200": _json(_ref("VolumeInventory"), "the volume inventory and its counts")},
-                }
+                "get": paged_operation(
+                    "The external volumes of every node id ever used; ?offset=&limit= pages the volumes",
+                    _json(_ref("VolumeInventory"), "the volume inventory (the page asked for) and its whole counts"),
+                    "how many volumes in all",
+                    _error,
+                )
             },
             "/v1/profiles": {
                 "get": {

@@ -9,6 +9,7 @@ from typing import Any
 
 from es_framework.api.agents import AGENT_ID_PATTERN
 from es_framework.api.openapi_storage import NULLABLE_STRING, ref
+from es_framework.api.pages import CLUSTER_LIST_CAP, paged_operation
 
 _TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
 
@@ -84,8 +85,11 @@ CLUSTER_AGENT_PROPERTIES: dict[str, Any] = {
     "blocked_agents": {
         "type": "array",
         "items": ref("BlockedAgent"),
-        "description": "agents that failed an agent check and get no node now, by agent id",
+        "maxItems": CLUSTER_LIST_CAP,
+        "description": f"agents that failed an agent check and get no node now, by agent id; the first "
+        f"{CLUSTER_LIST_CAP} (blocked_agents_total counts them all, GET /v1/agents lists them)",
     },
+    "blocked_agents_total": {"type": "integer", "minimum": 0, "description": "blocked agents in all"},
     "start_blocked": {
         **NULLABLE_STRING,
         "description": "why no missing node can start: every agent that offered failed an agent check (each "
@@ -100,15 +104,16 @@ def agent_paths(
     """The agents' paths; ``mutating`` adds the token's answers, ``error`` makes an error answer."""
     return {
         "/v1/agents": {
-            "get": {
-                "summary": "Agents that offered since the scheduler started, and their agent-check blocks",
-                "responses": {
-                    "200": {
-                        "description": "the agents, by agent id",
-                        "content": {"application/json": {"schema": {"type": "array", "items": ref("Agent")}}},
-                    }
+            "get": paged_operation(
+                "Agents that offered since the scheduler started, and their agent-check blocks; ?offset=&limit= "
+                "for one page",
+                {
+                    "description": "the agents, by agent id (the page asked for)",
+                    "content": {"application/json": {"schema": {"type": "array", "items": ref("Agent")}}},
                 },
-            }
+                "how many agents in all",
+                error,
+            )
         },
         "/v1/agents/{agent_id}/failures": {
             "delete": mutating(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from es_framework.api.openapi_storage import NULLABLE_STRING, ref
+from es_framework.api.pages import paged_operation
 from es_framework.api.rollouts import ROLLOUT_ID_PATTERN, VERBS
 
 _TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
@@ -93,15 +94,13 @@ def rollout_paths(
 
     return {
         "/v1/rollouts": {
-            "get": {
-                "summary": "The rollout under way (each step, what blocks the next, progress) and the last finished",
-                "responses": {
-                    "200": {
-                        "description": "the rollouts",
-                        "content": {"application/json": {"schema": ref("Rollouts")}},
-                    }
-                },
-            }
+            "get": paged_operation(
+                "The rollout under way (each step, what blocks the next, progress) and the last finished; "
+                "?offset=&limit= pages the current rollout's steps and order (done and total stay the whole's)",
+                {"description": "the rollouts", "content": {"application/json": {"schema": ref("Rollouts")}}},
+                "how many steps the current rollout has (0 without one)",
+                error,
+            )
         },
         "/v1/cluster/restart": {
             "post": mutating(
@@ -118,7 +117,22 @@ def rollout_paths(
         "/v1/rollouts/{rollout_id}/{command}": {
             "post": mutating(
                 {
-                    "summary": "Pause, resume or abort the rollout (a step under way goes on to its end)",
+                    "summary": "Pause, resume or abort the rollout (a step under way goes on to its end), or force "
+                    'its next step past the health predicates once (body {"force": "<why>"}, logged)',
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["force"],
+                                    "additionalProperties": False,
+                                    "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
+                                    "description": "force only: why the next step may start while it is not safe",
+                                }
+                            }
+                        },
+                    },
                     "parameters": [
                         {
                             "name": "rollout_id",
@@ -135,7 +149,7 @@ def rollout_paths(
                     ],
                     "responses": {
                         **answer("200", "done; the rollout as it is now"),
-                        "400": error("not a rollout id"),
+                        "400": error("not a rollout id, or force without a reason"),
                         "404": error("no such rollout under way, or no such command"),
                         "409": error("the rollout is finished or aborted"),
                         "503": error("the scheduler cannot act now"),

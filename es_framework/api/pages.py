@@ -1,15 +1,21 @@
-"""One page of a list the API answers (``GET /v1/tasks``): ``?offset=N&limit=M``.
+"""One page of a list the API answers: ``?offset=N&limit=M``, the same for every list whose length
+grows with the cluster (``/v1/tasks``, ``/v1/agents``, ``/v1/volumes``, ``/v1/cluster/endpoints``,
+the current rollout's steps in ``/v1/rollouts``; :mod:`es_framework.api.lists`).
 
 Without either parameter the whole list comes back, as before (clients of the older framework read
-``/v1/tasks`` as one JSON array); the array stays the answer either way, and ``X-Total-Count`` says
+``/v1/tasks`` as one JSON array); the answer keeps its shape either way, and ``X-Total-Count`` says
 how long the whole list is, so a client with 10,000 nodes can walk it in pages of at most
-:data:`MAX_LIMIT`. A bad value is a 400 naming the parameter, never a guess.
+:data:`MAX_LIMIT`. An offset past the end is an empty page with the same total (the client's end
+of the walk), not an error. A bad value is a 400 naming the parameter, never a guess.
+
+The lists inside ``GET /v1/cluster`` (one object, polled by the web UI) are not paged but capped at
+:data:`CLUSTER_LIST_CAP` entries, with the whole count beside them (:func:`capped`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 T = TypeVar("T")
@@ -17,24 +23,82 @@ T = TypeVar("T")
 #: The largest page one request may ask for.
 MAX_LIMIT = 1000
 TOTAL_HEADER = "X-Total-Count"
+#: The most entries of one list ``GET /v1/cluster`` shows (the rest are counted, and listed by the
+#: paged endpoints: ``/v1/agents`` for blocked agents, ``/v1/tasks`` for the nodes).
+CLUSTER_LIST_CAP = 100
+
+Headers = tuple[tuple[str, str], ...]
 
 
-def page(
-    query: str, items: Sequence[T], refuse: Callable[[int, str], Exception]
-) -> tuple[Sequence[T], tuple[tuple[str, str], ...]]:
+def page(query: str, items: Sequence[T], refuse: Callable[[int, str], Exception]) -> tuple[Sequence[T], Headers]:
     """``items[offset:offset + limit]`` as ``query`` asks, and the headers to send with it."""
+    return window(items, *bounds(query, refuse))
+
+
+def window(items: Sequence[T], offset: int, limit: int | None) -> tuple[Sequence[T], Headers]:
+    """``items[offset:offset + limit]`` (to the end when ``limit`` is None) and the total's header,
+    for a list whose ``query`` was checked with :func:`bounds` before the list was built."""
+    end = len(items) if limit is None else offset + limit
+    return items[offset:end], total_header(len(items))
+
+
+def total_header(total: int) -> Headers:
+    return ((TOTAL_HEADER, str(total)),)
+
+
+def bounds(query: str, refuse: Callable[[int, str], Exception]) -> tuple[int, int | None]:
+    """The ``offset`` (0 when not given) and ``limit`` (None when not given: to the end) of ``query``."""
     params = parse_qs(query, keep_blank_values=True)
 
-    def number(name: str, default: int, low: int, high: int | None) -> int:
+    def number(name: str, low: int, high: int | None) -> int | None:
         values = params.get(name)
         if values is None:
-            return default
+            return None
         text = values[-1].strip()
         if len(values) > 1 or not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
             bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
             raise refuse(400, f"{name} must be one whole number {bound}, not {', '.join(values)!r}"[:300])
         return int(text)
 
-    offset = number("offset", 0, 0, None)
-    limit = number("limit", len(items), 1, MAX_LIMIT) if "limit" in params else len(items)
-    return items[offset : offset + limit], ((TOTAL_HEADER, str(len(items))),)
+    return number("offset", 0, None) or 0, number("limit", 1, MAX_LIMIT)
+
+
+def capped(items: Sequence[T], cap: int = CLUSTER_LIST_CAP) -> tuple[Sequence[T], int]:
+    """The first ``cap`` of ``items`` and how many there are in all."""
+    return items[:cap], len(items)
+
+
+# --- the OpenAPI document's side: one definition of the parameters and the header -------------------
+
+#: The query parameters of every paged list (the same bounds :func:`bounds` enforces).
+PAGE_PARAMETERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "offset",
+        "in": "query",
+        "required": False,
+        "description": "entries to skip (past the end: an empty page)",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": f"at most this many entries (without it: all from offset on); at most {MAX_LIMIT}",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    },
+)
+
+
+def paged_operation(
+    summary: str, answer: dict[str, Any], total: str, error: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """A paged GET: ``answer`` (the 200) gets the ``X-Total-Count`` header (``total`` says of what),
+    and a bad offset or limit is a 400 (``error`` builds that answer)."""
+    return {
+        "summary": summary,
+        "parameters": list(PAGE_PARAMETERS),
+        "responses": {
+            "200": {**answer, "headers": {TOTAL_HEADER: {"description": total, "schema": {"type": "integer"}}}},
+            "400": error("a bad offset or limit"),
+        },
+    }

@@ -1,4 +1,4 @@
-"""``GET /v1/rollouts``, ``POST /v1/cluster/restart`` and ``POST /v1/rollouts/{id}/pause|resume|abort``:
+"""``GET /v1/rollouts``, ``POST /v1/cluster/restart`` and ``POST /v1/rollouts/{id}/pause|resume|abort|force``:
 the rollout under way (each step's state, what blocks the next one, progress, elapsed) and the last
 few finished ones, as snapshots built from :class:`es_framework.core.rollouts.Rollout`. Routed by
 :class:`es_framework.api.app.ApiApp`, which checks the token of every POST."""
@@ -17,7 +17,7 @@ logger = logging.getLogger("es_framework.api.app")
 
 #: Rollout ids are ``<reason>-<milliseconds>`` (:func:`es_framework.core.rollouts.plan_rollout`).
 ROLLOUT_ID_PATTERN = r"^[a-z]{1,20}-[0-9]{1,20}$"
-VERBS = ("pause", "resume", "abort")
+VERBS = ("pause", "resume", "abort", "force")
 
 
 def start_restart(core: ApiCore) -> tuple[int, Any]:
@@ -32,16 +32,25 @@ def start_restart(core: ApiCore) -> tuple[int, Any]:
 
 
 def rollout_command(
-    core: ApiCore, rollout_id: str, verb: str, refuse: Callable[[int, str], Exception]
+    core: ApiCore, rollout_id: str, verb: str, refuse: Callable[[int, str], Exception], body: bytes = b""
 ) -> tuple[int, Any]:
-    """``POST /v1/rollouts/{id}/{verb}`` (pause, resume, abort); ``refuse`` builds the app's error for
-    what is no rollout id or verb."""
+    """``POST /v1/rollouts/{id}/{verb}`` (pause, resume, abort, force); ``refuse`` builds the app's error
+    for what is no rollout id or verb. ``force`` takes ``{"force": "<why>"}``: the next step may start
+    although the cluster's health predicates fail, once (issue 12: a cluster that cannot get green
+    without the rollout itself); never automatic, and logged at WARNING with the reason."""
     if not re.fullmatch(ROLLOUT_ID_PATTERN, rollout_id):
         raise refuse(400, f"{rollout_id[:60]!r} is not a rollout id")
     if verb not in VERBS:
         raise refuse(404, f"no rollout command {verb[:20]!r}; known: {', '.join(VERBS)}")
+    reason = ""
+    if verb == "force":
+        given = force_reason(body, refuse)
+        if given is None:
+            raise refuse(400, f"force needs the body {FORCE_BODY}: why the next step may start while it is not safe")
+        reason = given
+        logger.warning("rollout %s: the next step is forced past the health predicates: %s", rollout_id, reason)
     try:
-        view = core.rollout_command(rollout_id, verb)
+        view = core.rollout_command(rollout_id, verb, reason)
     except ApiError as refused:
         logger.warning("rollout %s %s refused (%d): %s", rollout_id, verb, refused.status, refused.message)
         return refused.status, {"error": refused.message}

@@ -11,7 +11,7 @@ import threading
 import time
 
 from es_framework.app.scheduler_api import start_api
-from es_framework.app.startup import RefusedError, check_state_startable
+from es_framework.app.startup import RefusedError, api_host, check_state_startable
 from es_framework.app.store import EngineStore, open_store
 from es_framework.config import Config
 from es_framework.core.engine import Engine
@@ -61,7 +61,7 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
         # the subscription go when the lock is lost and takes the lock back itself
         # (es_framework/shell/subscription.py).
         shell = SchedulerShell(config, engine, lock=store, hooks=hooks)
-        api = start_api(config, shell)
+        api = start_api(config, shell, host=api_host(config))
         try:
             shell.run(should_stop)
         finally:

@@ -266,8 +266,8 @@ class SchedulerCore:
         rollout = self._run(lambda: self.engine.start_rollout(RolloutReason.RESTART))
         return rollout_view(rollout, time.time())
 
-    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
-        rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb))
+    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
+        rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb, reason))
         return rollout_view(rollout, time.time())
 
     def replace_node(self, node_id: int, *, force: str | None = None) -> str:

@@ -12,7 +12,12 @@ the environment or I/O:
   by the URL grammar (``http://notaurl:5050``), and a name that does not resolve would only show as
   pymesos retrying a connection for ever. A ZooKeeper master's hosts are not resolved here: one
   unresolvable member of an ensemble must not stop a scheduler that the others can serve;
-- no end-to-end test hook variable is set unless hooks are armed (``es_framework.dev.scheduler``).
+- no end-to-end test hook variable is set unless hooks are armed (``es_framework.dev.scheduler``);
+- for a command that serves the REST API (the scheduler, and ``config`` which answers for it): the
+  API has a token (``--apiTokenFile``), or the operator chose an open one (``--insecureApi true``).
+  Secure by default: an open API lets anyone who reaches its port scale the cluster, declare nodes
+  gone and read the indices through the proxy. Local mode is exempt: a development tool whose API
+  listens on the loopback interface only (:func:`api_host`).
 
 Once the scheduler leads and has read the stored state, :func:`check_state_startable` checks the
 flags against it (the target Elasticsearch version against the versions the nodes run).
@@ -35,6 +40,23 @@ from es_framework.core.version_change import distribution_changed, start_refusal
 Resolver = Callable[..., Any]
 
 NO_MASTER = "no Mesos master: give --mesosMaster or --zookeeperMesosUrl"
+
+NO_API_TOKEN = (
+    "the REST API has no token: anyone who reaches --webUiPort could scale the cluster, declare nodes gone and "
+    "read the indices through /v1/es/. Make a token file, e.g. 'head -c 32 /dev/urandom | base64 > token; "
+    "chmod 600 token', and give --apiTokenFile token (clients send 'Authorization: Bearer <its text>'); or, only "
+    "where the network keeps strangers away from the port, opt out with --insecureApi true"
+)
+
+#: Where the API listens: every interface, except in local mode (a development tool) the loopback one.
+ANY_HOST = "0.0.0.0"
+LOOPBACK_HOST = "127.0.0.1"
+
+
+def api_host(config: Config) -> str:
+    """The address the REST API binds: local mode's API has no token by default (:func:`check_startable`
+    lets it start without), so it listens on the loopback interface only; elsewhere on every one."""
+    return LOOPBACK_HOST if config.local_mode else ANY_HOST
 
 
 class RefusedError(Exception):
@@ -62,10 +84,16 @@ def master_resolution_problem(master: MesosMaster, resolve: Resolver = socket.ge
 
 
 def check_startable(
-    config: Config, *, test_hook_vars: Sequence[str] = (), resolve: Resolver = socket.getaddrinfo
+    config: Config,
+    *,
+    test_hook_vars: Sequence[str] = (),
+    resolve: Resolver = socket.getaddrinfo,
+    serves_api: bool = False,
 ) -> None:
     """Raise :class:`RefusedError` if the scheduler would refuse to start with ``config``;
-    ``test_hook_vars`` are the end-to-end test hook variables set while no hook is armed."""
+    ``test_hook_vars`` are the end-to-end test hook variables set while no hook is armed;
+    ``serves_api``: the command serves the REST API (the scheduler, and ``config`` which answers
+    for it; not ``teardown``), so it needs a token or ``--insecureApi true`` outside local mode."""
     if test_hook_vars:
         raise RefusedError(
             f"{', '.join(sorted(test_hook_vars))} set: test hooks are for the end-to-end tests only and es-framework "
@@ -88,6 +116,9 @@ def check_startable(
         raise RefusedError(problems[0])
     if problems:  # every problem at once, as for invalid flags
         raise RefusedError("cannot start:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    # Last, once the scheduler could otherwise start: the one refusal the operator may answer with an opt-out.
+    if serves_api and config.api_token is None and not config.insecure_api:
+        raise RefusedError(NO_API_TOKEN)
 
 
 def check_state_startable(config: Config, state: ClusterState) -> None:

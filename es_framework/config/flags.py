@@ -287,6 +287,15 @@ FLAGS: tuple[FlagSpec, ...] = (
         secret=True,
     ),
     FlagSpec(
+        "insecureApi",
+        "insecure_api",
+        "false",
+        parse_bool,
+        "Serve the API without --apiTokenFile (a warning says so): outside local mode the scheduler refuses to "
+        "start with neither. Only where the network itself keeps strangers away from --webUiPort.",
+        "BOOL",
+    ),
+    FlagSpec(
         "externalVolumeDriver",
         "external_volume_driver",
         "",

@@ -98,6 +98,9 @@ class Config:
     #: ``--elasticsearchVersion``; see :attr:`target_version` for the version the nodes are checked against.
     elasticsearch_version: EsVersion | None = None
     api_token: Secret | None = None
+    #: ``--insecureApi``: the operator chose an API without a token (outside local mode, the scheduler
+    #: refuses to start with neither; :func:`es_framework.app.startup.check_startable`).
+    insecure_api: bool = False
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
     #: Placement (see :mod:`es_framework.config.constraints`): the operator's constraints, the

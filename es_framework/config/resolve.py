@@ -188,6 +188,8 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
         )
     if driver is not None and "elasticsearchDisk" in explicit:
         warnings.append("--elasticsearchDisk is ignored with --externalVolumeDriver: the volume driver manages storage")
+    if values.get("insecureApi") is True and values.get("apiTokenFile") is not None:
+        warnings.append("--insecureApi true is ignored: --apiTokenFile is given, so the API needs its token")
     nofile = values.get("elasticsearchNofile")
     if isinstance(nofile, int) and nofile < ES_REQUIRED_NOFILE:
         warnings.append(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from es_framework.config import Config
-from es_framework.core import operations
+from es_framework.core import operations, rollouts
 from es_framework.core.disruption import Decision, Settings, plan_disruption, request, settle
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation
@@ -105,8 +105,16 @@ class OperatorCommands:
             raise operations.OperatorError(503, "the scheduler cannot change anything now (state store unavailable)")
 
     def set_desired_nodes(self, count: int, *, copies_needed: int | None) -> tuple[str, list[Call]]:
+        """Scale; a rollout under way skips its pending steps of the ids scaled away (they are drained
+        and stopped, never restarted: :func:`es_framework.core.rollouts.drop_leaving`), or it would
+        wait for ever on steps the planner never starts."""
         self.require_action()
-        return self._operate(operations.set_desired_nodes(self.state, count, copies_needed=copies_needed))
+        outcome = operations.set_desired_nodes(self.state, count, copies_needed=copies_needed)
+        rollout = outcome.state.rollout
+        if rollout is not None:
+            dropped = rollouts.drop_leaving(rollout, outcome.state.desired_nodes, self._clock())
+            outcome = replace(outcome, state=replace(outcome.state, rollout=dropped))
+        return self._operate(outcome)
 
     def restart_node(self, node_id: int) -> tuple[str, list[Call]]:
         """Restart at once, past the planner (the operator forced it); a restart of the node still

@@ -344,7 +344,8 @@ class RolloutCommands:
         return rollout, []
 
     def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> tuple[Rollout, list[Call]]:
-        """``pause``, ``resume`` or ``abort`` the current rollout ``rollout_id``."""
+        """``pause``, ``resume``, ``abort`` or ``force`` (the next step past the cluster's health
+        predicates, once; ``reason`` says why) the current rollout ``rollout_id``."""
         self.require_action()
         state, now = self.state, self._clock()
         rollout = state.rollout
@@ -356,6 +357,8 @@ class RolloutCommands:
             changed, actions = rollouts.resume(rollout, now)
         elif verb == "abort":
             changed, actions = rollouts.abort(rollout, reason or "aborted by the operator", now)
+        elif verb == "force":
+            changed, actions = rollouts.grant_force(rollout, reason)
         else:
             raise operations.OperatorError(400, f"unknown rollout command {verb!r}")
         new = replace(state, rollout_restore=with_restore(state.rollout_restore, actions))

@@ -204,6 +204,8 @@ class FakeCore(FakeConfiguration):
         #: The rollout under way (``POST /v1/cluster/restart``) and the finished ones' summaries.
         self.rollout: Rollout | None = None
         self.rollout_history: list[Mapping[str, Any]] = []
+        #: The planner's (node, kind, predicate, message) holds (:mod:`es_framework.dev.fake_rollouts`).
+        self.rollout_blocked: tuple[tuple[int, str, str, str], ...] = ()
 
     def cluster(self) -> ClusterOverview:
         with self._lock:
@@ -342,7 +344,7 @@ class FakeCore(FakeConfiguration):
 
     def rollouts(self) -> RolloutsView:
         with self._lock:
-            current = rollout_view(self.rollout, EPOCH) if self.rollout is not None else None
+            current = rollout_view(self.rollout, EPOCH, self.rollout_blocked) if self.rollout else None
             return RolloutsView(current, tuple(finished_view(h) for h in reversed(self.rollout_history)))
 
     def start_restart(self) -> RolloutView:
@@ -359,7 +361,7 @@ class FakeCore(FakeConfiguration):
             self.calls.append(Call("start_restart", 0))
             return rollout_view(self.rollout, EPOCH)
 
-    def rollout_command(self, rollout_id: str, verb: str) -> RolloutView:
+    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
         with self._lock:
             rollout = self.rollout
             if rollout is None or rollout.id != rollout_id:
@@ -369,6 +371,8 @@ class FakeCore(FakeConfiguration):
                     changed, _ = rollouts.pause(rollout, "paused by the operator")
                 elif verb == "resume":
                     changed, _ = rollouts.resume(rollout, EPOCH)
+                elif verb == "force":
+                    changed, _ = rollouts.grant_force(rollout, reason)
                 else:
                     changed, _ = rollouts.abort(rollout, "aborted by the operator", EPOCH)
             except OperatorError as refused:

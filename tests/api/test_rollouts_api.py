@@ -33,6 +33,18 @@ def test_cluster_restart_creates_a_rollout_and_the_commands_follow_it() -> None:
     assert listed["current"] is None and listed["finished"][0]["state"] == "aborted"
 
 
+def test_force_takes_a_reason_and_reaches_the_core() -> None:
+    app = ApiApp(FakeCore(), token="t0ken")
+    rollout_id = call(app, "POST", "/v1/cluster/restart", token="t0ken").json()["id"]
+    path = f"/v1/rollouts/{rollout_id}/force"
+    assert call(app, "POST", path, body={"force": "green needs it"}).status == 401
+    for bad in (None, {"force": " "}, {"reason": "x"}):
+        answer = call(app, "POST", path, token="t0ken", body=bad)
+        assert answer.status == 400 and '{"force": "<why>"}' in answer.json()["error"], bad
+    forced = call(app, "POST", path, token="t0ken", body={"force": "green needs it"})
+    assert forced.status == 200 and forced.json()["id"] == rollout_id
+
+
 def test_a_node_restart_is_queued() -> None:
     answer = call(ApiApp(FakeCore()), "POST", "/v1/nodes/2/restart")
     assert answer.status == 202 and "queued" in answer.json()["message"]

@@ -72,6 +72,7 @@ NEW_FLAGS = [
     "elasticsearchPasswordFile",
     "elasticsearchCertificatesUrl",
     "apiTokenFile",
+    "insecureApi",
     "externalVolumeAttribute",
     "volumeProfile",
     "volumeProfileFile",
@@ -128,6 +129,7 @@ EXPECTED_ENV = {
     "elasticsearchPasswordFile": "ES_MESOS_ELASTICSEARCH_PASSWORD_FILE",
     "elasticsearchCertificatesUrl": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_URL",
     "apiTokenFile": "ES_MESOS_API_TOKEN_FILE",
+    "insecureApi": "ES_MESOS_INSECURE_API",
     "externalVolumeAttribute": "ES_MESOS_EXTERNAL_VOLUME_ATTRIBUTE",
     "volumeProfile": "ES_MESOS_VOLUME_PROFILE",
     "volumeProfileFile": "ES_MESOS_VOLUME_PROFILE_FILE",
@@ -247,6 +249,7 @@ ENV_CASES: dict[str, EnvCase] = {
         {"elasticsearchPasswordFile": write_secret},
     ),
     "apiTokenFile": (write_secret, lambda c: c.api_token.reveal() if c.api_token else None, SECRET_TEXT, {}),
+    "insecureApi": ("true", lambda c: c.insecure_api, True, {}),
     "externalVolumeAttribute": (
         "rexray:true",
         lambda c: str(c.external_volume_attribute),

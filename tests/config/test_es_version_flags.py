@@ -112,7 +112,7 @@ def test_a_refused_password_file_stops_es_framework_with_exit_2(
 
 
 #: A ZooKeeper master is not resolved at start, so ``config`` can accept a configuration offline.
-MASTER = ("--mesosMaster", "zk://127.0.0.1:2181/mesos")
+MASTER = ("--mesosMaster", "zk://127.0.0.1:2181/mesos", "--insecureApi", "true")
 
 
 def _config(tmp_path: Path, settings: str, *flags: str) -> list[str]:

@@ -6,6 +6,8 @@ stuck step; the operator's restart is queued in the ledger; and the state round 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from es_framework.core.disruption import Kind
@@ -112,6 +114,37 @@ def test_a_second_rollout_is_refused_while_one_runs_and_pause_resume_abort() -> 
     # The node was never stopped: it leaves the ledger and counts as available again.
     assert started not in engine.state.disruptions
     assert state_from_json(store.document, FW).rollout is None
+
+
+def test_force_lets_one_step_start_on_a_yellow_cluster_and_needs_a_reason() -> None:
+    engine, store, _, _ = cluster(3)
+    rollout, _ = engine.start_rollout(RolloutReason.RESTART)
+    yellow = dataclasses.replace(seen(1, 2, 3), status="yellow")
+    round_, _ = engine.plan_disruptions(yellow)
+    assert round_.decision.start is None
+    assert any(b.predicate == "cluster_green" for b in round_.decision.blocked), round_.decision.blocked
+    with pytest.raises(OperatorError) as refused:
+        engine.rollout_command(rollout.id, "force", "  ")
+    assert refused.value.status == 400 and current(engine).force is None
+    engine.rollout_command(rollout.id, "force", "the setting that makes it green needs this restart")
+    assert state_from_json(store.document, FW).rollout.force is not None  # type: ignore[union-attr]
+    round_, _ = engine.plan_disruptions(yellow)
+    assert round_.decision.start is not None and round_.decision.start.kind is Kind.ROLLOUT
+
+
+def test_a_scale_down_during_a_rollout_skips_the_leaving_nodes_pending_steps() -> None:
+    engine, store, _, _ = cluster(5, elasticsearchMasterNodes="3")
+    rollout, _ = engine.start_rollout(RolloutReason.RESTART)
+    assert sorted(rollout.steps) == [1, 2, 3, 4, 5]
+    engine.set_desired_nodes(3, copies_needed=1)
+    steps = current(engine).steps
+    assert (steps[4].state, steps[5].state) == (StepState.SKIPPED, StepState.SKIPPED)
+    assert steps[4].reason == "scaled away" and steps[1].state is StepState.PENDING
+    stored = state_from_json(store.document, FW).rollout
+    assert stored is not None and stored.steps[5].state is StepState.SKIPPED
+    # Nodes 4 and 5 are drained and stopped by the scale-down; the rollout goes on with 1..3 only.
+    round_, _ = engine.plan_disruptions(seen(1, 2, 3, 4, 5))
+    assert round_.decision.start is not None and round_.decision.start.kind is not Kind.ROLLOUT
 
 
 def test_a_stuck_step_pauses_the_rollout_and_nothing_moves_on() -> None:

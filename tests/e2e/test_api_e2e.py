@@ -41,8 +41,13 @@ def test_api_scale_up_persists_and_restart_replace_keep_ids(
     wait_for("the API", lambda: api_up(scheduler), scheduler)
     health = get(scheduler, "/health")
     assert health["registered"] is True
-    listed = get(scheduler, "/v1/tasks")
-    assert sorted(t["node_id"] for t in listed) == [1, 2, 3]
+    # The API shows the engine's state as of its last finished event: the master may see the tasks
+    # run before the engine thread is through the offer cycle that launched them.
+    listed = wait_for(
+        "the API to list nodes 1, 2, 3",
+        lambda: (t := get(scheduler, "/v1/tasks")) and sorted(x["node_id"] for x in t) == [1, 2, 3] and t,
+        scheduler,
+    )
     assert {t["volumes"]["data"] for t in listed} == {f"{FW}1data", f"{FW}2data", f"{FW}3data"}
     assert get(scheduler, "/v1/cluster")["security_warning"]
 
@@ -78,8 +83,12 @@ def test_api_scale_up_persists_and_restart_replace_keep_ids(
         timeout=40,
     )
     assert restarted[2]["agent_id"] == tasks[2]["agent_id"] and restarted[2]["name"] == f"{FW}2"
-    history = get(scheduler, "/v1/nodes/2")["history"]
-    assert history and history[-1]["state"] == "TASK_RUNNING"
+    # The API shows the engine's state once it is through the update the master already shows.
+    wait_for(
+        "node 2's history to end in TASK_RUNNING",
+        lambda: (h := get(scheduler, "/v1/nodes/2")["history"]) and h[-1]["state"] == "TASK_RUNNING",
+        scheduler,
+    )
 
     # Replace: same id, any agent. Queued for the planner like the restart (which never admits it
     # here); forced, it goes at once, and the queued request is dropped with it.

@@ -84,6 +84,9 @@ class Scheduler:
             "4000",
             "--webUiPort",
             str(free_port()),
+            # Outside local mode es-framework refuses to start without an API token: a test that
+            # sends no token opts out (one that gives --apiTokenFile in ``extra`` sends it).
+            *(() if "--apiTokenFile" in extra else ("--insecureApi", "true")),
             *extra,
         ]
         self.log_dir = log_dir

@@ -180,17 +180,24 @@ def test_the_scheduler_image_runs_es_framework_as_a_non_root_user(
 
 
 def test_the_marathon_app_command_works_in_the_scheduler_image(
-    docker_engine: DockerEngine, scheduler_image: str
+    docker_engine: DockerEngine, scheduler_image: str, tmp_path: Path
 ) -> None:
-    # As Mesos' Docker containerizer runs a Marathon cmd: the ENTRYPOINT replaced by /bin/sh -c.
+    # As Mesos' Docker containerizer runs a Marathon cmd: the ENTRYPOINT replaced by /bin/sh -c, and
+    # the app's volumes (the agent's API token file) mounted as the app says.
     app = json.loads(MARATHON_APP.read_text(encoding="utf-8"))
     env = [arg for name, value in {"PORT0": "31555", **app["env"]}.items() for arg in ("--env", f"{name}={value}")]
+    token = tmp_path / "api-token"
+    token.write_text("dGhlLWFwaS10b2tlbg==\n", encoding="utf-8")
+    token.chmod(0o644)  # the image's user (10001) reads it; on an agent: owned by 10001, mode 400
+    mounts = [arg for volume in app["container"]["volumes"] for arg in ("-v", f"{token}:{volume['containerPath']}:ro")]
     result = docker_engine.docker(
-        "run", "--rm", *env, "--entrypoint", "/bin/sh", scheduler_image, "-c", f"{app['cmd']} {shlex.quote('config')}"
+        "run", "--rm", *env, *mounts, "--entrypoint", "/bin/sh", scheduler_image, "-c",
+        f"{app['cmd']} {shlex.quote('config')}",
     )  # fmt: skip
     config = json.loads(result.stdout)
     assert config["webUiPort"] == 31555
     assert config["externalVolumeDriver"] == "rexray"
+    assert config["apiTokenFile"] == "****"
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -24,15 +24,19 @@ def app() -> dict[str, Any]:
     return document
 
 
-def run_app_command(app: dict[str, Any], port0: int, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_app_command(
+    app: dict[str, Any], port0: int, *extra: str, env_over: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The app's ``cmd`` plus ``extra`` under ``/bin/sh -c``, with Marathon's environment and
-    ``es-framework`` from this interpreter's environment on PATH."""
+    ``es-framework`` from this interpreter's environment on PATH; ``env_over`` replaces some of the
+    app's variables (the token file's path: the agent's file is not on this machine)."""
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "PORT0": str(port0),
         "PORTS": str(port0),
         "HOST": "agent1.example.test",
         **app.get("env", {}),
+        **(env_over or {}),
     }
     command = " ".join([app["cmd"], *map(shlex.quote, extra)])
     return subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True, text=True, timeout=60, check=False)
@@ -63,9 +67,25 @@ def test_the_command_is_a_shell_command_because_only_a_shell_expands_port0(app: 
     assert '--webUiPort "$PORT0"' in app["cmd"]
 
 
-def test_the_command_is_valid_and_uses_port0_and_the_app_environment(app: dict[str, Any]) -> None:
-    result = run_app_command(app, 31999, "config")
+def test_the_api_token_file_is_mounted_read_only_from_the_agent(app: dict[str, Any]) -> None:
+    # Secure by default: the scheduler refuses to start without a token (or --insecureApi true).
+    path = app["env"]["ES_MESOS_API_TOKEN_FILE"]
+    assert "--insecureApi" not in app["cmd"] and "ES_MESOS_INSECURE_API" not in app["env"]
+    assert {"containerPath": path, "hostPath": path, "mode": "RO"} in app["container"]["volumes"]
+
+
+def test_the_command_is_refused_without_the_token_file(app: dict[str, Any], tmp_path: Path) -> None:
+    result = run_app_command(app, 31999, "config", env_over={"ES_MESOS_API_TOKEN_FILE": str(tmp_path / "absent")})
+    assert result.returncode == 2
+    assert "--apiTokenFile" in result.stderr and "does not exist" in result.stderr
+
+
+def test_the_command_is_valid_and_uses_port0_and_the_app_environment(app: dict[str, Any], tmp_path: Path) -> None:
+    token = tmp_path / "api-token"
+    token.write_text("s3cr3t-t0ken", encoding="utf-8")
+    result = run_app_command(app, 31999, "config", env_over={"ES_MESOS_API_TOKEN_FILE": str(token)})
     assert result.returncode == 0, result.stderr
+    assert "s3cr3t-t0ken" not in result.stdout + result.stderr
     config = json.loads(result.stdout)
     assert config["webUiPort"] == 31999
     assert config["mesosMaster"].startswith("zk://")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -135,6 +136,10 @@ class World:
         self._tmp = None if spec.workdir else tempfile.TemporaryDirectory(prefix="es-chaos-")
         self.workdir = spec.workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # The schedulers run as in production, so with an API token; the faults' API calls send it.
+        self.api_token = secrets.token_urlsafe(32)
+        self.api_token_file = self.workdir / "api-token"
+        self.api_token_file.write_text(self.api_token, encoding="utf-8")
         self.cluster = f"chaos-{uuid.uuid4().hex[:8]}"
         self.zookeeper = ZooKeeperServer(self.workdir / "zookeeper")
         # Fake executors report their node healthy with TASK_RUNNING, as the node executor does once its
@@ -189,6 +194,8 @@ class World:
             str(self.spec.session_timeout_ms),
             "--webUiPort",
             str(port),
+            "--apiTokenFile",
+            str(self.api_token_file),
         ]
         return SchedulerProcess(name, args, port, self.workdir)
 
@@ -223,7 +230,13 @@ class World:
         if leader is None:
             return 0, "no leader"
         try:
-            answer = requests.request(method, f"http://127.0.0.1:{leader.api_port}{path}", json=body, timeout=10)
+            answer = requests.request(
+                method,
+                f"http://127.0.0.1:{leader.api_port}{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {self.api_token}"},
+                timeout=10,
+            )
         except requests.RequestException as problem:
             return 0, str(problem)
         try:
