@@ -14,7 +14,7 @@ from es_framework.api.core import MODES
 from es_framework.api.openapi_agents import AGENT_SCHEMAS, CLUSTER_AGENT_PROPERTIES, agent_paths
 from es_framework.api.openapi_configuration import CONFIGURATION_SCHEMAS, configuration_paths
 from es_framework.api.openapi_operator import CLUSTER_OPERATOR_PROPERTIES, OPERATOR_SCHEMAS, proxy_paths
-from es_framework.api.openapi_rollouts import ROLLOUT_SCHEMAS, rollout_paths
+from es_framework.api.openapi_rollouts import FORCE_BODY, ROLLOUT_SCHEMAS, rollout_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 from es_framework.api.pages import CLUSTER_LIST_CAP, paged_operation
 from es_framework.core.operations import MAX_NODES
@@ -288,19 +288,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
         return {"post": mutating(operation)}
 
     # The optional body of the restart and replace commands: the operator's reason to go past the planner.
-    force_body = {
-        "required": False,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["force"],
-                    "additionalProperties": False,
-                    "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
-                }
-            }
-        },
-    }
+    force_body = FORCE_BODY
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {

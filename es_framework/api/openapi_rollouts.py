@@ -9,11 +9,27 @@ from typing import Any
 
 from es_framework.api.openapi_storage import NULLABLE_STRING, ref
 from es_framework.api.pages import paged_operation
-from es_framework.api.rollouts import ROLLOUT_ID_PATTERN, VERBS
+from es_framework.api.rollouts import MAX_FORCE_REASON, ROLLOUT_ID_PATTERN, VERBS
 
 _TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
 _NULLABLE_TIME = {**_TIME, "nullable": True}
 _STEP_STATES = ["pending", "draining", "restarting", "waiting-healthy", "done", "failed", "skipped"]
+
+#: The optional body of the commands that may go past the disruption planner (``force`` of a rollout,
+#: and a node's restart and replace): the operator's reason.
+FORCE_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["force"],
+                "additionalProperties": False,
+                "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": MAX_FORCE_REASON}},
+            }
+        }
+    },
+}
 
 ROLLOUT_SCHEMAS: dict[str, Any] = {
     "RolloutStep": {
@@ -120,18 +136,8 @@ def rollout_paths(
                     "summary": "Pause, resume or abort the rollout (a step under way goes on to its end), or force "
                     'its next step past the health predicates once (body {"force": "<why>"}, logged)',
                     "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["force"],
-                                    "additionalProperties": False,
-                                    "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": 200}},
-                                    "description": "force only: why the next step may start while it is not safe",
-                                }
-                            }
-                        },
+                        **FORCE_BODY,
+                        "description": "force only: why the next step may start while it is not safe",
                     },
                     "parameters": [
                         {

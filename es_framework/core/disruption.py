@@ -58,6 +58,7 @@ __all__ = [
     "request",
     "settle",
     "shutdown_type",
+    "started_on_their_task",
     "step_settled",
     "unavailable_nodes",
 ]
@@ -138,6 +139,23 @@ def shutdown_type(kind: Kind, external_volumes: bool, registered: str | None = N
     if kind in (Kind.REPLACE, Kind.MAINTENANCE) and not external_volumes:
         return ShutdownType.REMOVE
     return ShutdownType.RESTART
+
+
+def started_on_their_task(state: ClusterState, kinds: frozenset[Kind]) -> tuple[Disruption, ...]:
+    """Started ledger entries of ``kinds`` whose node still runs the task they started on and is not
+    being stopped yet, by node id: what the monitor still prepares before the stop."""
+    out = []
+    for node_id, entry in sorted(state.disruptions.items()):
+        record = state.nodes.get(node_id)
+        if (
+            entry.kind in kinds
+            and entry.started_at is not None
+            and record is not None
+            and record.task_id == entry.task_id
+            and record.stopping is None
+        ):
+            out.append(entry)
+    return tuple(out)
 
 
 def check_disabled(names: frozenset[str]) -> frozenset[str]:

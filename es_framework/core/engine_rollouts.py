@@ -28,7 +28,7 @@ from es_framework.config import Config
 from es_framework.config.versions import EsVersion, TargetVersion, version_in_text
 from es_framework.core import operations, rollouts
 from es_framework.core.config_record import executor_change
-from es_framework.core.disruption import Settings, request, step_settled
+from es_framework.core.disruption import Settings, request, started_on_their_task, step_settled
 from es_framework.core.disruption_ledger import Disruption, Kind
 from es_framework.core.disruption_seen import Observation, Seen
 from es_framework.core.mesos_calls import Call, Kill
@@ -100,18 +100,7 @@ def elected_last(rollout: Rollout, elected: int | None) -> Rollout:
 def preparing(state: ClusterState) -> tuple[Disruption, ...]:
     """Started restarts (rollout steps and operator restarts) whose node is not stopped yet: the
     monitor prepares them and reports them ready."""
-    out = []
-    for node_id, entry in sorted(state.disruptions.items()):
-        record = state.nodes.get(node_id)
-        if (
-            entry.kind in RESTART_KINDS
-            and entry.started_at is not None
-            and record is not None
-            and record.task_id == entry.task_id
-            and record.stopping is None
-        ):
-            out.append(entry)
-    return tuple(out)
+    return started_on_their_task(state, RESTART_KINDS)
 
 
 def summary(rollout: Rollout, now: float) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from es_framework.core import operations
-from es_framework.core.disruption import shutdown_type
+from es_framework.core.disruption import shutdown_type, started_on_their_task
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation, Seen
 from es_framework.core.engine_rollouts import uses_shutdown_api
@@ -143,18 +143,7 @@ def cancelled(state: ClusterState, windows: Mapping[str, Unavailability | None],
 def moving(state: ClusterState) -> tuple[Disruption, ...]:
     """Started moves (maintenance, the operator's replace) whose node still runs its task there and is
     not being stopped."""
-    out = []
-    for node_id, entry in sorted(state.disruptions.items()):
-        record = state.nodes.get(node_id)
-        if (
-            entry.kind in MOVE_KINDS
-            and entry.started_at is not None
-            and record is not None
-            and record.task_id == entry.task_id
-            and record.stopping is None
-        ):
-            out.append(entry)
-    return tuple(out)
+    return started_on_their_task(state, MOVE_KINDS)
 
 
 @dataclass(frozen=True)
