@@ -121,11 +121,7 @@ class OperatorCommands:
         queued for the planner is dropped with it, or it would restart the node a second time."""
         self.require_action()
         outcome = operations.restart_node(self.state, node_id, now=self._clock())
-        queued = outcome.state.disruptions.get(node_id)
-        if queued is not None and queued.started_at is None:
-            ledger = {i: d for i, d in outcome.state.disruptions.items() if i != node_id}
-            outcome = replace(outcome, state=replace(outcome.state, disruptions=MappingProxyType(ledger)))
-        return self._operate(outcome)
+        return self._operate(_without_queued(outcome, node_id))
 
     def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
         """Replace at once, past the planner (the operator forced it, or the node is not running); a
@@ -133,11 +129,7 @@ class OperatorCommands:
         does (the node is stopped now; left queued, it would be moved a second time)."""
         self.require_action()
         outcome = operations.replace_node(self.state, node_id)
-        queued = outcome.state.disruptions.get(node_id)
-        if queued is not None and queued.started_at is None:
-            ledger = {i: d for i, d in outcome.state.disruptions.items() if i != node_id}
-            outcome = replace(outcome, state=replace(outcome.state, disruptions=MappingProxyType(ledger)))
-        return self._operate(outcome)
+        return self._operate(_without_queued(outcome, node_id))
 
     def request_replace(self, node_id: int) -> tuple[str, list[Call]]:
         """Queue the operator's replace of a running ``node_id``: the planner starts it when it is
@@ -255,3 +247,13 @@ class OperatorCommands:
             for r in sorted(self.state.nodes.values(), key=lambda r: r.node_id)
             if r.stopping is not None and r.state in LIVE_STATES
         ]
+
+
+def _without_queued(outcome: operations.Outcome, node_id: int) -> operations.Outcome:
+    """``outcome`` without ``node_id``'s request still queued for the planner: a command forced past
+    the planner stops the node now, and left queued the request would stop it a second time."""
+    queued = outcome.state.disruptions.get(node_id)
+    if queued is None or queued.started_at is not None:
+        return outcome
+    ledger = {i: d for i, d in outcome.state.disruptions.items() if i != node_id}
+    return replace(outcome, state=replace(outcome.state, disruptions=MappingProxyType(ledger)))
