@@ -31,6 +31,13 @@ FORCE_BODY: dict[str, Any] = {
     },
 }
 
+_ROLLOUT_ID = {
+    "name": "rollout_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": ROLLOUT_ID_PATTERN},
+}
+
 ROLLOUT_SCHEMAS: dict[str, Any] = {
     "RolloutStep": {
         "type": "object",
@@ -133,19 +140,9 @@ def rollout_paths(
         "/v1/rollouts/{rollout_id}/{command}": {
             "post": mutating(
                 {
-                    "summary": "Pause, resume or abort the rollout (a step under way goes on to its end), or force "
-                    'its next step past the health predicates once (body {"force": "<why>"}, logged)',
-                    "requestBody": {
-                        **FORCE_BODY,
-                        "description": "force only: why the next step may start while it is not safe",
-                    },
+                    "summary": "Pause, resume or abort the rollout (a step under way goes on to its end)",
                     "parameters": [
-                        {
-                            "name": "rollout_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": ROLLOUT_ID_PATTERN},
-                        },
+                        _ROLLOUT_ID,
                         {
                             "name": "command",
                             "in": "path",
@@ -155,8 +152,25 @@ def rollout_paths(
                     ],
                     "responses": {
                         **answer("200", "done; the rollout as it is now"),
-                        "400": error("not a rollout id, or force without a reason"),
+                        "400": error("not a rollout id"),
                         "404": error("no such rollout under way, or no such command"),
+                        "409": error("the rollout is finished or aborted"),
+                        "503": error("the scheduler cannot act now"),
+                    },
+                }
+            )
+        },
+        "/v1/rollouts/{rollout_id}/force": {
+            "post": mutating(
+                {
+                    "summary": "Let the rollout's next step start once although the cluster's health predicates "
+                    "fail (never past maxUnavailable or a silent Elasticsearch); logged at WARNING with the reason",
+                    "parameters": [_ROLLOUT_ID],
+                    "requestBody": {**FORCE_BODY, "required": True, "description": "why the step may start now"},
+                    "responses": {
+                        **answer("200", "granted; the next step the planner admits uses it"),
+                        "400": error("not a rollout id, or no reason"),
+                        "404": error("no such rollout under way"),
                         "409": error("the rollout is finished or aborted"),
                         "503": error("the scheduler cannot act now"),
                     },

@@ -17,7 +17,10 @@ logger = logging.getLogger("es_framework.api.app")
 
 #: Rollout ids are ``<reason>-<milliseconds>`` (:func:`es_framework.core.rollouts.plan_rollout`).
 ROLLOUT_ID_PATTERN = r"^[a-z]{1,20}-[0-9]{1,20}$"
-VERBS = ("pause", "resume", "abort", "force")
+#: The commands without a body (``POST /v1/rollouts/{id}/{command}``); ``force`` takes one and has
+#: its own path in the OpenAPI document, so that a schema can say the body is required.
+VERBS = ("pause", "resume", "abort")
+FORCE = "force"
 
 
 def start_restart(core: ApiCore) -> tuple[int, Any]:
@@ -40,21 +43,23 @@ def rollout_command(
     without the rollout itself); never automatic, and logged at WARNING with the reason."""
     if not re.fullmatch(ROLLOUT_ID_PATTERN, rollout_id):
         raise refuse(400, f"{rollout_id[:60]!r} is not a rollout id")
-    if verb not in VERBS:
-        raise refuse(404, f"no rollout command {verb[:20]!r}; known: {', '.join(VERBS)}")
+    if verb not in (*VERBS, FORCE):
+        raise refuse(404, f"no rollout command {verb[:20]!r}; known: {', '.join((*VERBS, FORCE))}")
     reason = ""
-    if verb == "force":
+    if verb == FORCE:
         given = force_reason(body, refuse)
         if given is None:
             raise refuse(400, f"force needs the body {FORCE_BODY}: why the next step may start while it is not safe")
         reason = given
-        logger.warning("rollout %s: the next step is forced past the health predicates: %s", rollout_id, reason)
     try:
         view = core.rollout_command(rollout_id, verb, reason)
     except ApiError as refused:
         logger.warning("rollout %s %s refused (%d): %s", rollout_id, verb, refused.status, refused.message)
         return refused.status, {"error": refused.message}
-    logger.info("rollout %s: %s accepted", rollout_id, verb)
+    if verb == FORCE:
+        logger.warning("rollout %s: the next step is forced past the health predicates: %s", rollout_id, reason)
+    else:
+        logger.info("rollout %s: %s accepted", rollout_id, verb)
     return 200, view
 
 

@@ -84,7 +84,7 @@ def real_app(demo_node: tuple[int, int]) -> Iterator[ApiApp]:
         wait_for(lambda: shell.published.state.nodes[2].state.value == "TASK_UNREACHABLE")
         assert shell.published.state.nodes[1].http_address == f"127.0.0.1:{http}"
         monitor = cluster_monitor(shell.config, shell, lambda node_id: None)
-        yield ApiApp(SchedulerCore(shell.config, shell, monitor), token=TOKEN, proxy_timeout=0.5)
+        yield ApiApp(SchedulerCore(shell.config, shell, monitor), token=TOKEN, proxy_timeout=5.0)
     finally:
         stop.set()
         thread.join(10)

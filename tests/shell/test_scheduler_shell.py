@@ -55,6 +55,9 @@ class RecordingDriver:
     def killTask(self, task_id: Any) -> None:
         self.calls.append(("kill", task_id))
 
+    def sendFrameworkMessage(self, executor_id: Any, agent_id: Any, data: Any) -> None:
+        self.calls.append(("message", (executor_id, agent_id, data)))
+
     def _send(self, body: Any) -> None:
         self.calls.append(("send", body))
 
