@@ -176,3 +176,16 @@ def test_the_monitor_drains_only_while_the_engine_may_act() -> None:
     assert monitor._may_act()
     engine.may_act = False  # the lock held again, the state not read again yet
     assert shell.leading and not monitor._may_act()
+
+
+def test_the_volume_inventory_is_built_once_per_published_state() -> None:
+    engine, _, _ = make(externalVolumeDriver="rexray")
+    launched(engine, 1, 2)
+    core = scheduler_core(engine)
+    first = core.volumes()
+    assert core.volumes() is first  # the same state: the inventory is not built again
+    assert {row.node_id for row in first.rows} == {1, 2}
+    launched(engine, 3)
+    core.shell.published = replace(core.shell.published, state=engine.state)
+    after = core.volumes()
+    assert after is not first and {row.node_id for row in after.rows} == {1, 2, 3}
