@@ -8,7 +8,6 @@ same planner, one after the other."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,16 @@ from typing import Any
 import requests
 from elasticsearch import helpers
 
+from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
 from examples.client import connect
 from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import Scheduler, new_cluster_name, wait_for
+from tests.harness.rollout_watch import IN_PROGRESS, MasterWatcher, api_json
 
 DOCS = 600
 NODES = (1, 2, 3, 4)
 TOKEN = "rolling-restart-e2e-token"
-#: The step states in which a node is (being) taken down (``core/rollout_model.IN_PROGRESS``).
-IN_PROGRESS = {"draining", "restarting", "waiting-healthy"}
-
-
-def api_json(api: str, path: str) -> Any:
-    response = requests.get(api + path, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def post(api: str, path: str) -> requests.Response:
@@ -74,58 +67,6 @@ def green(api: str) -> bool:
         return False
 
 
-class Watcher:
-    """Polls ``GET /v1/tasks`` and ``GET /v1/rollouts`` every 0.2 s: how many of the nodes were not
-    running (or absent), how many rollout steps were in progress, every task id each node had (with
-    when it was first seen) — and the document count every 0.5 s, which must always be exact."""
-
-    def __init__(self, api: str) -> None:
-        self.api = api
-        self.down: list[tuple[float, list[int]]] = []
-        self.in_progress: list[tuple[float, list[int]]] = []
-        self.task_ids: dict[int, dict[str, float]] = {i: {} for i in NODES}
-        self.counts: list[int] = []
-        self.count_errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._tasks, daemon=True), threading.Thread(target=self._count)]
-
-    def _tasks(self) -> None:
-        while not self._stop.wait(0.2):
-            now = time.time()
-            with contextlib.suppress(requests.RequestException, ValueError, KeyError):
-                seen = {int(t["node_id"]): t for t in api_json(self.api, "/v1/tasks")}
-                for node_id, task in seen.items():
-                    if node_id in self.task_ids:
-                        self.task_ids[node_id].setdefault(task["id"], now)
-                self.down.append((now, [i for i in NODES if seen.get(i, {}).get("state") != "TASK_RUNNING"]))
-            with contextlib.suppress(requests.RequestException, ValueError, KeyError, TypeError):
-                current = api_json(self.api, "/v1/rollouts")["current"]
-                steps = current["steps"] if current else []
-                self.in_progress.append((now, [s["node_id"] for s in steps if s["state"] in IN_PROGRESS]))
-
-    def _count(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                client = connect(self.api)
-                self.counts.append(int(client.count(index="books")["count"]))
-                client.close()
-            except Exception as error:  # a node stopping under the client: recorded, not fatal
-                self.count_errors.append(repr(error))
-
-    def __enter__(self) -> Watcher:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-    def progress(self) -> str:
-        return f"down (last 5): {self.down[-5:]}\nin progress (last 5): {self.in_progress[-5:]}"
-
-
 def steps_of(api: str) -> dict[int, str]:
     current = api_json(api, "/v1/rollouts")["current"]
     return {s["node_id"]: s["state"] for s in current["steps"]} if current else {}
@@ -147,12 +88,12 @@ def test_rolling_restart_restarts_each_node_once_one_at_a_time_elected_master_la
         )
         try:
             scheduler.start()
-            rolling_restart_then_operator_restart_and_replace(scheduler)
+            rolling_restart_then_operator_restart_and_replace(master, scheduler)
         finally:
             scheduler.stop()
 
 
-def rolling_restart_then_operator_restart_and_replace(scheduler: Scheduler) -> None:
+def rolling_restart_then_operator_restart_and_replace(master: DevMaster, scheduler: Scheduler) -> None:
     api = scheduler.api
 
     def wait(what: str, predicate: Any, timeout: float = 20.0) -> Any:
@@ -177,7 +118,7 @@ def rolling_restart_then_operator_restart_and_replace(scheduler: Scheduler) -> N
     # Without the token, nothing is restarted.
     assert requests.post(api + "/v1/cluster/restart", timeout=10).status_code == 401
 
-    with Watcher(api) as watcher:
+    with MasterWatcher(master, api, NODES) as watcher:
         answer = post(api, "/v1/cluster/restart")
         assert answer.status_code == 202, answer.text
         rollout = answer.json()
@@ -225,7 +166,7 @@ def rolling_restart_then_operator_restart_and_replace(scheduler: Scheduler) -> N
             if outcome is None and time.monotonic() > deadline:
                 raise AssertionError(
                     f"rollout {rollout_id} not finished in 180 s: {api_json(api, '/v1/rollouts')}\n"
-                    f"{watcher.progress()}\n--- log ---\n{scheduler.log()[-8000:]}"
+                    f"down (last 5): {watcher.down[-5:]}\n--- log ---\n{scheduler.log()[-8000:]}"
                 )
             time.sleep(0.5)
         wait("green again", lambda: green(api), timeout=60)
@@ -243,7 +184,7 @@ def rolling_restart_then_operator_restart_and_replace(scheduler: Scheduler) -> N
         )
     # Never two nodes down at once, never two steps in progress.
     assert watcher.down and max(len(d) for _, d in watcher.down) == 1, [d for d in watcher.down if len(d) > 1]
-    assert max(len(p) for _, p in watcher.in_progress) == 1, [p for p in watcher.in_progress if len(p) > 1]
+    assert watcher.most_away() == 1, [a for a in watcher.away if len(set(a[1]) | set(a[2])) > 1]
     # The elected master was restarted last.
     new_task_seen = {i: watcher.task_ids[i][after[i]["id"]] for i in NODES}
     assert max(new_task_seen, key=lambda i: new_task_seen[i]) == elected_id, (new_task_seen, elected)
@@ -262,7 +203,7 @@ def rolling_restart_then_operator_restart_and_replace(scheduler: Scheduler) -> N
     # and done by the planner one after the other (the replace first): never two nodes away. The
     # replace is prepared like a maintenance move (the volumes are external: node shutdown
     # restart, as the log says), then stopped and launched again as node 3.
-    with Watcher(api) as operator_watch:
+    with MasterWatcher(master, api, NODES) as operator_watch:
         answer = post(api, "/v1/nodes/2/restart")
         assert answer.status_code == 202 and "queued" in answer.json()["message"], answer.text
         answer = post(api, "/v1/nodes/3/replace")
