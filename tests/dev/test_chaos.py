@@ -1,7 +1,8 @@
 """The chaos runner: each pure invariant check detects a crafted violation and passes a clean history;
-the fault sequence is a function of the seed; the master's attachment ledger; and one short
-fixed-seed run against real schedulers and a real ZooKeeper ends with ``violations: 0``; the
-development master's reconciliation carries the task's health."""
+the fault sequence is a function of the seed (and the mode); the master's attachment ledger; one
+short fixed-seed run against real schedulers and a real ZooKeeper ends with ``violations: 0``, and
+so does one in ``process`` mode (real executors, demo Elasticsearch nodes, documents counted, a
+rollout crossing the faults); the development master's reconciliation carries the task's health."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from es_framework.dev.chaos import invariants as inv
 from es_framework.dev.chaos.__main__ import main, parse
 from es_framework.dev.chaos.faults import FaultKind, draw_faults
+from es_framework.dev.chaos.kinds import FAKE_ONLY
 from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend, reconciliation, status_updates
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.resource_bags import ResourceBag
@@ -135,13 +137,71 @@ def test_calls_of_the_holder_at_a_handover_and_passive_calls_are_fine() -> None:
     assert inv.acted_only_as_leader(calls, SAMPLES) == []
 
 
+# ---------------------------------------------------------------- max_unavailable, documents
+
+
+def kill(at: float, task: str) -> inv.TakenCall:
+    return inv.TakenCall(at, "KILL", 100, task)
+
+
+T4 = "elasticsearch-node2-" + "d" * 32
+BUDGET = {"max_unavailable": 1, "exempt": (), "grace_s": 2.0}
+
+
+def test_a_kill_while_another_node_has_been_down_is_a_violation() -> None:
+    # Node 2's task ended at 3.0 and nothing replaced it; at 10.0 the scheduler takes node 1 down.
+    lives = [life(T1, 1, 0.0, None), life(T3, 2, 0.0, 3.0)]
+    (found,) = inv.within_max_unavailable([kill(10.0, T1)], lives, [(0.0, 2)], **BUDGET)  # type: ignore[arg-type]
+    assert found.invariant == inv.MAX_UNAVAILABLE and found.node_ids == (1, 2) and found.task_ids == (T1,)
+    # With node 2 back at 9.0 (a relaunch) the same KILL is within the budget.
+    back = [*lives, life(T4, 2, 9.0, None)]
+    assert inv.within_max_unavailable([kill(10.0, T1)], back, [(0.0, 2)], **BUDGET) == []  # type: ignore[arg-type]
+
+
+def test_what_max_unavailable_does_not_judge() -> None:
+    lives = [life(T1, 1, 0.0, None), life(T2, 1, 5.0, None), life(T3, 2, 0.0, 9.5)]
+    calls = [
+        kill(10.0, T2),  # a second task of node 1: killing it takes no node down
+        kill(10.0, T3 + "x"),  # a task the master never ran
+        inv.TakenCall(10.0, "ACCEPT", 100),
+    ]
+    assert inv.within_max_unavailable(calls, lives, [(0.0, 2)], **BUDGET) == []  # type: ignore[arg-type]
+    one = [life(T1, 1, 0.0, None), life(T3, 2, 0.0, 9.5)]
+    # Node 2 down for 0.5 s only: its end may not have reached the scheduler yet.
+    assert inv.within_max_unavailable([kill(10.0, T1)], one, [(0.0, 2)], **BUDGET) == []  # type: ignore[arg-type]
+    down = [life(T1, 1, 0.0, None), life(T3, 2, 0.0, 3.0)]
+    forced = {**BUDGET, "exempt": (T1,)}
+    assert inv.within_max_unavailable([kill(10.0, T1)], down, [(0.0, 2)], **forced) == []  # type: ignore[arg-type]
+    # Scaled down to 1 at 5.0: node 2 is no longer wanted, so not down; a node never launched is not down either.
+    assert inv.within_max_unavailable([kill(10.0, T1)], down, [(0.0, 2), (5.0, 1)], **BUDGET) == []  # type: ignore[arg-type]
+    assert inv.within_max_unavailable([kill(10.0, T1)], one[:1], [(0.0, 2)], **BUDGET) == []  # type: ignore[arg-type]
+    two = {**BUDGET, "max_unavailable": 2}
+    assert inv.within_max_unavailable([kill(10.0, T1)], down, [(0.0, 2)], **two) == []  # type: ignore[arg-type]
+
+
+def test_a_started_rollout_neither_under_way_nor_finished_is_lost() -> None:
+    assert inv.rollout_kept(None, None, []) == []
+    assert inv.rollout_kept("restart-1", "restart-1", []) == []
+    assert inv.rollout_kept("restart-1", None, ["restart-0", "restart-1"]) == []
+    (found,) = inv.rollout_kept("restart-1", "restart-2", ["restart-0"])
+    assert found.invariant == inv.ROLLOUT_KEPT and "restart-1" in found.message
+
+
+def test_a_document_count_short_of_the_indexed_is_a_violation() -> None:
+    assert inv.documents_exact(300, 300) == []
+    (found,) = inv.documents_exact(299, 300)
+    assert found.invariant == inv.NO_DOCUMENT_LOST and "299" in found.message
+
+
 # ---------------------------------------------------------------- the seed, the arguments, the ledger
 
 
-def test_the_fault_sequence_is_a_function_of_the_seed() -> None:
+def test_the_fault_sequence_is_a_function_of_the_seed_and_the_mode() -> None:
     assert draw_faults(7, 50) == draw_faults(7, 50)
     assert draw_faults(7, 50) != draw_faults(8, 50)
     assert len({f.kind for f in draw_faults(7, 200)}) == len(FaultKind)
+    # Process mode draws every kind but the development master's maintenance and failover.
+    assert {f.kind for f in draw_faults(7, 300, "process")} == set(FaultKind) - FAKE_ONLY
 
 
 def test_bad_arguments_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,8 +211,9 @@ def test_bad_arguments_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         parse(["--seed", "1", "--faults", "3", "--nodes", "4", "--agents", "4"])
     assert "--agents 4" in capsys.readouterr().err
-    assert main(["--seed", "1", "--faults", "3", "--mode", "process"]) == 2
-    assert "not yet implemented" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(["--seed", "1", "--faults", "3", "--mode", "docker"])
+    assert "--mode" in capsys.readouterr().err
 
 
 def test_the_master_records_which_task_holds_which_volume_and_since_when() -> None:
@@ -181,10 +242,11 @@ def test_the_master_records_which_task_holds_which_volume_and_since_when() -> No
 
 
 #: Eight faults of eight kinds, the development master's STATUS_CHAOS, RESCIND_OFFERS and
-#: MALFORMED_OFFERS among them, and none of the slow ones (ZOOKEEPER_RESTART, LEADER_PAUSE,
-#: TWO_SCHEDULERS_AT_ONCE, MAINTENANCE_WINDOW and MASTER_RESTART each wait seconds for a session,
-#: a window or a reconnection): about 15 s. The long runs keep every kind.
-SMOKE_SEED, SMOKE_FAULTS = 20286840, 8
+#: MALFORMED_OFFERS among them, a ROLLOUT started before a SIGTERM of the leader and a forced
+#: restart, and none of the slow ones (ZOOKEEPER_RESTART, LEADER_PAUSE, TWO_SCHEDULERS_AT_ONCE,
+#: MAINTENANCE_WINDOW and MASTER_RESTART each wait seconds for a session, a window or a
+#: reconnection): about 15 s. The long runs keep every kind.
+SMOKE_SEED, SMOKE_FAULTS = 32554023, 8
 SLOW_KINDS = {
     FaultKind.ZOOKEEPER_RESTART,
     FaultKind.LEADER_PAUSE,
@@ -196,7 +258,7 @@ SLOW_KINDS = {
 
 def test_the_smoke_seed_draws_the_master_faults_and_no_slow_kind() -> None:
     kinds = {f.kind for f in draw_faults(SMOKE_SEED, SMOKE_FAULTS)}
-    assert {FaultKind.STATUS_CHAOS, FaultKind.RESCIND_OFFERS, FaultKind.MALFORMED_OFFERS} <= kinds
+    assert {FaultKind.STATUS_CHAOS, FaultKind.RESCIND_OFFERS, FaultKind.MALFORMED_OFFERS, FaultKind.ROLLOUT} <= kinds
     assert len(kinds) == 8 and not kinds & SLOW_KINDS
 
 
@@ -207,11 +269,36 @@ def test_a_short_fixed_seed_run_ends_without_violations(capsys: pytest.CaptureFi
     assert out.splitlines()[-1] == "violations: 0", out
     assert status == 0
     # Each master fault did something (not a no-op), and the malformed offers were checked.
-    for kind in ("STATUS_CHAOS", "RESCIND_OFFERS", "MALFORMED_OFFERS"):
+    for kind in ("STATUS_CHAOS", "RESCIND_OFFERS", "MALFORMED_OFFERS", "ROLLOUT"):
         (row,) = [line.split() for line in out.splitlines() if line.startswith(kind + " ")]
         assert row[1:3] == ["1", "0"], out
     assert "malformed_offers_declined" in out
     assert "ZooKeeper session timeout shortened to 2000 ms" in out
+    assert "max_unavailable" in out
+
+
+#: Process mode: a rollout (POST /v1/cluster/restart) started, then a node's executor SIGKILLed
+#: while it restarts the nodes one at a time; 300 documents indexed before and counted at every
+#: green checkpoint and after the run. About 20 s.
+PROCESS_SEED, PROCESS_FAULTS = 2, 2
+
+
+def test_the_process_seed_starts_a_rollout_then_kills_a_node() -> None:
+    kinds = [f.kind for f in draw_faults(PROCESS_SEED, PROCESS_FAULTS, "process")]
+    assert kinds == [FaultKind.ROLLOUT, FaultKind.KILL_TASK]
+
+
+@pytest.mark.skipif(zookeeper_problem() is not None and not in_ci(), reason=str(zookeeper_problem()))
+def test_a_short_process_mode_run_keeps_every_document(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--seed", str(PROCESS_SEED), "--faults", str(PROCESS_FAULTS), "--mode", "process"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "violations: 0", out
+    assert status == 0
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("ROLLOUT ")]
+    assert row[1:3] == ["1", "0"], out
+    (counted,) = [line.split() for line in out.splitlines() if line.startswith("no_document_lost ")]
+    assert int(counted[1]) >= 1, out  # counted on a green cluster at least after the run
+    assert "documents indexed before the faults: 300" in out
 
 
 def test_reconciliation_answers_with_the_health_of_the_latest_forwarded_update() -> None:

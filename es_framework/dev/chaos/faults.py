@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import Counter
 
+from es_framework.dev.chaos import invariants as inv
 from es_framework.dev.chaos import mesos_faults
 from es_framework.dev.chaos.kinds import (
     AGENT_AWAY_MIN_S,
@@ -45,10 +47,11 @@ def _kill_task(world: World, fault: Fault, _: CheckLost) -> Outcome:
         return Outcome("no running node to kill", skipped=True)
     node_id, task_id = nodes[fault.pick % len(nodes)]
     try:
-        world.master.fail_task(task_id, message="chaos: Elasticsearch exited with code 137")
+        world.kill_task(task_id)
     except (LookupError, ValueError) as problem:
         return Outcome(f"node {node_id} task {task_id}: not killed ({problem})", skipped=True)
-    return Outcome(f"node {node_id} task {task_id}: executor reported TASK_FAILED")
+    how = "executor process group SIGKILLed" if world.processes is not None else "executor reported TASK_FAILED"
+    return Outcome(f"node {node_id} task {task_id}: {how}")
 
 
 def _agent_lost(world: World, fault: Fault, check_lost: CheckLost) -> Outcome:
@@ -65,6 +68,7 @@ def _agent_lost(world: World, fault: Fault, check_lost: CheckLost) -> Outcome:
     gone = fault.chance[1] < 0.3 and len(world.usable_agents()) - 1 >= world.desired + 1
     nodes = ", ".join(f"node {n} task {t}" for n, t in sorted(held.items()))
     if gone:
+        world.kill_agent_processes(agent)  # a machine marked gone runs nothing any more
         world.master.gone_agent(agent)
         world.gone_agents.add(agent)
         return Outcome(f"agent {agent} ({nodes}) unreachable, then marked gone", on_lost_agent=held)
@@ -117,17 +121,24 @@ def _leader_pause(world: World, fault: Fault, _: CheckLost) -> Outcome:
     return Outcome(f"scheduler {leader.name} (leader, pid {pid}) paused {paused:.1f} s; {taken}")
 
 
+#: The fewest nodes a ``process``-mode scale-down leaves.
+PROCESS_FLOOR = 3
+
+
 def _scale(world: World, fault: Fault, _: CheckLost) -> Outcome:
     ceiling = max(1, min(len(world.usable_agents()) - 1, world.spec.nodes + 2))
     # With fake executors no Elasticsearch answers how many copies the data keeps, so a scale-down
-    # is refused (fail closed, 503): scale up while there is room, else expect that refusal.
+    # is refused (fail closed, 503): scale up while there is room, else expect that refusal. With
+    # demo nodes a scale-down drains the node first; never below 3 nodes: with 2 master-eligible
+    # nodes no node can stop without losing the master majority, so a rollout would wait for ever.
     ups = [n for n in range(world.desired + 1, ceiling + 1)]
-    downs = [n for n in range(1, world.desired)]
-    choices = ups or downs or [world.desired]
+    downs = [n for n in range(PROCESS_FLOOR if world.processes is not None else 1, world.desired)]
+    choices = ((ups + downs) if world.processes is not None else (ups or downs)) or [world.desired]
     value = choices[fault.pick % len(choices)]
     status, body = _api_retrying(world, "PUT", "/v1/cluster/elasticsearchNodes", {"value": value})
     if status == 200:
-        before, world.desired = world.desired, value
+        before = world.desired
+        world.set_desired(value)
         return Outcome(f"scaled {before} -> {value}")
     expected = value < world.desired and status == 503
     why = "as expected without Elasticsearch" if expected else "UNEXPECTEDLY"
@@ -149,12 +160,19 @@ def _operator(action: str) -> Injector:
         if not nodes:
             return Outcome(f"no running node to {action}", skipped=True)
         node_id, task_id = nodes[fault.pick % len(nodes)]
-        status, body = _api_retrying(world, "POST", f"/v1/nodes/{node_id}/{action}", _OPERATOR_BODY[action])
+        # With demo nodes, mostly queued for the disruption planner (it drains and restarts the node
+        # when the cluster is green and the budget allows, so the request crosses later faults);
+        # with fake executors always forced.
+        forced = world.processes is None or fault.chance[1] < 0.3
+        body = _OPERATOR_BODY[action] if forced else None
+        status, answer = _api_retrying(world, "POST", f"/v1/nodes/{node_id}/{action}", body)
         done = status in (200, 202)
+        how = "forced" if forced else "queued"
         return Outcome(
-            f"node {node_id} task {task_id}: {action} -> {status} {body}",
+            f"node {node_id} task {task_id}: {action} ({how}) -> {status} {answer}",
             skipped=not done,
-            ending_task=task_id if done else None,
+            ending_task=task_id if done and forced else None,
+            forced=forced,
         )
 
     return injector
@@ -215,6 +233,38 @@ def _api_retrying(world: World, method: str, path: str, body: object) -> tuple[i
         time.sleep(0.1)
 
 
+def _rollout(world: World, fault: Fault, _: CheckLost) -> Outcome:
+    """``POST /v1/cluster/restart``: a rollout restarting every node one at a time, which goes on
+    while the next faults hit (scheduler kills and pauses cross its steps). A rollout under way is
+    aborted instead: always with fake executors (no Elasticsearch answers its predicates, so it
+    never steps), with demo nodes one time in four (else it is left to go on: a no-op)."""
+    status, body = _api_retrying(world, "GET", "/v1/rollouts", None)
+    if status != 200 or not isinstance(body, dict):
+        return Outcome(f"GET /v1/rollouts -> {status} {str(body)[:200]}", skipped=True)
+    current = body.get("current")
+    finished = [str(r.get("id")) for r in body.get("finished") or [] if isinstance(r, dict)]
+    checked = Counter({inv.ROLLOUT_KEPT: 1}) if world.last_rollout is not None else Counter[str]()
+    lost = inv.rollout_kept(world.last_rollout, current.get("id") if isinstance(current, dict) else None, finished)
+    if isinstance(current, dict):
+        done = f"{current.get('done')}/{current.get('total')}"
+        progress = f"rollout {current.get('id')} ({current.get('reason')}, {done})"
+        if world.processes is not None and fault.chance[0] >= 0.25:
+            return Outcome(f"{progress} under way: left to go on", skipped=True, checks=checked, violations=lost)
+        status, answer = _api_retrying(world, "POST", f"/v1/rollouts/{current.get('id')}/abort", None)
+        return Outcome(
+            f"{progress} aborted -> {status} {str(answer)[:200]}",
+            skipped=status != 200,
+            checks=checked,
+            violations=lost,
+        )
+    status, answer = _api_retrying(world, "POST", "/v1/cluster/restart", None)
+    if status == 202 and isinstance(answer, dict):
+        world.last_rollout = str(answer.get("id"))
+        started = f"rollout {answer.get('id')} started, order {answer.get('order')}"
+        return Outcome(started, checks=checked, violations=lost)
+    return Outcome(f"rollout refused: {status} {str(answer)[:200]}", skipped=True, checks=checked, violations=lost)
+
+
 _INJECTORS: dict[FaultKind, Injector] = {
     FaultKind.KILL_TASK: _kill_task,
     FaultKind.AGENT_LOST: _agent_lost,
@@ -231,4 +281,5 @@ _INJECTORS: dict[FaultKind, Injector] = {
     FaultKind.TWO_SCHEDULERS_AT_ONCE: _two_schedulers_at_once,
     FaultKind.MAINTENANCE_WINDOW: mesos_faults.maintenance_window,
     FaultKind.MASTER_RESTART: mesos_faults.master_restart,
+    FaultKind.ROLLOUT: _rollout,
 }

@@ -18,6 +18,15 @@ scheduler's stored state, the leader-lock timeline, the calls the master took) a
    and just after it both name another holder (or none): a change between two samples is never
    blamed on the scheduler; nor is a call between two samples more than ``MAX_SAMPLE_GAP_S`` apart
    (the watcher's own ZooKeeper session was down: the lock may have changed hands unseen).
+4. ``no_document_lost`` (``process`` mode): the documents indexed before the faults are all there,
+   counted whenever the cluster is green after a fault's convergence and after the run.
+   ``max_unavailable``: every KILL the scheduler sent of a node's only live task (a rollout step, a
+   queued restart or replace, a drain, a maintenance move; not a forced command, which goes past the
+   planner by design) came while fewer than ``--maxUnavailable`` other nodes of ``1..desired`` were
+   down, a node counting as down when none of its tasks lived in the ``grace`` seconds before the
+   KILL (shorter absences are status updates still on their way to the scheduler: not judged).
+   ``rollout_kept``: the rollout the runner started last is still under way or in the scheduler's
+   history of finished rollouts, whatever scheduler kills, pauses and failovers came between.
 6. ``malformed_offers_declined``: every malformed offer the development master mixed in (with an id
    to name) was declined, none accepted; ``scheduler_alive``: no scheduler process ended that the
    runner had not signalled (a crash, e.g. over an event it could not read).
@@ -37,6 +46,9 @@ UNREACHABLE_ID_KEPT = "unreachable_id_kept"
 ACTED_ONLY_AS_LEADER = "acted_only_as_leader"
 MALFORMED_OFFERS_DECLINED = "malformed_offers_declined"
 SCHEDULER_ALIVE = "scheduler_alive"
+NO_DOCUMENT_LOST = "no_document_lost"
+MAX_UNAVAILABLE = "max_unavailable"
+ROLLOUT_KEPT = "rollout_kept"
 INVARIANTS = (
     ONE_TASK_PER_ID,
     ONE_HOLDER_PER_VOLUME,
@@ -45,6 +57,9 @@ INVARIANTS = (
     ACTED_ONLY_AS_LEADER,
     MALFORMED_OFFERS_DECLINED,
     SCHEDULER_ALIVE,
+    NO_DOCUMENT_LOST,
+    MAX_UNAVAILABLE,
+    ROLLOUT_KEPT,
 )
 
 #: Samples further apart than this (the watcher samples every 50 ms) mean the watcher could not read
@@ -108,6 +123,8 @@ class TakenCall:
     at: float
     type: str
     pid: int | None
+    #: The task a KILL names.
+    task_id: str | None = None
 
 
 def _overlap(a: TaskLife, b: TaskLife) -> bool:
@@ -298,4 +315,83 @@ def scheduler_alive(exits: Mapping[str, int | None]) -> list[Violation]:
         Violation(SCHEDULER_ALIVE, f"scheduler {name} exited by itself with status {status}")
         for name, status in sorted(exits.items())
         if status is not None
+    ]
+
+
+def _lives_at(life: TaskLife, start: float, end: float) -> bool:
+    """Whether ``life`` was live at some instant of ``[start, end]``."""
+    return life.start <= end and (life.end is None or life.end >= start)
+
+
+def desired_at(history: Sequence[tuple[float, int]], at: float) -> int:
+    """The desired node count at ``at`` from ``(since, count)`` pairs in time order."""
+    index = bisect_right(history, at, key=lambda pair: pair[0])
+    return history[max(index - 1, 0)][1]
+
+
+def within_max_unavailable(
+    calls: Iterable[TakenCall],
+    lives: Iterable[TaskLife],
+    desired: Sequence[tuple[float, int]],
+    *,
+    max_unavailable: int,
+    exempt: Iterable[str],
+    grace_s: float,
+) -> list[Violation]:
+    """``max_unavailable``: the scheduler took no node down (KILL of the node's only live task) while
+    ``max_unavailable`` other nodes were already down for ``grace_s`` or longer."""
+    lives = list(lives)
+    by_task = {life.task_id: life for life in lives}
+    by_id: dict[int, list[TaskLife]] = defaultdict(list)
+    for life in lives:
+        if life.node_id is not None:
+            by_id[life.node_id].append(life)
+    skipped = set(exempt)
+    violations = []
+    for call in calls:
+        if call.type != "KILL" or call.task_id is None or call.task_id in skipped:
+            continue
+        killed = by_task.get(call.task_id)
+        if killed is None or killed.node_id is None or not _lives_at(killed, call.at, call.at):
+            continue  # unknown, or already ended: the KILL takes nothing down
+        node_id = killed.node_id
+        if any(o is not killed and _lives_at(o, call.at, call.at) for o in by_id[node_id]):
+            continue  # a second task of the id: killing it takes no node down
+        since = call.at - grace_s
+        down = [
+            other
+            for other in range(1, desired_at(desired, call.at) + 1)
+            if other != node_id
+            and any(o.start < since for o in by_id[other])
+            and not any(_lives_at(o, since, call.at) for o in by_id[other])
+        ]
+        if len(down) + 1 > max_unavailable:
+            violations.append(
+                Violation(
+                    MAX_UNAVAILABLE,
+                    f"KILL of node {node_id} task {call.task_id} at {call.at:.3f} s while node(s) "
+                    f"{', '.join(map(str, down))} had been down for {grace_s:.0f} s (maxUnavailable {max_unavailable})",
+                    node_ids=(node_id, *down),
+                    task_ids=(call.task_id,),
+                )
+            )
+    return violations
+
+
+def documents_exact(counted: int, indexed: int) -> list[Violation]:
+    """``no_document_lost``: the count of a green cluster is exactly what was indexed."""
+    if counted == indexed:
+        return []
+    return [Violation(NO_DOCUMENT_LOST, f"{counted} documents counted on a green cluster, {indexed} indexed")]
+
+
+def rollout_kept(started: str | None, current: str | None, finished: Iterable[str]) -> list[Violation]:
+    """``rollout_kept``: the last rollout started (``None``: none yet) is ``current`` or ``finished``."""
+    if started is None or started == current or started in set(finished):
+        return []
+    return [
+        Violation(
+            ROLLOUT_KEPT,
+            f"rollout {started} is neither under way (the current one is {current}) nor among the finished",
+        )
     ]

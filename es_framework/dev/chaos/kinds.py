@@ -35,6 +35,7 @@ class FaultKind(enum.Enum):
     TWO_SCHEDULERS_AT_ONCE = "SIGKILL both schedulers, start both"
     MAINTENANCE_WINDOW = "maintenance window on a node's agent"
     MASTER_RESTART = "master failover, registry kept"
+    ROLLOUT = "start a rollout, or abort the one under way"
 
 
 #: How often each kind is drawn (weights).
@@ -54,6 +55,18 @@ WEIGHTS: dict[FaultKind, int] = {
     FaultKind.TWO_SCHEDULERS_AT_ONCE: 1,
     FaultKind.MAINTENANCE_WINDOW: 1,
     FaultKind.MASTER_RESTART: 1,
+    FaultKind.ROLLOUT: 1,
+}
+
+#: Kinds ``process`` mode leaves out: the development master's maintenance and failover act on its
+#: agents' bookkeeping only (a machine taken down or a master cut off would leave the real executor
+#: processes in a state no real agent shows), so they are fake-mode faults.
+FAKE_ONLY = frozenset({FaultKind.MAINTENANCE_WINDOW, FaultKind.MASTER_RESTART})
+#: ``process`` mode draws rollouts more often: there they step through the nodes while later faults
+#: hit them (with fake executors a rollout cannot step: no Elasticsearch answers its predicates).
+PROCESS_WEIGHTS: dict[FaultKind, int] = {
+    **{kind: weight for kind, weight in WEIGHTS.items() if kind not in FAKE_ONLY},
+    FaultKind.ROLLOUT: 3,
 }
 
 
@@ -61,6 +74,10 @@ WEIGHTS: dict[FaultKind, int] = {
 #: because a converged cluster does nothing while it waits; a fault's own waits (an agent away, a
 #: leader paused past its session, ZooKeeper down) are drawn separately.
 DELAY_S = (0.05, 0.5)
+#: In ``process`` mode the pause is longer: the disruption planner looks every few seconds and
+#: starts a rollout step or a queued restart only on a green, settled cluster, which each fault
+#: disturbs; with the fake-mode pauses no step would ever start between two faults.
+PROCESS_DELAY_S = (0.5, 5.0)
 #: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`.
 AGENT_AWAY_MIN_S = 0.5
 AGENT_AWAY_SPREAD_S = 1.5
@@ -92,6 +109,9 @@ class Outcome:
     skipped: bool = False
     #: A task the fault ends through the scheduler: convergence is timed from its end.
     ending_task: str | None = None
+    #: ``ending_task`` ends past the disruption planner (``{"force": ...}``): its KILL is exempt from
+    #: ``max_unavailable``.
+    forced: bool = False
     #: What the fault itself checked (invariant → checks) and found.
     checks: Counter[str] = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
@@ -100,16 +120,18 @@ class Outcome:
 Injector = Callable[["World", "Fault", CheckLost], "Outcome"]
 
 
-def draw_faults(seed: int, count: int) -> list[Fault]:
-    """The run's faults, from the seed alone."""
+def draw_faults(seed: int, count: int, mode: str = "fake") -> list[Fault]:
+    """The run's faults, from the seed and the mode alone."""
     rng = random.Random(seed)
-    kinds = list(WEIGHTS)
-    weights = [WEIGHTS[k] for k in kinds]
+    table = PROCESS_WEIGHTS if mode == "process" else WEIGHTS
+    delays = PROCESS_DELAY_S if mode == "process" else DELAY_S
+    kinds = list(table)
+    weights = [table[k] for k in kinds]
     return [
         Fault(
             index=i,
             kind=rng.choices(kinds, weights)[0],
-            delay_s=round(rng.uniform(*DELAY_S), 2),
+            delay_s=round(rng.uniform(*delays), 2),
             pick=rng.randrange(1 << 30),
             chance=(rng.random(), rng.random()),
         )

@@ -152,7 +152,9 @@ class CallRecorder:
             if kind == "ACCEPT" and isinstance(call, dict) and not _launches(call):
                 kind = "ACCEPT(no launch)"
             with self._guard:
-                self._calls.append(TakenCall(time.monotonic(), kind, self._stream_pid.get(stream_id or "")))
+                self._calls.append(
+                    TakenCall(time.monotonic(), kind, self._stream_pid.get(stream_id or ""), _killed(call))
+                )
 
         master.subscribe = recording_subscribe  # type: ignore[method-assign]
         master.handle_call = recording_handle_call  # type: ignore[method-assign]
@@ -160,6 +162,14 @@ class CallRecorder:
     def calls(self) -> list[TakenCall]:
         with self._guard:
             return list(self._calls)
+
+
+def _killed(call: object) -> str | None:
+    """The task a KILL names (``None`` for any other call)."""
+    if not isinstance(call, dict) or call.get("type") != "KILL":
+        return None
+    task = (call.get("kill") or {}).get("task_id") or {}
+    return str(task["value"]) if isinstance(task, dict) and "value" in task else None
 
 
 def _launches(call: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from es_framework.dev.chaos.faults import FaultKind
+from es_framework.dev.chaos.kinds import FAKE_ONLY
 from es_framework.dev.chaos.runner import RunResult
 
 
@@ -27,6 +28,12 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "convergence_s": None
         if stats is None
         else {"min": round(stats[0], 2), "median": round(stats[1], 2), "max": round(stats[2], 2)},
+        "documents": result.documents,
+        "checkpoints_not_green": result.not_green,
+        "store_unreachable_exits": result.store_unreachable_exits,
+        "scheduler_kills": result.kills,
+        "forced_kills": result.forced_kills,
+        "rollouts_at_end": dict(sorted(result.rollouts.items())),
         "elapsed_s": round(result.elapsed_s, 1),
         "stopped_after": result.stopped_after,
         "violation_details": result.details,
@@ -46,6 +53,8 @@ def table(result: RunResult) -> str:
         f"{'fault':<24} {'injected':>8} {'no-op':>6} {'mean s':>7}  what",
     ]
     for kind in FaultKind:
+        if doc["mode"] == "process" and kind in FAKE_ONLY:
+            continue  # never drawn in process mode
         count = doc["faults_by_kind"][kind.name]
         mean = f"{doc['seconds_by_kind'][kind.name] / count:.2f}" if count else "-"
         skipped = doc["skipped_by_kind"].get(kind.name, 0)
@@ -56,6 +65,21 @@ def table(result: RunResult) -> str:
     lines += ["", f"{'invariant':<24} {'checks':>8}"]
     for name, count in doc["checks"].items():
         lines.append(f"{name:<24} {count:>8}")
+    rollouts = ", ".join(f"{state} {count}" for state, count in doc["rollouts_at_end"].items()) or "none"
+    lines.append(
+        f"(KILLs by the scheduler: {doc['scheduler_kills']}, {doc['forced_kills']} of them forced by the faults; "
+        f"rollouts at the end: {rollouts})"
+    )
+    if doc["store_unreachable_exits"]:
+        lines.append(
+            f"(schedulers that exited at their start because ZooKeeper did not answer within 15 s, and were "
+            f"started again: {doc['store_unreachable_exits']})"
+        )
+    if doc["mode"] == "process":
+        lines.append(
+            f"(documents indexed before the faults: {doc['documents']}; checkpoints not counted because the "
+            f"cluster was not green in time: {doc['checkpoints_not_green']})"
+        )
     conv = doc["convergence_s"]
     lines.append("")
     lines.append(

@@ -2,9 +2,11 @@
 seed's sequence wait its delay, inject it, check the invariants and wait (bounded) for the cluster
 to converge again, timing it.
 
-The invariants on the master's ledger and on the calls (1, 2, 5) are checked over the whole
-history after every fault (the ledger records every launch and end to the instant, so nothing
-between checks escapes); invariant 3 after each convergence wait and while an agent is away.
+The invariants on the master's ledger and on the calls (1, 2, 5, ``max_unavailable``) are checked
+over the whole history after every fault (the ledger records every launch and end to the instant,
+so nothing between checks escapes); invariant 3 after each convergence wait and while an agent is
+away; in ``process`` mode the document count (4) at each convergence when the cluster is green, and
+after the run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from es_framework.dev.chaos import invariants as inv
+from es_framework.dev.chaos.documents import FINAL_GREEN_WAIT_S, GREEN_WAIT_S, Documents
 from es_framework.dev.chaos.faults import Fault, Outcome, draw_faults, inject
 from es_framework.dev.chaos.world import World, WorldSpec
 
@@ -31,6 +34,13 @@ STACK_LINES = 80
 #: How often the convergence wait looks: the master is in this process (a look costs a lock and a
 #: list), the stored state one ZooKeeper read, and that only once the master's side has converged.
 POLL_S = 0.02
+#: The scheduler's ``--maxUnavailable`` in the run (its default), and how long another node must
+#: have been down for a KILL to count against it (invariant ``max_unavailable``): shorter, and the
+#: node's end may still be a status update on its way to the scheduler.
+MAX_UNAVAILABLE = 1
+BUDGET_GRACE_S = 2.0
+#: The scheduler's last log line when ZooKeeper did not answer its start within 15 s.
+STORE_UNREACHABLE = "state store: cannot connect to ZooKeeper"
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,17 @@ class RunResult:
     elapsed_s: float = 0.0
     #: The fault after which the run stopped because the cluster did not converge (``None``: ran them all).
     stopped_after: int | None = None
+    #: ``process`` mode: documents indexed before the faults, and checkpoints not counted because
+    #: the cluster was not green within the wait.
+    documents: int = 0
+    not_green: int = 0
+    #: The scheduler's KILLs the master took, and how many of them the faults forced (past the planner).
+    kills: int = 0
+    forced_kills: int = 0
+    #: The rollouts at the end of the run: state (``completed``, ``aborted``, ``under way``) → count.
+    rollouts: Counter[str] = field(default_factory=Counter)
+    #: Schedulers that exited at their start because ZooKeeper did not answer within 15 s.
+    store_unreachable_exits: int = 0
 
     def convergence_stats(self) -> tuple[float, float, float] | None:
         if not self.convergence_s:
@@ -77,10 +98,15 @@ class RunResult:
 class ChaosRunner:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
-        self.world = World(WorldSpec(nodes=options.nodes, agents=options.agents, workdir=options.workdir))
+        self.world = World(
+            WorldSpec(nodes=options.nodes, agents=options.agents, workdir=options.workdir, mode=options.mode)
+        )
         self.result = RunResult(options, self.world.spec.session_timeout_ms)
         self._started = 0.0
         self._reported: set[inv.Violation] = set()
+        self.documents = Documents(self.world) if options.mode == "process" else None
+        #: Tasks the faults ended past the planner (forced): their KILLs are not the planner's.
+        self._forced: set[str] = set()
 
     def run(self) -> RunResult:
         self._started = time.monotonic()
@@ -93,7 +119,9 @@ class ChaosRunner:
                 self._violate(self._not_converged(START_TIMEOUT_S))
             else:
                 self._note(f"converged to {self.world.desired} node(s) in {waited:.1f} s")
-                for fault in draw_faults(self.options.seed, self.options.faults):
+                if self.documents is not None and not self._index():
+                    return self.result
+                for fault in draw_faults(self.options.seed, self.options.faults, self.options.mode):
                     if not self._one(fault):
                         self._note(
                             f"stopped after fault {fault.index + 1}: the cluster did not converge, so every "
@@ -101,7 +129,9 @@ class ChaosRunner:
                         )
                         self.result.stopped_after = fault.index + 1
                         break
+                self._final_count()
             self._check_history()
+            self._summarise_day2()
         finally:
             self.result.elapsed_s = time.monotonic() - self._started
             self.world.close()
@@ -119,6 +149,8 @@ class ChaosRunner:
             self.result.skipped_by_kind[kind] += 1
         self._note(f"fault {fault.index + 1} {kind}: {outcome.description}")
         self.result.checks.update(outcome.checks)
+        if outcome.forced and outcome.ending_task is not None:
+            self._forced.add(outcome.ending_task)
         for violation in outcome.violations:
             self._violate(violation)
         if outcome.ending_task is not None:
@@ -131,6 +163,7 @@ class ChaosRunner:
             self._violate(self._not_converged(CONVERGENCE_TIMEOUT_S))
         else:
             self.result.convergence_s.append(time.monotonic() - started)
+            self._checkpoint(GREEN_WAIT_S)
         done = time.monotonic()
         self.result.seconds_by_kind[kind] += done - injected
         self._check_history()
@@ -143,6 +176,68 @@ class ChaosRunner:
             time.monotonic() - done,
         )
         return waited is not None
+
+    def _summarise_day2(self) -> None:
+        """How many KILLs the scheduler sent, and what became of the rollouts (``GET /v1/rollouts``)."""
+        calls = self.world.calls.calls() if self.world.calls is not None else []
+        kills = [c for c in calls if c.type == "KILL"]
+        self.result.kills = len(kills)
+        self.result.forced_kills = sum(1 for c in kills if c.task_id in self._forced)
+        status, body = self.world.api("GET", "/v1/rollouts")
+        if status != 200 or not isinstance(body, dict):
+            return
+        for rollout in body.get("finished") or []:
+            self.result.rollouts[str(rollout.get("state"))] += 1
+        current = body.get("current")
+        if isinstance(current, dict):
+            self.result.rollouts["under way"] += 1
+        if self.world.last_rollout is not None:
+            self.result.checks[inv.ROLLOUT_KEPT] += 1
+            finished = [str(r.get("id")) for r in body.get("finished") or [] if isinstance(r, dict)]
+            current_id = current.get("id") if isinstance(current, dict) else None
+            for violation in inv.rollout_kept(self.world.last_rollout, current_id, finished):
+                self._violate(violation)
+
+    # ------------------------------------------------------------------ documents
+
+    def _index(self) -> bool:
+        """Index the run's documents (``process`` mode); ``False`` (a violation) when that failed."""
+        assert self.documents is not None
+        problem = self.documents.index(self.world.desired)
+        if problem is not None:
+            self._violate(inv.Violation(inv.NO_DOCUMENT_LOST, f"could not index the documents: {problem}"))
+            return False
+        self.result.documents = self.documents.indexed
+        self._note(f"indexed {self.documents.indexed} documents; the cluster is green")
+        return True
+
+    def _checkpoint(self, wait_s: float) -> bool:
+        """Count the documents once the cluster is green within ``wait_s`` (``process`` mode);
+        ``False`` when it was not green (not counted)."""
+        if self.documents is None:
+            return True
+        if not self.documents.green(wait_s):
+            self.result.not_green += 1
+            self._note(f"checkpoint: not green within {wait_s:.0f} s, documents not counted")
+            return False
+        counted = self.documents.count()
+        if counted is None:
+            self.result.not_green += 1
+            self._note("checkpoint: green, but the count did not answer")
+            return False
+        self.result.checks[inv.NO_DOCUMENT_LOST] += 1
+        for violation in inv.documents_exact(counted, self.documents.indexed):
+            self._violate(violation)
+        return True
+
+    def _final_count(self) -> None:
+        """After the run the cluster must get green and hold every document."""
+        if self.documents is None or self.result.stopped_after is not None:
+            return
+        if not self._checkpoint(FINAL_GREEN_WAIT_S):
+            self._violate(
+                inv.Violation(inv.NO_DOCUMENT_LOST, f"not green within {FINAL_GREEN_WAIT_S:.0f} s after the run")
+            )
 
     # ------------------------------------------------------------------ checks
 
@@ -205,8 +300,16 @@ class ChaosRunner:
 
     def _check_alive(self) -> None:
         """A scheduler that ended by itself (every fault that stops one starts it again at once) is a
-        crash: reported, then started again so the run goes on."""
+        crash: reported, then started again so the run goes on. Not one that failed at its start
+        because ZooKeeper did not answer for 15 s (``StateUnavailableError``, exit 1: it fails fast
+        and its supervisor starts it again, as the runner does), which a ``ZOOKEEPER_RESTART``
+        causes when ZooKeeper takes long to start again on a loaded machine: counted apart."""
         exits = {s.name: s.exit_status() for s in self.world.schedulers}
+        for scheduler in self.world.schedulers:
+            if exits[scheduler.name] == 1 and STORE_UNREACHABLE in scheduler.log_tail(5):
+                exits[scheduler.name] = None
+                self.result.store_unreachable_exits += 1
+                self._note(f"scheduler {scheduler.name} exited at its start: {STORE_UNREACHABLE} (fails fast)")
         self.result.checks[inv.SCHEDULER_ALIVE] += 1
         for violation in inv.scheduler_alive(exits):
             self._violate(violation)
@@ -223,8 +326,16 @@ class ChaosRunner:
             *inv.one_task_per_id(lives),
             *inv.one_holder_per_volume(lives),
             *inv.acted_only_as_leader(calls, samples),
+            *inv.within_max_unavailable(
+                calls,
+                lives,
+                self.world.desired_history,
+                max_unavailable=MAX_UNAVAILABLE,
+                exempt=self._forced,
+                grace_s=BUDGET_GRACE_S,
+            ),
         ]
-        for name in (inv.ONE_TASK_PER_ID, inv.ONE_HOLDER_PER_VOLUME, inv.ACTED_ONLY_AS_LEADER):
+        for name in (inv.ONE_TASK_PER_ID, inv.ONE_HOLDER_PER_VOLUME, inv.ACTED_ONLY_AS_LEADER, inv.MAX_UNAVAILABLE):
             self.result.checks[name] += 1
         for violation in found:
             if violation not in self._reported:

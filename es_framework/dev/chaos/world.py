@@ -1,5 +1,6 @@
 """The system the chaos runner breaks: a real ZooKeeper, the development master in this process (fake
-executors) and two real scheduler processes (``python -m es_framework``, the production command) on
+executors, or in ``process`` mode real executor processes running demo Elasticsearch nodes) and two
+real scheduler processes (``python -m es_framework``, the production command) on
 one state, one leading and one waiting for the lock.
 
 Everything the faults and checks need is here: starting and signalling schedulers, the leader's
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,8 @@ import requests
 
 from es_framework.dev.chaos.invariants import LiveTask, StoredNode, TaskLife
 from es_framework.dev.chaos.observe import CallRecorder, LockWatcher
-from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend
+from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend, ProcessExecutorBackend
+from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
 from es_framework.dev.devcluster.tasks import TERMINAL_STATES
 from es_framework.dev.ports import free_port
 from es_framework.dev.zookeeper import ZooKeeperServer
@@ -61,9 +64,30 @@ class WorldSpec:
     agents: int = 5
     session_timeout_ms: int = SESSION_TIMEOUT_MS
     workdir: Path | None = None
+    #: ``fake`` (in-memory executors) or ``process`` (real executors running demo Elasticsearch nodes).
+    mode: str = "fake"
 
 
-def agent_specs(count: int) -> list[AgentSpec]:
+#: What the real executors run as Elasticsearch in ``process`` mode: the demo node.
+DEMO_COMMAND = f"{sys.executable} -m es_framework.dev.demo_es"
+
+
+def agent_specs(count: int, mode: str = "fake") -> list[AgentSpec]:
+    if mode == "process":
+        # One demo node per agent, each agent on its own loopback address (127.0.0.n) with two
+        # reserved ports (HTTP and transport), mounting external volumes as a REX-Ray agent does.
+        return [
+            AgentSpec(
+                id=f"agent{i}-S0",
+                hostname=f"127.0.0.{i}",
+                ip=f"127.0.0.{i}",
+                cpus=4,
+                mem=8192,
+                ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
+                isolation=DOCKER_VOLUME_ISOLATION,
+            )
+            for i in range(1, count + 1)
+        ]
     return [
         AgentSpec(id=f"agent{i}-S0", hostname=f"agent{i}.example.com", cpus=4, mem=8192) for i in range(1, count + 1)
     ]
@@ -142,18 +166,28 @@ class World:
         self.api_token_file.write_text(self.api_token, encoding="utf-8")
         self.cluster = f"chaos-{uuid.uuid4().hex[:8]}"
         self.zookeeper = ZooKeeperServer(self.workdir / "zookeeper")
+        # In process mode the agents run the real executor, and it the demo Elasticsearch node.
+        self.processes: ProcessExecutorBackend | None = None
+        if spec.mode == "process":
+            self.processes = ProcessExecutorBackend(
+                self.workdir / "agents", extra_env={"ELASTICSEARCH_COMMAND": DEMO_COMMAND}
+            )
         # Fake executors report their node healthy with TASK_RUNNING, as the node executor does once its
         # Elasticsearch answers green or yellow: without it every killed node would be a crash loop
         # to the scheduler (5 s back-off, doubling), which no real cluster with a working
         # Elasticsearch shows and which would make the run mostly waiting.
         self.master = DevMaster(
-            agent_specs(spec.agents),
-            backend=FakeExecutorBackend(healthy=True),
+            agent_specs(spec.agents, spec.mode),
+            backend=self.processes or FakeExecutorBackend(healthy=True),
             heartbeat_interval=1.0,
             status_update_resend_interval=1.0,
         )
         self.schedulers: list[SchedulerProcess] = []
         self.desired = spec.nodes
+        #: ``(since, desired)``: every desired node count of the run, from when (``time.monotonic``).
+        self.desired_history: list[tuple[float, int]] = [(0.0, spec.nodes)]
+        #: The id of the rollout the runner started last (invariant ``rollout_kept``).
+        self.last_rollout: str | None = None
         self.gone_agents: set[str] = set()
         self.lock: LockWatcher | None = None
         self.calls: CallRecorder | None = None
@@ -288,6 +322,39 @@ class World:
         frameworks = self.master.state()["frameworks"]
         leading = self.lock is not None and self.lock.latest() is not None
         return leading and len(frameworks) == 1 and bool(frameworks[0]["connected"])
+
+    def set_desired(self, value: int) -> None:
+        self.desired = value
+        self.desired_history.append((time.monotonic(), value))
+
+    def kill_task(self, task_id: str) -> None:
+        """The node's executor dies: in ``process`` mode its process group (the executor and its
+        Elasticsearch) is SIGKILLed and the agent reports ``TASK_FAILED`` as it sees the exit; with fake
+        executors the executor reports ``TASK_FAILED``. ``LookupError`` or ``ValueError`` when the task
+        is not live."""
+        if self.processes is None:
+            self.master.fail_task(task_id, message="chaos: Elasticsearch exited with code 137")
+            return
+        pids = [e.get("pid") for e in self.processes.state() if e["task_id"] == task_id and e["exit_code"] is None]
+        if not pids or pids[0] is None:
+            raise LookupError(f"task {task_id}: no executor process runs it")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(pids[0]), signal.SIGKILL)
+        # Until the agent has seen the exit (it looks every 0.1 s), so that the fault's effect is
+        # in the master's view when the fault returns.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(t.task_id == task_id for t in self.live_tasks()):
+            time.sleep(0.02)
+
+    def kill_agent_processes(self, agent_id: str) -> None:
+        """In ``process`` mode, every executor process of the agent dies (the machine is gone for
+        good, so nothing it ran may keep running); nothing with fake executors."""
+        if self.processes is None:
+            return
+        for executor in self.processes.state():
+            if executor["agent_id"] == agent_id and executor["exit_code"] is None and executor.get("pid"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(int(executor["pid"]), signal.SIGKILL)
 
     def usable_agents(self) -> list[str]:
         return [a["id"] for a in self.master.state()["agents"] if a["status"] == "REACHABLE"]
