@@ -32,6 +32,7 @@ setup(
         "requests>=2.31,<3",
         "PyYAML>=6,<7",
         "prometheus-client>=0.22,<1",  # 0.22: CONTENT_TYPE_PLAIN_0_0_4
+        "cryptography>=43,<52",  # 43: x509.verification's client verifier; not_valid_after_utc (42)
     ],
     extras_require={
         "dev": [

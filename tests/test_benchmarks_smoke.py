@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from es_framework.dev.zookeeper import ZooKeeperServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,3 +51,23 @@ def test_quick_scheduler_benchmark_runs() -> None:
         "update.n100.changed_no_write",
         "write.n100.bytes_per_changed_update",
     }
+
+
+def test_failover_load_benchmark_runs_against_the_sessions_zookeeper(zookeeper: ZooKeeperServer) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "failover_load.py"),
+            *("--nodes", "30", "--repeats", "1", "--json", "--zookeeper", zookeeper.hosts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = {figure["key"]: figure["value"] for figure in json.loads(result.stdout)["figures"]}
+    assert {"failover.n30.total", "failover.n30.read", "failover.n30.rss", "failover.n30.cpu"} <= set(figures)
+    assert figures["failover.n30.total"] >= figures["failover.n30.read"] > 0
+    assert figures["failover.n30.rss"] > 0

@@ -51,6 +51,12 @@ logger = logging.getLogger(__name__)
 #: Request bodies are a few bytes of JSON; anything this large is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
 _JSON = "application/json"
+#: RFC 7468 names no media type; this is the common one for a PEM certificate (curl, browsers save it).
+PEM_CONTENT_TYPE = "application/x-pem-file"
+CA_ABSENT = (
+    "the cluster has no certificate authority: the scheduler creates one with --elasticsearchSecurity auto "
+    "(the default is off in this release)"
+)
 _MUTATING = ("PUT", "POST", "DELETE")
 
 
@@ -128,10 +134,13 @@ class ApiApp:
         token: str | None = None,
         proxy_timeout: float = 10.0,
         session: requests.Session | None = None,
+        ca_certificate: Callable[[], str | None] = lambda: None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("the API token must not be empty (give none to leave the API open)")
         self._core = core
+        #: The cluster CA's certificate (PEM) for GET /v1/cluster/ca.pem, None while there is none.
+        self._ca_certificate = ca_certificate
         self._token = token.encode("utf-8") if token is not None else None
         self._token_log = TokenFailureLog(logger)
         self._proxy_timeout = proxy_timeout
@@ -166,12 +175,13 @@ class ApiApp:
                 },
             ),
             (re.compile(r"/v1/cluster/endpoints"), {"GET": self._endpoints}),
+            (re.compile(r"/v1/cluster/ca\.pem"), {"GET": self._ca_pem}),
             (re.compile(r"/v1/tasks"), {"GET": self._tasks}),
             (re.compile(r"/v1/nodes/([^/]+)"), {"GET": self._node}),
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
             (re.compile(r"/v1/nodes/([^/]+)/replace"), {"POST": self._replace}),
             (re.compile(r"/v1/nodes/([^/]+)/gone"), {"POST": self._gone}),
-            (re.compile(r"/v1/cluster/restart"), {"POST": lambda r: self._respond(r, start_restart(self._core))}),
+            (re.compile(r"/v1/cluster/restart"), {"POST": self._start_restart}),
             (re.compile(r"/v1/rollouts"), {"GET": lambda request: self._listed(request, rollouts_page)}),
             (re.compile(r"/v1/rollouts/([^/]+)/([^/]+)"), {"POST": self._rollout_command}),
             (re.compile(r"/v1/agents"), {"GET": lambda request: self._listed(request, agents_page)}),
@@ -313,6 +323,13 @@ class ApiApp:
     def _metrics(self, request: Request) -> Response:
         return Response(200, render_metrics(self._core.metrics()).encode("utf-8"), METRICS_CONTENT_TYPE)
 
+    def _ca_pem(self, request: Request) -> Response:
+        # The certificate only (public): clients verify the nodes with it, so it needs no token.
+        pem = self._ca_certificate()
+        if pem is None:
+            return error_response(404, CA_ABSENT)
+        return Response(200, pem.encode("ascii"), PEM_CONTENT_TYPE)
+
     def _openapi_json(self, request: Request) -> Response:
         return Response(200, self._openapi)
 
@@ -380,6 +397,9 @@ class ApiApp:
     def _rollout_command(self, request: Request) -> Response:
         params, body = request.params, self._body(request)
         return self._respond(request, rollout_command(self._core, params[0], params[1], _RefusedError, body))
+
+    def _start_restart(self, request: Request) -> Response:
+        return json_response(*start_restart(self._core, _RefusedError, self._body(request)))
 
     def _restart(self, request: Request) -> Response:
         force = force_reason(self._body(request), _RefusedError)

@@ -44,9 +44,18 @@ class NodeEvent:
     """One step in a node's history: a state it reached, or something done to it."""
 
     time: float
-    #: The task state after the event (``TASK_RUNNING``, ``LAUNCHING``, …).
+    #: The task state after the event (``TASK_RUNNING``, ``LAUNCHING``, …); for a persisted entry,
+    #: the state it was noted with (empty when the node held no task then).
     state: str
     message: str
+    #: What a persisted entry is about (``launch``, ``failure``, ``stopped``, ``command``, ``restart``,
+    #: ``replace``, ``scale-down``, ``maintenance``, ``rollout``, ``replacement``:
+    #: :class:`es_framework.core.node_history.HistoryKind`); None for this scheduler's routine task
+    #: updates, which are not persisted.
+    kind: str | None = None
+    #: A rollout step's rollout id and what the step did (``started``, ``done``, ``failed``, …).
+    rollout: str | None = None
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,8 @@ class NodeView:
     healthy: bool | None = None
     #: Launched with a configuration that has changed since.
     outdated: bool = False
-    #: Oldest first; the core keeps a bounded number of events per node.
+    #: Oldest first: the node's persisted history (bounded per node, kept across failovers), with
+    #: this scheduler's routine task updates of the node between its entries.
     history: tuple[NodeEvent, ...] = ()
 
 
@@ -406,11 +416,15 @@ class ApiCore(Protocol):
         """The rollout under way (or paused) and the last few finished ones."""
         ...
 
-    def start_restart(self) -> RolloutView:
-        """Create a rollout restarting every kept node (409 while another rollout is under way)."""
+    def start_restart(self, disabled: frozenset[str] = frozenset()) -> RolloutView:
+        """Create a rollout restarting every kept node (409 while another rollout is under way), its
+        steps without the predicates named in ``disabled`` (400: unknown or never disabled)."""
         ...
 
-    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
-        """Pause, resume, abort or force (``reason``: why) the current rollout (404 for another id,
-        409 when finished)."""
+    def rollout_command(
+        self, rollout_id: str, verb: str, reason: str = "", disabled: frozenset[str] = frozenset()
+    ) -> RolloutView:
+        """Pause, resume, abort or force (``reason``: why) the current rollout, or set the predicates
+        disabled for its steps (``predicates``: exactly ``disabled``; 400 for a name that is unknown
+        or never disabled) (404 for another id, 409 when finished)."""
         ...

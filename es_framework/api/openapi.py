@@ -15,6 +15,7 @@ from es_framework.api.openapi_agents import AGENT_SCHEMAS, CLUSTER_AGENT_PROPERT
 from es_framework.api.openapi_configuration import CONFIGURATION_SCHEMAS, configuration_paths
 from es_framework.api.openapi_operator import CLUSTER_OPERATOR_PROPERTIES, OPERATOR_SCHEMAS, proxy_paths
 from es_framework.api.openapi_rollouts import FORCE_BODY, ROLLOUT_SCHEMAS, rollout_paths
+from es_framework.api.openapi_security import security_paths
 from es_framework.api.openapi_storage import STORAGE_SCHEMAS
 from es_framework.api.pages import CLUSTER_LIST_CAP, paged_operation
 from es_framework.core.operations import MAX_NODES
@@ -82,8 +83,19 @@ _SCHEMAS: dict[str, Any] = {
     "Task": {"type": "object", "required": list(_TASK_PROPERTIES), "properties": _TASK_PROPERTIES},
     "NodeEvent": {
         "type": "object",
-        "required": ["time", "state", "message"],
-        "properties": {"time": _TIME, "state": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["time", "state", "message", "kind", "rollout", "step"],
+        "properties": {
+            "time": _TIME,
+            "state": {"type": "string"},
+            "message": {"type": "string"},
+            "kind": {
+                **_NULLABLE_STRING,
+                "description": "a persisted entry's kind (launch, failure, stopped, command, restart, replace, "
+                "scale-down, maintenance, rollout, replacement); null for a routine task update, not persisted",
+            },
+            "rollout": {**_NULLABLE_STRING, "description": "the rollout of a rollout step"},
+            "step": {**_NULLABLE_STRING, "description": "what the rollout step did: started, done, failed, …"},
+        },
     },
     "Node": {
         "type": "object",
@@ -384,6 +396,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                 }
             },
             **proxy_paths(secured, _error),
+            **security_paths(_error),
             "/health": {
                 "get": {
                     "summary": "Scheduler liveness",

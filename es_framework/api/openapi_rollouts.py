@@ -1,5 +1,5 @@
 """The rollouts' part of the OpenAPI document (:mod:`es_framework.api.openapi`): ``GET /v1/rollouts``,
-``POST /v1/cluster/restart`` and ``POST /v1/rollouts/{rollout_id}/{command}``
+``POST /v1/cluster/restart``, ``POST /v1/rollouts/{rollout_id}/{command}``, ``…/force`` and ``…/predicates``
 (:mod:`es_framework.api.rollouts`), every field described."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Any
 
 from es_framework.api.openapi_storage import NULLABLE_STRING, ref
 from es_framework.api.pages import paged_operation
-from es_framework.api.rollouts import MAX_FORCE_REASON, ROLLOUT_ID_PATTERN, VERBS
+from es_framework.api.rollouts import MAX_FORCE_REASON, MAX_PREDICATES, PREDICATES_KEY, ROLLOUT_ID_PATTERN, VERBS
+from es_framework.core.predicates import DISABLEABLE, PREDICATES
 
 _TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC"}
 _NULLABLE_TIME = {**_TIME, "nullable": True}
@@ -27,6 +28,22 @@ FORCE_BODY: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {"force": {"type": "string", "pattern": "\\S", "maxLength": MAX_FORCE_REASON}},
             }
+        }
+    },
+}
+
+#: ``{"disable_predicates": [...]}``: the predicates disabled for a rollout's steps, each one that
+#: may be disabled (an unknown or never-disabled name is answered 400, naming it).
+_PREDICATES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [PREDICATES_KEY],
+    "additionalProperties": False,
+    "properties": {
+        PREDICATES_KEY: {
+            "type": "array",
+            "maxItems": MAX_PREDICATES,
+            "items": {"type": "string", "enum": list(DISABLEABLE)},
+            "description": "predicates to disable by name (the others are never disabled); [] disables none",
         }
     },
 }
@@ -69,6 +86,7 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
             "blocked_predicate",
             "blocked_message",
             "upgrade",
+            "disabled_predicates",
             "steps",
         ],
         "properties": {
@@ -92,6 +110,12 @@ ROLLOUT_SCHEMAS: dict[str, Any] = {
                 "properties": {"from": {"type": "string"}, "to": {"type": "string"}},
                 "description": "the Elasticsearch versions a version upgrade goes from and to (yellow is allowed "
                 "between its steps); null for any other rollout and for a finished one",
+            },
+            "disabled_predicates": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(PREDICATES)},
+                "description": "predicates the operator disabled for this rollout's steps (POST "
+                "/v1/rollouts/{rollout_id}/predicates); empty for a finished one",
             },
             "steps": {"type": "array", "items": ref("RolloutStep"), "description": "empty for a finished one"},
         },
@@ -129,8 +153,17 @@ def rollout_paths(
             "post": mutating(
                 {
                     "summary": "Restart every node one at a time (a rollout), each when the planner finds it safe",
+                    "requestBody": {
+                        "required": False,
+                        "description": "predicates to disable for this rollout's steps (logged at WARNING)",
+                        "content": {"application/json": {"schema": _PREDICATES_SCHEMA}},
+                    },
                     "responses": {
                         **answer("202", "the rollout was created; GET /v1/rollouts follows it"),
+                        "400": error(
+                            "a body that is not the object described, or a predicate that is unknown or "
+                            "never disabled (nothing was created)"
+                        ),
                         "409": error("another rollout is under way, or no node runs"),
                         "503": error("the scheduler cannot act now"),
                     },
@@ -154,6 +187,30 @@ def rollout_paths(
                         **answer("200", "done; the rollout as it is now"),
                         "400": error("not a rollout id"),
                         "404": error("no such rollout under way, or no such command"),
+                        "409": error("the rollout is finished or aborted"),
+                        "503": error("the scheduler cannot act now"),
+                    },
+                }
+            )
+        },
+        "/v1/rollouts/{rollout_id}/predicates": {
+            "post": mutating(
+                {
+                    "summary": "Disable predicates by name for the rollout's steps from now on (this list replaces "
+                    "the last; [] disables none); never elasticsearch_answered, node_running, "
+                    "skip_already_stopping or max_unavailable; logged at WARNING",
+                    "parameters": [_ROLLOUT_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _PREDICATES_SCHEMA}},
+                    },
+                    "responses": {
+                        **answer("200", "set; the rollout as it is now"),
+                        "400": error(
+                            "not a rollout id, not the body described, or a predicate that is unknown or "
+                            "never disabled (nothing was changed)"
+                        ),
+                        "404": error("no such rollout under way"),
                         "409": error("the rollout is finished or aborted"),
                         "503": error("the scheduler cannot act now"),
                     },

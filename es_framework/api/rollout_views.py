@@ -41,6 +41,8 @@ class RolloutView:
     blocked_message: str | None
     #: ``{"from": ..., "to": ...}`` for a version upgrade, else None.
     upgrade: dict[str, str] | None
+    #: Predicates the operator disabled for this rollout's steps, sorted (empty for a finished one).
+    disabled_predicates: tuple[str, ...]
     steps: tuple[RolloutStepView, ...]
 
 
@@ -70,6 +72,7 @@ def rollout_view(rollout: Rollout, now: float, blocked: tuple[tuple[int, str, st
         blocked_predicate=hold[2] if hold is not None else None,
         blocked_message=f"node {hold[0]}: {hold[3]}" if hold is not None else None,
         upgrade={"from": rollout.upgrade[0], "to": rollout.upgrade[1]} if rollout.upgrade is not None else None,
+        disabled_predicates=tuple(sorted(rollout.disabled_predicates)),
         steps=tuple(
             RolloutStepView(s.node_id, s.position, s.master_eligible, s.state.value, s.since, s.reason, s.attempts)
             for s in sorted(rollout.steps.values(), key=lambda s: s.position)
@@ -95,5 +98,6 @@ def finished_view(entry: Mapping[str, Any]) -> RolloutView:
         blocked_predicate=None,
         blocked_message=None,
         upgrade=None,
+        disabled_predicates=(),
         steps=(),
     )

@@ -18,6 +18,8 @@ from es_framework.core.engine import Engine
 from es_framework.core.node_state import ClusterState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.hooks import NO_HOOKS, Hooks
+from es_framework.shell.memory import paused_gc, settle_after_load
+from es_framework.shell.state_store import StateStore
 from strategies import strategy_for
 
 __all__ = ["RefusedError", "TornDownError", "run_scheduler", "torn_down_message"]
@@ -39,6 +41,16 @@ def torn_down_message(config: Config, state: ClusterState) -> str:
     )
 
 
+def load_engine(config: Config, store: StateStore) -> Engine:
+    """The engine over the stored state, as a new leader builds it: the collector paused meanwhile,
+    then the loaded objects kept out of its later rounds and the decoded document's pages given
+    back (es_framework/shell/memory.py says why)."""
+    with paused_gc():
+        engine = Engine(config, EngineStore(store), clock=time.time, strategy=strategy_for(config))
+    settle_after_load()
+    return engine
+
+
 def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = NO_HOOKS) -> None:
     """The scheduler process: lead, recover state, register, serve until ``should_stop``.
     ``hooks`` are for development tools (``es_framework.dev.scheduler``); production has none.
@@ -52,10 +64,16 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
             if should_stop.is_set():
                 return
         log.info("leading cluster %s", config.cluster_name)
-        engine = Engine(config, EngineStore(store), clock=time.time, strategy=strategy_for(config))
+        engine = load_engine(config, store)
         if engine.state.torn_down_at is not None:
             raise TornDownError(torn_down_message(config, engine.state))
         check_state_startable(engine.config, engine.state)  # e.g. a version downgrade: refused, nothing written
+        if engine.config.creates_ca or engine.state.certificate_authority is not None:
+            # --elasticsearchSecurity auto: the CA, created once (a stored one checked against
+            # --secretKeyFile). Imported only then: cryptography adds about 20 MB to the process.
+            from es_framework.app.security import ensure_certificate_authority  # noqa: PLC0415
+
+            ensure_certificate_authority(engine.config, engine, clock=time.time)
 
         # The shell holds a Mesos subscription only while the store's leader lock is held: it lets
         # the subscription go when the lock is lost and takes the lock back itself

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -36,10 +36,14 @@ from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_v
 from es_framework.app.cluster_mode import cluster_mode, demo_nodes, waiting_view
 from es_framework.app.configuration import change_configuration, configuration_view
 from es_framework.config import Config, redact_url
+from es_framework.core.cluster_ca import ca_certificate_pem
 from es_framework.core.describe import busy_agents
 from es_framework.core.drain import copies_needed
 from es_framework.core.engine import Engine
+from es_framework.core.engine_stats import EngineEvent
+from es_framework.core.history_notes import routine_event
 from es_framework.core.mesos_calls import Call
+from es_framework.core.node_history import NodeHistory
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError, check_gone
 from es_framework.core.rollouts import RolloutReason
@@ -74,6 +78,20 @@ def mode_note(config: Config) -> str | None:
         "local mode, a development tool: a simulated Mesos cluster on this machine (executors are local processes, "
         f"containers and volumes simulated); the nodes run {nodes}"
     )
+
+
+def node_events(history: NodeHistory, events: Iterable[EngineEvent], node_id: int) -> tuple[NodeEvent, ...]:
+    """A node's history as ``GET /v1/nodes/<id>`` shows it: its persisted entries (what a failover
+    keeps: launches, failures, commands, planner actions, rollout steps), with this scheduler's
+    routine task updates of the node (not persisted: :func:`routine_event`) in between, by time; the
+    newest :data:`NODE_HISTORY`."""
+    kept = [NodeEvent(e.at, e.state or "", e.text, e.kind.value, e.rollout, e.step) for e in history]
+    routine = [
+        NodeEvent(e.time, e.state, e.message)
+        for e in events
+        if e.node_id == node_id and e.state is not None and routine_event(e.state, e.message)
+    ]
+    return tuple(sorted([*kept, *routine], key=lambda event: event.time))[-NODE_HISTORY:]
 
 
 class SchedulerCore:
@@ -120,12 +138,8 @@ class SchedulerCore:
         record = self._state().nodes.get(node_id)
         if record is None:
             return None
-        history = tuple(
-            NodeEvent(e.time, e.state or record.state.value, e.message)
-            for e in self.shell.published.events
-            if e.node_id == node_id
-        )[-NODE_HISTORY:]
-        return self._view(record, history)
+        published = self.shell.published
+        return self._view(record, node_events(published.state.node_history.get(node_id, ()), published.events, node_id))
 
     def cluster(self) -> ClusterOverview:
         published = self.shell.published
@@ -271,12 +285,14 @@ class SchedulerCore:
         current = rollout_view(state.rollout, now, self.monitor.view.blocked) if state.rollout is not None else None
         return RolloutsView(current, tuple(finished_view(h) for h in reversed(state.rollout_history)))
 
-    def start_restart(self) -> RolloutView:
-        rollout = self._run(lambda: self.engine.start_rollout(RolloutReason.RESTART))
+    def start_restart(self, disabled: frozenset[str] = frozenset()) -> RolloutView:
+        rollout = self._run(lambda: self.engine.start_rollout(RolloutReason.RESTART, disabled=disabled))
         return rollout_view(rollout, time.time())
 
-    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
-        rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb, reason))
+    def rollout_command(
+        self, rollout_id: str, verb: str, reason: str = "", disabled: frozenset[str] = frozenset()
+    ) -> RolloutView:
+        rollout = self._run(lambda: self.engine.rollout_command(rollout_id, verb, reason, disabled))
         return rollout_view(rollout, time.time())
 
     def replace_node(self, node_id: int, *, force: str | None = None) -> str:
@@ -415,6 +431,7 @@ def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -
         SchedulerCore(config, shell, monitor),
         token=config.api_token.reveal() if config.api_token else None,
         session=proxy,
+        ca_certificate=lambda: ca_certificate_pem(shell.engine.state.certificate_authority),
     )
     try:
         server = serve(app, host, config.web_ui_port)

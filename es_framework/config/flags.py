@@ -6,6 +6,7 @@ from __future__ import annotations
 from es_framework.config.constraints import parse_attribute_requirement, parse_constraints
 from es_framework.config.flag_spec import FlagSpec
 from es_framework.config.flags_day2 import DAY2_FLAGS
+from es_framework.config.flags_security import SECURITY_FLAGS
 from es_framework.config.parsers import (
     optional,
     parse_absolute_path,
@@ -295,6 +296,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         "start with neither. Only where the network itself keeps strangers away from --webUiPort.",
         "BOOL",
     ),
+    *SECURITY_FLAGS,
     FlagSpec(
         "externalVolumeDriver",
         "external_volume_driver",

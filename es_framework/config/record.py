@@ -101,6 +101,10 @@ class Config:
     #: ``--insecureApi``: the operator chose an API without a token (outside local mode, the scheduler
     #: refuses to start with neither; :func:`es_framework.app.startup.check_startable`).
     insecure_api: bool = False
+    #: ``--elasticsearchSecurity``: ``auto`` has the scheduler create the cluster's CA
+    #: (:mod:`es_framework.config.flags_security`); ``--secretKeyFile``'s key seals what the state keeps.
+    elasticsearch_security: Literal["auto", "off"] = "off"
+    secret_key: Secret | None = None
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
     #: Placement (see :mod:`es_framework.config.constraints`): the operator's constraints, the
@@ -144,6 +148,11 @@ class Config:
     @property
     def security_enabled(self) -> bool:
         return self.elastic_password is not None and self.certificates_url is not None
+
+    @property
+    def creates_ca(self) -> bool:
+        """The scheduler keeps a CA of its own in the state (``--elasticsearchSecurity auto``)."""
+        return self.elasticsearch_security == "auto"
 
     @property
     def target_version(self) -> TargetVersion:

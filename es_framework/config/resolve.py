@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from es_framework.config.flags import FLAGS, FLAGS_BY_NAME
+from es_framework.config.flags_security import check_security_flags
 from es_framework.config.record import NODE_MEMORY_OVERHEAD_MB, Config, heap_mb_for
 from es_framework.config.suggest import did_you_mean
 from es_framework.config.urls import redact_credentials, redact_url
@@ -104,6 +105,7 @@ def check_between_flags(values: dict[str, Any], explicit: set[str], problems: li
     (:mod:`es_framework.core.config_change`) both check."""
     _cross_flag_rules(values, explicit, problems, warnings)
     _local_mode_rules(values, explicit, problems, warnings)
+    check_security_flags(values, explicit, problems, warnings)
 
 
 def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list[str], warnings: list[str]) -> None:

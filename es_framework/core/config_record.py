@@ -9,7 +9,9 @@ the new configuration, and the engine restarts the outdated ones through a ``con
 recreated when its new task launches, so ``outdated`` ends with the task that was launched with the
 earlier configuration. The record also keeps the executor the nodes were launched with (the release
 and its contract version, :func:`executor_record`): another one over the same configuration marks
-the nodes outdated too, and the engine restarts them through an ``executor`` rollout.
+the nodes outdated too, and the engine restarts them through an ``executor`` rollout. So do nodes
+under a configuration recorded without an executor (release 0.1.0's state: its executors speak
+contract 1, :func:`launched_before_executor_records`).
 """
 
 from __future__ import annotations
@@ -84,12 +86,30 @@ def executor_record() -> dict[str, Any]:
     return {"release": __version__, "contract": contract.CONTRACT_VERSION}
 
 
+#: What an executor record says of nodes launched by a release that recorded none.
+UNRECORDED = "not recorded (an earlier release: 0.1.0 speaks contract 1)"
+
+
+def launched_before_executor_records(state: ClusterState) -> bool:
+    """``state`` holds nodes under a recorded configuration that names no executor: it was written by
+    a release from before executors were recorded (release 0.1.0's documents,
+    ``tests/fixtures/v0.1.0``), so its nodes run that release's executor, contract 1
+    (:mod:`es_framework.contract`: older executors are driven, then rolled to the new one). This
+    release always records its executor with the configuration, so it never writes such a state."""
+    return state.config is not None and state.config.get("executor") is None and bool(state.nodes)
+
+
 def executor_change(before: ClusterState, after: ClusterState) -> str | None:
-    """What changed in the recorded executor from ``before`` to ``after``, or None (also when
-    ``before`` recorded none: a release before executors were recorded, what runs is unknown)."""
+    """What changed in the recorded executor from ``before`` to ``after``, or None. A ``before``
+    whose nodes were launched before executors were recorded
+    (:func:`launched_before_executor_records`) changed from :data:`UNRECORDED`."""
     old = before.config.get("executor") if before.config is not None else None
     new = after.config.get("executor") if after.config is not None else None
-    if not isinstance(old, Mapping) or not isinstance(new, Mapping) or old == new:
+    if not isinstance(new, Mapping):
+        return None
+    if old is None and launched_before_executor_records(before):
+        return f"executor {UNRECORDED} → release {new.get('release')} contract {new.get('contract')}"
+    if not isinstance(old, Mapping) or old == new:
         return None
     return (
         f"release {old.get('release')} contract {old.get('contract')} → "
@@ -106,13 +126,13 @@ def _executor_recorded(state: ClusterState, executor: Mapping[str, Any], *, now:
     if old == executor:
         return state
     config = {**stored, "executor": dict(executor)}
-    if old is None:
+    if old is None and not launched_before_executor_records(state):
         log.info("recording the executor (release %s, contract %s)", executor.get("release"), executor.get("contract"))
         return replace(state, config=config)
     log.warning(
         "the executor changed since the nodes were launched (%s -> %s): running nodes are marked outdated and "
         "restarted one at a time by a rollout",
-        old,
+        old if old is not None else UNRECORDED,
         dict(executor),
     )
     nodes = dict(state.nodes)
@@ -123,7 +143,7 @@ def _executor_recorded(state: ClusterState, executor: Mapping[str, Any], *, now:
         "at": now,
         "from": stored.get("fingerprint"),
         "to": stored.get("fingerprint"),
-        "changed": {"executor": [old, dict(executor)]},
+        "changed": {"executor": [old if old is not None else UNRECORDED, dict(executor)]},
         "outdated_nodes": sorted(nodes),
     }
     return replace(

@@ -23,7 +23,10 @@ The predicates follow ECK's upgrade predicates (elastic/cloud-on-k8s,
 ``skip_already_terminating_pods``, ``only_restart_healthy_node_if_green_or_yellow``,
 ``require_started_replica``, ``one_master_at_a_time``), named here as :data:`PREDICATES`. An
 operator may disable one by name (:func:`check_disabled`), except those in :data:`NEVER_DISABLED`;
-a rollout's one-step ``force`` disables only :data:`FORCEABLE`.
+a rollout's one-step ``force`` disables only :data:`FORCEABLE`. The names and those rules are
+:mod:`es_framework.core.predicates`; what the operator disabled for a rollout
+(``Rollout.disabled_predicates``) applies to that rollout's steps only, and is said in the decision's
+notes.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation, Seen, Unknown
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
 from es_framework.core.operations import OperatorError
+from es_framework.core.predicates import FORCEABLE, NEVER_DISABLED, PREDICATES, check_disabled
 from es_framework.core.rollouts import Rollout, candidates
 from identity.naming import node_name
 
@@ -67,19 +71,6 @@ __all__ = [
 PRIORITY = (Kind.MAINTENANCE, Kind.REPLACE, Kind.RESTART, Kind.SCALE_DOWN, Kind.ROLLOUT)
 
 
-PREDICATES = (
-    "elasticsearch_answered",
-    "node_running",
-    "skip_already_stopping",
-    "max_unavailable",
-    "one_master_at_a_time",
-    "master_quorum",
-    "cluster_green",
-    "shards_settled",
-    "started_copy_elsewhere",
-)
-NEVER_DISABLED = frozenset({"elasticsearch_answered", "node_running", "skip_already_stopping", "max_unavailable"})
-FORCEABLE = frozenset({"cluster_green", "shards_settled", "started_copy_elsewhere"})
 _NOT_STARTED = frozenset({TaskState.LAUNCHING, TaskState.STAGING, TaskState.STARTING})
 _DOING = {
     Kind.MAINTENANCE: "being drained for maintenance",
@@ -156,16 +147,6 @@ def started_on_their_task(state: ClusterState, kinds: frozenset[Kind]) -> tuple[
         ):
             out.append(entry)
     return tuple(out)
-
-
-def check_disabled(names: frozenset[str]) -> frozenset[str]:
-    """The predicates an operator asked to disable, or :class:`OperatorError` naming the bad one."""
-    for name in sorted(names):
-        if name not in PREDICATES:
-            raise OperatorError(400, f"no predicate is called {name!r}; known: {', '.join(PREDICATES)}")
-        if name in NEVER_DISABLED:
-            raise OperatorError(400, f"the predicate {name} cannot be disabled")
-    return names
 
 
 def request(
@@ -308,6 +289,13 @@ def _check(
     return None
 
 
+def _for_rollout_step(settings: Settings, rollout: Rollout | None) -> Settings:
+    """``settings`` without the predicates the operator disabled for ``rollout`` (its steps only)."""
+    if rollout is None or not rollout.disabled_predicates:
+        return settings
+    return replace(settings, disabled=settings.disabled | rollout.disabled_predicates)
+
+
 def plan_disruption(
     state: ClusterState,
     *,
@@ -346,21 +334,24 @@ def plan_disruption(
         name = node_name(settings.framework_name, intent.node_id)
         registered = known.shutdowns.get(name, ("", ""))[0] or None
         intent = replace(intent, shutdown=shutdown_type(intent.kind, settings.external_volumes, registered))
-        local = settings
+        # A rollout step is checked without the predicates its operator disabled for this rollout.
+        own = _for_rollout_step(settings, rollout) if intent.kind is Kind.ROLLOUT else settings
         force = rollout.force if rollout is not None and intent.kind is Kind.ROLLOUT else None
-        if force:
-            local = replace(settings, disabled=settings.disabled | FORCEABLE)
+        local = replace(own, disabled=own.disabled | FORCEABLE) if force else own
         failing = _check(intent, record, state=state, seen=known, unavailable=unavailable, settings=local)
         if failing is None:
             forced = (
                 force
-                if force and _check(intent, record, state=state, seen=known, unavailable=unavailable, settings=settings)
+                if force and _check(intent, record, state=state, seen=known, unavailable=unavailable, settings=own)
                 else None
             )
             start = replace(intent, started_at=now, task_id=record.task_id if record else None)
         else:
             blocked.append(Blocked(intent.node_id, intent.kind, *failing))
-    notes = (rollout.order_note,) if rollout is not None and rollout.order_note else ()
+    notes: tuple[str, ...] = (rollout.order_note,) if rollout is not None and rollout.order_note else ()
+    if rollout is not None and rollout.disabled_predicates:
+        off = ", ".join(sorted(rollout.disabled_predicates))
+        notes += (f"rollout {rollout.id}: predicates disabled by the operator: {off}",)
     return Decision(start, tuple(blocked), MappingProxyType(unavailable), settings.max_unavailable, forced, notes)
 
 
@@ -430,5 +421,12 @@ def step_settled(node_id: int, state: ClusterState, seen: Observation, settings:
         return False
     if record.healthy is False or node_name(settings.framework_name, node_id) not in seen.joined:
         return False
-    health_ok = seen.status == "green" or (seen.status == "yellow" and yellow_refusal(state, seen, settings) is None)
-    return health_ok and not seen.in_flight
+    # What the operator disabled for the rollout is not waited for after the restart either: a step
+    # that waits for green the operator said cannot come would only time out and pause the rollout.
+    disabled = _for_rollout_step(settings, state.rollout).disabled
+    health_ok = (
+        "cluster_green" in disabled
+        or seen.status == "green"
+        or (seen.status == "yellow" and yellow_refusal(state, seen, settings) is None)
+    )
+    return health_ok and ("shards_settled" in disabled or not seen.in_flight)

@@ -38,7 +38,7 @@ from es_framework.core.engine_configuration import ConfigurationCommands
 from es_framework.core.engine_maintenance import MaintenanceAnswers, MoveMemory
 from es_framework.core.engine_replacement import AutomaticReplacement, ReplacementMemory
 from es_framework.core.engine_rollouts import RolloutCommands
-from es_framework.core.engine_state import StatePersistence, Store
+from es_framework.core.engine_state import Store
 from es_framework.core.engine_stats import (
     EVENTS_KEPT,
     Counters,
@@ -51,6 +51,8 @@ from es_framework.core.engine_stats import (
 from es_framework.core.es_versions import version_news
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
+from es_framework.core.history_notes import HistoryPersistence, noted_launches, noted_update
+from es_framework.core.leader_check import check_state
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
 from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeRecord, NodeStateError, TaskState
 from es_framework.core.offers import Offer, OfferError, parse_offer
@@ -72,7 +74,7 @@ OFFER_GONE = "REASON_INVALID_OFFERS"
 
 
 class Engine(
-    StatePersistence,
+    HistoryPersistence,  # the engine's state writes, with the nodes' histories noted in them
     OperatorCommands,
     RolloutCommands,
     ConfigurationCommands,
@@ -120,6 +122,7 @@ class Engine(
         """Re-read the state, and the configuration overrides in it (another leader may have changed them)."""
         super().reload()
         self._apply_overrides()
+        check_state(self.config, self.state)  # at every leadership: another leader may have upgraded the nodes
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -242,8 +245,9 @@ class Engine(
             agents=self.agents,
         )
         declined = [d.offer for d in plan.declines]
+        launched = noted_launches(plan.state, plan.launches, self._clock())  # in the nodes' histories
         new_state, removals = plan_removals(
-            plan.state, self.config, declined, self._clock(), iter(self._new_launch_id, "")
+            launched, self.config, declined, self._clock(), iter(self._new_launch_id, "")
         )
         if (plan.launches or removals or known is not self.state) and not self._persist(new_state):
             return [*calls, Decline(tuple(o.id for o in offers), SHORT_REFUSE_S)]
@@ -353,6 +357,7 @@ class Engine(
             new_state, decision = apply_status(new_state, update, self.config.framework_name, now=self._clock())
             if decision.action is Action.FREE and decision.node_id is not None and holder is not None:
                 new_state = release_after_stop(new_state, self.config, decision.node_id, holder.stopping, self._clock())
+            new_state = noted_update(new_state, holder, update, decision, self._clock())  # a failure, not a RUNNING
             if decision.action is Action.ADOPT:
                 new_state, touched = self._fill_hostnames(new_state), None
             elif touched is not None and decision.node_id is not None and decision.action is not Action.IGNORE:

@@ -32,6 +32,7 @@ from es_framework.core.disruption import Decision, Settings, plan_disruption, re
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation
 from es_framework.core.engine_rollouts import planning_rollout, started_step
+from es_framework.core.history_notes import noted_command
 from es_framework.core.mesos_calls import Call, Kill
 from es_framework.core.node_state import LIVE_STATES, ClusterState, TaskState
 
@@ -83,8 +84,15 @@ class OperatorCommands:
     def _offer_interest(self, *, force: bool = False) -> list[Call]:
         raise NotImplementedError
 
-    def _operate(self, outcome: operations.Outcome) -> tuple[str, list[Call]]:
-        if outcome.state is not self.state and not self._persist(outcome.state):
+    def _operate(
+        self, outcome: operations.Outcome, named: int | None = None, command: str = ""
+    ) -> tuple[str, list[Call]]:
+        # The command is in the history of the node it names and of each node it stops, in the same write.
+        acted = [i for i, _, _ in outcome.kills] + ([named] if named is not None else [])
+        noted = noted_command(
+            self.state, outcome.state, acted, command=command, message=outcome.message, now=self._clock()
+        )
+        if outcome.state is not self.state and not self._persist(noted):
             raise operations.OperatorError(503, "the state could not be written; nothing was changed")
         log.info("%s", outcome.message)
         if not outcome.kills:
@@ -121,7 +129,7 @@ class OperatorCommands:
         queued for the planner is dropped with it, or it would restart the node a second time."""
         self.require_action()
         outcome = operations.restart_node(self.state, node_id, now=self._clock())
-        return self._operate(_without_queued(outcome, node_id))
+        return self._operate(_without_queued(outcome, node_id), node_id, "restart (at once)")
 
     def replace_node(self, node_id: int) -> tuple[str, list[Call]]:
         """Replace at once, past the planner (the operator forced it, or the node is not running); a
@@ -129,7 +137,7 @@ class OperatorCommands:
         does (the node is stopped now; left queued, it would be moved a second time)."""
         self.require_action()
         outcome = operations.replace_node(self.state, node_id)
-        return self._operate(_without_queued(outcome, node_id))
+        return self._operate(_without_queued(outcome, node_id), node_id, "replace (at once)")
 
     def request_replace(self, node_id: int) -> tuple[str, list[Call]]:
         """Queue the operator's replace of a running ``node_id``: the planner starts it when it is
@@ -171,11 +179,11 @@ class OperatorCommands:
 
     def stop_drained(self, node_id: int) -> tuple[str, list[Call]]:
         self.require_action()
-        return self._operate(operations.stop_drained(self.state, node_id))
+        return self._operate(operations.stop_drained(self.state, node_id), node_id, "stop-drained")
 
     def release_gone(self, node_id: int, task_id: str) -> tuple[str, list[Call]]:
         self.require_action()
-        return self._operate(operations.release_gone(self.state, node_id, task_id))
+        return self._operate(operations.release_gone(self.state, node_id, task_id), node_id, "gone")
 
     def plan_disruptions(
         self, seen: Observation, *, adopt: frozenset[int] = frozenset(), ready: frozenset[int] = frozenset()

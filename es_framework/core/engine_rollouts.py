@@ -33,6 +33,7 @@ from es_framework.core.disruption_ledger import Disruption, Kind
 from es_framework.core.disruption_seen import Observation, Seen
 from es_framework.core.mesos_calls import Call, Kill
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState
+from es_framework.core.predicates import check_disabled
 from es_framework.core.rollouts import (
     Action,
     RestoreSettings,
@@ -41,7 +42,6 @@ from es_framework.core.rollouts import (
     StepState,
 )
 from es_framework.core.version_change import upgrade_of
-from identity.naming import node_name
 
 log = logging.getLogger("es_framework.core.engine")
 
@@ -313,10 +313,14 @@ class RolloutCommands:
         if not self._persist(state):
             raise operations.OperatorError(503, f"the state could not be written; {what}")
 
-    def start_rollout(self, reason: RolloutReason, nodes: tuple[int, ...] | None = None) -> tuple[Rollout, list[Call]]:
+    def start_rollout(
+        self, reason: RolloutReason, nodes: tuple[int, ...] | None = None, disabled: frozenset[str] = frozenset()
+    ) -> tuple[Rollout, list[Call]]:
         """Create a rollout (409 while another one is under way) and persist it; the planner starts
-        its steps one by one."""
+        its steps one by one, without the predicates the operator ``disabled`` for it (400: a name
+        that is unknown or never disabled)."""
         self.require_action()
+        disabled = check_disabled(disabled)
         state, now = self.state, self._clock()
         if state.rollout is not None:
             raise operations.OperatorError(409, f"rollout {state.rollout.id} is under way: pause, resume or abort it")
@@ -326,15 +330,21 @@ class RolloutCommands:
         )
         if not rollout.steps:
             raise operations.OperatorError(409, "no running node to restart")
+        rollout = replace(rollout, disabled_predicates=disabled)
         self._write(replace(state, rollout=rollout), "no rollout was created")
         message = f"rollout {rollout.id} ({reason.value}) created: nodes {', '.join(map(str, rollout.order))} in order"
+        if disabled:
+            message += f"; predicates disabled by the operator: {', '.join(sorted(disabled))}"
         log.info("%s%s", message, f" ({rollout.order_note})" if rollout.order_note else "")
         self._event(message)
         return rollout, []
 
-    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> tuple[Rollout, list[Call]]:
-        """``pause``, ``resume``, ``abort`` or ``force`` (the next step past the cluster's health
-        predicates, once; ``reason`` says why) the current rollout ``rollout_id``."""
+    def rollout_command(
+        self, rollout_id: str, verb: str, reason: str = "", disabled: frozenset[str] = frozenset()
+    ) -> tuple[Rollout, list[Call]]:
+        """``pause``, ``resume``, ``abort``, ``force`` (the next step past the cluster's health
+        predicates, once; ``reason`` says why) or ``predicates`` (exactly ``disabled`` disabled for
+        its steps from now on) the current rollout ``rollout_id``."""
         self.require_action()
         state, now = self.state, self._clock()
         rollout = state.rollout
@@ -348,6 +358,9 @@ class RolloutCommands:
             changed, actions = rollouts.abort(rollout, reason or "aborted by the operator", now)
         elif verb == "force":
             changed, actions = rollouts.grant_force(rollout, reason)
+        elif verb == "predicates":
+            changed, actions = rollouts.disable_predicates(rollout, disabled)
+            reason = f"disabled: {', '.join(sorted(disabled)) or 'none'}"
         else:
             raise operations.OperatorError(400, f"unknown rollout command {verb!r}")
         new = replace(state, rollout_restore=with_restore(state.rollout_restore, actions))
@@ -440,21 +453,3 @@ def planning_rollout(state: ClusterState) -> Rollout | None:
     if rollout is not None and state.rollout_restore and rollout.paused is None:
         return replace(rollout, paused="putting cluster settings back first")
     return rollout
-
-
-def step_waits(rollout: Rollout | None, state: ClusterState, framework_name: str) -> dict[int, str]:
-    """Node id -> what its step in progress waits for (for the log and ``GET /v1/rollouts``)."""
-    out: dict[int, str] = {}
-    if rollout is None:
-        return out
-    for node_id in rollout.in_progress:
-        step = rollout.steps[node_id]
-        name = node_name(framework_name, node_id)
-        if step.state is StepState.DRAINING:
-            prepared = node_id in state.disruptions and state.nodes.get(node_id) is not None
-            out[node_id] = f"{name}: waiting for the node shutdown to complete" if prepared else f"{name}: stopping"
-        elif step.state is StepState.RESTARTING:
-            out[node_id] = f"{name}: waiting for its new task to run"
-        else:
-            out[node_id] = f"{name}: waiting for the cluster to be green with {name} in it"
-    return out

@@ -15,9 +15,11 @@ from types import MappingProxyType
 from typing import Any
 
 from es_framework.config.constraints import HOSTNAME_FIELDS
+from es_framework.core.cluster_ca import StoredCa
 from es_framework.core.cluster_view import ClusterView, value_counts
 from es_framework.core.config_overrides import NO_OVERRIDES, ConfigOverrides
 from es_framework.core.disruption_ledger import Disruption
+from es_framework.core.node_history import NodeHistory
 from es_framework.core.rollout_model import Rollout
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, reconcile_removal_tasks
 from identity.allocator import NodeIdAllocator
@@ -236,6 +238,12 @@ class ClusterState:
     #: Flags changed through ``PUT /v1/cluster/configuration`` (:mod:`es_framework.core.config_overrides`):
     #: every leader applies them to its own flags, so a failover does not roll the cluster back.
     config_overrides: ConfigOverrides = NO_OVERRIDES
+    #: Node id -> what happened to it, bounded (:mod:`es_framework.core.node_history`): stored per
+    #: node, so a new leader shows the same history. Kept while the id is wanted or held.
+    node_history: Mapping[int, NodeHistory] = field(default_factory=lambda: MappingProxyType({}))
+    #: The cluster's certificate authority (``--elasticsearchSecurity auto``, :mod:`es_framework.core.cluster_ca`):
+    #: created once, at the first leadership with ``auto``; None before.
+    certificate_authority: StoredCa | None = None
 
     @cached_property
     def kept_nodes(self) -> int:
@@ -330,6 +338,18 @@ class ClusterState:
     def with_nodes(self, nodes: dict[int, NodeRecord]) -> ClusterState:
         """This state with ``nodes`` (a fresh dict, not copied again) as its records."""
         return replace(self, nodes=MappingProxyType(nodes))
+
+    def with_history(self, histories: Mapping[int, NodeHistory]) -> ClusterState:
+        """This state with ``histories`` as its node histories; the counts taken for this state
+        (:attr:`kept_nodes`, :attr:`summary`, :attr:`by_task_id`) are carried over, since a history
+        changes none of them (a status update that notes a failure must not count 10,000 records)."""
+        if histories is self.node_history:
+            return self
+        state = replace(self, node_history=histories)
+        for name in ("kept_nodes", "summary", "by_task_id"):
+            if name in self.__dict__:
+                state.__dict__[name] = self.__dict__[name]
+        return state
 
     def with_node(self, node_id: int, record: NodeRecord | None) -> ClusterState:
         """This state with node ``node_id`` held by ``record`` (None: freed), as one status update

@@ -11,6 +11,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from es_framework.core.operations import OperatorError
+from es_framework.core.predicates import PREDICATES, check_disabled
 from es_framework.core.rollouts import MAX_RESTORE, MAX_TEXT, Rollout, RolloutReason, Step, StepState
 
 #: Version of the persisted header and step entries.
@@ -36,6 +38,8 @@ def header_to_json(rollout: Rollout) -> dict[str, Any]:
         "force": rollout.force,
         # Absent in documents written before version upgrades were told apart (read as None).
         **({"upgrade": {"from": rollout.upgrade[0], "to": rollout.upgrade[1]}} if rollout.upgrade else {}),
+        # Absent when none is disabled (and in documents written before predicates could be).
+        **({"disabled_predicates": sorted(rollout.disabled_predicates)} if rollout.disabled_predicates else {}),
     }
 
 
@@ -124,7 +128,21 @@ def rollout_from_json(header: object, steps: Mapping[str, object]) -> Rollout:
         order_note=_get(h, "order_note", str, "rollout", optional=True),
         force=_get(h, "force", str, "rollout", optional=True),
         upgrade=_upgrade(h),
+        disabled_predicates=_disabled(h),
     )
+
+
+def _disabled(header: Mapping[str, Any]) -> frozenset[str]:
+    """The header's ``disabled_predicates``: names an operator may disable, or refused."""
+    raw = _get(header, "disabled_predicates", list, "rollout", optional=True)
+    if raw is None:
+        return frozenset()
+    if len(raw) > len(PREDICATES) or not all(isinstance(name, str) for name in raw):
+        raise RolloutStateError(f"rollout: 'disabled_predicates' must list at most {len(PREDICATES)} names")
+    try:
+        return check_disabled(raw)
+    except OperatorError as refused:
+        raise RolloutStateError(f"rollout: 'disabled_predicates': {refused.message}") from None
 
 
 def _upgrade(header: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -72,6 +72,9 @@ class Rollout:
     #: (:func:`es_framework.core.version_change.upgrade_of`): a step may then start and finish while
     #: the cluster is yellow (:mod:`es_framework.core.disruption`). None: no version upgrade.
     upgrade: tuple[str, str] | None = None
+    #: Predicates the operator disabled by name for this rollout's steps
+    #: (:mod:`es_framework.core.predicates`); they end with the rollout.
+    disabled_predicates: frozenset[str] = frozenset()
 
     @property
     def order(self) -> tuple[int, ...]:

@@ -38,6 +38,7 @@ from typing import Any
 from es_framework.core.bootstrap import is_master_eligible
 from es_framework.core.node_state import ClusterState
 from es_framework.core.operations import OperatorError
+from es_framework.core.predicates import check_disabled
 from es_framework.core.rollout_model import (
     FINISHED_STEPS,
     IN_PROGRESS,
@@ -66,6 +67,7 @@ __all__ = [
     "advance",
     "candidates",
     "cleanup_after_failover",
+    "disable_predicates",
     "drop_leaving",
     "grant_force",
     "pause",
@@ -298,6 +300,14 @@ def grant_force(rollout: Rollout, reason: str) -> tuple[Rollout, tuple[Action, .
     if not reason.strip():
         raise OperatorError(400, "forcing a step needs a reason")
     return replace(rollout, force=reason.strip()[:MAX_TEXT]), ()
+
+
+def disable_predicates(rollout: Rollout, names: frozenset[str]) -> tuple[Rollout, tuple[Action, ...]]:
+    """The rollout with exactly ``names`` disabled for its steps from now on (empty: every predicate
+    holds again), as ECK's ``disable-upgrade-predicates`` annotation replaces its list. 400 for a name
+    that is unknown or never disabled, 409 for a finished rollout; nothing changes then."""
+    _running(rollout)
+    return replace(rollout, disabled_predicates=check_disabled(names)), ()
 
 
 def drop_leaving(rollout: Rollout, desired_nodes: int, now: float) -> Rollout:

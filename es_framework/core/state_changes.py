@@ -22,6 +22,7 @@ from operator import is_not
 from typing import Any
 
 from es_framework.core.disruption_json import ledger_to_json
+from es_framework.core.node_history import history_to_json
 from es_framework.core.node_state import ClusterState
 from es_framework.core.rollout_json import step_to_json
 from es_framework.core.state_document import (
@@ -48,6 +49,7 @@ def _per_node(state: ClusterState) -> dict[str, tuple[Mapping[int, Any], Callabl
         "volume_removals": (state.volume_removals, lambda _i, r: removal_to_json(r)),
         "disruptions": (state.disruptions, lambda i, d: ledger_to_json({i: d})[str(i)]),
         "rollout_steps": (steps, lambda _i, s: step_to_json(s)),
+        "node_history": (state.node_history, lambda _i, h: history_to_json(h)),
     }
 
 

@@ -7,12 +7,15 @@ checks every identity invariant, so corrupt state is refused instead of acted on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from sys import intern
 from types import MappingProxyType
 from typing import Any
 
+from es_framework.core.cluster_ca import ca_from_json, ca_to_json
 from es_framework.core.config_overrides import overrides_from_json, overrides_to_json
 from es_framework.core.disruption_json import ledger_from_json, ledger_to_json
 from es_framework.core.disruption_ledger import Disruption
+from es_framework.core.node_history import NodeHistory, history_from_json, history_to_json
 from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateError, Pin, Replacement, TaskState
 from es_framework.core.permanent_failures import replacement_from_json, replacement_to_json
 from es_framework.core.rollout_json import RolloutStateError, header_to_json, rollout_from_json, steps_to_json
@@ -24,7 +27,8 @@ from identity.task_ids import try_node_id_from_task_id
 
 #: Version of the JSON written by :func:`state_to_json`. Version 1 (no bootstrap record, no cluster
 #: uuid) and version 2 (no zones, attributes or volume inventory) are still read; see
-#: :func:`state_from_json`.
+#: :func:`state_from_json`. Fields added to version 3 since (the disruption ledger, rollouts, the
+#: configuration overrides, the node histories) are optional: a document without them has none.
 SCHEMA_VERSION = 3
 READABLE_SCHEMAS = frozenset({1, 2, 3})
 
@@ -38,6 +42,7 @@ def state_to_json(state: ClusterState) -> dict[str, Any]:
         "volume_removals": {str(k): removal_to_json(r) for k, r in sorted(state.volume_removals.items())},
         "disruptions": ledger_to_json(state.disruptions),
         "rollout_steps": steps_to_json(state.rollout) if state.rollout is not None else {},
+        "node_history": {str(k): history_to_json(h) for k, h in sorted(state.node_history.items())},
     }
 
 
@@ -58,6 +63,7 @@ def cluster_to_json(state: ClusterState) -> dict[str, Any]:
         "rollout_restore": dict(sorted(state.rollout_restore.items())),
         "rollout_history": [dict(entry) for entry in state.rollout_history],
         "config_overrides": overrides_to_json(state.config_overrides),
+        "certificate_authority": ca_to_json(state.certificate_authority),
     }
 
 
@@ -157,8 +163,8 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         nodes[node_id] = NodeRecord(
             node_id=node_id,
             task_id=task_id,
-            agent_id=_field(item, "agent_id", str, where),
-            hostname=_field(item, "hostname", str, where),
+            agent_id=intern(_field(item, "agent_id", str, where)),
+            hostname=intern(_field(item, "hostname", str, where)),
             http_port=_field(item, "http_port", int, where),
             transport_port=_field(item, "transport_port", int, where),
             state=task_state,
@@ -171,10 +177,10 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
             outdated=item.get("outdated") is True,
             healthy=item.get("healthy") if isinstance(item.get("healthy"), bool) else None,
             started_at=float(item["started_at"]) if isinstance(item.get("started_at"), (int, float)) else None,
-            cluster_uuid=_optional_text(item, "cluster_uuid", where),
-            version=_optional_text(item, "version", where),
+            cluster_uuid=_shared_text(item, "cluster_uuid", where),
+            version=_shared_text(item, "version", where),
             stopping=_optional_text(item, "stopping", where),
-            zone=_optional_text(item, "zone", where),
+            zone=_shared_text(item, "zone", where),
             attributes=_text_map(item.get("attributes"), f"{where}: attributes"),
             unreachable_since=_unreachable_since(item, task_state, where),
         )
@@ -218,9 +224,16 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     removals = {node_id: _volume_removal(node_id, entry) for node_id, entry in _by_node_id(raw, "volume_removals")}
     disruptions = _disruptions(raw.get("disruptions"), framework_name)
     rollout, restore, history = _rollout(raw)
+    # Written since node histories are kept; an earlier document has none (each node starts afresh).
+    histories = {node_id: _node_history(node_id, entry) for node_id, entry in _by_node_id(raw, "node_history")}
     # Written since runtime configuration changes exist; an earlier schema-3 document has none.
     try:
         overrides = overrides_from_json(raw.get("config_overrides"))
+    except ValueError as error:
+        raise NodeStateError(f"stored state: {error}") from None
+    # Written since --elasticsearchSecurity auto exists; an earlier document has none.
+    try:
+        certificate_authority = ca_from_json(raw.get("certificate_authority"))
     except ValueError as error:
         raise NodeStateError(f"stored state: {error}") from None
     return ClusterState(
@@ -241,6 +254,8 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         rollout_restore=restore,
         rollout_history=history,
         config_overrides=overrides,
+        node_history=MappingProxyType(histories),
+        certificate_authority=certificate_authority,
     )
 
 
@@ -256,6 +271,13 @@ def _by_node_id(raw: Mapping[str, Any], name: str) -> list[tuple[int, object]]:
             raise NodeStateError(f"stored state: {name} key {key!r} is not a node id")
         out.append((int(key), entry))
     return out
+
+
+def _node_history(node_id: int, raw: object) -> NodeHistory:
+    try:
+        return history_from_json(raw, f"stored state: node_history[{node_id}]")
+    except ValueError as exc:
+        raise NodeStateError(str(exc)) from None
 
 
 def _volume_removal(node_id: int, raw: object) -> VolumeRemoval:
@@ -349,20 +371,21 @@ def _volume_set_from_json(node_id: int, raw: object, framework_name: str) -> Vol
             isinstance(kv, list) and len(kv) == 2 and all(isinstance(x, str) for x in kv) for kv in options
         ):
             raise NodeStateError(f"{where}: options of {name} must be [key, value] pairs of strings")
-        parsed.append(VolumeSpec(name, role, _field(spec, "profile", str, where), tuple((k, v) for k, v in options)))
+        profile = intern(_field(spec, "profile", str, where))
+        parsed.append(VolumeSpec(name, role, profile, tuple((intern(k), intern(v)) for k, v in options)))
     removed_at = raw.get("removed_at")
     if removed_at is not None and (not isinstance(removed_at, (int, float)) or isinstance(removed_at, bool)):
         raise NodeStateError(f"{where}: removed_at must be a time or null")
     return VolumeSet(
         node_id=node_id,
-        driver=_field(raw, "driver", str, where),
+        driver=intern(_field(raw, "driver", str, where)),
         config=parsed[0],
         data=parsed[1],
         first_launched_at=float(_number(raw, "first_launched_at", where)),
-        last_agent_id=_field(raw, "last_agent_id", str, where),
-        last_hostname=_field(raw, "last_hostname", str, where),
+        last_agent_id=intern(_field(raw, "last_agent_id", str, where)),
+        last_hostname=intern(_field(raw, "last_hostname", str, where)),
         last_launched_at=float(_number(raw, "last_launched_at", where)),
-        last_zone=_optional_text(raw, "last_zone", where),
+        last_zone=_shared_text(raw, "last_zone", where),
         removed_at=float(removed_at) if removed_at is not None else None,
     )
 
@@ -374,12 +397,24 @@ def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
     return float(value)
 
 
+#: The one empty read-only map that every record without attributes shares.
+_NO_TEXT: Mapping[str, str] = MappingProxyType({})
+
+
 def _text_map(raw: object, where: str) -> Mapping[str, str]:
     if raw is None:
-        return MappingProxyType({})
+        return _NO_TEXT
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
         raise NodeStateError(f"{where} must be an object of strings")
-    return MappingProxyType(dict(raw))
+    return MappingProxyType({intern(k): intern(v) for k, v in raw.items()}) if raw else _NO_TEXT
+
+
+def _shared_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    """As :func:`_optional_text`, one string object for every equal value (sys.intern): the node
+    records of a cluster repeat their cluster uuid, version, zone, agent and hostname (the volume
+    set repeats the last two): several MB of copies at 10,000 nodes otherwise."""
+    value = _optional_text(raw, key, where)
+    return None if value is None else intern(value)
 
 
 def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:

@@ -64,6 +64,9 @@ PER_NODE_FIELDS: tuple[PerNodeField, ...] = (
     PerNodeField("disruptions", FieldShape.MAP_BY_ID),
     # A rollout's step per node id (its header is in the cluster part): no znode grows with N.
     PerNodeField("rollout_steps", FieldShape.MAP_BY_ID),
+    # The node's bounded history (es_framework/core/node_history.py): in its own znode, so a failure
+    # noted for one node rewrites that node's znode only.
+    PerNodeField("node_history", FieldShape.MAP_BY_ID),
 )
 
 #: One node id's values: per-node field name -> that id's value in it.
@@ -295,6 +298,13 @@ RECORD_FIELDS_AHEAD = frozenset(
     }
 )
 
+#: Per-node fields besides the record whose change may go ahead with the record's own news: the
+#: node's history (:mod:`es_framework.core.node_history`), noted in the same write as the failure
+#: or news it tells of. Nothing in the cluster part is decided from it; without it, a
+#: reconciliation after a failover that finds many unreachable tasks UNKNOWN (each noted in its
+#: history) would put them all in the last step, which must fit in one request.
+ENTRY_FIELDS_AHEAD = frozenset({"node_history"})
+
 _ABSENT = object()
 
 
@@ -302,10 +312,10 @@ def may_go_ahead(old: Entry | None, new: Entry | None) -> bool:
     """Whether the change of one node id's entry from ``old`` to ``new`` may be stored before the
     cluster part of its write: only when the id holds a node record before and after, and only
     fields in :data:`RECORD_FIELDS_AHEAD` of that record differ (the entry's other fields, the
-    volume set and the pin, are unchanged)."""
-    if old is None or new is None or set(old) != set(new):
+    volume set and the pin, are unchanged, except the node's history: :data:`ENTRY_FIELDS_AHEAD`)."""
+    if old is None or new is None or (set(old) ^ set(new)) - ENTRY_FIELDS_AHEAD:
         return False
-    if any(old[name] != new[name] for name in old if name != "nodes"):
+    if any(old[name] != new[name] for name in old if name != "nodes" and name not in ENTRY_FIELDS_AHEAD):
         return False
     before, after = old.get("nodes"), new.get("nodes")
     if not isinstance(before, Mapping) or not isinstance(after, Mapping):

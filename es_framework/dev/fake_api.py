@@ -347,7 +347,7 @@ class FakeCore(FakeConfiguration):
             current = rollout_view(self.rollout, EPOCH, self.rollout_blocked) if self.rollout else None
             return RolloutsView(current, tuple(finished_view(h) for h in reversed(self.rollout_history)))
 
-    def start_restart(self) -> RolloutView:
+    def start_restart(self, disabled: frozenset[str] = frozenset()) -> RolloutView:
         with self._lock:
             if self.rollout is not None:
                 raise ApiError(409, f"rollout {self.rollout.id} is under way: pause, resume or abort it")
@@ -355,13 +355,17 @@ class FakeCore(FakeConfiguration):
             if not ids:
                 raise ApiError(409, "no running node to restart")
             steps = {i: Step(i, pos, master_eligible=True, since=EPOCH) for pos, i in enumerate(ids)}
-            self.rollout = Rollout(
-                f"restart-{int(EPOCH * 1000)}", RolloutReason.RESTART, EPOCH, "", MappingProxyType(steps)
-            )
+            rollout = Rollout(f"restart-{int(EPOCH * 1000)}", RolloutReason.RESTART, EPOCH, "", MappingProxyType(steps))
+            try:
+                self.rollout, _ = rollouts.disable_predicates(rollout, disabled)
+            except OperatorError as refused:
+                raise ApiError(refused.status, refused.message) from None
             self.calls.append(Call("start_restart", 0))
             return rollout_view(self.rollout, EPOCH)
 
-    def rollout_command(self, rollout_id: str, verb: str, reason: str = "") -> RolloutView:
+    def rollout_command(
+        self, rollout_id: str, verb: str, reason: str = "", disabled: frozenset[str] = frozenset()
+    ) -> RolloutView:
         with self._lock:
             rollout = self.rollout
             if rollout is None or rollout.id != rollout_id:
@@ -373,6 +377,8 @@ class FakeCore(FakeConfiguration):
                     changed, _ = rollouts.resume(rollout, EPOCH)
                 elif verb == "force":
                     changed, _ = rollouts.grant_force(rollout, reason)
+                elif verb == "predicates":
+                    changed, _ = rollouts.disable_predicates(rollout, disabled)
                 else:
                     changed, _ = rollouts.abort(rollout, "aborted by the operator", EPOCH)
             except OperatorError as refused:

@@ -57,6 +57,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from es_framework.core.leader_check import StateRefusedError
 from es_framework.core.mesos_calls import Call, Decline
 from es_framework.core.node_state import ClusterState
 from es_framework.shell.state_store import Leadership
@@ -296,6 +297,13 @@ class MesosSubscription:
             return  # suspended: wait until the connection is back (or the session lost)
         try:
             state = self._prepare(self._reread)
+        except StateRefusedError as refused:
+            # Another leader changed the cluster (e.g. upgraded it) while this one did not lead: its
+            # flags no longer fit, so it stops, as it would refuse at start, rather than hold the lock
+            # that a scheduler with the right flags needs.
+            log.error("not subscribing to Mesos: %s; this scheduler stops (its flags do not fit the cluster)", refused)
+            self.finished = True
+            return
         except Exception as exc:
             log.warning("not subscribing to Mesos yet: %s", exc)
             return

@@ -7,6 +7,7 @@ Skipped when Chromium or Playwright is missing, unless ``CI`` is set: then it fa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -69,7 +70,9 @@ def test_rollout_panel_shows_steps_and_the_blocking_predicate_and_pauses_with_th
     from playwright.sync_api import expect
 
     core = FakeCore()
-    core.rollout = sample_rollout()
+    core.rollout = dataclasses.replace(
+        sample_rollout(), disabled_predicates=frozenset({"master_quorum", "cluster_green"})
+    )
     core.rollout_blocked = SAMPLE_BLOCKED
     problems: list[str] = []
     requests: list[Any] = []
@@ -79,6 +82,9 @@ def test_rollout_panel_shows_steps_and_the_blocking_predicate_and_pauses_with_th
         expect(page.locator("#rollout-done")).to_have_text("1 of 3 nodes done")
         expect(page.locator("#rollout-elapsed")).to_have_text("10 min 0 s")
         expect(page.locator("#rollout-upgrade")).to_have_text("Elasticsearch 8.15.0 → 8.16.1")
+        expect(page.locator("#rollout-disabled")).to_have_text(
+            "cluster_green, master_quorum (disabled by the operator)"
+        )
         expect(page.locator("#rollout-blocked")).to_have_text(
             "held by cluster_green: node 3: cluster health is yellow, not green: 2 replica shards unassigned"
         )
@@ -111,6 +117,7 @@ def test_rollout_panel_shows_steps_and_the_blocking_predicate_and_pauses_with_th
         page.click("#restart-all")
         expect(page.locator("#rollout-msg")).to_have_text("rollout restart-1790000000000 started: 3 nodes")
         expect(page.locator("#rollout-reason")).to_have_text("restart")
+        expect(page.locator("#rollout-disabled")).to_have_text("none")
         assert core.calls[1:] == [Call("rollout_abort", 0), Call("start_restart", 0)]
     assert problems == []
 

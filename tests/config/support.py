@@ -42,6 +42,16 @@ def assert_rejected(flag: str, value: str, allowed: str, **other: str) -> str:
     return message
 
 
+#: A valid --secretKeyFile key (32 bytes, URL-safe base64): fixed, so a failing test is reproducible.
+SECRET_KEY_TEXT = "q1YV0wq5Vb9v3nE8Zp6kJd2xR7tL4mHcA0sWfGyUeBo="
+
+
+def write_secret_key(tmp_path: Path) -> str:
+    path = tmp_path / "secret.key"
+    path.write_text(SECRET_KEY_TEXT)
+    return str(path)
+
+
 def write_secret(tmp_path: Path) -> str:
     path = tmp_path / "env-secret"
     path.write_text(SECRET_TEXT)

@@ -21,11 +21,13 @@ from tests.config.support import (
     BINARY_URL,
     CERTIFICATES_URL,
     MESOS_CONTAINERIZER,
+    SECRET_KEY_TEXT,
     SECRET_TEXT,
     cfg,
     only_problem,
     problems,
     write_secret,
+    write_secret_key,
 )
 from tests.harness.builders import MARATHON_GARBAGE
 
@@ -88,6 +90,8 @@ NEW_FLAGS = [
     "replacementInterval",
     "elasticsearchCertificatesPasswordFile",
     "elasticsearchVersion",
+    "elasticsearchSecurity",
+    "secretKeyFile",
 ]
 
 EXPECTED_ENV = {
@@ -145,6 +149,8 @@ EXPECTED_ENV = {
     "replacementInterval": "ES_MESOS_REPLACEMENT_INTERVAL",
     "elasticsearchCertificatesPasswordFile": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_PASSWORD_FILE",
     "elasticsearchVersion": "ES_MESOS_ELASTICSEARCH_VERSION",
+    "elasticsearchSecurity": "ES_MESOS_ELASTICSEARCH_SECURITY",
+    "secretKeyFile": "ES_MESOS_SECRET_KEY_FILE",
 }
 
 
@@ -285,6 +291,13 @@ ENV_CASES: dict[str, EnvCase] = {
         {"elasticsearchCertificatesUrl": CERTIFICATES_URL, "elasticsearchPasswordFile": write_secret},
     ),
     "elasticsearchVersion": ("8.15.1", lambda c: str(c.elasticsearch_version), "8.15.1", {}),
+    "elasticsearchSecurity": ("auto", lambda c: c.elasticsearch_security, "auto", {}),
+    "secretKeyFile": (
+        write_secret_key,
+        lambda c: c.secret_key.reveal() if c.secret_key else None,
+        SECRET_KEY_TEXT,
+        {"elasticsearchSecurity": "auto"},
+    ),
 }
 #: Flags that are valid only together: giving one of them empty on the command line is an error.
 PAIRED = {"elasticsearchPasswordFile", "elasticsearchCertificatesUrl"}

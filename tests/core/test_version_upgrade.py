@@ -14,7 +14,13 @@ from es_framework.app.startup import RefusedError, check_state_startable
 from es_framework.config.versions import EsVersion, TargetVersion
 from es_framework.contract import CONTRACT_VERSION
 from es_framework.core import config_record as config_record_module
-from es_framework.core.config_record import config_record, config_values, executor_record, record_configuration
+from es_framework.core.config_record import (
+    UNRECORDED,
+    config_record,
+    config_values,
+    executor_record,
+    record_configuration,
+)
 from es_framework.core.disruption import Kind, Settings, plan_disruption, request, step_settled, yellow_refusal
 from es_framework.core.disruption_seen import Seen, observe
 from es_framework.core.engine_rollouts import configuration_rollout
@@ -280,15 +286,24 @@ def test_a_new_executor_is_recorded_and_rolls_every_node_as_an_executor_rollout(
     assert replaced.rollout_history[-1]["outcome"] == "aborted"
 
 
-def test_a_state_recorded_before_executors_were_recorded_is_not_rolled() -> None:
+def test_nodes_launched_before_executors_were_recorded_are_rolled_as_an_executor_rollout() -> None:
+    # Release 0.1.0 recorded the configuration but not its executor (contract 1): its nodes are rolled.
     cfg = config()
     recorded = record_configuration(on("8.15.1", "8.15.1"), cfg, now=1.0)
     assert recorded.config is not None
     legacy = replace(recorded, config={k: v for k, v in recorded.config.items() if k != "executor"})
-    after = record_configuration(legacy, cfg, now=2.0, executor=NEWER)
-    assert after.config is not None and after.config["executor"] == NEWER
-    assert not any(r.outdated for r in after.nodes.values())
-    assert configuration_rollout(legacy, after, now=2.0, elected_master=1, master_nodes=3) == (after, ())
+    after = record_configuration(legacy, cfg, now=2.0)
+    assert after.config is not None and after.config["executor"] == executor_record()
+    assert all(r.outdated for r in after.nodes.values())
+    assert after.config_changes[-1]["changed"] == {"executor": [UNRECORDED, executor_record()]}
+    state, lines = configuration_rollout(legacy, after, now=2.0, elected_master=1, master_nodes=3)
+    assert state.rollout is not None and state.rollout.reason is RolloutReason.EXECUTOR
+    assert sorted(state.rollout.order) == [1, 2] and lines[0].startswith(f"executor changed (executor {UNRECORDED} →")
+    # No node yet: nothing to roll, the executor is only recorded.
+    empty = replace(legacy, nodes=MappingProxyType({}))
+    fresh = record_configuration(empty, cfg, now=2.0)
+    assert fresh.config is not None and fresh.config["executor"] == executor_record() and not fresh.config_changes[1:]
+    assert configuration_rollout(empty, fresh, now=2.0, elected_master=1, master_nodes=3) == (fresh, ())
 
 
 def test_the_engine_rolls_the_nodes_when_started_by_a_new_release(monkeypatch: pytest.MonkeyPatch) -> None:

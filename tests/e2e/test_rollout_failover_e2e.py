@@ -7,10 +7,12 @@ The scheduler is stopped (SIGTERM: the nodes keep running) and started with anot
 ``--elasticsearchRam``. Its ``configuration`` rollout restarts the data-only nodes first, then the
 master-eligible ones, the elected master last. After two steps the scheduler is SIGKILLed and started
 again with the same flags: the new leader resumes the same rollout where it stopped (no new rollout, no
-node restarted twice). A scale-down to 4 nodes asked for while the rollout goes on waits for the one
-planner: node 5's drain and the rollout's steps never take two nodes away together. Throughout, never
-two nodes down and the document count exact; after it, every kept node kept its id, its agent and its
-volumes, with the new memory."""
+node restarted twice), and each node's history (``GET /v1/nodes/<id>``, persisted per node) still
+shows the steps the killed scheduler took. A scale-down to 4 nodes asked for while the rollout goes
+on waits for the one planner: node 5's drain and the rollout's steps never take two nodes away
+together. Throughout, never two nodes down and the document count exact; after it, every kept node
+kept its id, its agent and its volumes, with the new memory, and its history shows its step started
+and done."""
 
 from __future__ import annotations
 
@@ -72,6 +74,13 @@ def assert_never_held_twice(attachments: list[Attachment]) -> None:
             assert earlier.detached_at is not None and earlier.detached_at <= later.attached_at, (volume, held)
 
 
+def rollout_steps(api: str, node_id: int, rollout_id: str) -> list[str]:
+    """What node ``node_id``'s history (``GET /v1/nodes/<id>``, persisted per node) says its steps of
+    rollout ``rollout_id`` did."""
+    history = api_json(api, f"/v1/nodes/{node_id}")["history"]
+    return [e["step"] for e in history if e["kind"] == "rollout" and e["rollout"] == rollout_id]
+
+
 def elected_master(api: str) -> int:
     """The elected master's node id, from Elasticsearch (``_cat/master``: its node name ends in the
     id, e.g. ``elasticsearch1``)."""
@@ -127,6 +136,8 @@ def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_
                 scheduler.stop()  # SIGKILL, in the middle of the rollout
                 scheduler.start()
                 wait_for("the new leader registered", lambda: registered(api), scheduler, 60)
+                for node_id in order[:2]:  # the new leader shows the steps the killed one took (persisted)
+                    assert rollout_steps(api, node_id, rollout["id"]) == ["started", "done"], node_id
                 assert current_rollout(api) is not None, "the rollout ended before the scale-down was asked for"
                 answer = requests.put(api + "/v1/cluster/elasticsearchNodes", json={"value": KEPT[-1]}, timeout=30)
                 assert answer.status_code == 200, answer.text
@@ -163,6 +174,8 @@ def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_
                 volumes = held[before[node_id]["task_id"]].volumes
                 assert volumes and held[after[node_id]["task_id"]].volumes == volumes, (node_id, volumes)
             assert_never_held_twice(master.attachments())
+            for node_id in KEPT:  # each kept node's history: its step started and done, whoever led
+                assert rollout_steps(api, node_id, rollout["id"]) == ["started", "done"], node_id
             client = connect(api)
             assert client.count(index="books")["count"] == DOCS
             client.close()

@@ -24,11 +24,11 @@ import requests
 
 from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
-from tests.e2e.test_rolling_restart_e2e import api_json, cluster_of, green, node_get
+from tests.e2e.test_rolling_restart_e2e import cluster_of, green, node_get
 from tests.harness.demo_agents import demo_agent
 from tests.harness.demo_nodes import DEMO_COMMAND
 from tests.harness.e2e import Scheduler, new_cluster_name, running_tasks, stored_state, wait_for
-from tests.harness.rollout_watch import MasterWatcher, finished_rollout
+from tests.harness.rollout_watch import MasterWatcher, api_json, finished_rollout
 from tests.harness.versioned_images import ImageVersionBackend
 
 OLD, NEW = "7.17.24", "8.15.1"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from es_framework.core.leader_check import StateRefusedError
 from es_framework.core.mesos_calls import Accept, Acknowledge, Decline, Kill, Message, Reconcile, Revive, Suppress
 from es_framework.core.node_state import ClusterState
 from es_framework.core.operations import OperatorError
@@ -240,3 +241,33 @@ def test_a_state_that_cannot_be_read_again_still_declines_offers_and_answers_com
     assert caplog.text.count("could not re-read the state") == 1
     stop.set()
     thread.join(5)
+
+
+def test_a_state_refused_at_re_leadership_stops_the_scheduler_instead_of_holding_the_lock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lock, rereads = FakeLock(), list[bool]()
+
+    def refused(reread: bool) -> ClusterState:
+        rereads.append(reread)
+        raise StateRefusedError("node 1 runs Elasticsearch 8.15.1, and the target 7.17.24 is older")
+
+    drivers: list[Any] = []
+
+    def new_driver(framework_id: str | None) -> Any:
+        drivers.append(RecordingDriver(None, {}, "x"))
+        return drivers[-1]
+
+    sub = MesosSubscription(
+        lock,
+        10.0,
+        new_driver=new_driver,
+        prepare=refused,
+        let_go_done=lambda: None,
+    )
+    with caplog.at_level(logging.ERROR, logger=subscription_module.__name__):
+        sub.open_if_leading()
+    assert sub.finished and drivers == [] and rereads == [False]
+    assert "8.15.1" in caplog.text and "this scheduler stops" in caplog.text
+    sub.open_if_leading()  # finished: never tries again
+    assert rereads == [False]

@@ -32,11 +32,12 @@ of it, what a reader sees meanwhile and why that is safe is
 fit is refused before anything is sent (:class:`StateTooLargeError`).
 
 **A read** gets the cluster znode and the children of ``nodes`` (with the ``nodes`` znode's
-version), fetches every node znode with pipelined asynchronous reads, then checks the cluster
-znode's version again: unchanged means no single-multi write came between (every write sets it in
-its last multi), changed means read again. Between the steps of a write in several multis a read
-returns the old cluster part with each record old or new (see above). The count and the digest of
-ids in the cluster znode must match what was read, or the state is corrupt.
+version), fetches every node znode (ZooKeeper's multiRead, 200 per request, or one pipelined
+request each on a server older than 3.6: :mod:`~es_framework.shell.state_store.zookeeper_read`),
+then checks the cluster znode's version again: unchanged means no single-multi write came between
+(every write sets it in its last multi), changed means read again. Between the steps of a write in
+several multis a read returns the old cluster part with each record old or new (see above). The
+count and the digest of ids in the cluster znode must match what was read, or the state is corrupt.
 
 **Installing** a layout (a first :meth:`ZooKeeperLayout.install`, or the migration from layout 1)
 writes the node znodes and then, last, creates the cluster znode and the ``state`` tombstone, in one
@@ -54,24 +55,28 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError, RolledBackError
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionLoss,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+    UnimplementedError,
+)
 
 from es_framework.core.state_layout import (
     Layout,
     LayoutDiff,
-    apply_changes,
-    check_layout,
     diff_layouts,
     ids_digest,
-    is_node_key,
     keys_ahead,
-    merge_document,
     split_document,
     update_digest,
 )
+from es_framework.shell.memory import paused_gc
 from es_framework.shell.state_store.base import (
     SCHEMA,
     LeadershipLostError,
@@ -84,12 +89,19 @@ from es_framework.shell.state_store.base import (
     log,
     version_conflict,
 )
+from es_framework.shell.state_store.zookeeper_read import (
+    LAYOUT_VERSION,
+    Basis,
+    NodeFetcher,
+    apply_entry_changes,
+    decode_json,
+    encoded,
+    parse_layout,
+)
 from es_framework.shell.state_store.zookeeper_write import Op, StateTooLargeError, batches, plan_write
 
 __all__ = ["LAYOUT_VERSION", "MAX_TRANSACTION_BYTES", "Basis", "StateTooLargeError", "ZooKeeperLayout"]
 
-#: The layout this store writes; it refuses a newer one.
-LAYOUT_VERSION = 2
 #: The largest multi request sent. ZooKeeper's ``jute.maxbuffer`` (default 0xfffff = 1,048,575
 #: bytes) bounds a whole request; the margin covers the request header and our size estimate.
 MAX_TRANSACTION_BYTES = 1_000_000
@@ -98,32 +110,6 @@ _READ_ATTEMPTS = 8
 #: How long a read that keeps racing writes is retried (with a growing, jittered pause) before it
 #: gives up: a read under load can take longer than the gap between two of the leader's writes.
 _READ_RETRY_SECONDS = 15.0
-
-
-@dataclass(frozen=True)
-class Basis:
-    """What is stored at ``version``, as this store last read or wrote it: the layout, the node
-    znodes' versions, and for layout 1 (``legacy``) the version of the old document."""
-
-    layout: Layout
-    version: int
-    base: int = 0
-    digest: int = 0
-    node_versions: Mapping[str, int] = field(default_factory=dict)
-    legacy: bool = False
-    #: The ``nodes`` znode's version (None: unknown, no write may then go in steps).
-    nodes_version: int | None = None
-
-    @property
-    def znode_version(self) -> int:
-        return self.version - self.base
-
-
-def _decode_json(data: bytes, where: str) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise StateCorruptError(f"{where} is not JSON: {exc}") from None
 
 
 class ZooKeeperLayout:
@@ -137,6 +123,7 @@ class ZooKeeperLayout:
         self.cluster_path = f"{root}/cluster"
         self.nodes_path = f"{root}/nodes"
         self.legacy_path = f"{root}/state"
+        self.fetcher = NodeFetcher(client, timeout)
         #: Called after each step of a multi-step install with the step's number (tests interrupt here).
         self.after_install_step: Callable[[int], None] | None = None
         #: Called after each step but the last of a write in several multis (tests interrupt here).
@@ -187,96 +174,52 @@ class ZooKeeperLayout:
     def read(self) -> tuple[Basis, dict[str, Any]] | None:
         """The stored state (layout 2, or layout 1 with ``legacy`` set) and the document, or None.
 
-        The document is decoded a second time, apart from the basis: a caller may change it."""
+        The basis keeps the node znodes' bytes, never the document's objects: a caller may change it."""
         deadline = time.monotonic() + _READ_RETRY_SECONDS
         attempt = 0
+        fell_back = -10  # the attempt whose multiRead the server refused
         while attempt == 0 or time.monotonic() < deadline:
             if attempt:
                 # Let the racing write go by; the jitter keeps a reader from falling into step with a
                 # writer of steady cadence.
                 time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * random.uniform(0.5, 1.5))
             attempt += 1
-            got = self._get(self.cluster_path)
-            if got is None:
-                return self._read_legacy()
-            data, stat = got
-            keys, nodes_version = self._children()
-            pending = [(key, self.client.get_async(self.node_path(key))) for key in keys]
-            nodes: dict[str, tuple[bytes, Any]] = {}
-            vanished = False
-            for key, result in pending:
-                try:
-                    nodes[key] = result.get(timeout=self.timeout)
-                except NoNodeError:
-                    vanished = True  # deleted by a write after we listed it: that write set the cluster too
-            again = self.client.exists_async(self.cluster_path).get(timeout=self.timeout)
-            if vanished or again is None or again.version != stat.version:
-                log.debug("state store: %s changed while it was read; reading it again", self.cluster_path)
+            try:
+                done, found = self._read_once()
+            except UnimplementedError:
+                fell_back = attempt  # the server closes the connection: read again, one request per znode
                 continue
-            return self._parse(data, stat.version, nodes, nodes_version)
+            except ConnectionLoss:
+                if attempt > fell_back + 2:
+                    raise
+                continue  # the connection the server closed on the refused multiRead (kazoo reconnects)
+            if done:
+                return found
+            log.debug("state store: %s changed while it was read; reading it again", self.cluster_path)
         raise StateUnavailableError(
             f"{self.cluster_path} kept changing while it was read ({attempt} attempts in {_READ_RETRY_SECONDS:g} s)"
         )
 
-    def _parse(
-        self, data: bytes, znode_version: int, nodes: Mapping[str, tuple[bytes, Any]], nodes_version: int | None
-    ) -> tuple[Basis, dict[str, Any]]:
-        where = f"znode {self.cluster_path}"
-        payload = _decode_json(data, where)
-        if not isinstance(payload, dict):
-            raise StateCorruptError(f"{where} is not a JSON object")
-        layout_version = payload.get("layout")
-        if layout_version != LAYOUT_VERSION:
-            newer = isinstance(layout_version, int) and layout_version > LAYOUT_VERSION
-            raise StateCorruptError(
-                f"{where} has layout {layout_version!r}; this es-mesos reads layout {LAYOUT_VERSION}"
-                + (" (it was written by a newer es-mesos)" if newer else "")
-            )
-        state, split, header, base = (payload.get(k) for k in ("state", "split", "nodes", "version_base"))
-        if (
-            not isinstance(state, dict)
-            or not isinstance(split, list)
-            or not all(isinstance(s, str) for s in split)
-            or not isinstance(header, dict)
-            or type(base) is not int
-            or type(header.get("count")) is not int
-            or not isinstance(header.get("digest"), str)
-        ):
-            raise StateCorruptError(f"{where} lacks state, split, nodes.count, nodes.digest or version_base")
-        entries: dict[str, dict[str, Any]] = {}
-        versions: dict[str, int] = {}
-        for key, (raw, stat) in nodes.items():
-            node_where = f"znode {self.node_path(key)}"
-            if not is_node_key(key):
-                raise StateCorruptError(f"{node_where}: {key!r} is not a node id")
-            entry = _decode_json(raw, node_where)
-            if not isinstance(entry, dict):
-                raise StateCorruptError(f"{node_where} is not a JSON object")
-            entries[key] = entry
-            versions[key] = int(stat.version)
-        digest = ids_digest(entries)
-        if header["count"] != len(entries) or header["digest"] != f"{digest:016x}":
-            raise StateCorruptError(
-                f"{self.nodes_path} holds {len(entries)} node znodes, but {where} records "
-                f"{header['count']} (or another set of ids): the state was changed by hand or is damaged"
-            )
-        layout = Layout(cluster=state, split_fields=tuple(split), entries=entries)
-        try:
-            check_layout(layout)
-        except ValueError as exc:
-            raise StateCorruptError(f"{self.root}: {exc}") from None
-        copy = Layout(
-            json.loads(data)["state"], layout.split_fields, {k: json.loads(raw) for k, (raw, _) in nodes.items()}
-        )
-        basis = Basis(layout, base + znode_version, base, digest, versions, nodes_version=nodes_version)
-        return basis, merge_document(copy)
+    def _read_once(self) -> tuple[bool, tuple[Basis, dict[str, Any]] | None]:
+        """One attempt of :meth:`read`: (True, what it returns), or (False, None) when a write came between."""
+        got = self._get(self.cluster_path)
+        if got is None:
+            return True, self._read_legacy()
+        data, stat = got
+        keys, nodes_version = self._children()
+        nodes, vanished = self.fetcher.fetch({key: self.node_path(key) for key in keys})
+        again = self.client.exists_async(self.cluster_path).get(timeout=self.timeout)
+        if vanished or again is None or again.version != stat.version:
+            return False, None
+        with paused_gc():  # a million objects that all survive the decoding (es_framework/shell/memory.py)
+            return True, parse_layout(self, data, stat.version, nodes, nodes_version)
 
     def _read_legacy(self) -> tuple[Basis, dict[str, Any]] | None:
         got = self._get(self.legacy_path)
         if got is None:
             return None
         data, stat = got
-        payload = _decode_json(data, f"znode {self.legacy_path}")
+        payload = decode_json(data, f"znode {self.legacy_path}")
         if isinstance(payload, dict) and payload.get("moved_to"):
             raise StateCorruptError(
                 f"{self.legacy_path} says the state moved to {payload['moved_to']}, which does not exist"
@@ -332,7 +275,7 @@ class ZooKeeperLayout:
         """As :meth:`write` of ``basis`` with the cluster part ``cluster`` and the node entries
         ``entries`` (key -> its new entry, None: gone); every other entry is as stored. Compares only
         these entries (O(changed)); the set of cut fields must be the stored one."""
-        new, diff = apply_changes(basis.layout, cluster, entries)
+        new, diff = apply_entry_changes(basis.layout, cluster, entries)
         return self._write(basis, new, diff, fence)
 
     def _write(self, basis: Basis, new: Layout, diff: LayoutDiff, fence: str | None) -> tuple[Basis, LayoutDiff]:
@@ -376,11 +319,11 @@ class ZooKeeperLayout:
                 len(node_ops) - plan.ahead,
             )
         # Copied whole (in C) and then trimmed: O(changed) Python work per write.
-        versions, entries = dict(basis.node_versions), dict(basis.layout.entries)
+        versions = dict(basis.node_versions)
         for key in diff.removed:
             versions.pop(key, None)
-            entries.pop(key, None)
-        # What we keep is decoded from what we sent, never the caller's objects (which it may change).
+        # What we keep is what we sent (bytes), never the caller's objects (which it may change).
+        sent: list[tuple[str, bytes]] = []
         cluster_version = basis.znode_version + 1
         for number, ops in enumerate(plan.steps, 1):
             results = self._commit(ops)
@@ -389,9 +332,10 @@ class ZooKeeperLayout:
                     cluster_version = int(outcome.version)
                 elif op.key is not None and op.kind != "delete":
                     versions[op.key] = 0 if op.kind == "create" else int(outcome.version)
-                    entries[op.key] = json.loads(op.data)
+                    sent.append((op.key, op.data))
             if number < len(plan.steps) and self.after_write_step is not None:
                 self.after_write_step(number)
+        entries = encoded(basis.layout.entries, sent, diff.removed)
         stored = Layout(json.loads(cluster_op.data)["state"], new.split_fields, entries)
         version = basis.base + cluster_version
         return Basis(stored, version, basis.base, digest, versions, nodes_version=plan.nodes_version), diff
@@ -457,7 +401,7 @@ class ZooKeeperLayout:
             len(steps),
         )
         versions: dict[str, int] = {}
-        entries: dict[str, Any] = {}
+        sent: list[tuple[str, bytes]] = []
         for number, ops in enumerate(steps, 1):
             try:
                 results = self._commit(ops)
@@ -468,10 +412,10 @@ class ZooKeeperLayout:
             for op, outcome in zip(ops, results, strict=True):
                 if op.key is not None and op.kind != "delete":
                     versions[op.key] = 0 if op.kind == "create" else int(outcome.version)
-                    entries[op.key] = json.loads(op.data)
+                    sent.append((op.key, op.data))
             if number < len(steps) and self.after_install_step is not None:
                 self.after_install_step(number)
-        stored = Layout(json.loads(cluster.data)["state"], layout.split_fields, entries)
+        stored = Layout(json.loads(cluster.data)["state"], layout.split_fields, encoded({}, sent))
         return Basis(stored, base, base, digest, versions, nodes_version=nodes_version)
 
     def delete(self) -> None:

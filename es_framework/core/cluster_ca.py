@@ -1,0 +1,56 @@
+"""The cluster's certificate authority as the framework state keeps it (pure).
+
+One top-level field of the state (``certificate_authority``, not per node): the CA certificate (public)
+and its private key, sealed with ``--secretKeyFile``'s key (a Fernet token, sealed and opened at the
+edge: :mod:`es_framework.shell.secret_box`) or, without a key, as PEM text: then anyone who can read
+the state (the framework's ZooKeeper credentials, or the state file) can read the key, which the
+scheduler says at start. The certificate itself is what ``GET /v1/cluster/ca.pem`` serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StoredCa:
+    """The cluster's CA in the state. ``key``: a Fernet token when ``sealed``, else PKCS#8 PEM text."""
+
+    certificate_pem: str
+    key: str
+    sealed: bool
+    created_at: float
+
+    def __repr__(self) -> str:
+        # The key never shows in a log line or a traceback, sealed or not.
+        return f"StoredCa(sealed={self.sealed}, created_at={self.created_at})"
+
+
+def ca_to_json(ca: StoredCa | None) -> dict[str, Any] | None:
+    if ca is None:
+        return None
+    return {"certificate": ca.certificate_pem, "key": ca.key, "sealed": ca.sealed, "created_at": ca.created_at}
+
+
+def ca_from_json(raw: object) -> StoredCa | None:
+    """The stored CA, None when the state has none (before ``auto``, or from an earlier release);
+    ``ValueError`` for a malformed entry (the caller names the state)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ValueError("certificate_authority must be an object")
+    certificate, key, sealed, created = (raw.get(k) for k in ("certificate", "key", "sealed", "created_at"))
+    if not isinstance(certificate, str) or not certificate.startswith("-----BEGIN CERTIFICATE-----"):
+        raise ValueError("certificate_authority.certificate must be a PEM certificate")
+    if not isinstance(key, str) or not key or not isinstance(sealed, bool):
+        raise ValueError("certificate_authority needs its key (text) and sealed (true or false)")
+    if not isinstance(created, (int, float)) or isinstance(created, bool):
+        raise ValueError("certificate_authority.created_at must be a number")
+    return StoredCa(certificate, key, sealed, float(created))
+
+
+def ca_certificate_pem(stored: StoredCa | None) -> str | None:
+    """The CA certificate ``GET /v1/cluster/ca.pem`` serves (never the key); None without a CA."""
+    return stored.certificate_pem if stored is not None else None

@@ -1,0 +1,22 @@
+"""Fresh private keys and certificate serial numbers: the randomness behind the pure certificate
+code (:mod:`es_framework.core.certificates`), kept at the edge so that the core stays a function of
+its inputs."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from es_framework.core.certificates import KEY_SIZE_BITS
+
+
+def new_private_key() -> rsa.RSAPrivateKey:
+    """An RSA key of :data:`~es_framework.core.certificates.KEY_SIZE_BITS` bits, public exponent 65537
+    (the only one ``cryptography`` recommends; Java and OpenSSL expect it)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE_BITS)
+
+
+def new_serial() -> int:
+    """A random positive serial number of up to 159 bits: unique per CA without keeping a counter,
+    and within RFC 5280's 20 octets (CA/Browser Forum baseline: at least 64 random bits)."""
+    return x509.random_serial_number()
