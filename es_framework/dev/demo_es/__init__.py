@@ -16,7 +16,8 @@ copies go, what moves for an exclusion), :mod:`.shutdown` (the node shutdown API
 :mod:`.health` and :mod:`.explain` (pure: ``/_cluster/health`` and ``/_cluster/allocation/explain`` from a
 state), :mod:`.master_actions` (pure: what each master action changes), :mod:`.documents` (shard
 store, queries, ``_bulk`` parsing), :mod:`.persistence` (what ``path.data`` holds), :mod:`.transport`
-(discovery probes); the node in layers — :mod:`.membership` (discovery, formation, election),
+(discovery probes), :mod:`.fault_detection` (pure: when a silent peer counts as gone); the node in layers —
+:mod:`.membership` (discovery, formation, election),
 :mod:`.publication` (cluster state, master updates, publication), :mod:`.applier` (shard copies);
 :mod:`.node_api` (what the layers above see of a node), :mod:`.actions` (what each request does, by area),
 :mod:`.rest` (HTTP parsing and paths), and :mod:`.node` (the process: servers, threads, ``main``).

@@ -23,6 +23,12 @@ from es_framework.dev.demo_es.settings import Settings
 
 logger = logging.getLogger("es_framework.dev.demo_es")
 
+#: Seconds before a copy recovered under a cluster state that still shows it initializing (the master has not
+#: applied its shard-started yet, or did not take it) is reported again under that same state. Elasticsearch
+#: sends shard-started again when a new cluster state still lists the shard as initializing
+#: (``IndicesClusterStateService``), it does not copy the shard again in a loop.
+RESEND_STARTED_AFTER = 1.0
+
 
 class ApplierNode(PublishingNode):
     """A node that holds shard copies and follows the routing of each new cluster state."""
@@ -34,6 +40,8 @@ class ApplierNode(PublishingNode):
         self._stores: dict[tuple[str, int], ShardStore] = {}
         self._stores_lock = threading.Lock()
         self._recovering: set[tuple[str, int]] = set()
+        #: (index, shard) → the cluster state version its last recovery here finished under, and when.
+        self._recovered: dict[tuple[str, int], tuple[int, float]] = {}
 
     def _state_installed(self) -> None:
         self._applier_wake.set()
@@ -73,7 +81,7 @@ class ApplierNode(PublishingNode):
                 if not target:
                     continue
                 with self._stores_lock:
-                    if (index, shard) in self._recovering:
+                    if (index, shard) in self._recovering or self._recently_recovered(state.version, (index, shard)):
                         continue
                     self._recovering.add((index, shard))
                 threading.Thread(
@@ -83,6 +91,12 @@ class ApplierNode(PublishingNode):
                     daemon=True,
                 ).start()
         self._clean_up(state)
+
+    def _recently_recovered(self, version: int, key: tuple[str, int]) -> bool:
+        """Whether ``key`` finished recovering under cluster state ``version`` less than ``RESEND_STARTED_AFTER``
+        ago (stores lock held): then it waits for a new state or that time, rather than recovering again at once."""
+        done = self._recovered.get(key)
+        return done is not None and done[0] == version and self._clock() - done[1] < RESEND_STARTED_AFTER
 
     def _recover(self, state: DemoClusterState, index: str, shard: int, primary: bool, recovery: str) -> None:
         meta = state.indices[index]
@@ -99,6 +113,8 @@ class ApplierNode(PublishingNode):
                 "shard_started",
                 {"index": index, "shard": shard, "node_id": self.state.node_id, "index_uuid": meta.uuid},
             )
+            with self._stores_lock:
+                self._recovered[(index, shard)] = (state.version, self._clock())
         except Exception as error:
             logger.warning("[%s] [%s][%s] recovery failed, will retry: %s", self.name, index, shard, error)
             self._stop.wait(0.5)

@@ -10,9 +10,11 @@ forms the cluster once a majority of the listed nodes has been found — the fir
 sorted order generates the uuid — and the others adopt it from any peer that has one. The uuid is
 persisted in ``path.data`` and never replaced; a peer with a different uuid is ignored (logged).
 
-Election: :func:`~es_framework.dev.demo_es.cluster_state.claims_master` decides, from the peers seen
-and the last accepted cluster state's voting configuration. A peer stays in the master's live set
-until it missed ``LEAVE_ROUNDS`` discovery rounds in a row.
+Election: :func:`~es_framework.dev.demo_es.cluster_state.claims_master` decides, from the live peers
+and the last accepted cluster state's voting configuration. A peer that stops answering stays live (in
+``state.peers`` with its last answer: elections, the master's routing, ``GET /_nodes``) until
+:mod:`.fault_detection` finds it faulty, as Elasticsearch's fault detection does: one late answer from a
+CPU-starved node is not a node leaving.
 
 :class:`MembershipNode` is the first layer of a demo node; the cluster state layer
 (:class:`~es_framework.dev.demo_es.publication.PublishingNode`) gives it the voting configuration
@@ -34,6 +36,7 @@ from typing import Any
 
 from es_framework.dev.demo_es import persistence
 from es_framework.dev.demo_es.cluster_state import NodeInfo, claims_master
+from es_framework.dev.demo_es.fault_detection import FaultDetector
 from es_framework.dev.demo_es.settings import Settings
 from es_framework.dev.demo_es.transport import Peer, probe
 from es_framework.dev.demo_es.version import handshake_refusal, node_version
@@ -41,8 +44,6 @@ from es_framework.dev.demo_es.version import handshake_refusal, node_version
 PROBE_INTERVAL = 0.3
 #: How long a node that probed this one is probed back (seconds) after its last probe.
 HEARD_FOR = 5.0
-#: Discovery rounds a node may miss before the master takes it out of the routing.
-LEAVE_ROUNDS = 3
 #: Most addresses one discovery round probes (seed hosts and the nodes they know).
 MAX_PROBES = 64
 
@@ -100,11 +101,12 @@ class MembershipNode:
         self.transport_server: socketserver.TCPServer | None = None
         self.state = NodeState(node_id="", cluster_uuid=None)
         self.is_master = False
-        #: Peers of the cluster seen lately, with the rounds each has missed in a row (the master's live set).
-        self._recent: dict[str, Peer] = {}
+        #: The peers of this node's cluster it considers live (see :mod:`.fault_detection`).
+        self._detector = FaultDetector()
+        #: Monotonic seconds; a test injects its own clock.
+        self._clock = time.monotonic
         #: Transport address -> when it last probed this node.
         self._heard: dict[str, float] = {}
-        self._misses: dict[str, int] = {}
 
     # -------------------------------------------------------------- what the cluster state layer provides
 
@@ -138,6 +140,11 @@ class MembershipNode:
     def _admitted(self, node_id: str) -> bool:
         """Whether the current cluster state holds this node (state lock held); True without a current state."""
         return True
+
+    @property
+    def _recent(self) -> dict[str, Peer]:
+        """The live peers of this node's cluster, each with its last answer (the master's live set)."""
+        return self._detector.live
 
     # -------------------------------------------------------------- identity and addresses
 
@@ -221,14 +228,14 @@ class MembershipNode:
         # Peers found before are probed too, so a cluster stays together when seeds change, and so are
         # the nodes that probed this one lately (they joined through it).
         hosts.extend(p.transport for p in list(self._recent.values()))
-        now = time.monotonic()
+        now = self._clock()
         hosts.extend(a for a, seen in list(self._heard.items()) if now - seen < HEARD_FOR)
         return [h for h in dict.fromkeys(hosts) if h not in own]
 
     def heard_from(self, address: str) -> None:
         """A node at ``address`` probed this one: probe it back for a while."""
         if address != self.transport_address and len(address) < 256 and ":" in address:
-            self._heard[address] = time.monotonic()
+            self._heard[address] = self._clock()
 
     def _discover(self) -> None:
         warned: set[str] = set()
@@ -249,12 +256,13 @@ class MembershipNode:
         found: dict[str, Peer] = {}
         pending = self.seed_hosts()
         probed: set[str] = set()
+        disconnected: set[str] = set()
         while pending and len(probed) < MAX_PROBES:
             address = pending.pop(0)
             if address in probed:
                 continue
             probed.add(address)
-            peer = probe(address, self.transport_address)
+            peer = probe(address, self.transport_address, disconnected)
             if peer is None or peer.node_id == self.state.node_id:
                 continue
             # Like a node that joined through one seed and then hears of the others from the master.
@@ -294,11 +302,13 @@ class MembershipNode:
                     )
                     continue
                 members[peer.node_id] = peer
+            was_master = self.is_master
+            self._update_recent(members, own_uuid, disconnected)
+            # A live peer that missed this round stays a member with its last answer until found faulty.
+            members = {**{k: p for k, p in self._recent.items() if k not in members}, **members}
             joined = sorted(p.name for k, p in members.items() if k not in self.state.peers)
             left = sorted(p.name for k, p in self.state.peers.items() if k not in members)
             self.state.peers = members
-            was_master = self.is_master
-            self._update_recent(members, own_uuid)
             self.is_master = own_uuid is not None and self._claims_master(members)
             if self.is_master != was_master:
                 self._leadership_changed()
@@ -308,18 +318,12 @@ class MembershipNode:
             logger.info("[%s] %s", self.name, "elected as master" if self.is_master else "no longer master")
         self._round_done()
 
-    def _update_recent(self, members: dict[str, Peer], own_uuid: str | None) -> None:
-        """Called with the state lock held: a peer stays in the live set until it missed LEAVE_ROUNDS rounds."""
-        for node_id, peer in members.items():
-            if peer.cluster_uuid == own_uuid:
-                self._recent[node_id] = peer
-                self._misses[node_id] = 0
-        for node_id in list(self._recent):
-            if node_id not in members:
-                self._misses[node_id] = self._misses.get(node_id, 0) + 1
-                if self._misses[node_id] >= LEAVE_ROUNDS:
-                    del self._recent[node_id]
-                    del self._misses[node_id]
+    def _update_recent(self, members: dict[str, Peer], own_uuid: str | None, disconnected: set[str]) -> None:
+        """Called with the state lock held: this round's answers are the fault detector's checks."""
+        answered = {k: p for k, p in members.items() if p.cluster_uuid == own_uuid}
+        for peer in self._detector.check_round(self._clock(), answered, disconnected):
+            how = "disconnected" if peer.transport in disconnected else "no answer for a while"
+            logger.info("[%s] node [%s] (node id [%s]) found faulty: %s", self.name, peer.name, peer.node_id, how)
 
     def _claims_master(self, members: dict[str, Peer]) -> bool:
         if self.single_node:

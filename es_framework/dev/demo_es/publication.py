@@ -212,6 +212,8 @@ class PublishingNode(MembershipNode):
                 logger.exception("[%s] master round failed", self.name)
 
     def _master_round(self) -> None:
+        if self._synced:
+            self._check_newer_state()
         if not self._synced:
             # A new master waits until the old one stepped down (it sees this node in its next round), then
             # takes the newest state any member has, so that no decision is lost.
@@ -241,6 +243,29 @@ class PublishingNode(MembershipNode):
             )
         self.master_update(lambda state: state)
         self._publish()
+
+    def _check_newer_state(self) -> None:
+        """A live peer holding a newer state than this master's was sent it by another master (one that took this
+        one for gone, see :mod:`.fault_detection`): the nodes that accepted it refuse this master's older versions,
+        so its shard events and routing would never reach them (a recovery repeated forever, a drain that never
+        ends). Like an Elasticsearch master that learns of a newer term, it stops acting and takes the newest state
+        over again (the new-master path of :meth:`_master_round`), then publishes a version above it."""
+        with self._state_lock:
+            own = self.cluster.version if self.cluster else -1
+            ahead = max(self.state.peers.values(), key=lambda p: p.state_version, default=None)
+            if ahead is None or ahead.state_version <= own:
+                return
+            # The acknowledgements this master counted were answers from nodes on the other master's line.
+            self._leadership_changed()
+        logger.warning(
+            "[%s] node [%s] (node id [%s]) holds cluster state version %s, newer than this master's %s: "
+            "another master published it; taking it over",
+            self.name,
+            ahead.name,
+            ahead.node_id,
+            ahead.state_version,
+            own,
+        )
 
     def _publish(self) -> None:
         with self._state_lock:

@@ -46,8 +46,10 @@ class Peer:
         return NodeInfo(self.node_id, self.name, tuple(self.roles), self.http, self.transport, self.version)
 
 
-def probe(address: str, own_transport: str) -> Peer | None:
-    """Ask the node at ``address`` (``host:port``) who it is; None if nothing sensible answers."""
+def probe(address: str, own_transport: str, disconnected: set[str] | None = None) -> Peer | None:
+    """Ask the node at ``address`` (``host:port``) who it is; None if nothing sensible answers. An address whose
+    connection failed other than by a timeout (refused, reset, unreachable: nothing listens there any more, unlike a
+    slow node that answers late) is added to ``disconnected`` (see :mod:`.fault_detection`)."""
     host, _, port = address.rpartition(":")
     if not host:
         host, port = address, "9300"
@@ -78,7 +80,15 @@ def probe(address: str, own_transport: str) -> Peer | None:
             version=str(info.get("version", DEMO_VERSION)),
             live=bool(info.get("live", True)),
         )
-    except (OSError, ValueError, KeyError):
+    except TimeoutError:
+        # No answer in time: maybe a slow (CPU-starved) node, maybe a vanished host; fault detection waits.
+        return None
+    except OSError:
+        # Refused, reset, unreachable: Elasticsearch's ConnectTransportException, a disconnected node.
+        if disconnected is not None:
+            disconnected.add(address)
+        return None
+    except (ValueError, KeyError):
         return None
 
 
