@@ -22,8 +22,7 @@ import random
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -42,6 +41,7 @@ from es_framework.config import Config, resolve_config  # noqa: E402
 from es_framework.core.cluster_view import ClusterView  # noqa: E402
 from es_framework.core.evaluation import EvaluationContext, Verdict  # noqa: E402
 from es_framework.core.offers import Offer, parse_offer  # noqa: E402
+from es_framework.shell.memory import paused_gc  # noqa: E402
 from identity.allocator import NodeIdAllocator  # noqa: E402
 from strategies import strategy_for  # noqa: E402
 
@@ -100,22 +100,11 @@ def _fmt(value: float) -> str:
 # Timing
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def best_of(run: Callable[[], float], repeat: int) -> float:
     """The smallest of ``repeat`` elapsed times that ``run`` measures and returns itself."""
     times = []
     for _ in range(repeat):
-        with _gc_paused():
+        with paused_gc():
             times.append(run())
     return min(times)
 
@@ -125,7 +114,7 @@ def best_per_op(run_n: Callable[[int], float], sizes: Sizes) -> float:
     batch takes about ``sizes.batch_seconds``; the best of ``sizes.repeat`` batches counts."""
     n = 1
     while True:
-        with _gc_paused():
+        with paused_gc():
             elapsed = run_n(n)
         if elapsed >= sizes.batch_seconds / 10:
             n = max(1, round(n * sizes.batch_seconds / elapsed))

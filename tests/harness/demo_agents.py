@@ -10,23 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from es_framework.dev.devcluster import AgentSpec, DevMaster, ProcessExecutorBackend
-from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
-from es_framework.dev.ports import free_port
+from es_framework.dev.devcluster.loopback_agents import loopback_agent
 from tests.harness.demo_nodes import DEMO_COMMAND
 
 
 def demo_agent(n: int, **extra: Any) -> AgentSpec:
     """Agent ``n`` at 127.0.0.n with two reserved ports for one demo node; ``extra`` are AgentSpec fields."""
-    return AgentSpec(
-        id=f"agent{n}-S0",
-        hostname=f"127.0.0.{n}",
-        ip=f"127.0.0.{n}",
-        cpus=4,
-        mem=8192,
-        ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
-        isolation=DOCKER_VOLUME_ISOLATION,
-        **extra,
-    )
+    return loopback_agent(n, **extra)
 
 
 @contextlib.contextmanager

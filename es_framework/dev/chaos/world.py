@@ -30,7 +30,7 @@ import requests
 from es_framework.dev.chaos.invariants import LiveTask, StoredNode, TaskLife
 from es_framework.dev.chaos.observe import CallRecorder, LockWatcher
 from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend, ProcessExecutorBackend
-from es_framework.dev.devcluster.isolation import DOCKER_VOLUME_ISOLATION
+from es_framework.dev.devcluster.loopback_agents import loopback_agent
 from es_framework.dev.devcluster.tasks import TERMINAL_STATES
 from es_framework.dev.ports import free_port
 from es_framework.dev.zookeeper import ZooKeeperServer
@@ -74,20 +74,8 @@ DEMO_COMMAND = f"{sys.executable} -m es_framework.dev.demo_es"
 
 def agent_specs(count: int, mode: str = "fake") -> list[AgentSpec]:
     if mode == "process":
-        # One demo node per agent, each agent on its own loopback address (127.0.0.n) with two
-        # reserved ports (HTTP and transport), mounting external volumes as a REX-Ray agent does.
-        return [
-            AgentSpec(
-                id=f"agent{i}-S0",
-                hostname=f"127.0.0.{i}",
-                ip=f"127.0.0.{i}",
-                cpus=4,
-                mem=8192,
-                ports=tuple((port, port) for port in sorted((free_port(), free_port()))),
-                isolation=DOCKER_VOLUME_ISOLATION,
-            )
-            for i in range(1, count + 1)
-        ]
+        # One demo node per agent, each on its own loopback address (127.0.0.n).
+        return [loopback_agent(i) for i in range(1, count + 1)]
     return [
         AgentSpec(id=f"agent{i}-S0", hostname=f"agent{i}.example.com", cpus=4, mem=8192) for i in range(1, count + 1)
     ]
