@@ -176,6 +176,27 @@ def request(
     return MappingProxyType({**ledger, node_id: entry})
 
 
+def request_by_operator(
+    state: ClusterState, kind: Kind, node_id: int, *, now: float, external_volumes: bool
+) -> Mapping[int, Disruption]:
+    """The state's ledger with the operator's ``kind`` (restart, replace) of ``node_id`` queued; refused
+    (409) while the node restarts in a rollout or is already being stopped."""
+    if state.rollout is not None and node_id in state.rollout.in_progress:
+        raise OperatorError(409, f"node {node_id} is restarting in rollout {state.rollout.id}")
+    record = state.nodes.get(node_id)
+    if record is not None and record.stopping is not None:
+        raise OperatorError(409, f"node {node_id} is already being stopped ({record.stopping})")
+    return request(
+        state.disruptions,
+        state,
+        kind,
+        node_id,
+        now=now,
+        external_volumes=external_volumes,
+        reason="requested by the operator",
+    )
+
+
 def _unavailable(
     state: ClusterState, ledger: Mapping[int, Disruption], rollout: Rollout | None, seen: Seen | None, fw: str
 ) -> dict[int, str]:

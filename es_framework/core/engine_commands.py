@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 from es_framework.config import Config
 from es_framework.core import operations, rollouts
-from es_framework.core.disruption import Decision, Settings, plan_disruption, request, settle
+from es_framework.core.disruption import Decision, Settings, plan_disruption, request_by_operator, settle
 from es_framework.core.disruption_ledger import Disruption, Kind, ShutdownType
 from es_framework.core.disruption_seen import Observation
 from es_framework.core.engine_rollouts import planning_rollout, started_step
@@ -152,19 +152,8 @@ class OperatorCommands:
         if record is not None and record.state is not TaskState.RUNNING:
             message, calls = self.replace_node(node_id)
             return f"{message} (it is {record.state.value}: nothing to drain, so not queued)", calls
-        if state.rollout is not None and node_id in state.rollout.in_progress:
-            raise operations.OperatorError(409, f"node {node_id} is restarting in rollout {state.rollout.id}")
-        if record is not None and record.stopping is not None:
-            raise operations.OperatorError(409, f"node {node_id} is already being stopped ({record.stopping})")
-        ledger = request(
-            state.disruptions,
-            state,
-            Kind.REPLACE,
-            node_id,
-            now=self._clock(),
-            external_volumes=self.config.strategy_name == "external",
-            reason="requested by the operator",
-        )
+        external = self.config.strategy_name == "external"
+        ledger = request_by_operator(state, Kind.REPLACE, node_id, now=self._clock(), external_volumes=external)
         if ledger is not state.disruptions and not self._persist(replace(state, disruptions=ledger)):
             raise operations.OperatorError(503, "the state could not be written; the replace was not queued")
         shutdown = ledger[node_id].shutdown.value

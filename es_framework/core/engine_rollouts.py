@@ -28,7 +28,7 @@ from es_framework.config import Config
 from es_framework.config.versions import EsVersion, TargetVersion, version_in_text
 from es_framework.core import operations, rollouts
 from es_framework.core.config_record import executor_change
-from es_framework.core.disruption import Settings, request, started_on_their_task, step_settled
+from es_framework.core.disruption import Settings, request_by_operator, started_on_their_task, step_settled
 from es_framework.core.disruption_ledger import Disruption, Kind
 from es_framework.core.disruption_seen import Observation, Seen
 from es_framework.core.mesos_calls import Call, Kill
@@ -390,20 +390,9 @@ class RolloutCommands:
         """Queue the operator's restart of ``node_id``: the planner starts it when it is safe."""
         self.require_action()
         state = self.state
-        if state.rollout is not None and node_id in state.rollout.in_progress:
-            raise operations.OperatorError(409, f"node {node_id} is restarting in rollout {state.rollout.id}")
+        external = self.config.strategy_name == "external"
+        ledger = request_by_operator(state, Kind.RESTART, node_id, now=self._clock(), external_volumes=external)
         record = state.nodes.get(node_id)
-        if record is not None and record.stopping is not None:
-            raise operations.OperatorError(409, f"node {node_id} is already being stopped ({record.stopping})")
-        ledger = request(
-            state.disruptions,
-            state,
-            Kind.RESTART,
-            node_id,
-            now=self._clock(),
-            external_volumes=self.config.strategy_name == "external",
-            reason="requested by the operator",
-        )
         if ledger is not state.disruptions:
             self._write(replace(state, disruptions=ledger), "the restart was not queued")
         message = f"node {node_id}: restart queued; the planner starts it when safe"
