@@ -34,6 +34,7 @@ import logging
 import queue
 import select
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,6 +121,14 @@ class MasterHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (a scheduler SIGKILLed by a test or the chaos runner) resets its
+        # connection: what a real master logs at most as a closed socket, not a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("connection from %s reset by the client", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Cut every open connection (keep-alive call connections, event streams)."""
