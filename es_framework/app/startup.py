@@ -32,9 +32,8 @@ from typing import Any
 from es_framework.app.store import state_url
 from es_framework.config import LOCAL_MASTER, Config, MesosMaster
 from es_framework.config.urls import MASTER_FORMS
-from es_framework.core.config_record import config_values
+from es_framework.core.leader_check import state_refusal
 from es_framework.core.node_state import ClusterState
-from es_framework.core.version_change import distribution_changed, start_refusal
 
 #: ``socket.getaddrinfo``'s shape; tests give a stand-in.
 Resolver = Callable[..., Any]
@@ -125,9 +124,8 @@ def check_state_startable(config: Config, state: ClusterState) -> None:
     """Raise :class:`RefusedError` if the stored ``state`` refuses ``config``, before anything is
     written: a target Elasticsearch version the running nodes cannot be upgraded to (a downgrade, a
     skipped major, 8.x from before 7.17), or an unknown one with another image or distribution
-    (:func:`es_framework.core.version_change.start_refusal`). ``config``: the flags with the overrides
+    (:func:`es_framework.core.leader_check.state_refusal`). ``config``: the flags with the overrides
     the state keeps (``Engine.config``)."""
-    changed = distribution_changed(state, config_values(config))
-    refusal = start_refusal(state, config.target_version, distribution_changed=changed)
+    refusal = state_refusal(config, state)  # the same check a scheduler makes at every leadership
     if refusal is not None:
         raise RefusedError(refusal)
