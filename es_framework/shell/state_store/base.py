@@ -111,11 +111,16 @@ def encode(payload: dict[str, Any], what: str = "the state document") -> bytes:
     return data
 
 
-def decode(data: bytes, where: str) -> dict[str, Any]:
+def decode_json(data: bytes, where: str) -> Any:
+    """``data`` as UTF-8 JSON, or :class:`StateCorruptError` naming ``where``."""
     try:
-        payload = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise StateCorruptError(f"{where} is not JSON: {exc}") from None
+
+
+def decode(data: bytes, where: str) -> dict[str, Any]:
+    payload = decode_json(data, where)
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
         raise StateCorruptError(f'{where} is not a {{"schema": …, "state": {{…}}}} document')
     schema = payload.get("schema")

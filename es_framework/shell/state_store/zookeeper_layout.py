@@ -84,6 +84,7 @@ from es_framework.shell.state_store.base import (
     StateCorruptError,
     StateStoreError,
     StateUnavailableError,
+    decode_json,
     encode,
     exists_conflict,
     log,
@@ -94,7 +95,6 @@ from es_framework.shell.state_store.zookeeper_read import (
     Basis,
     NodeFetcher,
     apply_entry_changes,
-    decode_json,
     encoded,
     parse_layout,
 )

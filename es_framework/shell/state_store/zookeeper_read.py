@@ -32,7 +32,7 @@ from kazoo.exceptions import EXCEPTIONS, NoNodeError, UnimplementedError
 from kazoo.protocol.serialization import int_struct, multiheader_struct, read_buffer, stat_struct, write_string
 
 from es_framework.core.state_layout import Layout, LayoutDiff, check_layout, ids_digest, is_node_key, merge_document
-from es_framework.shell.state_store.base import StateCorruptError, encode, log
+from es_framework.shell.state_store.base import StateCorruptError, decode_json, encode, log
 
 #: The layout this store writes; it refuses a newer one.
 LAYOUT_VERSION = 2
@@ -41,13 +41,6 @@ MULTI_READ_TYPE = 22
 GET_DATA_TYPE = 4
 #: Node znodes per multiRead: at about 1 KB each, a few hundred KB per answer (kazoo reads any size).
 MULTI_READ_BATCH = 200
-
-
-def decode_json(data: bytes, where: str) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise StateCorruptError(f"{where} is not JSON: {exc}") from None
 
 
 @dataclass(frozen=True)
