@@ -150,7 +150,10 @@ def test_a_configuration_rollout_of_three_masters_and_two_data_nodes_survives_a_
             assert [r["id"] for r in finished] == [rollout["id"]], finished  # resumed, not replaced
             assert finished[0]["state"] == "completed", finished
             assert (finished[0]["done"], finished[0]["total"]) == (5, 5), finished
-            assert watcher.restart_order() == order, (watcher.restart_order(), order)
+            # Data-only nodes may restart in either order (the planner takes the first pending one whose
+            # predicates pass: core/rollouts.candidates); the master-eligible ones follow the order exactly.
+            restarted = watcher.restart_order()
+            assert set(restarted[:2]) == set(order[:2]) and restarted[2:] == order[2:], (restarted, order)
             after = running_tasks(master)
             assert sorted(after) == list(KEPT)
             assert len(watcher.task_ids[5]) == 2, watcher.task_ids[5]  # restarted by the rollout, then drained
