@@ -20,7 +20,9 @@ store, queries, ``_bulk`` parsing), :mod:`.persistence` (what ``path.data`` hold
 :mod:`.membership` (discovery, formation, election),
 :mod:`.publication` (cluster state, master updates, publication), :mod:`.applier` (shard copies);
 :mod:`.node_api` (what the layers above see of a node), :mod:`.actions` (what each request does, by area),
-:mod:`.rest` (HTTP parsing and paths), and :mod:`.node` (the process: servers, threads, ``main``).
+:mod:`.rest` (HTTP parsing and paths), and :mod:`.node` (the process: servers, threads, ``main``); security in
+:mod:`.keystore`, :mod:`.ssl_config`, :mod:`.security`, :mod:`.channel`, :mod:`.tls_server` and
+:mod:`.secure_transport`.
 
 HTTP surface (the supported subset; anything else answers 400 ``illegal_argument_exception`` naming the path).
 Every node accepts every request and forwards it to the nodes concerned; requests are checked for
@@ -79,8 +81,30 @@ and JSON answers honour ``filter_path``.
   first value gave it), 400 ``parsing_exception`` / ``x_content_parse_exception``, 400
   ``resource_already_exists_exception``, 400 ``invalid_index_name_exception``.
 
-What it is not: no scoring, analysis, aggregations, sorting, scroll, aliases, templates, mappings API or
-security; one mapping per shard copy instead of per index; elections are a simple rule (lowest master-eligible
+Security (``xpack.security.*``, read as Elasticsearch 8 reads it; see :mod:`.security`, :mod:`.ssl_config`,
+:mod:`.channel`, :mod:`.secure_transport`, :mod:`.tls_server`, :mod:`.keystore`):
+
+- ``xpack.security.enabled: true``: every HTTP request needs basic authentication as ``elastic`` with the
+  bootstrap password (the keystore's ``bootstrap.password``, else ``ELASTIC_PASSWORD`` from the environment as
+  the Docker image takes it); otherwise 401 ``security_exception`` with ``WWW-Authenticate: Basic
+  realm="security" charset="UTF-8"``. Without the setting there is no security at all (as before; Elasticsearch 8
+  would default to ``true`` and auto-configure TLS, which the demo does not).
+- ``xpack.security.transport.ssl.*`` (PEM ``key``, ``certificate``, ``certificate_authorities``, or PKCS#12
+  ``keystore.path`` / ``truststore.path`` with their ``secure_password`` in the keystore; ``verification_mode``
+  ``full`` (default) / ``certificate`` / ``none``): mutual TLS on the transport port, which then carries all the
+  traffic between nodes — the probes and the internal calls (the HTTP port stops serving ``/_demo/``) — so a
+  node whose certificate is not signed by a trusted CA is refused on every path and never joins.
+- ``xpack.security.http.ssl.*``: HTTPS on the HTTP port (no client certificates asked).
+- Refusals as Elasticsearch's: security on without transport TLS fails the transport TLS bootstrap check (exit 78
+  in production mode, a warning in development mode); an SSL setting without its ``.enabled``, missing or
+  unreadable key, certificate or CA files, a key that is not the certificate's, both key forms, an unknown
+  ``verification_mode``: exit 1 with Elasticsearch's message.
+- ``bin/elasticsearch-keystore`` (written by :func:`write_launcher`) manages the secure settings with the real
+  tool's commands; the file is the demo's own JSON format, not Elasticsearch's encrypted one.
+
+What it is not: no scoring, analysis, aggregations, sorting, scroll, aliases, templates, mappings API; no users
+but ``elastic`` (no realms, roles, API keys or tokens), no TLS client authentication on HTTP, no certificate
+reloading; one mapping per shard copy instead of per index; elections are a simple rule (lowest master-eligible
 name with a majority of the last voting configuration), not Elasticsearch's protocol; data is one JSON file
 per shard copy, fine for test-sized data only.
 """

@@ -134,7 +134,7 @@ class ApplierNode(PublishingNode):
         with store.lock:
             digest = store.digest()
         status, answer = call(
-            source.http,
+            source,
             "POST",
             f"/_demo/shard/{state.indices[index].uuid}/{shard}/_recovery",
             {"index": index, "state_version": state.version, "digest": digest, "target": self.state.node_id},

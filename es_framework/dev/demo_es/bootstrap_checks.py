@@ -230,11 +230,13 @@ def run_checks(
     environ: Mapping[str, str],
     *,
     always: tuple[str, ...] = (),
+    xpack: tuple[str, ...] = (),
     resolve: Resolver = system_resolver,
     machine: Callable[[], Limits] = machine_limits,
 ) -> Outcome:
-    """``BootstrapChecks.check``: the failures of the machine's checks are errors when enforced, else
-    warnings; ``always`` are failures of always-enforced checks (the demo's own switch)."""
+    """``BootstrapChecks.check``: the failures of the machine's checks, then of the x-pack checks (``xpack``,
+    e.g. the transport TLS check of :mod:`.security`, which plugins add after the built-in ones), are errors
+    when enforced, else warnings; ``always`` are failures of always-enforced checks (the demo's own switch)."""
     forced = enforce_property(environ.get("ES_JAVA_OPTS", ""))
     enforced = enforce_limits(settings, resolve)
     info: list[str] = []
@@ -242,7 +244,7 @@ def run_checks(
         info.append("bound or publishing to a non-loopback address, enforcing bootstrap checks")
     elif forced:
         info.append("explicitly enforcing bootstrap checks")
-    found = failures(read_limits(environ, machine), settings)
+    found = [*failures(read_limits(environ, machine), settings), *xpack]
     if enforced or forced:
         return Outcome(tuple(info), (), tuple(dict.fromkeys([*found, *always])))
     return Outcome(tuple(info), tuple(found), tuple(always))

@@ -3,8 +3,10 @@
 Start: ``python -m es_framework.dev.demo_es [-Ekey=value ...]`` with ``ES_PATH_CONF`` naming the config
 directory, or the ``bin/elasticsearch`` launcher :func:`write_launcher` writes; ``ELASTICSEARCH_VERSION`` chooses
 the Elasticsearch version it plays (see :mod:`.version`; a version it cannot play is exit 1). Exit codes follow
-Elasticsearch: 0 after a clean stop (SIGTERM/SIGINT), 1 for a bad setting or a locked
-``path.data``, 78 for a failed bootstrap check: the machine's limits in production mode (bound to a
+Elasticsearch: 0 after a clean stop (SIGTERM/SIGINT), 1 for a bad setting (also a TLS or security setting
+Elasticsearch refuses, :mod:`.security`) or a locked
+``path.data``, 78 for a failed bootstrap check: the machine's limits or transport TLS missing with security on
+(:mod:`.security`) in production mode (bound to a
 non-loopback address, or forced by ``-Des.enforce.bootstrap.checks=true`` in ``ES_JAVA_OPTS``; see
 :mod:`.bootstrap_checks`, whose failures are warnings in development mode), or always with
 ``demo.fail_bootstrap_check: true``.
@@ -23,6 +25,7 @@ import logging
 import os
 import signal
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -30,10 +33,12 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from es_framework.dev.demo_es import bootstrap_checks, persistence
+from es_framework.dev.demo_es import bootstrap_checks, channel, persistence
 from es_framework.dev.demo_es.applier import ApplierNode
 from es_framework.dev.demo_es.membership import NodeState
 from es_framework.dev.demo_es.rest import DemoHTTPServer
+from es_framework.dev.demo_es.secure_transport import SecureTransportServer
+from es_framework.dev.demo_es.security import Security, SecurityError, load_security
 from es_framework.dev.demo_es.settings import Settings, SettingsError, load_settings
 from es_framework.dev.demo_es.transport import TransportServer
 from es_framework.dev.demo_es.version import (
@@ -57,7 +62,8 @@ logger = logging.getLogger("es_framework.dev.demo_es")
 
 def write_launcher(home: Path, python: str | None = None, version: str | None = None) -> Path:
     """Write ``<home>/bin/elasticsearch``, a shell launcher that runs the demo node with its arguments
-    (what the executor runs when the "distribution" in its sandbox is this demo). Returns its path.
+    (what the executor runs when the "distribution" in its sandbox is this demo), and
+    ``<home>/bin/elasticsearch-keystore``, the demo's keystore tool (:mod:`.keystore`). Returns the launcher's path.
 
     With ``version`` (checked like :func:`~.version.parse_version`) the "distribution" is that version: the
     launcher sets ``ELASTICSEARCH_VERSION`` for the node whatever its environment says, and
@@ -84,6 +90,19 @@ def write_launcher(home: Path, python: str | None = None, version: str | None = 
         encoding="utf-8",
     )
     launcher.chmod(0o755)
+    # The keystore tool next to it, as in a distribution (the executor fills the keystore with it).
+    keystore_tool = bin_dir / "elasticsearch-keystore"
+    keystore_tool.write_text(
+        "#!/bin/sh\n"
+        "# es-mesos demo keystore tool — not Elasticsearch's (development tool).\n"
+        f'ES_PATH_CONF="${{ES_PATH_CONF:-{home / "config"}}}"\n'
+        "export ES_PATH_CONF\n"
+        f'PYTHONPATH="{project_root}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+        "export PYTHONPATH\n"
+        f'exec "{python or sys.executable}" -m es_framework.dev.demo_es.keystore "$@"\n',
+        encoding="utf-8",
+    )
+    keystore_tool.chmod(0o755)
     return launcher
 
 
@@ -91,8 +110,9 @@ class DemoNode(ApplierNode):
     """One running demo node: HTTP server, transport listener, discovery, master and applier threads,
     locked data path."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, security: Security | None = None) -> None:
         super().__init__(settings)
+        self.security = security or Security()
         self.shutdown_delay = float(settings.get("demo.shutdown_delay", "0") or 0)
         self._lock_fd: int | None = None
 
@@ -115,8 +135,17 @@ class DemoNode(ApplierNode):
         if self._lock_fd is None:
             self.lock_data_path()
         self.load_state()
-        self.http_server = http_server = DemoHTTPServer((self.bind_host, self.http_port_setting), self)
-        self.transport_server = transport_server = TransportServer((self.bind_host, self.transport_port_setting), self)
+        security = self.security
+        tls = security.transport
+        channel.configure(
+            channel.Channel(tls.client_context() if tls else None, "https" if security.http is not None else "http")
+        )
+        self.http_server = http_server = DemoHTTPServer((self.bind_host, self.http_port_setting), self, security)
+        transport_address = (self.bind_host, self.transport_port_setting)
+        transport_server: socketserver.TCPServer = (
+            SecureTransportServer(transport_address, self, tls) if tls else TransportServer(transport_address, self)
+        )
+        self.transport_server = transport_server
         for target, name in (
             (functools.partial(http_server.serve_forever, 0.1), "demo-es-http"),
             (functools.partial(transport_server.serve_forever, 0.1), "demo-es-transport"),
@@ -185,7 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STARTUP_ERROR
     logger.info("[%s] starting %s (version %s), pid %s", node_name, TAGLINE, version, os.getpid())
     try:
-        node = DemoNode(settings)
+        security = load_security(settings)
+    except (SecurityError, SettingsError) as error:
+        logger.error(
+            "[%s] fatal exception while booting the demo node: org.elasticsearch.ElasticsearchSecurityException: %s",
+            node_name,
+            error,
+        )
+        return EXIT_STARTUP_ERROR
+    try:
+        node = DemoNode(settings, security)
         node.lock_data_path()
     except SettingsError as error:
         logger.error(
@@ -194,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STARTUP_ERROR
     try:
         simulated = (BOOTSTRAP_FAILURE,) if settings.get_bool("demo.fail_bootstrap_check") else ()
-        outcome = bootstrap_checks.run_checks(settings, os.environ, always=simulated)
+        outcome = bootstrap_checks.run_checks(
+            settings, os.environ, always=simulated, xpack=tuple(security.bootstrap_failures())
+        )
     except (SettingsError, bootstrap_checks.BootstrapCheckError) as error:
         logger.error(
             "[%s] fatal exception while booting the demo node: java.lang.IllegalArgumentException: %s", node_name, error

@@ -224,7 +224,7 @@ class PublishingNode(MembershipNode):
             if other_master:
                 return
             if newest is not None and newest.state_version > own:
-                status, document = call(newest.http, "GET", "/_demo/state", timeout=5)
+                status, document = call(newest, "GET", "/_demo/state", timeout=5)
                 if status == 200 and isinstance(document, dict):
                     with self._state_lock:
                         adopted = state_from_json(document)
@@ -292,7 +292,7 @@ class PublishingNode(MembershipNode):
 
     def _publish_to(self, node: NodeInfo, document: Any, version: int) -> None:
         try:
-            status, answer = call(node.http, "POST", "/_demo/publish", document, timeout=3)
+            status, answer = call(node, "POST", "/_demo/publish", document, timeout=3)
             if status == 200 and isinstance(answer, dict):
                 with self._state_lock:
                     self._acked[node.node_id] = max(self._acked.get(node.node_id, -1), int(answer["version"]))
@@ -356,7 +356,7 @@ class PublishingNode(MembershipNode):
                         raise
             elif master is not None:
                 try:
-                    status, answer = call(master.http, "POST", f"/_demo/master/{action}", payload)
+                    status, answer = call(master, "POST", f"/_demo/master/{action}", payload)
                 except (OSError, ValueError):
                     status, answer = 503, None
                 if status == 200 and isinstance(answer, dict):

@@ -32,6 +32,8 @@ from es_framework.dev.demo_es.cluster_state import to_json
 from es_framework.dev.demo_es.documents import BulkItem, parse_bulk
 from es_framework.dev.demo_es.errors import EsError, error_body
 from es_framework.dev.demo_es.node_api import NodeAPI
+from es_framework.dev.demo_es.security import BASIC_CHALLENGE, Security
+from es_framework.dev.demo_es.tls_server import TlsServerMixin
 
 logger = logging.getLogger("es_framework.dev.demo_es")
 
@@ -313,12 +315,19 @@ def _internal(node: NodeAPI, request: Request) -> Response:
 # ---------------------------------------------------------------------- server
 
 
-class DemoHTTPServer(ThreadingHTTPServer):
+class DemoHTTPServer(TlsServerMixin, ThreadingHTTPServer):
+    """The HTTP port; HTTPS with ``xpack.security.http.ssl`` (clients are not asked for a certificate: HTTP's
+    ``client_authentication`` defaults to ``none``), and basic authentication with security on (:mod:`.security`)."""
+
     daemon_threads = True
     allow_reuse_address = True
+    tls_label = "http"
 
-    def __init__(self, address: tuple[str, int], node: NodeAPI) -> None:
+    def __init__(self, address: tuple[str, int], node: NodeAPI, security: Security | None = None) -> None:
         self.node = node
+        self.security = security or Security()
+        if self.security.http is not None:
+            self.ssl_context = self.security.http.server_context(client_auth=False)
         super().__init__(address, DemoRequestHandler)
 
 
@@ -328,6 +337,17 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("[%s] http %s " + format, self.server.node.name, self.address_string(), *args)
+
+    def admit(self, segments: tuple[str, ...]) -> None:
+        """Raise unless the request may be served here: with security on, public paths need the ``elastic``
+        user's credentials; the internal paths (the nodes' own traffic) are served on the transport port instead
+        when transport TLS is on, and here without it (like Elasticsearch's plain transport, unauthenticated)."""
+        security = self.server.security
+        if segments and segments[0] == "_demo":
+            if security.transport is not None:
+                raise EsError(403, "security_exception", "internal paths are served on the transport port only")
+            return
+        security.authenticate(self.headers.get("Authorization"), self.path)
 
     def _send(self, response: Response, *, head: bool = False) -> None:
         if response.text is not None:
@@ -341,6 +361,8 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if response.status == 401:
+            self.send_header("WWW-Authenticate", BASIC_CHALLENGE)
         self.send_header("X-elastic-product", "Elasticsearch")
         self.end_headers()
         if not head:
@@ -370,6 +392,7 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         request = Request(self.command, segments, params, raw)
         try:
+            self.admit(segments)
             response = route(self.server.node, request)
             if params.get("filter_path") and response.text is None and response.body is not None:
                 response = Response(response.status, filter_path(response.body, params["filter_path"]))

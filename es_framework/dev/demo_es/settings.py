@@ -42,11 +42,20 @@ KNOWN_SETTINGS = frozenset(
         "bootstrap.memory_lock",
         "node.store.allow_mmap",
         "xpack.security.enabled",
-        "xpack.security.http.ssl.enabled",
-        "xpack.security.transport.ssl.enabled",
-        "xpack.security.transport.ssl.verification_mode",
-        "xpack.security.transport.ssl.keystore.path",
-        "xpack.security.transport.ssl.truststore.path",
+        # TLS of the transport and HTTP layers (see ssl_config.py); the passwords are secure settings (keystore.py).
+        *(
+            f"xpack.security.{layer}.ssl.{name}"
+            for layer in ("transport", "http")
+            for name in (
+                "enabled",
+                "verification_mode",
+                "key",
+                "certificate",
+                "certificate_authorities",
+                "keystore.path",
+                "truststore.path",
+            )
+        ),
         "http.bind_host",
         "http.publish_port",
         "http.max_content_length",

@@ -5,22 +5,40 @@ that answers every connection with one JSON line describing the node (name, id, 
 uuid, HTTP address, roles, the transport addresses it reaches, whether it is master, its cluster
 state version, its Elasticsearch version). The prober answers with its own transport address, so that a
 node finds the nodes that probe it even when they are not in its seed list. Everything else between nodes travels as
-JSON over HTTP (see :mod:`~es_framework.dev.demo_es.client`).
+JSON over HTTP (see :mod:`~es_framework.dev.demo_es.client`). With transport TLS (:mod:`.channel`) the probe runs
+inside mutual TLS, the prober's line first, and the listener is :mod:`.secure_transport`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
+import logging
 import socketserver
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from es_framework.dev.demo_es import channel
 from es_framework.dev.demo_es.cluster_state import NodeInfo
 from es_framework.dev.demo_es.version import DEMO_VERSION
 
 PROBE_TIMEOUT = 0.5
+
+logger = logging.getLogger("es_framework.dev.demo_es")
+#: Addresses whose TLS handshake failed, logged at WARN once each (discovery probes them every round).
+_refused: set[str] = set()
+
+
+def _refused_peer(address: str, error: ssl.SSLError) -> None:
+    level = logging.DEBUG if address in _refused else logging.WARNING
+    _refused.add(address)
+    logger.log(
+        level,
+        "transport: TLS handshake with [%s] failed, the peer is not trusted or does not trust us: %s",
+        address,
+        error,
+    )
 
 
 @dataclass
@@ -53,18 +71,24 @@ def probe(address: str, own_transport: str, disconnected: set[str] | None = None
     host, _, port = address.rpartition(":")
     if not host:
         host, port = address, "9300"
+    secure = channel.current().transport_tls is not None
     try:
-        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT) as sock:
+        with channel.connect(host, int(port), PROBE_TIMEOUT) as sock:
             sock.settimeout(PROBE_TIMEOUT)
+            if secure:
+                # Inside TLS the prober speaks first (see secure_transport): its first line tells a probe from
+                # an internal call on the same port.
+                sock.sendall((own_transport + "\n").encode("utf-8"))
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(4096)
                 if not chunk:
                     break
                 data += chunk
-            # Say who probes (see TransportHandler.handle).
-            with contextlib.suppress(OSError):
-                sock.sendall((own_transport + "\n").encode("utf-8"))
+            if not secure:
+                # Say who probes (see TransportHandler.handle).
+                with contextlib.suppress(OSError):
+                    sock.sendall((own_transport + "\n").encode("utf-8"))
         info = json.loads(data.decode("utf-8"))
         return Peer(
             name=str(info["name"]),
@@ -82,6 +106,12 @@ def probe(address: str, own_transport: str, disconnected: set[str] | None = None
         )
     except TimeoutError:
         # No answer in time: maybe a slow (CPU-starved) node, maybe a vanished host; fault detection waits.
+        return None
+    except ssl.SSLError as error:
+        # A TLS handshake that failed: a peer this node does not trust, or one that does not trust this node.
+        _refused_peer(address, error)
+        if disconnected is not None:
+            disconnected.add(address)
         return None
     except OSError:
         # Refused, reset, unreachable: Elasticsearch's ConnectTransportException, a disconnected node.

@@ -27,7 +27,7 @@ def _all_stats(node: NodeAPI, state: DemoClusterState) -> dict[str, dict[str, An
             stats[info.node_id] = local_shard_stats(node)
             continue
         try:
-            status, answer = post(info.http, "/_demo/shard_stats", {}, timeout=3)
+            status, answer = post(info, "/_demo/shard_stats", {}, timeout=3)
         except OSError:
             continue
         if status == 200 and isinstance(answer, dict):

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from es_framework.dev.demo_es.channel import Reachable
 from es_framework.dev.demo_es.client import call
 from es_framework.dev.demo_es.cluster_state import DemoClusterState
 from es_framework.dev.demo_es.errors import EsError, index_not_found
@@ -16,9 +17,9 @@ from es_framework.dev.demo_es.node_api import NodeAPI
 STATE_WAIT = 5.0
 
 
-def post(address: str, path: str, body: Any, timeout: float = 10.0) -> tuple[int, Any]:
+def post(target: Reachable, path: str, body: Any, timeout: float = 10.0) -> tuple[int, Any]:
     """POST to another node's internal API."""
-    return call(address, "POST", path, body, timeout=timeout)
+    return call(target, "POST", path, body, timeout=timeout)
 
 
 def current_state(node: NodeAPI) -> DemoClusterState:

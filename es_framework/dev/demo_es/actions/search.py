@@ -41,7 +41,7 @@ def _read_shard(node: NodeAPI, index: str, shard: int, query: Query, limit: int)
                 if target.node_id == node.node_id:
                     answer = shard_search(node, meta.uuid, shard, body)
                 else:
-                    status, answer = post(target.http, f"/_demo/shard/{meta.uuid}/{shard}/_search", body)
+                    status, answer = post(target, f"/_demo/shard/{meta.uuid}/{shard}/_search", body)
                     if status != 200:
                         raise EsError(
                             status, "no_shard_available_action_exception", f"[{target.name}] answered {status}"

@@ -76,7 +76,7 @@ def primary_write(node: NodeAPI, index_uuid: str, shard: int, body: Mapping[str,
             if target is not None and docs:
                 try:
                     status, answer = post(
-                        target.http,
+                        target,
                         f"/_demo/shard/{index_uuid}/{shard}/_replicate",
                         {"index": index, "docs": docs, "primary": node.node_id, "state_version": state.version},
                     )

@@ -65,7 +65,7 @@ def _send_to_primary(node: NodeAPI, index: str, shard: int, ops: list[Operation]
             try:
                 if target.node_id == node.node_id:
                     return primary_write(node, meta.uuid, shard, body)
-                status, answer = post(target.http, f"/_demo/shard/{meta.uuid}/{shard}/_write", body, timeout=30)
+                status, answer = post(target, f"/_demo/shard/{meta.uuid}/{shard}/_write", body, timeout=30)
             except EsError as error:
                 status, answer = error.status, error.body()
             except OSError as error:
