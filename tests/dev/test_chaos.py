@@ -6,6 +6,8 @@ rollout crossing the faults); the development master's reconciliation carries th
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from es_framework.dev.chaos import invariants as inv
 from es_framework.dev.chaos.__main__ import main, parse
 from es_framework.dev.chaos.faults import FaultKind, draw_faults
-from es_framework.dev.chaos.kinds import FAKE_ONLY
+from es_framework.dev.chaos.kinds import DELAY_S, OVERLAP_ONE_IN
+from es_framework.dev.chaos.observe import LockWatcher
 from es_framework.dev.devcluster import AgentSpec, DevMaster, FakeExecutorBackend, reconciliation, status_updates
 from es_framework.dev.devcluster.frameworks import Framework
 from es_framework.dev.devcluster.resource_bags import ResourceBag
@@ -200,8 +203,30 @@ def test_the_fault_sequence_is_a_function_of_the_seed_and_the_mode() -> None:
     assert draw_faults(7, 50) == draw_faults(7, 50)
     assert draw_faults(7, 50) != draw_faults(8, 50)
     assert len({f.kind for f in draw_faults(7, 200)}) == len(FaultKind)
-    # Process mode draws every kind but the development master's maintenance and failover.
-    assert {f.kind for f in draw_faults(7, 300, "process")} == set(FaultKind) - FAKE_ONLY
+    # Process mode draws every kind, the development master's maintenance and failover included.
+    assert {f.kind for f in draw_faults(7, 300, "process")} == set(FaultKind)
+
+
+#: What ``draw_faults(7, 6)`` drew before faults could overlap (kept, so that old seeds replay their kinds).
+SEED_7_KINDS = ["SCHEDULER_SIGKILL", "SCHEDULER_SIGKILL", "KILL_TASK", "MASTER_RESTART", "ROLLOUT", "KILL_TASK"]
+
+
+def test_some_faults_overlap_the_one_before_and_the_overlaps_leave_the_rest_of_the_draw_alone() -> None:
+    faults = draw_faults(7, 800)
+    overlapping = [f.index for f in faults if f.overlaps]
+    assert 0 not in overlapping and 800 / OVERLAP_ONE_IN / 2 < len(overlapping) < 800 / OVERLAP_ONE_IN * 2
+    # The overlaps come from a stream of their own: the kinds are what the seed drew before they existed.
+    assert [f.kind.name for f in faults[:6]] == SEED_7_KINDS
+    assert all(DELAY_S[0] <= f.delay_s <= DELAY_S[1] for f in faults)
+
+
+def test_a_stale_lock_sample_names_no_leader() -> None:
+    watcher = LockWatcher("127.0.0.1:1", "/leader")  # never started: only its samples are read
+    assert watcher.latest() is None
+    watcher._samples.append(inv.LockSample(time.monotonic() - 2.0, 100))
+    assert watcher.latest() == 100 and watcher.latest(max_age_s=0.5) is None
+    watcher._samples.append(inv.LockSample(time.monotonic(), 200))
+    assert watcher.latest(max_age_s=0.5) == 200
 
 
 def test_bad_arguments_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,7 +270,7 @@ def test_the_master_records_which_task_holds_which_volume_and_since_when() -> No
 #: MALFORMED_OFFERS among them, a ROLLOUT started before a SIGTERM of the leader and a forced
 #: restart, and none of the slow ones (ZOOKEEPER_RESTART, LEADER_PAUSE, TWO_SCHEDULERS_AT_ONCE,
 #: MAINTENANCE_WINDOW and MASTER_RESTART each wait seconds for a session, a window or a
-#: reconnection): about 15 s. The long runs keep every kind.
+#: reconnection): about 8 s. The long runs keep every kind.
 SMOKE_SEED, SMOKE_FAULTS = 32554023, 8
 SLOW_KINDS = {
     FaultKind.ZOOKEEPER_RESTART,
@@ -278,14 +303,17 @@ def test_a_short_fixed_seed_run_ends_without_violations(capsys: pytest.CaptureFi
 
 
 #: Process mode: a rollout (POST /v1/cluster/restart) started, then a node's executor SIGKILLed
-#: while it restarts the nodes one at a time; 300 documents indexed before and counted at every
+#: while it restarts the nodes one at a time, then the master fails over (schedulers and executors
+#: re-subscribe) and a node's agent goes down for maintenance (its demo node killed with the machine,
+#: the node started elsewhere on its volumes); 300 documents indexed before and counted at every
 #: green checkpoint and after the run. About 20 s.
-PROCESS_SEED, PROCESS_FAULTS = 2, 2
+PROCESS_SEED, PROCESS_FAULTS = 37338, 4
+PROCESS_KINDS = [FaultKind.ROLLOUT, FaultKind.KILL_TASK, FaultKind.MASTER_RESTART, FaultKind.MAINTENANCE_WINDOW]
 
 
-def test_the_process_seed_starts_a_rollout_then_kills_a_node() -> None:
-    kinds = [f.kind for f in draw_faults(PROCESS_SEED, PROCESS_FAULTS, "process")]
-    assert kinds == [FaultKind.ROLLOUT, FaultKind.KILL_TASK]
+def test_the_process_seed_starts_a_rollout_kills_a_node_fails_the_master_over_and_takes_an_agent_down() -> None:
+    faults = draw_faults(PROCESS_SEED, PROCESS_FAULTS, "process")
+    assert [f.kind for f in faults] == PROCESS_KINDS and not any(f.overlaps for f in faults)
 
 
 @pytest.mark.skipif(zookeeper_problem() is not None and not in_ci(), reason=str(zookeeper_problem()))
@@ -294,8 +322,9 @@ def test_a_short_process_mode_run_keeps_every_document(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == "violations: 0", out
     assert status == 0
-    (row,) = [line.split() for line in out.splitlines() if line.startswith("ROLLOUT ")]
-    assert row[1:3] == ["1", "0"], out
+    for kind in PROCESS_KINDS:  # each did something (not a no-op)
+        (row,) = [line.split() for line in out.splitlines() if line.startswith(kind.name + " ")]
+        assert row[1:3] == ["1", "0"], out
     (counted,) = [line.split() for line in out.splitlines() if line.startswith("no_document_lost ")]
     assert int(counted[1]) >= 1, out  # counted on a green cluster at least after the run
     assert "documents indexed before the faults: 300" in out

@@ -21,7 +21,9 @@ from es_framework.dev.chaos.kinds import (
     AGENT_AWAY_MIN_S,
     AGENT_AWAY_SPREAD_S,
     DELAY_S,
+    PAUSE_AFTER_SUBSCRIBED_S,
     WEIGHTS,
+    ZOOKEEPER_DOWN_MAX_S,
     CheckLost,
     Fault,
     FaultKind,
@@ -98,13 +100,19 @@ def _scheduler_signal(signum: int) -> Injector:
 
 
 def _leader_pause(world: World, fault: Fault, _: CheckLost) -> Outcome:
+    """SIGSTOP the leader until the standby holds the lock (so the paused leader's ZooKeeper session
+    has expired: the pause outlasts it by exactly what the takeover takes), then SIGCONT: at once one
+    time in two (the new leader may not have subscribed yet, so the old one wakes beside a leader
+    still connecting), else once the new leader has subscribed and up to
+    :data:`~.kinds.PAUSE_AFTER_SUBSCRIBED_S` more. Either way the old one must not act on stale state."""
     leader = world.leader()
     if leader is None or leader.pid is None:
         return Outcome("no leader to pause", skipped=True)
     pid = leader.pid
     leader.signal(signal.SIGSTOP)
     started = time.monotonic()
-    took_over = None
+    took_over: float | None = None
+    subscribed: float | None = None
     try:
         deadline = started + 30
         while time.monotonic() < deadline:
@@ -112,12 +120,18 @@ def _leader_pause(world: World, fault: Fault, _: CheckLost) -> Outcome:
             if holder is not None and holder != pid:
                 took_over = time.monotonic() - started
                 break
-            time.sleep(0.05)
-        time.sleep(fault.chance[0] * 2.0)  # the new leader may or may not have subscribed yet
+            time.sleep(0.02)
+        if took_over is not None and fault.chance[0] >= 0.5:
+            while time.monotonic() < deadline and not world.subscribed():
+                time.sleep(0.02)
+            subscribed = time.monotonic() - started
+            time.sleep((fault.chance[0] - 0.5) * 2 * PAUSE_AFTER_SUBSCRIBED_S)
     finally:
         leader.signal(signal.SIGCONT)
     paused = time.monotonic() - started
     taken = f"the standby took the lock after {took_over:.1f} s" if took_over is not None else "nobody took the lock"
+    if subscribed is not None:
+        taken += f" and subscribed after {subscribed:.1f} s"
     return Outcome(f"scheduler {leader.name} (leader, pid {pid}) paused {paused:.1f} s; {taken}")
 
 
@@ -179,11 +193,17 @@ def _operator(action: str) -> Injector:
 
 
 def _zookeeper_restart(world: World, fault: Fault, _: CheckLost) -> Outcome:
+    """ZooKeeper killed (SIGKILL: a crash, not a shutdown; it acknowledges a write only once it is in
+    its transaction log, so nothing acknowledged is lost), down for up to
+    :data:`~.kinds.ZOOKEEPER_DOWN_MAX_S`, started again on its data. Each client's session survives
+    when it reconnects within its timeout after the start (the server restores sessions and restarts
+    their clocks); one that does not loses its session, and a leader that does loses the lock."""
     started = time.monotonic()
-    world.zookeeper.stop()
-    time.sleep(fault.chance[0] * 2.0)
+    world.zookeeper.stop(timeout=0.0)  # SIGTERM and at once SIGKILL
+    time.sleep(fault.chance[0] * ZOOKEEPER_DOWN_MAX_S)
+    down = time.monotonic() - started
     world.zookeeper.start()
-    return Outcome(f"ZooKeeper down {time.monotonic() - started:.1f} s")
+    return Outcome(f"ZooKeeper killed, down {down:.1f} s, serving again after {time.monotonic() - started:.1f} s")
 
 
 def _two_schedulers_at_once(world: World, fault: Fault, _: CheckLost) -> Outcome:

@@ -58,29 +58,37 @@ WEIGHTS: dict[FaultKind, int] = {
     FaultKind.ROLLOUT: 1,
 }
 
-#: Kinds ``process`` mode leaves out: the development master's maintenance and failover act on its
-#: agents' bookkeeping only (a machine taken down or a master cut off would leave the real executor
-#: processes in a state no real agent shows), so they are fake-mode faults.
-FAKE_ONLY = frozenset({FaultKind.MAINTENANCE_WINDOW, FaultKind.MASTER_RESTART})
-#: ``process`` mode draws rollouts more often: there they step through the nodes while later faults
-#: hit them (with fake executors a rollout cannot step: no Elasticsearch answers its predicates).
-PROCESS_WEIGHTS: dict[FaultKind, int] = {
-    **{kind: weight for kind, weight in WEIGHTS.items() if kind not in FAKE_ONLY},
-    FaultKind.ROLLOUT: 3,
-}
+#: ``process`` mode draws every kind too, rollouts more often: there they step through the nodes
+#: while later faults hit them (with fake executors a rollout cannot step: no Elasticsearch answers
+#: its predicates). ``MAINTENANCE_WINDOW`` kills the machine's executor processes as it goes down (as
+#: the agent does when Mesos' master shuts it down), and ``MASTER_RESTART`` cuts the executors'
+#: connections too (the development master serves the agents' executor API): they re-subscribe with
+#: their unacknowledged tasks and updates, as after an agent restart.
+PROCESS_WEIGHTS: dict[FaultKind, int] = {**WEIGHTS, FaultKind.ROLLOUT: 3}
 
 
 #: The random pause before each fault (seconds): the cluster sits converged for that long. Short,
-#: because a converged cluster does nothing while it waits; a fault's own waits (an agent away, a
-#: leader paused past its session, ZooKeeper down) are drawn separately.
-DELAY_S = (0.05, 0.5)
+#: because a converged cluster does nothing while it waits (the 0.05–0.5 s of earlier runs were a
+#: fifth of a 500-fault run); a fault's own waits (an agent away, a leader paused past its session,
+#: ZooKeeper down) are drawn separately.
+DELAY_S = (0.01, 0.1)
 #: In ``process`` mode the pause is longer: the disruption planner looks every few seconds and
 #: starts a rollout step or a queued restart only on a green, settled cluster, which each fault
 #: disturbs; with the fake-mode pauses no step would ever start between two faults.
 PROCESS_DELAY_S = (0.5, 5.0)
-#: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`.
-AGENT_AWAY_MIN_S = 0.5
-AGENT_AWAY_SPREAD_S = 1.5
+#: One fault in this many is injected on top of the one before: without waiting for the cluster to
+#: converge from it (its own delay only), so that two faults' recoveries cross (a task killed while
+#: the standby takes over, ZooKeeper restarted while a node relaunches, ...). Drawn from a stream of
+#: its own, so that a seed's kinds, delays and targets stay what they were.
+OVERLAP_ONE_IN = 8
+#: How long an agent stays unreachable: at least this, plus up to :data:`AGENT_AWAY_SPREAD_S`. The
+#: scheduler handles the unreachable update within milliseconds; the stored state is checked at the end.
+AGENT_AWAY_MIN_S = 0.3
+AGENT_AWAY_SPREAD_S = 1.0
+#: ``LEADER_PAUSE``: the longest the old leader stays paused after the new one has subscribed.
+PAUSE_AFTER_SUBSCRIBED_S = 0.5
+#: ``ZOOKEEPER_RESTART``: the longest ZooKeeper stays down (the start itself takes about 1 s more).
+ZOOKEEPER_DOWN_MAX_S = 1.0
 
 
 #: Called by the agent fault while the agent is away, with its nodes (node id → task id).
@@ -97,6 +105,8 @@ class Fault:
     pick: int
     #: Further choices inside the fault, each in [0, 1).
     chance: tuple[float, float] = (0.0, 0.0)
+    #: Injected on top of the fault before, without waiting for its convergence (:data:`OVERLAP_ONE_IN`).
+    overlaps: bool = False
 
 
 @dataclass
@@ -123,6 +133,7 @@ Injector = Callable[["World", "Fault", CheckLost], "Outcome"]
 def draw_faults(seed: int, count: int, mode: str = "fake") -> list[Fault]:
     """The run's faults, from the seed and the mode alone."""
     rng = random.Random(seed)
+    overlap = random.Random(f"overlap {seed}")
     table = PROCESS_WEIGHTS if mode == "process" else WEIGHTS
     delays = PROCESS_DELAY_S if mode == "process" else DELAY_S
     kinds = list(table)
@@ -134,6 +145,7 @@ def draw_faults(seed: int, count: int, mode: str = "fake") -> list[Fault]:
             delay_s=round(rng.uniform(*delays), 2),
             pick=rng.randrange(1 << 30),
             chance=(rng.random(), rng.random()),
+            overlaps=i > 0 and overlap.randrange(OVERLAP_ONE_IN) == 0,
         )
         for i in range(count)
     ]

@@ -21,8 +21,13 @@ from es_framework.dev.devcluster.errors import CallError
 from es_framework.dev.devcluster.faults import FaultSwitches
 
 #: How long a switch stays on: at least this, plus up to :data:`WINDOW_SPREAD_S` (the seed's choice).
-WINDOW_MIN_S = 1.0
-WINDOW_SPREAD_S = 1.0
+#: With fake executors a failed node's TASK_FAILED, the relaunch's offers and its TASK_STARTING and
+#: TASK_RUNNING all pass within about 0.1 s, so half a second holds them; a demo node takes seconds
+#: to start (``PROCESS_WINDOW_*``).
+WINDOW_MIN_S = 0.5
+WINDOW_SPREAD_S = 0.5
+PROCESS_WINDOW_MIN_S = 1.0
+PROCESS_WINDOW_SPREAD_S = 1.0
 #: Per forwarded update: the chance of a second copy, and (per copy) of a delay of up to
 #: :data:`MAX_UPDATE_DELAY_S`.
 UPDATE_CHANCE = 0.5
@@ -32,11 +37,16 @@ RESCIND_CHANCE = 0.5
 MALFORMED_CHANCE = 0.6
 #: How long the runner waits for the scheduler to decline the malformed offers of a window.
 DECLINE_WAIT_S = 10.0
-#: The maintenance window starts this long after it is scheduled, and lasts this long.
-MAINTENANCE_LEAD_S = 3.0
+#: The maintenance window starts this long after it is scheduled (at least the minimum, plus up to
+#: the spread: the seed's choice), and lasts an hour. With fake executors the scheduler cannot move a
+#: node off before the window (its disruption planner fails closed without Elasticsearch), so the lead
+#: is only the time to see the window in offers and inverse offers; with demo nodes the planner may
+#: start the move, so the lead is longer.
+MAINTENANCE_LEAD_S = (0.3, 1.0)
+PROCESS_MAINTENANCE_LEAD_S = (2.0, 3.0)
 MAINTENANCE_DURATION_S = 3600
 #: A failed-over master answers nothing for up to this long.
-MASTER_DOWN_MAX_S = 2.0
+MASTER_DOWN_MAX_S = 1.0
 
 
 def _counts(world: World) -> Counter[str]:
@@ -58,7 +68,9 @@ def _fail_nodes(world: World, fault: Fault, how_many: int) -> list[str]:
     return failed
 
 
-def _window(fault: Fault) -> float:
+def _window(world: World, fault: Fault) -> float:
+    if world.processes is not None:
+        return PROCESS_WINDOW_MIN_S + PROCESS_WINDOW_SPREAD_S * fault.chance[0]
     return WINDOW_MIN_S + WINDOW_SPREAD_S * fault.chance[0]
 
 
@@ -70,7 +82,7 @@ def status_chaos(world: World, fault: Fault, _: CheckLost) -> Outcome:
     """For 1–2 s the master duplicates and delays forwarded status updates (one or two tasks failing
     in it): one task's updates keep their order, updates of different tasks overtake each other."""
     before = _counts(world)
-    window = _window(fault)
+    window = _window(world, fault)
     until = time.monotonic() + window
     world.master.faults(lambda f: f.status_chaos(until, UPDATE_CHANCE, MAX_UPDATE_DELAY_S, fault.pick))
     failed = _fail_nodes(world, fault, 2 if fault.chance[1] < 0.5 else 1)
@@ -90,7 +102,7 @@ def rescind_offers(world: World, fault: Fault, _: CheckLost) -> Outcome:
     """Every outstanding offer rescinded; then for 1–2 s (a node failing in it) each offer sent is
     rescinded at once with probability 1/2: the scheduler's ACCEPT may name an offer already gone."""
     before = _counts(world)
-    window = _window(fault)
+    window = _window(world, fault)
     until = time.monotonic() + window
     world.master.faults(lambda f: f.rescind_chaos(until, RESCIND_CHANCE, fault.pick))
     outstanding = world.master.rescind_offers()
@@ -109,7 +121,7 @@ def malformed_offers(world: World, fault: Fault, _: CheckLost) -> Outcome:
     enormous; then every malformed one with an id must be declined, none accepted."""
     start = world.master.faults(lambda f: len(f.malformed_offers))
     before = _counts(world)
-    window = _window(fault)
+    window = _window(world, fault)
     until = time.monotonic() + window
     world.master.faults(lambda f: f.malformed_chaos(until, MALFORMED_CHANCE, fault.pick))
     failed = _fail_nodes(world, fault, 1)
@@ -151,9 +163,11 @@ def _declines(cluster: Any, reason: str) -> str:
 
 
 def maintenance_window(world: World, fault: Fault, _: CheckLost) -> Outcome:
-    """A window on an agent that runs a node, starting in 3 s; once it starts the machine goes down
-    (START_MAINTENANCE: its task is lost and must be relaunched elsewhere), then comes back up
-    (STOP_MAINTENANCE). Only while the other agents can run every node."""
+    """A window on an agent that runs a node, starting in 0.3–1 s (2–3 s in ``process`` mode, where the
+    scheduler may move the node off first); once it starts the machine goes down (START_MAINTENANCE:
+    its task is lost and must be relaunched elsewhere; in ``process`` mode its executor processes are
+    killed with it), then comes back up (STOP_MAINTENANCE) once every node runs elsewhere. Only while
+    the other agents can run every node."""
     by_agent = world.running_by_agent()
     candidates = sorted(by_agent)
     if not candidates or len(world.usable_agents()) - 1 < world.desired:
@@ -163,7 +177,8 @@ def maintenance_window(world: World, fault: Fault, _: CheckLost) -> Outcome:
     assert spec is not None
     machine = {"hostname": spec.hostname, "ip": spec.ip}
     held = ", ".join(f"node {n} task {t}" for n, t in sorted(by_agent[agent_id]))
-    start_ns = time.time_ns() + int(MAINTENANCE_LEAD_S * 1e9)
+    low, high = PROCESS_MAINTENANCE_LEAD_S if world.processes is not None else MAINTENANCE_LEAD_S
+    start_ns = time.time_ns() + int((low + (high - low) * fault.chance[0]) * 1e9)
     window = {
         "machine_ids": [machine],
         "unavailability": {
@@ -181,6 +196,10 @@ def maintenance_window(world: World, fault: Fault, _: CheckLost) -> Outcome:
         time.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
         moved = agent_id not in world.running_by_agent()
         steps.append("node moved before the window" if moved else "node still there at the window")
+        # The machine goes down: in ``process`` mode its executor processes die first (Mesos' master
+        # tells the agent to shut down, and it kills every executor), so that no demo node on it outlives
+        # its task's end in the ledger, holding its volume while the node starts elsewhere.
+        world.kill_agent_processes(agent_id)
         world.master.maintenance_call({"type": "START_MAINTENANCE", "start_maintenance": {"machines": [machine]}})
         down = time.monotonic()
         relaunched = _wait_relaunched(world, agent_id)
@@ -220,8 +239,13 @@ def _wait_relaunched(world: World, agent_id: str) -> bool:
 
 def master_restart(world: World, fault: Fault, _: CheckLost) -> Outcome:
     """The development master fails over with its registry kept (:mod:`es_framework.dev.devcluster.failover`):
-    every connection cut, down for 0–2 s, back on the same address with a new id; the fault ends
-    once the framework has subscribed again (pymesos reconnects with its back-off)."""
+    every connection cut, down for 0–1 s, back on the same address with a new id; the fault ends
+    once the framework has subscribed again (pymesos reconnects after a back-off of 1.5–2.5 s, which
+    is most of the fault's time). In ``process`` mode the executors' connections are cut too (the
+    development master serves the agents' executor API on its own address): a real master failover
+    leaves them alone, so this is harsher than Mesos; the executors checkpoint (``MESOS_CHECKPOINT``),
+    so pymesos reconnects and re-subscribes them with their unacknowledged tasks and updates, as
+    after an agent restart."""
     down = MASTER_DOWN_MAX_S * fault.chance[0]
     started = time.monotonic()
     world.master.restart(down_s=down)

@@ -31,6 +31,16 @@ from es_framework.dev.devcluster.http_api import subscribing_peer
 logger = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 0.05
+#: The watcher's reconnection to ZooKeeper: every 0.1 s without back-off. Kazoo's default back-off
+#: doubles up to 60 s, so after a ``ZOOKEEPER_RESTART`` the watcher was seen blind for up to 18 s:
+#: the lock's holder unknown (faults aimed at a stale leader, API calls retried in vain) and every
+#: call in that gap unjudged by ``acted_only_as_leader``. It is a single local client: no herd.
+RECONNECT_DELAY_S = 0.1
+#: The watcher's session timeout. Kazoo waits this long for the answer to its connect request, and a
+#: ZooKeeper just started accepts connections a moment before it answers them: with 10 s the watcher
+#: was seen blind for 9 s after a restart, holding up the convergence wait (which needs a fresh
+#: sample). The watcher holds no ephemeral node, so a session it loses costs nothing.
+SESSION_TIMEOUT_S = 1.5
 
 
 def _sequence(child: str) -> int:
@@ -43,7 +53,11 @@ class LockWatcher:
 
     def __init__(self, hosts: str, lock_path: str) -> None:
         self.lock_path = lock_path
-        self._client = KazooClient(hosts=hosts, timeout=10.0, connection_retry={"max_tries": -1, "delay": 0.1})
+        self._client = KazooClient(
+            hosts=hosts,
+            timeout=SESSION_TIMEOUT_S,
+            connection_retry={"max_tries": -1, "delay": RECONNECT_DELAY_S, "backoff": 1, "max_jitter": 0.0},
+        )
         self._samples: list[LockSample] = []
         self._guard = threading.Lock()
         self._stop = threading.Event()
@@ -94,9 +108,16 @@ class LockWatcher:
         with self._guard:
             return list(self._samples)
 
-    def latest(self) -> int | None:
+    def latest(self, max_age_s: float | None = None) -> int | None:
+        """The holder of the last sample; ``None`` also when that sample is older than ``max_age_s``
+        (the watcher is blind: ZooKeeper down, or its session reconnecting)."""
         with self._guard:
-            return self._samples[-1].holder_pid if self._samples else None
+            if not self._samples:
+                return None
+            last = self._samples[-1]
+        if max_age_s is not None and time.monotonic() - last.at > max_age_s:
+            return None
+        return last.holder_pid
 
 
 def _socket_inode(local_port: int, remote_port: int) -> str | None:
@@ -162,6 +183,11 @@ class CallRecorder:
     def calls(self) -> list[TakenCall]:
         with self._guard:
             return list(self._calls)
+
+    def stream_pid(self, stream_id: str) -> int | None:
+        """The process that opened the event stream ``stream_id`` (``None``: unknown, or not yet recorded)."""
+        with self._guard:
+            return self._stream_pid.get(stream_id)
 
 
 def _killed(call: object) -> str | None:

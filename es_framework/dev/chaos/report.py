@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from es_framework.dev.chaos.faults import FaultKind
-from es_framework.dev.chaos.kinds import FAKE_ONLY
 from es_framework.dev.chaos.runner import RunResult
 
 
@@ -31,6 +30,7 @@ def as_json(result: RunResult) -> dict[str, Any]:
         "documents": result.documents,
         "checkpoints_not_green": result.not_green,
         "store_unreachable_exits": result.store_unreachable_exits,
+        "overlapped": result.overlapped,
         "scheduler_kills": result.kills,
         "forced_kills": result.forced_kills,
         "rollouts_at_end": dict(sorted(result.rollouts.items())),
@@ -53,14 +53,14 @@ def table(result: RunResult) -> str:
         f"{'fault':<24} {'injected':>8} {'no-op':>6} {'mean s':>7}  what",
     ]
     for kind in FaultKind:
-        if doc["mode"] == "process" and kind in FAKE_ONLY:
-            continue  # never drawn in process mode
         count = doc["faults_by_kind"][kind.name]
         mean = f"{doc['seconds_by_kind'][kind.name] / count:.2f}" if count else "-"
         skipped = doc["skipped_by_kind"].get(kind.name, 0)
         lines.append(f"{kind.name:<24} {count:>8} {skipped:>6} {mean:>7}  {kind.value}")
     lines.append(
-        f"(mean s: from injection until converged again; the random delays before the faults: {doc['delay_s']:.0f} s)"
+        "(mean s: from injection until converged again, or until the next fault when that one overlapped it; "
+        f"the random delays before the faults: {doc['delay_s']:.0f} s; faults injected on top of the one before, "
+        f"without a convergence wait: {doc['overlapped']})"
     )
     lines += ["", f"{'invariant':<24} {'checks':>8}"]
     for name, count in doc["checks"].items():

@@ -88,6 +88,8 @@ class RunResult:
     rollouts: Counter[str] = field(default_factory=Counter)
     #: Schedulers that exited at their start because ZooKeeper did not answer within 15 s.
     store_unreachable_exits: int = 0
+    #: Faults injected on top of the one before, without a convergence wait between them.
+    overlapped: int = 0
 
     def convergence_stats(self) -> tuple[float, float, float] | None:
         if not self.convergence_s:
@@ -121,8 +123,9 @@ class ChaosRunner:
                 self._note(f"converged to {self.world.desired} node(s) in {waited:.1f} s")
                 if self.documents is not None and not self._index():
                     return self.result
-                for fault in draw_faults(self.options.seed, self.options.faults, self.options.mode):
-                    if not self._one(fault):
+                faults = draw_faults(self.options.seed, self.options.faults, self.options.mode)
+                for fault, after in zip(faults, [*faults[1:], None], strict=True):
+                    if not self._one(fault, converge=after is None or not after.overlaps):
                         self._note(
                             f"stopped after fault {fault.index + 1}: the cluster did not converge, so every "
                             "later fault would start from a broken cluster"
@@ -137,8 +140,9 @@ class ChaosRunner:
             self.world.close()
         return self.result
 
-    def _one(self, fault: Fault) -> bool:
-        """Inject ``fault``, wait for convergence, check; ``False`` when the cluster did not converge."""
+    def _one(self, fault: Fault, converge: bool = True) -> bool:
+        """Inject ``fault``, wait for convergence (not when the next fault overlaps it: ``converge``
+        false), check; ``False`` when the cluster did not converge."""
         time.sleep(fault.delay_s)
         self.result.delay_s += fault.delay_s
         injected = time.monotonic()
@@ -156,14 +160,19 @@ class ChaosRunner:
         if outcome.ending_task is not None:
             self._wait_ended(outcome.ending_task)
         started = time.monotonic()
-        waited = self._converge(CONVERGENCE_TIMEOUT_S)
-        self.result.checks[inv.IDS_EXACT] += 1
-        if waited is None:
-            self._dump_stacks()
-            self._violate(self._not_converged(CONVERGENCE_TIMEOUT_S))
+        if converge:
+            waited = self._converge(CONVERGENCE_TIMEOUT_S)
+            self.result.checks[inv.IDS_EXACT] += 1
+            if waited is None:
+                self._dump_stacks()
+                self._violate(self._not_converged(CONVERGENCE_TIMEOUT_S))
+            else:
+                self.result.convergence_s.append(time.monotonic() - started)
+                self._checkpoint(GREEN_WAIT_S)
         else:
-            self.result.convergence_s.append(time.monotonic() - started)
-            self._checkpoint(GREEN_WAIT_S)
+            waited = 0.0
+            self.result.overlapped += 1
+            self._note(f"fault {fault.index + 2} overlaps fault {fault.index + 1}: no convergence wait between them")
         done = time.monotonic()
         self.result.seconds_by_kind[kind] += done - injected
         self._check_history()
