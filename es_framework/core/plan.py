@@ -44,6 +44,11 @@ MAX_REFUSE_S = 31536000.0
 #: must fit one ZooKeeper request (``jute.maxbuffer``, 1 MB by default) together with the cluster
 #: document (see shell/state_store/zookeeper_write.py); a bigger cluster forms over a few cycles.
 MAX_LAUNCHES_PER_CYCLE = 300
+#: An agent that already runs as many nodes as it may is declined for this long while nodes are
+#: missing: its leftover resources are of no use until one of its nodes leaves, and a leaving task
+#: frees resources, which Mesos offers again despite the filter (a filter only holds back resources
+#: it contains: ``RefusedOfferFilter`` in src/master/allocator/mesos/hierarchical.cpp).
+AGENT_FULL_REFUSE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,13 @@ def plan_offer_cycle(
     zonal = _zone_bound(state, config)
     launches: list[Launch] = []
     declines: list[DeclinedOffer] = []
+    surplus = 0
     for offer in _spread_order(offers, view, config, strategy):
         if len(launches) >= MAX_LAUNCHES_PER_CYCLE:
             reason = f"{MAX_LAUNCHES_PER_CYCLE} nodes launch in this offer cycle already; more in the next"
             verdict = Verdict(offer.id, offer.agent_id, offer.hostname, False, "cycle_limit", reason)
-            declines.append(DeclinedOffer(offer, verdict, SHORT_REFUSE_S))
+            declines.append(DeclinedOffer(offer, verdict, surplus_refuse_seconds(surplus)))
+            surplus += 1
             continue
         waiting = _waiting_pins(state, allocator, now)
         bound = MappingProxyType({i: z for i, z in zonal.items() if i not in allocator})
@@ -273,6 +280,15 @@ def _choose_node_id(
     return candidate if candidate <= desired_nodes else None
 
 
+def surplus_refuse_seconds(position: int) -> float:
+    """How long to refuse the ``position``-th (0 first) good offer beyond this cycle's launch limit:
+    the surplus comes back in batches of :data:`MAX_LAUNCHES_PER_CYCLE`, one batch per
+    :data:`SHORT_REFUSE_S`, so a cluster of 10,000 forming over 34 cycles meets a few hundred offers
+    per cycle instead of all 10,000 every time (each parsed, evaluated and declined: the scheduler's
+    memory peak, which its process keeps). Capped at :data:`LONG_REFUSE_S`."""
+    return min(SHORT_REFUSE_S * (1 + position // MAX_LAUNCHES_PER_CYCLE), LONG_REFUSE_S)
+
+
 def _refuse_seconds(verdict: Verdict, view: ClusterView, context: EvaluationContext) -> float:
     """How long Mesos should keep this agent's resources from us: until the node waiting after
     failures may launch again, or until the agent's block ends; long once the cluster is complete; short
@@ -283,7 +299,9 @@ def _refuse_seconds(verdict: Verdict, view: ClusterView, context: EvaluationCont
     if verdict.rule == "backoff" and context.node_id is not None:
         wait = context.backoff.wait(context.node_id, context.now)
         return max(SHORT_REFUSE_S, min(wait, LONG_REFUSE_S))
-    return LONG_REFUSE_S if view.missing_nodes == 0 else SHORT_REFUSE_S
+    if view.missing_nodes == 0:
+        return LONG_REFUSE_S
+    return AGENT_FULL_REFUSE_S if verdict.rule == "agent_has_node" else SHORT_REFUSE_S
 
 
 # --- the dry run ----------------------------------------------------------------------------------

@@ -50,9 +50,10 @@ from es_framework.core.evaluation import RuleOutcome
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Message, Reconcile, Revive, Suppress
 from es_framework.core.node_state import ClusterState
 from es_framework.core.plan import SHORT_REFUSE_S
-from es_framework.shell.framework_info import new_driver
+from es_framework.shell.framework_info import new_driver, offers_unwanted
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.mesos_objects import IgnoredCallbacks, guard_dispatch, offer_ids, plain, value_of
+from es_framework.shell.queued_updates import QueuedUpdates
 from es_framework.shell.signals import interrupt_on_sigint
 from es_framework.shell.state_store import Leadership
 from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
@@ -130,6 +131,7 @@ class SchedulerShell(IgnoredCallbacks):
         #: The state was read for the subscription being opened (the engine thread's own flag).
         self._prepared = False
         self._watchdog = HeartbeatWatchdog()
+        self._queued = QueuedUpdates()  # re-sent copies of a queued status update are dropped
         self._reload_problem: str | None = None  # why the state could not be re-read, said once
         self._last_seed_resend = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="es-engine", daemon=True)
@@ -169,14 +171,9 @@ class SchedulerShell(IgnoredCallbacks):
             on_failure=lambda: self._put("decline", offer_ids(offers)),
         )
 
-    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
-        self._guard("offerRescinded", lambda: None)
-
     def statusUpdate(self, driver: Any, status: Any) -> None:
-        self._guard("statusUpdate", lambda: self._put("update", plain(status)))
-
-    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
-        self._guard("frameworkMessage", lambda: None)
+        # The condition runs first: it reads the update and admits it unless a copy is queued already.
+        self._guard("statusUpdate", lambda: self._put("update", u) if self._queued.admit(u := plain(status)) else None)
 
     def inverseOffers(self, driver: Any, offers: Any) -> None:
         self._guard("inverseOffers", lambda: self._put("inverse_offers", [plain(o) for o in offers]))
@@ -194,9 +191,6 @@ class SchedulerShell(IgnoredCallbacks):
 
     def error(self, driver: Any, message: Any) -> None:
         self._guard("error", lambda: self._subscription.on_error(driver, str(message)))
-
-    def processHeartBeat(self, driver: Any) -> None:
-        self._guard("processHeartBeat", lambda: None)
 
     def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
         self._watchdog.touch()  # every callback is an event from Mesos: the stream is alive
@@ -277,6 +271,7 @@ class SchedulerShell(IgnoredCallbacks):
         """Status updates already queued behind ``first``, as one batch: the engine writes state once
         per batch (a reconciliation of N tasks would otherwise rewrite the state N times)."""
         batch = [first.payload]
+        self._queued.taken(first.payload)
         while len(batch) < UPDATE_BATCH_MAX:
             with self._events.mutex:  # peek: only this thread takes events, so the head stays ours
                 following = self._events.queue[0] if self._events.queue else None
@@ -286,6 +281,7 @@ class SchedulerShell(IgnoredCallbacks):
                 batch.append(self._events.get_nowait().payload)
             except queue.Empty:
                 break
+            self._queued.taken(batch[-1])
         return _Event("updates", batch)
 
     def _sync_may_act(self) -> None:
@@ -485,7 +481,11 @@ class SchedulerShell(IgnoredCallbacks):
 
     def _new_driver(self, framework_id: str | None) -> Any:
         self._watchdog.touch()  # the heartbeat watchdog starts over with every subscription
-        return guard_dispatch(new_driver(self.config, self, framework_id, failover=True, factory=self._driver_factory))
+        unwanted = lambda: offers_unwanted(self.engine.state)  # noqa: E731 (read at each (re)subscription)
+        driver = new_driver(
+            self.config, self, framework_id, failover=True, factory=self._driver_factory, suppressed=unwanted
+        )
+        return guard_dispatch(driver)
 
     def _prepare_subscription(self, reread: bool) -> ClusterState:
         """On the engine thread: the state the next subscription starts from."""

@@ -1,5 +1,6 @@
-"""What pymesos hands the callbacks (addict ``Dict`` objects, with ``use_addict=True``) turned into
-the plain JSON values the engine works on, and the guards against what pymesos itself cannot read:
+"""What pymesos hands the callbacks (plain JSON with ``use_addict=False``, as the scheduler asks for;
+addict ``Dict`` objects with ``use_addict=True``) as the plain JSON values the engine works on, and
+the guards against what pymesos itself cannot read:
 a malformed event skipped, the callbacks for events the scheduler does not act on."""
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ def offer_ids(offers: Any) -> list[str]:
 
 
 def plain(obj: Any) -> Any:
-    """addict Dicts to plain dicts/lists (the engine works on plain JSON)."""
+    """addict Dicts to plain dicts/lists (the engine works on plain JSON). A plain dict is what
+    ``json.loads`` made, all the way down (pymesos with ``use_addict=False``; addict's own lists may
+    hold Dicts, so lists are always walked): it is returned as it is, not copied — one offer event
+    can hold 10,000 offers, and each copy of them is memory the process keeps."""
+    if type(obj) is dict:
+        return obj
     if isinstance(obj, dict):
         return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -82,7 +88,9 @@ class IgnoredCallbacks:
     missing is an ``AttributeError`` that ends the driver's loop. Inverse offers themselves are
     answered by the shell (:mod:`es_framework.core.maintenance`); a rescinded one needs nothing, as
     the engine never keeps them. Operation status updates answer offer operations with an id, which
-    this scheduler never sends."""
+    this scheduler never sends. A rescinded offer, a framework message (the executors send none the
+    scheduler needs) and a heartbeat need nothing but ``_guard``, which the driver shell's
+    heartbeat watchdog hears every callback through."""
 
     def _guard(self, name: str, body: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
         raise NotImplementedError
@@ -92,3 +100,12 @@ class IgnoredCallbacks:
 
     def operationStatusUpdate(self, driver: Any, status: Any) -> None:
         self._guard("operationStatusUpdate", lambda: log.info("operation status update ignored: %.200s", status))
+
+    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
+        self._guard("offerRescinded", lambda: None)
+
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
+        self._guard("frameworkMessage", lambda: None)
+
+    def processHeartBeat(self, driver: Any) -> None:
+        self._guard("processHeartBeat", lambda: None)

@@ -10,7 +10,15 @@ from es_framework.core.evaluation import EvaluationContext, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff, FailureKind
 from es_framework.core.node_state import ClusterState, NodeRecord, TaskState, record_launch
 from es_framework.core.offers import Offer, offers_from_document, parse_offer
-from es_framework.core.plan import LONG_REFUSE_S, MAX_LAUNCHES_PER_CYCLE, SHORT_REFUSE_S, plan_offer_cycle, plan_offers
+from es_framework.core.plan import (
+    AGENT_FULL_REFUSE_S,
+    LONG_REFUSE_S,
+    MAX_LAUNCHES_PER_CYCLE,
+    SHORT_REFUSE_S,
+    plan_offer_cycle,
+    plan_offers,
+    surplus_refuse_seconds,
+)
 from identity import node_id_from_task_id, task_id_for
 from strategies import EXTERNAL, strategy_for
 from tests.harness.builders import EXAMPLE_EXTERNAL_DECLINES, EXAMPLE_OFFERS, config, offer
@@ -100,9 +108,10 @@ def test_cycle_fills_the_lowest_free_id_and_sees_agents_in_use() -> None:
     offers = [parse_offer(offer(1)), parse_offer(offer(1, agent_id="agent-1-S0")), parse_offer(offer(2))]
     plan = plan_offer_cycle(state, offers, cfg := config(), now=0, strategy=strategy_for(cfg))
     assert [launch.record.node_id for launch in plan.launches] == [2]
+    # Its leftovers are of no use until node 1 leaves (which frees resources Mesos then offers anyway).
     assert [(d.rule, d.refuse_seconds) for d in plan.declines] == [
-        ("agent_has_node", SHORT_REFUSE_S),
-        ("agent_has_node", SHORT_REFUSE_S),
+        ("agent_has_node", AGENT_FULL_REFUSE_S),
+        ("agent_has_node", AGENT_FULL_REFUSE_S),
     ]
     assert plan.wants_offers
 
@@ -213,7 +222,27 @@ def test_one_offer_cycle_launches_at_most_the_cycle_limit() -> None:
     )
     assert len(plan.launches) == MAX_LAUNCHES_PER_CYCLE
     assert [d.rule for d in plan.declines] == ["cycle_limit"] * 5
-    assert {d.refuse_seconds for d in plan.declines} == {SHORT_REFUSE_S}
+    assert {d.refuse_seconds for d in plan.declines} == {SHORT_REFUSE_S}  # the first surplus batch
     # The next cycle launches the rest.
     again = plan_offer_cycle(plan.state, offers[-5:], cfg, now=1, strategy=EXTERNAL)
     assert len(again.launches) == 5
+
+
+def test_the_surplus_beyond_the_cycle_limit_comes_back_in_batches() -> None:
+    """10,000 good offers in one cycle: 300 launch, the rest return 300 per SHORT_REFUSE_S (so later
+    cycles meet a few hundred offers, not all of them again), never later than LONG_REFUSE_S."""
+    n = 3 * MAX_LAUNCHES_PER_CYCLE + 10
+    cfg = config(externalVolumeDriver="rexray", elasticsearchNodes=str(n))
+    offers = [parse_offer(offer(i)) for i in range(1, n + 1)]
+    plan = plan_offer_cycle(ClusterState(desired_nodes=n), offers, cfg, now=0, strategy=EXTERNAL)
+    refuse = [d.refuse_seconds for d in plan.declines]
+    assert len(plan.launches) == MAX_LAUNCHES_PER_CYCLE and len(refuse) == n - MAX_LAUNCHES_PER_CYCLE
+    assert refuse == sorted(refuse)
+    counts = {r: refuse.count(r) for r in refuse}
+    assert counts == {
+        SHORT_REFUSE_S: MAX_LAUNCHES_PER_CYCLE,
+        2 * SHORT_REFUSE_S: MAX_LAUNCHES_PER_CYCLE,
+        3 * SHORT_REFUSE_S: 10,
+    }
+    assert surplus_refuse_seconds(0) == SHORT_REFUSE_S
+    assert surplus_refuse_seconds(10**6) == LONG_REFUSE_S

@@ -133,4 +133,19 @@ def _validate_subscribe(call: dict[str, Any], framework_id: object) -> dict[str,
     assert isinstance(info, dict)
     if framework_id is not None and info.get("id") != framework_id:
         raise CallError(400, _VALIDATE + "'framework_id' differs from 'subscribe.framework_info.id'")
+    _validate_suppressed_roles(info, subscribe.get("suppressed_roles", []))
     return call
+
+
+def _validate_suppressed_roles(info: dict[str, Any], suppressed: object) -> None:
+    """``Call.Subscribe.suppressed_roles`` must be roles the framework subscribes with (Mesos:
+    ``validateSuppressedRoles`` in src/master/validation.cpp, called by
+    ``createAllocatorFrameworkOptions`` in src/master/master.cpp): its ``roles`` with the
+    ``MULTI_ROLE`` capability, else its one ``role`` (default ``*``)."""
+    if not isinstance(suppressed, list) or not all(isinstance(r, str) for r in suppressed):
+        raise CallError(400, _CONVERT + "'subscribe.suppressed_roles' must be a list of strings")
+    multi = any(isinstance(c, dict) and c.get("type") == "MULTI_ROLE" for c in info.get("capabilities") or [])
+    roles = set(info.get("roles") or []) if multi else {info.get("role") or "*"}
+    invalid = sorted(set(suppressed) - roles)
+    if invalid:
+        raise CallError(400, f"Suppressed roles {{ {', '.join(invalid)} }} are not contained in the set of roles")

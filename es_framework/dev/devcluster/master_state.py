@@ -37,7 +37,8 @@ class MasterOptions:
     allocation_interval: float = 1.0
     #: refuse_seconds when a DECLINE or ACCEPT has no filters (Mesos: 5 s).
     default_refuse_seconds: float = 5.0
-    #: How often an agent re-sends an unacknowledged status update (Mesos starts at 10 s).
+    #: When an agent first re-sends an unacknowledged status update (Mesos: 10 s); later re-sends
+    #: wait twice as long each time, at most 10 minutes (:mod:`.status_updates`).
     status_update_resend_interval: float = 10.0
     #: Resolution of the master's clock thread.
     tick: float = 0.05

@@ -2,8 +2,12 @@
 
 As an agent's status update manager does with the master: executor updates (and the agent's own,
 such as a container that failed to launch) carry a ``uuid``; per task, the oldest unacknowledged one
-is forwarded and re-sent every ``status_update_resend_interval`` until the framework acknowledges it,
-then the next one follows.
+is forwarded and re-sent until the framework acknowledges it, then the next one follows. Re-sends
+back off as the agent's status update manager does: the first after ``status_update_resend_interval``
+(Mesos: ``STATUS_UPDATE_RETRY_INTERVAL_MIN``, 10 s), each later one after twice the previous wait, at
+most ``STATUS_UPDATE_RETRY_INTERVAL_MAX`` (10 min) (src/slave/constants.hpp; the doubling in
+src/status_update_manager/status_update_manager_process.hpp, ``timeout``). A scheduler that falls
+behind is thus not buried under a fixed-rate re-send of every update it has not acknowledged yet.
 An agent that cannot reach the master forwards nothing; once it is back its updates follow. A
 terminal update frees the task's resources at once; its acknowledgement makes the master forget the
 task and shut its executor down. The chaos runner can duplicate and delay forwarded updates, as
@@ -67,10 +71,11 @@ def queue(state: MasterState, task: Task, update: PendingUpdate, now: float) -> 
         forward_head(state, task, now)
 
 
-def forward_head(state: MasterState, task: Task, now: float) -> None:
-    """The agent forwards the task's oldest unacknowledged update (if it can reach the master)."""
+def forward_head(state: MasterState, task: Task, now: float) -> bool:
+    """The agent forwards the task's oldest unacknowledged update (if it can reach the master);
+    whether it went out on the framework's stream."""
     if not task.updates or not state.agent_reachable(task.agent_id):
-        return
+        return False
     head = task.updates[0]
     task.status_update_state = head.state
     healthy = head.status.get("healthy")
@@ -80,6 +85,8 @@ def forward_head(state: MasterState, task: Task, now: float) -> None:
         # Through the fault switches: at once unless the chaos runner duplicates or delays it.
         switches(state).deliver_update(_sender(state), (task.framework_id, task.task_id), head.status, now)
         head.last_sent = now
+        return True
+    return False
 
 
 def _sender(state: MasterState) -> Callable[[str, dict[str, Any]], None]:
@@ -91,16 +98,36 @@ def _sender(state: MasterState) -> Callable[[str, dict[str, Any]], None]:
     return send
 
 
+#: Mesos' ``STATUS_UPDATE_RETRY_INTERVAL_MAX`` (src/slave/constants.hpp).
+RESEND_INTERVAL_MAX_S = 600.0
+
+
 def resend_due(state: MasterState, now: float) -> None:
-    """Re-send every oldest unacknowledged update not sent within ``status_update_resend_interval``
-    (and send the updates the fault switches held back whose time has come)."""
+    """Re-send every oldest unacknowledged update whose wait is over (see the module docstring), and
+    send the updates the fault switches held back whose time has come."""
     switches(state).release_due(_sender(state), now)
+    first = state.options.status_update_resend_interval
     for task in list(state.tasks.values()):
         head = task.updates[0] if task.updates else None
-        if head is not None and (
-            head.last_sent is None or now - head.last_sent >= state.options.status_update_resend_interval
-        ):
-            forward_head(state, task, now)
+        if head is None:
+            continue
+        wait = head.retry_interval or first
+        if head.last_sent is None or now - head.last_sent >= wait:
+            resend = head.last_sent is not None
+            if forward_head(state, task, now) and resend:
+                head.retry_interval = min(2 * wait, max(first, RESEND_INTERVAL_MAX_S))
+
+
+def resume_updates(state: MasterState, framework_id: str) -> None:
+    """A framework (re-)subscribed: its tasks' pending updates go out on the next tick and back off
+    from the first interval again, as an agent's status update manager resumes when the master
+    tells it the framework failed over (``UpdateFrameworkMessage``; ``Slave::updateFramework``
+    calls ``taskStatusUpdateManager->resume()``, which forwards each stream's pending update with
+    ``STATUS_UPDATE_RETRY_INTERVAL_MIN``: src/slave/slave.cpp, src/status_update_manager/)."""
+    for task in state.tasks.values():
+        if task.framework_id == framework_id and task.updates:
+            task.updates[0].last_sent = None
+            task.updates[0].retry_interval = None
 
 
 def acknowledge(state: MasterState, framework: Framework, ack: dict[str, Any], now: float) -> None:

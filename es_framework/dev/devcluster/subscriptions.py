@@ -20,7 +20,7 @@ from es_framework.dev.devcluster.calls import value
 from es_framework.dev.devcluster.frameworks import Framework, Subscription
 from es_framework.dev.devcluster.master_state import MasterState
 from es_framework.dev.devcluster.offers import rescind_offers
-from es_framework.dev.devcluster.status_updates import forget
+from es_framework.dev.devcluster.status_updates import forget, resume_updates
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def subscribe(state: MasterState, call: dict[str, Any], master_info: dict[str, A
     framework.subscription = sub
     framework.disconnected_at = None
     framework.suppressed = bool(call["subscribe"].get("suppressed_roles"))
+    resume_updates(state, framework_id)
     state.send(
         framework,
         {

@@ -90,6 +90,9 @@ class PendingUpdate:
     status: dict[str, Any]
     #: When it was last put on the framework's stream (None: never).
     last_sent: float | None = None
+    #: How long after ``last_sent`` it is sent again (None: the first interval); doubles with each
+    #: re-send (:func:`es_framework.dev.devcluster.status_updates.resend_due`).
+    retry_interval: float | None = None
 
     @property
     def uuid(self) -> str:

@@ -328,6 +328,13 @@ def test_multi_role_offers_carry_allocation_info_and_reserved_resources_only_for
             "Missing required fields: subscribe.framework_info.user",
         ),
         (
+            b'{"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x", "user": "u"}, '
+            b'"suppressed_roles": ["other"]}}',
+            {"Content-Type": "application/json"},
+            400,
+            "Suppressed roles { other } are not contained in the set of roles",
+        ),
+        (
             b'{"type": "REVIVE", "framework_id": {"value": "nope"}}',
             {"Content-Type": "application/json", "Mesos-Stream-Id": "x"},
             400,
@@ -571,3 +578,51 @@ def test_state_endpoint(master: DevMaster, stream: RawStream) -> None:
     assert status == 200
     assert set(state) == {"master", "frameworks", "removed_frameworks", "agents", "tasks", "offers", "messages"}
     assert [a["id"] for a in state["agents"]] == [a.id for a in AGENTS]
+
+
+def test_a_framework_subscribing_with_its_role_suppressed_gets_no_offers_until_it_revives(master: DevMaster) -> None:
+    """``Call.Subscribe.suppressed_roles`` (include/mesos/v1/scheduler/scheduler.proto): no offers
+    for those roles from the start; REVIVE brings them."""
+    info = framework_info("PARTITION_AWARE")
+    document = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info, "suppressed_roles": ["*"]}}
+    stream = RawStream(master.address, document)
+    try:
+        assert stream.status == 200
+        stream.wait(lambda e: e["type"] == "SUBSCRIBED")
+        time.sleep(5 * FAST["allocation_interval"])  # several allocation rounds
+        assert offers_of(stream) == []
+        assert send(master, stream, "REVIVE")[0] == 202
+        stream.wait(lambda e: e["type"] == "OFFERS")
+    finally:
+        stream.close()
+
+
+def test_unacknowledged_updates_are_resent_with_a_doubling_wait(master: DevMaster, stream: RawStream) -> None:
+    """As the agent's status update manager: re-sent after 0.3 s, then 0.6 s, 1.2 s, ... (Mesos: 10 s
+    doubling to 10 min), so a lagging scheduler is not flooded at a fixed rate."""
+    offer = first_offer(stream)
+    launch(master, stream, offer, command_task(offer, "t1"))
+    wait_for(lambda: stream.updates("t1"), what="TASK_STARTING")
+    time.sleep(2.5)  # sends at 0, 0.3, 0.9, 2.1 s; at a fixed 0.3 s there would be 9
+    sent = len(stream.updates("t1"))
+    assert 3 <= sent <= 5, sent
+    assert {u["uuid"] for u in stream.updates("t1")} == {stream.updates("t1")[0]["uuid"]}
+
+
+def test_a_resubscribed_framework_gets_its_pending_updates_at_once(master: DevMaster, stream: RawStream) -> None:
+    """While the framework is away its updates' re-send wait does not grow; when it subscribes again
+    (failover), the pending update comes at once, as an agent resumes its status update manager."""
+    offer = first_offer(stream)
+    launch(master, stream, offer, command_task(offer, "t1"))
+    # Sent at 0, 0.3, 0.9, 2.1 s: the next wait is 2.4 s.
+    wait_for(lambda: len(stream.updates("t1")) >= 4, what="three re-sends of TASK_STARTING")
+    framework_id = fid(stream)
+    stream.close()
+    time.sleep(0.5)  # unsubscribed: nothing sent, and the wait must not double on each tick
+    again = subscribe(master, framework_id=framework_id)
+    try:
+        started = time.monotonic()
+        wait_for(lambda: again.updates("t1"), timeout=1.0, what="the pending TASK_STARTING at once")
+        assert time.monotonic() - started < 1.0
+    finally:
+        again.close()
