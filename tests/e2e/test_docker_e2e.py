@@ -282,7 +282,10 @@ def test_an_upgrade_from_a_7x_config_volume_regenerates_the_config_and_keeps_the
         wait_for("the 7.x config written", (config_dir / "jvm.options").is_file, scheduler, 30)
         assert "official Elasticsearch 7 image" in (config_dir / "jvm.options").read_text()
         # What an operator (or an older release) left on the volume: a keystore and a stray file.
-        (config_dir / "elasticsearch.keystore").write_bytes(b"keystore of the 7.x cluster")
+        # The keystore must be one the node can read (Elasticsearch, and the demo node in the stand-in
+        # image, refuse to start on an unreadable one): the stand-in tool's format, with a setting of its own.
+        keystore = b'{"format": "es-mesos-standin-keystore", "version": 1, "entries": {"keystore.seed": "7x"}}'
+        (config_dir / "elasticsearch.keystore").write_bytes(keystore)
         (config_dir / "jvm.options.d").mkdir(exist_ok=True)
         (config_dir / "jvm.options.d" / "old-gc.options").write_text("-XX:+UseConcMarkSweepGC\n")
         scheduler.signal(15)
@@ -323,7 +326,7 @@ def test_an_upgrade_from_a_7x_config_volume_regenerates_the_config_and_keeps_the
             upgraded,
             60,
         )
-        assert (config_dir / "elasticsearch.keystore").read_bytes() == b"keystore of the 7.x cluster"
+        assert (config_dir / "elasticsearch.keystore").read_bytes() == keystore
         assert not (config_dir / "jvm.options.d" / "old-gc.options").exists()
         upgraded.stop()
     finally:
