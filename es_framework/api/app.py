@@ -45,6 +45,7 @@ from es_framework.api.proxy import PASSED, NoNodeError, ProxyAnswer, check_passe
 from es_framework.api.rollouts import force_reason, rollout_command, start_restart
 from es_framework.api.token_log import TokenFailureLog
 from es_framework.api.views import node_json, task_json, to_json
+from es_framework.core.node_tls import NodeTrust
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +136,15 @@ class ApiApp:
         proxy_timeout: float = 10.0,
         session: requests.Session | None = None,
         ca_certificate: Callable[[], str | None] = lambda: None,
+        node_trust: Callable[[], NodeTrust | None] = lambda: None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("the API token must not be empty (give none to leave the API open)")
         self._core = core
         #: The cluster CA's certificate (PEM) for GET /v1/cluster/ca.pem, None while there is none.
         self._ca_certificate = ca_certificate
+        #: --elasticsearchSecurity auto: the proxy's HTTPS trust and GET /v1/cluster/credentials.
+        self._node_trust = node_trust
         self._token = token.encode("utf-8") if token is not None else None
         self._token_log = TokenFailureLog(logger)
         self._proxy_timeout = proxy_timeout
@@ -176,6 +180,7 @@ class ApiApp:
             ),
             (re.compile(r"/v1/cluster/endpoints"), {"GET": self._endpoints}),
             (re.compile(r"/v1/cluster/ca\.pem"), {"GET": self._ca_pem}),
+            (re.compile(r"/v1/cluster/credentials"), {"GET": self._credentials}),
             (re.compile(r"/v1/tasks"), {"GET": self._tasks}),
             (re.compile(r"/v1/nodes/([^/]+)"), {"GET": self._node}),
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),
@@ -330,6 +335,15 @@ class ApiApp:
             return error_response(404, CA_ABSENT)
         return Response(200, pem.encode("ascii"), PEM_CONTENT_TYPE)
 
+    def _credentials(self, request: Request) -> Response:
+        # The elastic user's password: behind the token even though it is a GET.
+        self._check_token(request)
+        trust = self._node_trust()
+        if trust is None:
+            return error_response(404, "no generated credentials: --elasticsearchSecurity is not auto")
+        answer = {"username": trust.user, "password": trust.password}
+        return json_response(200, answer, (("Cache-Control", "no-store"),))
+
     def _openapi_json(self, request: Request) -> Response:
         return Response(200, self._openapi)
 
@@ -444,6 +458,7 @@ class ApiApp:
                 body=body,
                 content_type=str(content_type) if content_type else None,
                 timeout=self._proxy_timeout,
+                trust=self._node_trust(),
             )
         return _proxy_response(answer)
 

@@ -396,7 +396,7 @@ def openapi_document(*, secured: bool, version: str) -> dict[str, Any]:
                 }
             },
             **proxy_paths(secured, _error),
-            **security_paths(_error),
+            **security_paths(_error, secured),
             "/health": {
                 "get": {
                     "summary": "Scheduler liveness",

@@ -27,11 +27,13 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 import requests
 
 from es_framework.api.core import NodeView
+from es_framework.core.node_tls import NodeTrust
 
 logger = logging.getLogger("es_framework.api.app")
 
@@ -136,15 +138,19 @@ def forward(
     body: bytes,
     content_type: str | None,
     timeout: float,
+    trust: NodeTrust | None = None,
 ) -> ProxyAnswer:
-    """Send one passed request (checked by :func:`check_passed`) to the node at ``address``."""
-    url = f"http://{address}/{path}"
+    """Send one passed request (checked by :func:`check_passed`) to the node at ``address``; with
+    ``trust`` (``--elasticsearchSecurity auto``) over HTTPS, the node's certificate verified against
+    the cluster CA, as the ``elastic`` user."""
+    url = f"{'https' if trust is not None else 'http'}://{address}/{path}"
+    secured: dict[str, Any] = {"verify": trust.ca_file, "auth": trust.auth} if trust is not None else {}
     # Pass the query through as parsed pairs so that nothing but a query string reaches the node.
     params = parse_qs(query, keep_blank_values=True)
     headers = {"Content-Type": content_type or _JSON} if body else {}
     try:
         with session.request(
-            method, url, params=params, data=body or None, headers=headers, timeout=timeout, stream=True
+            method, url, params=params, data=body or None, headers=headers, timeout=timeout, stream=True, **secured
         ) as answer:
             raw = answer.raw.read(MAX_PROXY_BYTES + 1, decode_content=True)
             status = answer.status_code

@@ -35,6 +35,7 @@ from es_framework.api.core import (
 from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_view, rollout_view
 from es_framework.app.cluster_mode import cluster_mode, demo_nodes, waiting_view
 from es_framework.app.configuration import change_configuration, configuration_view
+from es_framework.app.maintenance_status import free_on_down_machines
 from es_framework.config import Config, redact_url
 from es_framework.core.cluster_ca import ca_certificate_pem
 from es_framework.core.describe import busy_agents
@@ -50,7 +51,7 @@ from es_framework.core.rollouts import RolloutReason
 from es_framework.core.volume_inventory import VolumeInventory, volume_inventory
 from es_framework.core.volume_profiles import profile_catalog
 from es_framework.shell.driver import STUCK_AFTER_S, SchedulerShell
-from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError
+from es_framework.shell.es_client import ElasticsearchClient, ElasticsearchError, cluster_trust
 from es_framework.shell.monitor import ClusterMonitor
 from identity.naming import node_name
 
@@ -391,8 +392,16 @@ def cluster_monitor(config: Config, shell: SchedulerShell, stop_node: Callable[[
         plan=lambda seen, adopt, ready: shell.call(
             lambda: shell.engine.plan_disruptions(seen, adopt=adopt, ready=ready)
         ),
-        replace=(lambda: replace_failed_node(config, shell)) if config.permanent_failure_timeout_s > 0 else None,
+        replace=lambda: _operator_round(config, shell),
     )
+
+
+def _operator_round(config: Config, shell: SchedulerShell) -> None:
+    """The monitor's rounds against the Mesos operator API: tasks lost to a machine DOWN for maintenance
+    while no scheduler was subscribed (app/maintenance_status.py), then automatic replacement."""
+    free_on_down_machines(config, shell)
+    if config.permanent_failure_timeout_s > 0:
+        replace_failed_node(config, shell)
 
 
 class RunningApi:
@@ -432,6 +441,7 @@ def start_api(config: Config, shell: SchedulerShell, *, host: str = "0.0.0.0") -
         token=config.api_token.reveal() if config.api_token else None,
         session=proxy,
         ca_certificate=lambda: ca_certificate_pem(shell.engine.state.certificate_authority),
+        node_trust=cluster_trust,
     )
     try:
         server = serve(app, host, config.web_ui_port)

@@ -2,12 +2,11 @@
 ``--elasticsearchSecurity`` and ``--secretKeyFile``, and the rules between them and the other
 flags (:func:`check_security_flags`, run by :func:`es_framework.config.resolve.check_between_flags`).
 
-``--elasticsearchSecurity`` defaults to ``off`` in this release. The issue's goal is ``auto`` by
-default (a CA created once, every node a certificate, a generated ``elastic`` password), but so far
-``auto`` creates the CA and serves its certificate only: the nodes do not use TLS yet. A default that
-says "security" and leaves the nodes open would be worse than the loud ``off`` warning, and an
-existing cluster is to keep the mode its state records, so the default moves to ``auto`` in the
-release whose nodes use the certificates.
+``--elasticsearchSecurity`` defaults to ``off`` in this release. ``auto`` secures the nodes (a CA
+created once, every node a certificate at launch, a generated ``elastic`` password: mutual TLS on the
+transport, HTTPS and authentication on HTTP), but the default stays ``off`` until renewal, rotation
+and the switch of an existing cluster from ``off`` (which needs a full cluster restart) are done: an
+existing cluster is to keep the mode its state records.
 """
 
 from __future__ import annotations
@@ -19,12 +18,6 @@ from es_framework.config.secret_key import SECRET_KEY_HINT, secret_key_problem
 from es_framework.config.values import Secret
 
 SECURITY_MODES = ("auto", "off")
-
-AUTO_NOT_WIRED = (
-    "--elasticsearchSecurity auto: this release creates the cluster's certificate authority and serves its "
-    "certificate at GET /v1/cluster/ca.pem, but the nodes do not use TLS yet: Elasticsearch security stays as "
-    "--elasticsearchPasswordFile and --elasticsearchCertificatesUrl set it"
-)
 
 
 def parse_security_mode(text: str) -> str:
@@ -40,10 +33,12 @@ SECURITY_FLAGS: tuple[FlagSpec, ...] = (
         "elasticsearch_security",
         "off",
         parse_security_mode,
-        "auto: the scheduler creates the cluster's certificate authority once (stored in the framework state, "
-        "sealed with --secretKeyFile when given) and serves its certificate at GET /v1/cluster/ca.pem; in this "
-        "release the nodes do not use it yet. off (the default in this release): no CA; Elasticsearch security "
-        "is on only with --elasticsearchPasswordFile and --elasticsearchCertificatesUrl, a warning says so otherwise.",
+        "auto: the scheduler creates the cluster's certificate authority and the elastic user's password once "
+        "(stored in the framework state, sealed with --secretKeyFile when given), issues every node a certificate "
+        "at launch (mutual TLS on the transport, HTTPS and authentication on HTTP) and serves the CA certificate at "
+        "GET /v1/cluster/ca.pem, the password at GET /v1/cluster/credentials. off (the default in this release): "
+        "no CA; Elasticsearch security is on only with --elasticsearchPasswordFile and "
+        "--elasticsearchCertificatesUrl, a warning says so otherwise.",
         "auto|off",
     ),
     FlagSpec(
@@ -75,7 +70,6 @@ def check_security_flags(values: dict[str, Any], explicit: set[str], problems: l
         )
     if mode != "auto":
         return
-    warnings.append(AUTO_NOT_WIRED)
     if values.get("elasticsearchCertificatesUrl") is not None:
         warnings.append(
             "--elasticsearchSecurity auto with --elasticsearchCertificatesUrl: the nodes keep using the certificates "
@@ -83,7 +77,8 @@ def check_security_flags(values: dict[str, Any], explicit: set[str], problems: l
         )
     if "secretKeyFile" in values and key is None:
         warnings.append(
-            "--elasticsearchSecurity auto without --secretKeyFile: the CA's private key is stored unsealed in the "
+            "--elasticsearchSecurity auto without --secretKeyFile: the CA's private key and the elastic password are "
+            "stored unsealed in the "
             "framework state (--frameworkStateUrl), readable by anyone with the framework's ZooKeeper credentials "
             f"(or the state file's readers); give --secretKeyFile to seal it ({SECRET_KEY_HINT})"
         )

@@ -168,7 +168,7 @@ class Config:
     def security_warning(self) -> str | None:
         """What the scheduler logs at start and the API shows while security is off (a deliberate
         default that must never be silent)."""
-        return None if self.security_enabled else SECURITY_OFF_WARNING
+        return None if self.security_enabled or self.creates_ca else SECURITY_OFF_WARNING
 
     @property
     def heap_mb(self) -> int:

@@ -5,6 +5,11 @@ and its private key, sealed with ``--secretKeyFile``'s key (a Fernet token, seal
 edge: :mod:`es_framework.shell.secret_box`) or, without a key, as PEM text: then anyone who can read
 the state (the framework's ZooKeeper credentials, or the state file) can read the key, which the
 scheduler says at start. The certificate itself is what ``GET /v1/cluster/ca.pem`` serves.
+
+The same record keeps the ``elastic`` user's generated password (``elastic_password``), sealed or not
+exactly like the CA key (one ``sealed`` flag for both): it is made once, at leadership, with the CA
+(or, for a CA stored by an earlier release, at the first leadership that has none), and every node
+is bootstrapped with it. ``GET /v1/cluster/credentials`` returns it behind the API token.
 """
 
 from __future__ import annotations
@@ -22,16 +27,26 @@ class StoredCa:
     key: str
     sealed: bool
     created_at: float
+    #: The ``elastic`` user's password: a Fernet token when ``sealed``, else the text; None until made.
+    elastic_password: str | None = None
 
     def __repr__(self) -> str:
-        # The key never shows in a log line or a traceback, sealed or not.
+        # The key and the password never show in a log line or a traceback, sealed or not.
         return f"StoredCa(sealed={self.sealed}, created_at={self.created_at})"
 
 
 def ca_to_json(ca: StoredCa | None) -> dict[str, Any] | None:
     if ca is None:
         return None
-    return {"certificate": ca.certificate_pem, "key": ca.key, "sealed": ca.sealed, "created_at": ca.created_at}
+    out: dict[str, Any] = {
+        "certificate": ca.certificate_pem,
+        "key": ca.key,
+        "sealed": ca.sealed,
+        "created_at": ca.created_at,
+    }
+    if ca.elastic_password is not None:
+        out["elastic_password"] = ca.elastic_password
+    return out
 
 
 def ca_from_json(raw: object) -> StoredCa | None:
@@ -48,7 +63,10 @@ def ca_from_json(raw: object) -> StoredCa | None:
         raise ValueError("certificate_authority needs its key (text) and sealed (true or false)")
     if not isinstance(created, (int, float)) or isinstance(created, bool):
         raise ValueError("certificate_authority.created_at must be a number")
-    return StoredCa(certificate, key, sealed, float(created))
+    password = raw.get("elastic_password")
+    if password is not None and (not isinstance(password, str) or not password):
+        raise ValueError("certificate_authority.elastic_password must be text")
+    return StoredCa(certificate, key, sealed, float(created), password)
 
 
 def ca_certificate_pem(stored: StoredCa | None) -> str | None:

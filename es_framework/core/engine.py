@@ -52,6 +52,8 @@ from es_framework.core.es_versions import version_news
 from es_framework.core.evaluation import OfferEvaluator
 from es_framework.core.failures import Backoff, classify_failure, failure_report
 from es_framework.core.history_notes import HistoryPersistence, noted_launches, noted_update
+from es_framework.core.launch_finish import LaunchHook
+from es_framework.core.launch_finish import offer_id as raw_offer_id
 from es_framework.core.leader_check import check_state
 from es_framework.core.mesos_calls import Accept, Acknowledge, Call, Decline, Kill, Reconcile, Revive, Suppress
 from es_framework.core.node_state import FREEING_STATES, ClusterState, NodeRecord, NodeStateError, TaskState
@@ -81,6 +83,7 @@ class Engine(
     AgentChecks,
     AutomaticReplacement,
     MaintenanceAnswers,
+    LaunchHook,  # finish_launch: what the shell adds to a TaskInfo (core/launch_finish.py)
 ):
     def __init__(
         self,
@@ -212,7 +215,7 @@ class Engine(
             try:
                 offers.append(parse_offer(raw))
             except OfferError as exc:
-                offer_id = _offer_id(raw)
+                offer_id = raw_offer_id(raw)
                 log.error("declining malformed offer %s: %s", offer_id, exc)
                 self.declines.add("malformed", str(exc), self._clock())
                 if offer_id:
@@ -261,7 +264,8 @@ class Engine(
                 launch.offer.id,
                 f", volumes {launch.record.volumes[0]}, {launch.record.volumes[1]}" if launch.record.volumes else "",
             )
-            calls.append(Accept(launch.offer.id, (launch.task_info,), SHORT_REFUSE_S))
+            task_info = launch.task_info if self.finish_launch is None else self.finish_launch(launch, raw_offers)
+            calls.append(Accept(launch.offer.id, (task_info,), SHORT_REFUSE_S))
             self.counters.offers_accepted += 1
             self._event(
                 f"launching on {launch.offer.hostname} (task {launch.record.task_id})",
@@ -338,7 +342,7 @@ class Engine(
                 log.warning("task %s: %s left unacknowledged: state store not available", update.task_id, update.state)
             return []
         new_state = before = self.state
-        applied: list[tuple[StatusUpdate, Decision, bool, bool]] = []
+        applied: list[tuple[StatusUpdate, Decision, bool, bool, NodeRecord | None]] = []
         # Node ids whose records this batch changed (None: unknown, an adoption may fill in others).
         touched: set[int] | None = set()
         for update in updates:
@@ -378,7 +382,7 @@ class Engine(
                 update.reason or "-",
                 decision.reason,
             )
-            applied.append((update, decision, never_launched, intended))
+            applied.append((update, decision, never_launched, intended, holder))
             if decision.action is not Action.IGNORE:
                 self._event(
                     f"{update.state.value}{f' ({update.reason})' if update.reason else ''}: {decision.reason}"
@@ -395,8 +399,8 @@ class Engine(
             return []  # unacknowledged: the agents resend them
         calls: list[Call] = []
         progress = False
-        for update, decision, never_launched, intended in applied:
-            calls.extend(self._after_update(update, decision, never_launched, intended))
+        for update, decision, never_launched, intended, holder in applied:
+            calls.extend(self._after_update(update, decision, never_launched, intended, holder))
             progress = progress or decision.action is not Action.IGNORE
         if progress:
             log.info("%s", self._describe())
@@ -406,9 +410,10 @@ class Engine(
         return calls
 
     def _after_update(
-        self, update: StatusUpdate, decision: Decision, never_launched: bool, intended: bool
+        self, update: StatusUpdate, decision: Decision, never_launched: bool, intended: bool, holder: NodeRecord | None
     ) -> list[Call]:
-        """Kills, back-off bookkeeping and the acknowledgement of one update already written."""
+        """Kills, back-off bookkeeping and the acknowledgement of one update already written (``holder``:
+        the task's record before it, whose ``started_at`` shows a run this scheduler did not see)."""
         calls: list[Call] = []
         if decision.action is Action.KILL:
             calls.append(Kill(update.task_id, update.agent_id))
@@ -439,8 +444,10 @@ class Engine(
             elif (blocked := self._agent_check_failed(update, decision.node_id)) is not None:
                 calls.extend(blocked)  # the agent's fault, not a crash loop of the node: no back-off
             elif update.state in FREEING_STATES and update.state is not TaskState.FINISHED:
-                kind, now = classify_failure(update), self._clock()
-                self.backoff = self.backoff.failed(decision.node_id, kind, update.message or "", now, update.task_id)
+                kind, now, why = classify_failure(update), self._clock(), update.message or ""
+                self.backoff = self.backoff.failed(
+                    decision.node_id, kind, why, now, update.task_id, record=holder, ended_at=update.timestamp
+                )
                 wait = self.backoff.wait(decision.node_id, now)
                 record = self.backoff.failures[decision.node_id]
                 level, line = failure_report(decision.node_id, update.task_id, record, wait, update.reason)
@@ -483,12 +490,3 @@ class Engine(
             log.info("suppressing offers: all %d node(s) placed", self.state.desired_nodes)
             return [Suppress()]
         return []
-
-
-def _offer_id(raw: object) -> str | None:
-    if isinstance(raw, dict):
-        inner = raw.get("id")
-        value = inner.get("value") if isinstance(inner, dict) else None
-        if isinstance(value, str):
-            return value
-    return None

@@ -15,6 +15,22 @@ of every node of ours on that agent, persisted in the ledger before the answer g
 round (``engine.plan_disruptions``) stops each move the monitor prepared. The windows themselves are
 kept in memory only: after a failover the master's next inverse offers and offers bring them back.
 
+A machine Mesos reports ``DOWN`` (:meth:`MaintenanceAnswers.machines_down`): START_MAINTENANCE shuts
+down every agent registered on the machine, killing its executors, and removes it, sending each
+framework ``TASK_LOST`` (``Master::Http::_startMaintenance``, ``src/master/http.cpp``; Mesos
+``docs/maintenance.md``, "Starting maintenance"); while the machine is DOWN no agent on it may register
+again ("Machine is `DOWN`", ``Master::_registerSlave`` / ``_reregisterSlave``, ``src/master/master.cpp``).
+That TASK_LOST has no uuid and is never re-sent, so a framework not subscribed at that moment (a
+scheduler failover) never hears it; its reconciliation then answers ``TASK_UNKNOWN`` (task and agent
+unknown: case (6) of ``Master::reconcile``, ``src/master/master.cpp``), which alone keeps the id
+reserved for an operator (see :mod:`es_framework.core.status_updates`). So the app layer asks the master's operator API
+``GET_MAINTENANCE_STATUS`` while a task of ours is UNKNOWN (``app/maintenance_status.py``), and an
+UNKNOWN task whose agent's machine is in ``down_machines`` gets the TASK_LOST it missed: its id is free
+and the node is launched again with the same id and volumes. Never for an UNREACHABLE task: an agent
+that was partitioned when its machine went DOWN is not removed by START_MAINTENANCE (the master
+answers TASK_UNREACHABLE for it) and may still run its task until it reconnects and is told to shut
+down.
+
 Logs: each inverse offer at INFO with the agent, the window and the answer (the nodes still there);
 each move requested, stopped, or late (WARNING: still there when the window starts) with the node and
 task id; each offer declined under the ``maintenance`` rule at DEBUG (routine while a window lasts)
@@ -32,11 +48,14 @@ from es_framework.config import Config
 from es_framework.core.engine_stats import DeclineCounts
 from es_framework.core.maintenance import (
     REFUSE_S,
+    Machine,
     MaintenanceError,
     Unavailability,
     answer,
+    has_unknown,
     keeps_new_nodes_off,
     parse_inverse_offer,
+    unknown_on_down_machines,
 )
 from es_framework.core.maintenance_moves import (
     apply_requests,
@@ -84,6 +103,48 @@ class MaintenanceAnswers:
 
     def _event(self, message: str, node_id: int | None = None, state: str | None = None) -> None:
         raise NotImplementedError
+
+    def on_updates(self, raw_statuses: Sequence[object]) -> list[Call]:
+        raise NotImplementedError
+
+    def down_machines_wanted(self) -> tuple[bool, list[Call]]:
+        """Whether the master's maintenance status is worth asking for: this engine may act and a task
+        of ours is UNKNOWN to Mesos (a command for the engine thread: ``(answer, calls)``)."""
+        return self.may_act and has_unknown(self.state), []
+
+    def machines_down(self, machines: Sequence[Machine]) -> tuple[tuple[int, ...], list[Call]]:
+        """``machines`` are DOWN for maintenance (the master's ``GET_MAINTENANCE_STATUS``): each node whose
+        task Mesos answered UNKNOWN for and whose agent is on one of them gets the ``TASK_LOST`` that
+        START_MAINTENANCE sent while no scheduler was subscribed (see the module), through the ordinary
+        status update path: written first, the id freed, the node launched again with its id and volumes.
+        Returns the node ids freed, and the calls."""
+        if not self.may_act:
+            return (), []
+        freed = unknown_on_down_machines(self.state, machines)
+        raws: list[object] = []
+        for node_id in freed:
+            record = self.state.nodes[node_id]
+            log.warning(
+                "node %d task %s: Mesos does not know the task and agent %s (%s) is on a machine DOWN for "
+                "maintenance, which shut the agent down with its tasks: node %d is free and launched again with "
+                "the same id and volumes",
+                node_id,
+                record.task_id,
+                record.agent_id,
+                record.hostname,
+                node_id,
+            )
+            raws.append(
+                {
+                    "task_id": {"value": record.task_id},
+                    "state": "TASK_LOST",
+                    "agent_id": {"value": record.agent_id},
+                    "reason": "REASON_AGENT_REMOVED",
+                    "message": f"Agent {record.hostname} removed: its machine is DOWN for maintenance "
+                    "(GET_MAINTENANCE_STATUS; the master's TASK_LOST was not heard)",
+                }
+            )
+        return freed, self.on_updates(raws) if raws else []
 
     def _request_moves(self, windows: Mapping[str, Unavailability | None]) -> None:
         """Queue a ``maintenance`` move for each node of ours on an agent in ``windows`` whose window

@@ -16,9 +16,17 @@ from es_framework.core.engine_state import StatePersistence
 
 def record_certificate_authority(engine: StatePersistence, stored: StoredCa, *, reseal: bool = False) -> bool:
     """Store ``stored`` as the cluster's CA; True once written. Refused (False, nothing written) when
-    a CA is stored already, unless ``reseal``: the same certificate with its key now sealed."""
+    a CA is stored already, unless ``reseal``: the same certificate, with its key now sealed or with
+    the ``elastic`` password it lacked (a password once stored is never replaced here: that is a
+    rotation)."""
     current = engine.state.certificate_authority
-    if current is not None and (not reseal or current.certificate_pem != stored.certificate_pem or not stored.sealed):
+    if current is not None and (
+        not reseal
+        or current.certificate_pem != stored.certificate_pem
+        or (current.sealed and not stored.sealed)
+        or stored.elastic_password is None
+        or (current.elastic_password is not None and current.sealed == stored.sealed)
+    ):
         return False
     # The engine's own write (a mixin of the engine would add lines to core/engine.py, at its limit).
     return engine._persist(replace(engine.state, certificate_authority=stored))

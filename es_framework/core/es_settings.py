@@ -39,6 +39,12 @@ UserValue = str | list[str]
 #: Where the executor puts the certificate bundle, relative to the config directory (Elasticsearch
 #: resolves relative keystore paths against it).
 CERTIFICATES_IN_CONFIG = "certs/elastic-certificates.p12"
+#: ``--elasticsearchSecurity auto``: the node's key, its certificate and the cluster CA's, PEM, relative to
+#: the config directory (Elasticsearch resolves relative ``ssl.key``/``certificate``/``certificate_authorities``
+#: paths against it: "Transport TLS/SSL settings", "PEM encoded files").
+NODE_KEY_IN_CONFIG = "certs/node.key"
+NODE_CERTIFICATE_IN_CONFIG = "certs/node.crt"
+CA_CERTIFICATE_IN_CONFIG = "certs/ca.crt"
 
 #: Settings es-mesos always decides; exact names.
 FRAMEWORK_OWNED_SETTINGS = frozenset(
@@ -88,10 +94,36 @@ def is_framework_owned(key: str) -> bool:
 @dataclass(frozen=True)
 class Security:
     """``enabled`` needs the certificate bundle (copied to :data:`CERTIFICATES_IN_CONFIG`) and the
-    ``elastic`` password (in the keystore, never here)."""
+    ``elastic`` password (in the keystore, never here). ``pem`` (``--elasticsearchSecurity auto``): the
+    node's own PEM key and certificate of the cluster CA instead of a bundle, on the transport and on
+    HTTP."""
 
     enabled: bool = False
     certificates: str = CERTIFICATES_IN_CONFIG
+    pem: bool = False
+
+
+def _pem_security() -> dict[str, SettingValue]:
+    """Security with the node's PEM files: mutual TLS on the transport with ``full`` verification (the
+    certificate's names must match the peer's address: the node name, the agent host and its IP are in
+    it, :mod:`es_framework.core.certificates`), HTTPS with the same certificate. Elasticsearch 8
+    reference, "Security settings": ``xpack.security.transport.ssl.*`` and ``xpack.security.http.ssl.*``
+    (``key``, ``certificate``, ``certificate_authorities``, ``verification_mode``)."""
+    settings: dict[str, SettingValue] = {
+        "xpack.security.enabled": True,
+        "xpack.security.transport.ssl.enabled": True,
+        "xpack.security.transport.ssl.verification_mode": "full",
+    }
+    for layer in ("transport", "http"):
+        settings.update(
+            {
+                f"xpack.security.{layer}.ssl.key": NODE_KEY_IN_CONFIG,
+                f"xpack.security.{layer}.ssl.certificate": NODE_CERTIFICATE_IN_CONFIG,
+                f"xpack.security.{layer}.ssl.certificate_authorities": [CA_CERTIFICATE_IN_CONFIG],
+            }
+        )
+    settings["xpack.security.http.ssl.enabled"] = True
+    return settings
 
 
 @dataclass(frozen=True)
@@ -156,7 +188,9 @@ def build_settings(config: NodeConfig, major: int) -> GeneratedSettings:
         else:
             # Meaningless on a node that cannot be elected, and Elasticsearch 8 complains about it.
             warnings.append(f"not writing cluster.initial_master_nodes: {config.node_name} is not master-eligible")
-    if config.security.enabled:
+    if config.security.enabled and config.security.pem:
+        settings.update(_pem_security())
+    elif config.security.enabled:
         settings.update(
             {
                 "xpack.security.enabled": True,

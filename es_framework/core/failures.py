@@ -165,25 +165,47 @@ class Backoff:
         record = self.failures.get(node_id)
         return max(0.0, record.not_before - now) if record else 0.0
 
-    def failed(self, node_id: int, kind: FailureKind, message: str, now: float, task_id: str | None = None) -> Backoff:
+    def failed(
+        self,
+        node_id: int,
+        kind: FailureKind,
+        message: str,
+        now: float,
+        task_id: str | None = None,
+        *,
+        record: NodeRecord | None = None,
+        ended_at: float | None = None,
+    ) -> Backoff:
         """Node ``node_id``'s task ``task_id`` failed at ``now``. If a run of that node id had a healthy
         period since its previous failure, a new streak begins and the relaunch does not wait; else the
-        streak goes on and waits longer. Without ``task_id`` the failed task's own run is not counted."""
+        streak goes on and waits longer. Without ``task_id`` the failed task's own run is not counted.
+
+        ``record`` is the failed task's node record as stored, ``ended_at`` when the task ended (the
+        update's ``TaskStatus.timestamp``). They count a run this scheduler never saw RUNNING: a node
+        that ran under an earlier leader and failed while no scheduler led is heard of only from its
+        failure (the agent re-sends it to the new subscriber), so without the record's ``started_at``
+        (written when the earlier leader saw it RUNNING) and ``healthy`` every such failure looked like
+        a crash loop and waited ``base_s``. The run ends at ``ended_at`` (never later than ``now``), so
+        a node that failed soon after starting is not taken for a long run because the news came late."""
         run = self.runs.get(node_id)
+        end = now
+        if run is None and record is not None and record.task_id == task_id and record.started_at is not None:
+            run = Run(record.task_id, record.started_at, record.healthy is True)
+            end = now if ended_at is None else min(now, ended_at)
         healthy = run is not None and (
-            run.healthy or (run.task_id == task_id and run.healthy_by(now, self.healthy_after_s))
+            run.healthy or (run.task_id == task_id and run.healthy_by(end, self.healthy_after_s))
         )
         previous = None if healthy else self.failures.get(node_id)
         count = previous.count + 1 if previous is not None else 1
         backed_off = previous.backed_off + 1 if previous is not None else (0 if healthy else 1)
         repeated = previous is not None and (previous.kind, previous.message) == (kind, message)
         delay = self.delay(backed_off) if backed_off else 0.0
-        record = NodeFailures(count, kind, message, now + delay, repeated, backed_off)
+        failure = NodeFailures(count, kind, message, now + delay, repeated, backed_off)
         runs = _copy(self.runs)
         runs.pop(node_id, None)
         return replace(
             self,
-            failures=MappingProxyType({**self.failures, node_id: record}),
+            failures=MappingProxyType({**self.failures, node_id: failure}),
             runs=MappingProxyType(runs),
         )
 

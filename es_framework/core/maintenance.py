@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from es_framework.core.node_state import FREEING_STATES, ClusterState
+from es_framework.core.node_state import FREEING_STATES, ClusterState, TaskState
 
 #: A window starting within this many seconds already keeps new nodes off the agent.
 LEAD_S = 3600.0
@@ -147,3 +147,69 @@ def answer(inverse_offers: Iterable[InverseOffer], state: ClusterState) -> Answe
         else:
             accept.append(offer.id)
     return Answers(tuple(accept), tuple(decline), reasons)
+
+
+# --- machines Mesos reports DOWN ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A ``MachineID`` (``include/mesos/v1/mesos.proto``): at least one of ``hostname`` and ``ip``."""
+
+    hostname: str
+    ip: str
+
+
+def parse_down_machines(raw: object) -> tuple[Machine, ...]:
+    """The ``down_machines`` of the operator API's ``GET_MAINTENANCE_STATUS`` answer
+    (``{"type": …, "get_maintenance_status": {"status": ClusterStatus}}``, ``master.proto``
+    ``Response.GetMaintenanceStatus``; ``ClusterStatus`` in ``maintenance.proto``: ``draining_machines``
+    and ``down_machines``, a key left out when its list is empty, as recorded on Mesos 1.12 in
+    shared/notes/mesos-maintenance-domains-reservations.md §2.4, §2.7)."""
+    body = raw.get("get_maintenance_status") if isinstance(raw, Mapping) else None
+    status = body.get("status") if isinstance(body, Mapping) else None
+    if not isinstance(status, Mapping):
+        raise MaintenanceError("GET_MAINTENANCE_STATUS: no 'get_maintenance_status.status' object")
+    down = status.get("down_machines", [])
+    if not isinstance(down, list):
+        raise MaintenanceError("GET_MAINTENANCE_STATUS: 'down_machines' must be a list")
+    machines = []
+    for entry in down:
+        hostname = entry.get("hostname", "") if isinstance(entry, Mapping) else None
+        ip = entry.get("ip", "") if isinstance(entry, Mapping) else None
+        if not isinstance(hostname, str) or not isinstance(ip, str) or not (hostname or ip):
+            raise MaintenanceError(f"GET_MAINTENANCE_STATUS: {entry!r} is not a machine id")
+        machines.append(Machine(hostname, ip))
+    return tuple(machines)
+
+
+def on_down_machine(hostname: str, machines: Iterable[Machine]) -> bool:
+    """Whether an agent with ``hostname`` (an offer's ``hostname``: the agent's ``SlaveInfo.hostname``)
+    runs on one of ``machines``. Mesos puts an agent on the machine named by its hostname and the IP
+    of its address (``Master::_registerSlave``) and matches machines on both, the hostname without case
+    (``operator==(MachineID)``, ``include/mesos/type_utils.hpp``), so a machine named without a
+    hostname holds no agent. The scheduler knows an agent's hostname only: two agents with one
+    hostname on different IPs would both match (agents of one host share its machine anyway)."""
+    name = hostname.lower()
+    return bool(name) and any(m.hostname.lower() == name for m in machines)
+
+
+def unknown_on_down_machines(state: ClusterState, machines: Iterable[Machine]) -> tuple[int, ...]:
+    """The nodes whose task Mesos answered ``TASK_UNKNOWN`` for and whose agent's machine is ``DOWN``:
+    their tasks are certainly dead, so their ids may be freed (see
+    :meth:`~es_framework.core.engine_maintenance.MaintenanceAnswers.machines_down`)."""
+    machines = tuple(machines)
+    if not machines:
+        return ()
+    return tuple(
+        sorted(
+            r.node_id
+            for r in state.nodes.values()
+            if r.state is TaskState.UNKNOWN and on_down_machine(r.hostname, machines)
+        )
+    )
+
+
+def has_unknown(state: ClusterState) -> bool:
+    """Whether a task of ours is UNKNOWN to Mesos (only then is the maintenance status worth asking)."""
+    return any(r.state is TaskState.UNKNOWN for r in state.nodes.values())

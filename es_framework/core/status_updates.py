@@ -10,7 +10,9 @@ identity safe live here and nowhere else:
 - UNREACHABLE keeps the id: the old node may still be writing its volume. It is released when
   Mesos reports the task gone, and simply restored if the task comes back RUNNING.
 - UNKNOWN frees the id only for a task never seen RUNNING (a launch that never reached Mesos);
-  a task last seen RUNNING or UNREACHABLE stays reserved and is flagged for the operator.
+  a task last seen RUNNING or UNREACHABLE stays reserved and is flagged for the operator, unless
+  the master reports its agent's machine DOWN for maintenance, which shut the agent down with its
+  tasks (:meth:`~es_framework.core.engine_maintenance.MaintenanceAnswers.machines_down`).
 - A live task for an id held by *another* task is killed: never two live tasks with one node id.
   A live task of ours that no record holds is adopted (its task id names its node id).
 - Duplicate, late and out-of-order updates change nothing wrong: a task's state never moves back

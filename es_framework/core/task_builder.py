@@ -51,7 +51,6 @@ Mesos: ``CommandInfo.user``) and starts Elasticsearch as its own user (:mod:`es_
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +59,7 @@ from es_framework import contract
 from es_framework.config import Config
 from es_framework.core.bootstrap import initial_master_nodes_for, node_roles
 from es_framework.core.cluster_view import ClusterView
+from es_framework.core.node_tls import SECURITY_AUTO, secret_variable
 from es_framework.core.offers import Offer, agent_zone
 from es_framework.core.resources import Requirements, available, carve, choose_ports
 from es_framework.core.volume_profiles import received_name, volume_specs
@@ -143,14 +143,7 @@ def _env(variables: dict[str, str], secrets: dict[str, str] | None = None) -> di
     plain: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in variables.items()]
     # Secret variables (Mesos >= 1.4): the agent resolves them into the executor's environment, and
     # the master does not show their values in its state endpoints as it does plain ones.
-    hidden: list[dict[str, Any]] = [
-        {
-            "name": k,
-            "type": "SECRET",
-            "secret": {"type": "VALUE", "value": {"data": base64.b64encode(v.encode("utf-8")).decode("ascii")}},
-        }
-        for k, v in (secrets or {}).items()
-    ]
+    hidden = [secret_variable(k, v) for k, v in (secrets or {}).items()]
     return {"variables": plain + hidden}
 
 
@@ -323,6 +316,9 @@ def build_task_info(
             # Like the password: a SECRET variable, never a plain one, a label or a command line.
             secrets[contract.ENV_CERTIFICATES_PASSWORD] = config.certificates_password.reveal()
         uris.append({"value": config.certificates_url, "extract": False, "cache": False})
+    elif config.creates_ca:
+        # The node's certificate, key and password are added at launch by the shell (core/node_tls.py).
+        env[contract.ENV_SECURITY] = SECURITY_AUTO
     else:
         env[contract.ENV_SECURITY] = contract.SECURITY_DISABLED
     command: dict[str, Any]

@@ -26,12 +26,14 @@ one) is removed: Elasticsearch would try it on the new bundle and fail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from es_framework.contract import ENV_ELASTIC_PASSWORD
 from es_framework.executor.logs import NodeLog
 from es_framework.executor.process import popen_arguments
 from es_framework.executor.settings import ExecutorError, NodeSettings
@@ -118,3 +120,15 @@ def _redact(text: str, secrets: list[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "******")
     return text
+
+
+def password_for_node(settings: NodeSettings, home: Path | None) -> NodeSettings:
+    """``settings`` with ``ELASTIC_PASSWORD`` in Elasticsearch's own environment when there is no
+    ``elasticsearch-keystore`` to put the bootstrap password in (a custom ``ELASTICSEARCH_COMMAND``,
+    as in local mode and the tests): the official Docker image's entrypoint takes the password from that
+    variable too, and the demo node reads it there. Only then, and only for that process: otherwise the
+    variable stays hidden (:data:`~es_framework.executor.settings.CHILD_ENV_HIDDEN`)."""
+    if not settings.elastic_password or keystore_tool(home) is not None:
+        return settings
+    child_env = {**settings.child_env, ENV_ELASTIC_PASSWORD: settings.elastic_password}
+    return dataclasses.replace(settings, child_env=child_env)

@@ -39,8 +39,16 @@ from es_framework.contract import (
     SeedHosts,
 )
 from es_framework.executor import bootstrap_checks
+from es_framework.executor.keystore import password_for_node
 from es_framework.executor.logs import NodeLog, logger
-from es_framework.executor.probes import Answer, CredentialsWatch, basic_authorization, node_healthy, node_identity
+from es_framework.executor.probes import (
+    Answer,
+    CredentialsWatch,
+    basic_authorization,
+    node_healthy,
+    node_identity,
+    probe_context,
+)
 from es_framework.executor.process import (
     BOOTSTRAP_EXIT_CODE,
     ElasticsearchProcess,
@@ -278,6 +286,7 @@ class NodeExecutor:
             command, home = find_elasticsearch(settings)
             run_as = run_as_for(settings, home)
             prepare_node(settings, home, self.log, run_as=run_as)
+            settings = password_for_node(settings, home)
         except ExecutorError as error:
             self.log.error("cannot start Elasticsearch: %s", error)
             self._update("TASK_FAILED", str(error))
@@ -309,6 +318,7 @@ class NodeExecutor:
     def _watch(self, process: ElasticsearchProcess, settings: NodeSettings) -> None:
         """Report RUNNING once ``GET /`` answers, then health and identity changes, until it ends or is killed."""
         authorization = basic_authorization(settings.elastic_password)
+        tls = probe_context(settings.tls.ca) if settings.tls is not None else None
         running = False
         healthy: bool | None = None
         identity: NodeReport | None = None
@@ -353,13 +363,13 @@ class NodeExecutor:
                 return
             now = time.monotonic()
             if not running:
-                answer = node_identity(settings.local_http, authorization)
+                answer = node_identity(settings.local_http, authorization, tls)
                 if refused(answer):
                     running, healthy, last_report, next_check = True, None, now, now + HEALTH_CHECK_INTERVAL
                 elif isinstance(answer, NodeReport):
                     running = True
                     identity = self._note_identity(None, answer, settings)
-                    healthy = node_healthy(settings.local_http, authorization)
+                    healthy = node_healthy(settings.local_http, authorization, tls)
                     last_report = now
                     next_check = now + min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL)
                     self._update(
@@ -377,12 +387,12 @@ class NodeExecutor:
                 next_check = now + (
                     min(FORMING_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL) if forming else HEALTH_CHECK_INTERVAL
                 )
-                answer = node_identity(settings.local_http, authorization)
+                answer = node_identity(settings.local_http, authorization, tls)
                 if refused(answer):
                     healthy = None  # the first check with working credentials reports the health again
                     self._kill_requested.wait(min(STARTUP_POLL_INTERVAL, HEALTH_CHECK_INTERVAL))
                     continue
-                current = node_healthy(settings.local_http, authorization)
+                current = node_healthy(settings.local_http, authorization, tls)
                 uuid_changed = False
                 if isinstance(answer, NodeReport) and answer != identity:
                     previous = identity

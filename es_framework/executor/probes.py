@@ -15,12 +15,19 @@ change-password API or ``elasticsearch-reset-password``, makes every probe of a 
 401. :class:`CredentialsWatch` turns those answers into one message per change, which
 :mod:`es_framework.executor.node_executor` logs and reports; delivering changed credentials to
 running tasks is the scheduler's part (the operator issue), not the probe's.
+
+With ``--elasticsearchSecurity auto`` the node serves HTTPS: the probes verify its certificate
+against the cluster CA (:func:`probe_context`). They do not check the host name: a probe asks its own
+node on this host, often through ``127.0.0.1``, which the node's certificate does not name (it names
+the node, the agent host and the agent IP); the CA is the cluster's own, so a certificate it signed is
+one of the cluster's nodes.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,14 +38,23 @@ from es_framework.contract import NO_CLUSTER_UUID, NodeReport
 HTTP_TIMEOUT = 2.0
 
 
-def http_get(url: str, authorization: str | None = None) -> tuple[int, dict[str, Any]]:
+def probe_context(ca_pem: str) -> ssl.SSLContext:
+    """TLS for the probes: the node's certificate must be signed by the cluster CA ``ca_pem``."""
+    context = ssl.create_default_context(cadata=ca_pem)
+    context.check_hostname = False  # see the module docstring; the chain is still verified
+    return context
+
+
+def http_get(
+    url: str, authorization: str | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, Any]]:
     """(status, JSON body) of ``GET url``; an HTTP error status is an answer, not an exception."""
     headers = {"Accept": "application/json"}
     if authorization:
         headers["Authorization"] = authorization
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT, context=context) as response:
             return int(response.status), json.loads(response.read().decode("utf-8") or "{}")
     except urllib.error.HTTPError as error:
         try:
@@ -76,12 +92,12 @@ def _error_reason(body: dict[str, Any]) -> str | None:
     return str(reason)[:200] if reason else None
 
 
-def node_identity(base_url: str, authorization: str | None = None) -> Answer:
+def node_identity(base_url: str, authorization: str | None = None, context: ssl.SSLContext | None = None) -> Answer:
     """``GET /``: None while the node does not answer (or answers neither 200 nor 401/403);
     :class:`CredentialsRefused` for 401/403; else what it says about itself (no ``cluster_uuid``
     while it has not joined a formed cluster)."""
     try:
-        status, body = http_get(base_url + "/", authorization)
+        status, body = http_get(base_url + "/", authorization, context)
     except (OSError, ValueError):
         return None
     if status in (401, 403):
@@ -99,10 +115,10 @@ def node_identity(base_url: str, authorization: str | None = None) -> Answer:
     )
 
 
-def node_healthy(base_url: str, authorization: str | None = None) -> bool:
+def node_healthy(base_url: str, authorization: str | None = None, context: ssl.SSLContext | None = None) -> bool:
     """Whether ``GET /_cluster/health`` answers 200 with status green or yellow."""
     try:
-        status, body = http_get(base_url + "/_cluster/health?timeout=1s", authorization)
+        status, body = http_get(base_url + "/_cluster/health?timeout=1s", authorization, context)
     except (OSError, ValueError):
         return False
     return status == 200 and body.get("status") in ("green", "yellow")

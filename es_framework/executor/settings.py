@@ -24,14 +24,20 @@ from pymesos.utils import parse_duration
 
 from es_framework import contract
 from es_framework.core.es_settings import UserValue
+from es_framework.core.node_tls import ENV_TLS_CA, ENV_TLS_CERTIFICATE, ENV_TLS_KEY, SECURITY_AUTO
 from es_framework.executor import bootstrap_checks
 from es_framework.executor.logs import logger
 
 DEFAULT_GRACE_PERIOD = 120.0
 #: The official image's elasticsearch user (its group is 0).
 DEFAULT_ELASTICSEARCH_UID = 1000
-#: Variables Elasticsearch's own process never gets (the password reaches it through the keystore).
-CHILD_ENV_HIDDEN = frozenset({contract.ENV_ELASTIC_PASSWORD, contract.ENV_CERTIFICATES_PASSWORD})
+#: Variables Elasticsearch's own process never gets (the password reaches it through the keystore, the
+#: node's key and certificates through files in its config directory).
+CHILD_ENV_HIDDEN = frozenset(
+    {contract.ENV_ELASTIC_PASSWORD, contract.ENV_CERTIFICATES_PASSWORD, ENV_TLS_KEY, ENV_TLS_CERTIFICATE, ENV_TLS_CA}
+)
+#: What ELASTICSEARCH_SECURITY may say.
+SECURITY_MODES = (contract.SECURITY_ENABLED, contract.SECURITY_DISABLED, SECURITY_AUTO)
 #: Where Elasticsearch listens on a real agent unless ELASTICSEARCH_NETWORK_HOST says otherwise.
 DEFAULT_NETWORK_HOST = "0.0.0.0"
 #: What a Mesos agent puts into every executor's environment (apache/mesos ``src/slave/slave.cpp``,
@@ -78,6 +84,37 @@ def env_of_task(task_info: Mapping[str, Any]) -> dict[str, str]:
             continue
         env[str(variable["name"])] = str(variable.get("value", ""))
     return env
+
+
+def merged_env(task_env: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The TaskInfo's variables overlaid with the process environment, except that an empty process
+    variable does not hide a TaskInfo value: the Docker containerizer passes a SECRET variable to
+    ``docker run -e`` with its (empty) ``value`` and never resolves it (apache/mesos
+    ``src/docker/docker.cpp``, ``Docker::RunOptions::create``), so there the secret is read from the
+    TaskInfo (see :mod:`es_framework.core.node_tls`)."""
+    merged = dict(task_env)
+    merged.update({k: v for k, v in environ.items() if v or not task_env.get(k)})
+    return merged
+
+
+@dataclass(frozen=True)
+class NodeTlsFiles:
+    """``--elasticsearchSecurity auto``: the node's PEM key and certificate, and the cluster CA's."""
+
+    certificate: str
+    ca: str
+    key: str = field(repr=False)
+
+
+def node_tls_of(env: Mapping[str, str]) -> NodeTlsFiles:
+    """The node's TLS material from the environment; :class:`ExecutorError` naming what is missing."""
+    missing = [name for name in (ENV_TLS_CERTIFICATE, ENV_TLS_CA, ENV_TLS_KEY) if not env.get(name, "").strip()]
+    if missing:
+        raise ExecutorError(
+            f"{contract.ENV_SECURITY}={SECURITY_AUTO} but the executor's environment lacks {', '.join(missing)}: the "
+            "scheduler issued no certificate for this node (see its log)"
+        )
+    return NodeTlsFiles(env[ENV_TLS_CERTIFICATE], env[ENV_TLS_CA], env[ENV_TLS_KEY])
 
 
 def grace_period_of(env: Mapping[str, str], task_info: Mapping[str, Any]) -> float:
@@ -140,12 +177,14 @@ class NodeSettings:
     enforce_bootstrap_checks: bool = False
     #: The certificate bundle's password (ELASTICSEARCH_CERTIFICATES_PASSWORD; security enabled only).
     certificates_password: str | None = field(default=None, repr=False)
+    #: ``--elasticsearchSecurity auto``: the node's own PEM files (then ``security_enabled`` too).
+    tls: NodeTlsFiles | None = None
 
     @classmethod
     def from_task(
         cls, task_info: Mapping[str, Any], environ: Mapping[str, str], resolve: Resolver = system_resolver
     ) -> NodeSettings:
-        env = {**env_of_task(task_info), **environ}
+        env = merged_env(env_of_task(task_info), environ)
         who = f"node {env.get(contract.ENV_NODE_ID, '?')} task {(task_info.get('task_id') or {}).get('value', '?')}"
         sandbox = Path(env.get("MESOS_SANDBOX") or env.get("MESOS_DIRECTORY") or os.getcwd())
 
@@ -172,13 +211,16 @@ class NodeSettings:
         command_text = env.get(contract.ENV_COMMAND, "").strip()
         roles_text = env.get(contract.ENV_NODE_ROLES)
         security = env.get(contract.ENV_SECURITY, "").strip().lower() or contract.SECURITY_DISABLED
-        if security not in (contract.SECURITY_ENABLED, contract.SECURITY_DISABLED):
+        if security not in SECURITY_MODES:
+            raise ExecutorError(f"{contract.ENV_SECURITY}={security!r}: expected one of {', '.join(SECURITY_MODES)}")
+        auto = security == SECURITY_AUTO
+        tls = node_tls_of(env) if auto else None
+        password = env.get(contract.ENV_ELASTIC_PASSWORD) or None
+        if auto and not password:
             raise ExecutorError(
-                f"{contract.ENV_SECURITY}={security!r}: expected {contract.SECURITY_ENABLED} "
-                f"or {contract.SECURITY_DISABLED}"
+                f"security is auto but the executor's environment lacks {contract.ENV_ELASTIC_PASSWORD}"
             )
         enabled = security == contract.SECURITY_ENABLED
-        password = env.get(contract.ENV_ELASTIC_PASSWORD) or None
         certificates_text = env.get(contract.ENV_CERTIFICATES, "").strip()
         if enabled:
             if not password:
@@ -224,7 +266,7 @@ class NodeSettings:
             sandbox=sandbox,
             command=tuple(shlex.split(command_text)) if command_text else None,
             grace_period=grace_period_of(env, task_info),
-            security_enabled=enabled,
+            security_enabled=enabled or auto,
             certificates=path(certificates_text) if enabled else None,
             elastic_password=password,
             version_override=env.get(contract.ENV_VERSION, "").strip() or None,
@@ -235,6 +277,7 @@ class NodeSettings:
             agent_ip=agent_ip_of(env),
             enforce_bootstrap_checks=enforce,
             certificates_password=(env.get(contract.ENV_CERTIFICATES_PASSWORD) or None) if enabled else None,
+            tls=tls,
         )
 
     @property
@@ -251,7 +294,7 @@ class NodeSettings:
             host = first
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 literal in a URL
-        return f"http://{host}:{self.http_port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.http_port}"
 
 
 def agent_ip_of(env: Mapping[str, str]) -> str | None:

@@ -29,7 +29,10 @@ from typing import Any
 from es_framework import contract
 from es_framework.config.versions import version_in_text
 from es_framework.core.es_settings import (
+    CA_CERTIFICATE_IN_CONFIG,
     CERTIFICATES_IN_CONFIG,
+    NODE_CERTIFICATE_IN_CONFIG,
+    NODE_KEY_IN_CONFIG,
     NodeConfig,
     Security,
     build_settings,
@@ -70,7 +73,7 @@ def node_config(settings: NodeSettings, initial_master_nodes: tuple[str, ...]) -
         transport_port=settings.transport_port,
         data_path=str(settings.data_path),
         initial_master_nodes=initial_master_nodes,
-        security=Security(enabled=settings.security_enabled),
+        security=Security(enabled=settings.security_enabled, pem=settings.tls is not None),
         user_settings=settings.user_settings,
     )
 
@@ -222,6 +225,35 @@ def install_certificates(settings: NodeSettings, owner: tuple[int, int] | None) 
     os.replace(tmp, target)
 
 
+def install_node_tls(settings: NodeSettings, owner: tuple[int, int] | None) -> None:
+    """``--elasticsearchSecurity auto``: write the node's key (mode 0600), its certificate and the CA's
+    (0644) into ``<config>/certs/``, owned by Elasticsearch's user; each file replaced atomically, the
+    key never readable by anyone else, not even for a moment (created 0600, then renamed)."""
+    tls = settings.tls
+    if tls is None:
+        return
+    certs = settings.config_path / CERTS_DIR
+    certs.mkdir(mode=0o750, exist_ok=True)
+    if owner is not None:
+        os.chown(certs, *owner)
+    for relative, text, mode in (
+        (NODE_KEY_IN_CONFIG, tls.key, 0o600),
+        (NODE_CERTIFICATE_IN_CONFIG, tls.certificate, 0o644),
+        (CA_CERTIFICATE_IN_CONFIG, tls.ca, 0o644),
+    ):
+        target = settings.config_path / relative
+        tmp = target.with_name(target.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            out.write(text)
+        os.chmod(tmp, mode)  # the umask may have taken bits off the certificates
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.replace(tmp, target)
+
+
 # ---------------------------------------------------------------------- owners
 
 
@@ -298,6 +330,7 @@ def prepare_node(
             {ELASTICSEARCH_YML: text, UNICAST_HOSTS: unicast_hosts_text(settings.seed_hosts)},
         )
         install_certificates(settings, owner)
+        install_node_tls(settings, owner)
         if owner is not None:
             chown_tree(settings.config_path, *owner, log)
             with contextlib.suppress(FileNotFoundError):

@@ -1,24 +1,74 @@
-"""The few Elasticsearch calls the scheduler makes, over plain HTTP with ``requests``.
+"""The few Elasticsearch calls the scheduler makes, with ``requests``.
 
 Plain JSON (no ``compatible-with`` media type), so the same calls work on Elasticsearch 7 and 8.
-With security on, the ``elastic`` user's password authenticates (HTTP TLS stays off: transport
-TLS is what the framework configures). Every call has a short timeout: the scheduler never
-waits long on a node.
+With the user's bundle (``--elasticsearchCertificatesUrl``) the ``elastic`` user's password
+authenticates over plain HTTP (that bundle secures the transport only). With
+``--elasticsearchSecurity auto`` the nodes serve HTTPS with certificates of the cluster's CA: once the
+scheduler has opened the CA and the password at leadership it calls :func:`trust_cluster`, and every
+client made from then on speaks HTTPS, verifies the node's certificate against the CA (host name
+included: the certificate names the node's host and IP, :mod:`es_framework.core.certificates`) and
+authenticates as ``elastic``. Every call has a short timeout: the scheduler never waits long on a node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from es_framework.core.drain import EXCLUDE_SETTING, Observation
+from es_framework.core.node_tls import NodeTrust
 
 log = logging.getLogger("es_framework.shell.es_client")
 
 TIMEOUT_S = 5.0
+
+#: The scheduler's one cluster's trust (``auto``), set at leadership: :func:`trust_cluster`.
+_trust: NodeTrust | None = None
+
+
+def trust_cluster(ca_pem: str, password: str) -> NodeTrust:
+    """From now on, every client reaches the nodes over HTTPS trusting ``ca_pem`` only, as
+    ``elastic`` with ``password``. The CA goes to a file of its own (``requests`` verifies with a
+    file); a certificate is public, the password stays in memory."""
+    global _trust  # noqa: PLW0603 - one cluster per scheduler process; set once per leadership
+    previous = _trust
+    if previous is not None and _file_text(previous.ca_file) == ca_pem:
+        # Every leadership of this process: the same CA (the state keeps it), the same file.
+        _trust = NodeTrust(previous.ca_file, password)
+        return _trust
+    handle, path = tempfile.mkstemp(prefix="es-mesos-ca-", suffix=".pem")
+    with os.fdopen(handle, "w", encoding="ascii") as out:
+        out.write(ca_pem)
+    _trust = NodeTrust(path, password)
+    return _trust
+
+
+def _file_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as source:
+            return source.read()
+    except (OSError, UnicodeError):
+        return None
+
+
+def cluster_trust() -> NodeTrust | None:
+    """The trust :func:`trust_cluster` set, None without ``auto``."""
+    return _trust
+
+
+def forget_cluster_trust() -> None:
+    """Back to plain HTTP (tests that ran a leadership with ``auto`` in this process)."""
+    global _trust  # noqa: PLW0603
+    if _trust is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(_trust.ca_file)
+    _trust = None
 
 
 class ElasticsearchError(Exception):
@@ -27,10 +77,17 @@ class ElasticsearchError(Exception):
 
 class ElasticsearchClient:
     def __init__(self, http_address: str, *, password: str | None = None, timeout: float = TIMEOUT_S) -> None:
-        self.base = f"http://{http_address}"
+        trust = _trust
+        self.base = f"{'https' if trust is not None else 'http'}://{http_address}"
         self.timeout = timeout
         self._session = requests.Session()
-        if password is not None:
+        #: Passed with every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE and
+        #: CURL_CA_BUNDLE, which requests merges in per request (psf/requests issue 3829).
+        self._verify: str | bool = True
+        if trust is not None:
+            self._verify = trust.ca_file
+            self._session.auth = trust.auth
+        elif password is not None:
             self._session.auth = ("elastic", password)
 
     def close(self) -> None:
@@ -38,7 +95,9 @@ class ElasticsearchClient:
 
     def _call(self, method: str, path: str, *, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
         try:
-            response = self._session.request(method, self.base + path, json=body, timeout=self.timeout)
+            response = self._session.request(
+                method, self.base + path, json=body, timeout=self.timeout, verify=self._verify
+            )
         except requests.RequestException as error:
             raise ElasticsearchError(f"{method} {self.base}{path}: {error}") from error
         if response.status_code not in ok:

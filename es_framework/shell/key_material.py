@@ -1,8 +1,10 @@
-"""Fresh private keys and certificate serial numbers: the randomness behind the pure certificate
-code (:mod:`es_framework.core.certificates`), kept at the edge so that the core stays a function of
-its inputs."""
+"""Fresh private keys, certificate serial numbers and the ``elastic`` password: the randomness behind
+the pure certificate code (:mod:`es_framework.core.certificates`), kept at the edge so that the core
+stays a function of its inputs."""
 
 from __future__ import annotations
+
+import secrets
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,3 +22,13 @@ def new_serial() -> int:
     """A random positive serial number of up to 159 bits: unique per CA without keeping a counter,
     and within RFC 5280's 20 octets (CA/Browser Forum baseline: at least 64 random bits)."""
     return x509.random_serial_number()
+
+
+#: Bytes of randomness in a generated ``elastic`` password (256 bits; URL-safe base64, 43 characters:
+#: no character a YAML file, a shell or an HTTP basic-auth header would need to escape).
+PASSWORD_BYTES = 32
+
+
+def new_password() -> str:
+    """A fresh ``elastic`` password from the operating system's CSPRNG (``secrets.token_urlsafe``)."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)

@@ -109,7 +109,8 @@ class ClusterMonitor:
         #: The engine's planner round. Without one nothing is admitted, so no leaving node is drained
         #: (fail closed: a drain never starts outside the planner's count).
         self._plan = plan
-        #: One automatic-replacement round (``--permanentFailureTimeout``), while leading; None: off.
+        #: One round against the Mesos operator API while leading (machines DOWN for maintenance,
+        #: automatic replacement: ``app/scheduler_api.py``); None: none.
         self._replace = replace
         #: Whether this scheduler leads now. Reading health is harmless from anywhere; changing the
         #: cluster's allocation settings from a state that may be stale (a scheduler that lost the

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from es_framework.cli import main
-from es_framework.config.flags_security import AUTO_NOT_WIRED
 from es_framework.config.secret_key import SECRET_KEY_HINT, fernet_key, secret_key_problem
 from tests.config.support import SECRET_KEY_TEXT, cfg, no_db, only_problem, write_secret_key
 
@@ -32,10 +31,10 @@ def test_security_is_off_by_default_in_this_release_and_no_key_is_needed() -> No
     assert not any("elasticsearchSecurity" in w or "secretKeyFile" in w for w in config.warnings)
 
 
-def test_auto_says_the_nodes_do_not_use_tls_yet_and_that_the_key_is_stored_unsealed() -> None:
+def test_auto_secures_the_nodes_and_says_that_the_key_is_stored_unsealed() -> None:
     config = cfg(elasticsearchSecurity="AUTO")
     assert config.elasticsearch_security == "auto" and config.creates_ca
-    assert AUTO_NOT_WIRED in config.warnings
+    assert config.security_warning is None
     (unsealed,) = (w for w in config.warnings if "without --secretKeyFile" in w)
     assert "ZooKeeper credentials" in unsealed and "python3 -c" in unsealed
 

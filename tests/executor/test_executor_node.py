@@ -184,7 +184,7 @@ def test_user_settings_refused_by_the_major_fail_the_node(tmp_path: Path) -> Non
     [
         ({"ELASTICSEARCH_SECURITY": "enabled", "ELASTICSEARCH_CERTIFICATES": "c.p12"}, "lacks ELASTIC_PASSWORD"),
         ({"ELASTICSEARCH_SECURITY": "enabled", "ELASTIC_PASSWORD": "pw"}, "lacks ELASTICSEARCH_CERTIFICATES"),
-        ({"ELASTICSEARCH_SECURITY": "maybe"}, "expected enabled or disabled"),
+        ({"ELASTICSEARCH_SECURITY": "maybe"}, "expected one of enabled, disabled, auto"),
         ({"ELASTICSEARCH_USER_SETTINGS": "[1]"}, "must be a JSON object"),
         ({"ELASTICSEARCH_USER_SETTINGS": '{"a.b": 1}'}, "must be a string or a list of strings"),
         ({"ELASTICSEARCH_UID": "elastic"}, "is not a user id"),
@@ -441,8 +441,8 @@ def test_uuid_updates_once_per_change_and_stays_in_health_updates(
     health = [False]
     monkeypatch.setattr(node_executor, "HEALTH_CHECK_INTERVAL", 0.02)
     monkeypatch.setattr(node_executor, "STARTUP_POLL_INTERVAL", 0.01)
-    monkeypatch.setattr(node_executor, "node_identity", lambda url, auth=None: answers[-1])
-    monkeypatch.setattr(node_executor, "node_healthy", lambda url, auth=None: health[-1])
+    monkeypatch.setattr(node_executor, "node_identity", lambda url, auth=None, context=None: answers[-1])
+    monkeypatch.setattr(node_executor, "node_healthy", lambda url, auth=None, context=None: health[-1])
     executor = NodeExecutor({"MESOS_SANDBOX": str(tmp_path)})
     driver = RecordingDriver()
     executor.driver = driver

@@ -51,6 +51,7 @@ from typing import Any, TextIO
 
 from es_framework.dev.devcluster.command_tasks import CommandTaskBackend, CommandTaskRunner, StandIn
 from es_framework.dev.devcluster.docker_run import is_docker_executor
+from es_framework.dev.devcluster.env_secrets import command_variables
 from es_framework.dev.devcluster.executor_api import DEFAULT_GRACE_PERIOD, ExecutorRecord, safe_name
 from es_framework.dev.devcluster.executors import AgentSide, ExecutorRef
 from es_framework.dev.devcluster.isolation import rlimits_of
@@ -198,14 +199,14 @@ class ProcessExecutorBackend(CommandTaskBackend[ProcessRecord]):
             argv = [value, *[str(a) for a in (command.get("arguments") or [])[1:]]]
         if not value:
             raise ValueError("the ExecutorInfo has no command value")
-        variables = (command.get("environment") or {}).get("variables") or []
         env = dict(os.environ)
         for inherited in ("MESOS_CHECKPOINT", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"):
             env.pop(inherited, None)  # only the agent decides these
         # The Mesos containerizer's order: the agent's executor environment, then the CommandInfo's
         # variables win (MesosContainerizerProcess::_launch, src/slave/containerizer/mesos/containerizer.cpp).
         env.update(self._agent_env(record, grace, str(record.sandbox)))
-        env.update({str(v["name"]): str(v.get("value", "")) for v in variables if "name" in v})
+        # SECRET variables resolved where real Mesos resolves them (.env_secrets).
+        env.update(command_variables(executor))
         env.update(self._volume_env(record, env))
         env.update(self.extra_env)
         pythonpath = env.get("PYTHONPATH")
