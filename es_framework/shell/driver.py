@@ -470,6 +470,8 @@ class SchedulerShell(IgnoredCallbacks):
         driver = self._subscription.watch()
         if driver is None:
             return
+        if not self.engine.may_act:  # lock held again: re-read and reconcile within a second, not at the next event
+            self._put("wake")  # (a quiet cluster sends none; a dropped uuid-less TASK_LOST would wait 60 s)
         now = time.monotonic()
         if now - self._last_seed_resend > SEED_RESEND_INTERVAL_S:
             # Framework messages are best-effort: re-send the seed hosts now and then.
