@@ -275,6 +275,7 @@ def test_an_upgrade_from_a_7x_config_volume_regenerates_the_config_and_keeps_the
 ) -> None:
     old_image, new_image = executor_image_for(7), executor_image_for(8)
     scheduler = world.scheduler(old_image, nodes=1, driver=world.plugin.name)
+    upgraded: Scheduler | None = None  # stopped however the test ends: a failure must not leave it running
     try:
         scheduler.start()
         wait_for("node 1 on 7.x", lambda: 1 in running_tasks(world.master), scheduler, 180)
@@ -328,8 +329,9 @@ def test_an_upgrade_from_a_7x_config_volume_regenerates_the_config_and_keeps_the
         )
         assert (config_dir / "elasticsearch.keystore").read_bytes() == keystore
         assert not (config_dir / "jvm.options.d" / "old-gc.options").exists()
-        upgraded.stop()
     finally:
+        if upgraded is not None:
+            upgraded.stop()
         scheduler.stop()
 
 
