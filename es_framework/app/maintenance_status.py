@@ -16,18 +16,13 @@ says changes, else DEBUG (the question comes back every monitor round while the 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import requests
-
+from es_framework.app.operator_api import OperatorApiError, operator_call, operator_url
 from es_framework.config import Config
 from es_framework.core.maintenance import Machine, MaintenanceError, parse_down_machines
 from es_framework.shell.driver import SchedulerShell
 
 log = logging.getLogger("es_framework.app.maintenance_status")
-
-#: Seconds to wait for the master's answer.
-TIMEOUT_S = 10.0
 
 
 class _Said:
@@ -38,23 +33,14 @@ class _Said:
 
 def down_machines(config: Config, shell: SchedulerShell) -> tuple[Machine, ...]:
     """The machines the leading master reports DOWN; :class:`MaintenanceError` when it cannot say."""
-    master = shell.master_address()
-    if master is None:
+    url = operator_url(shell)
+    if url is None:
         raise MaintenanceError("the Mesos master's address is not known")
-    url = master if master.startswith("http") else f"http://{master}"
-    auth: Any = None
-    if config.principal and config.secret is not None:
-        auth = (config.principal, config.secret.reveal())
+    body = {"type": "GET_MAINTENANCE_STATUS"}
     try:
-        response = requests.post(
-            f"{url}/api/v1",
-            json={"type": "GET_MAINTENANCE_STATUS"},
-            headers={"Accept": "application/json"},
-            auth=auth,
-            timeout=TIMEOUT_S,
-        )
-    except requests.RequestException as error:
-        raise MaintenanceError(f"the operator API did not answer: {error}") from None
+        response = operator_call(config, url, body, headers={"Accept": "application/json"})
+    except OperatorApiError as error:
+        raise MaintenanceError(str(error)) from None
     if response.status_code != 200:
         raise MaintenanceError(f"the operator API answered HTTP {response.status_code}: {response.text[:200]}")
     try:

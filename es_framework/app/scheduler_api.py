@@ -36,6 +36,7 @@ from es_framework.api.rollout_views import RolloutsView, RolloutView, finished_v
 from es_framework.app.cluster_mode import cluster_mode, demo_nodes, waiting_view
 from es_framework.app.configuration import change_configuration, configuration_view
 from es_framework.app.maintenance_status import free_on_down_machines
+from es_framework.app.operator_api import OperatorApiError, operator_call, operator_url
 from es_framework.config import Config, redact_url
 from es_framework.core.cluster_ca import ca_certificate_pem
 from es_framework.core.describe import busy_agents
@@ -61,7 +62,6 @@ T = TypeVar("T")
 #: Events per node kept in ``/v1/nodes/<id>``, and cluster events in ``/v1/cluster``.
 NODE_HISTORY = 50
 CLUSTER_EVENTS = 30
-OPERATOR_API_TIMEOUT_S = 10.0
 
 
 def mode_note(config: Config) -> str | None:
@@ -347,20 +347,16 @@ class SchedulerCore:
 def mark_agent_gone(config: Config, shell: SchedulerShell, agent_id: str) -> str | None:
     """Fence the agent with the Mesos operator API (``MARK_AGENT_GONE``); None when done, else why not.
     Raises :class:`ApiError` 503 when this scheduler no longer leads (nothing was sent)."""
-    master = shell.master_address()
-    if master is None:
+    url = operator_url(shell)
+    if url is None:
         return "the Mesos master's address is not known"
-    url = master if master.startswith("http") else f"http://{master}"
-    auth: Any = None
-    if config.principal and config.secret is not None:
-        auth = (config.principal, config.secret.reveal())
     body: dict[str, Any] = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
     if not shell.leading:  # the lock may have gone since the check on the engine thread
         raise ApiError(503, "the scheduler cannot change anything now (it no longer leads): nothing was changed")
     try:
-        response = requests.post(f"{url}/api/v1", json=body, auth=auth, timeout=OPERATOR_API_TIMEOUT_S)
-    except requests.RequestException as error:
-        return f"the operator API did not answer: {error}"
+        response = operator_call(config, url, body)
+    except OperatorApiError as error:
+        return str(error)
     if response.status_code in (200, 202):
         return None
     return f"the operator API answered HTTP {response.status_code}: {response.text[:200]}"

@@ -143,7 +143,7 @@ def test_a_scheduler_that_does_not_lead_never_marks_an_agent_gone(monkeypatch: p
     tasks = launched(engine, 1)
     engine.on_update(status(tasks[1], "TASK_UNREACHABLE", "agent-1-S0", uuid=None))
     posts: list[Any] = []
-    monkeypatch.setattr("es_framework.app.scheduler_api.requests.post", lambda *a, **k: posts.append(a))
+    monkeypatch.setattr("es_framework.app.operator_api.requests.post", lambda *a, **k: posts.append(a))
     lock = FakeLock()
     lock.status = Leadership.SUSPENDED  # the engine thread sees it: the engine may not act
     shell = SchedulerShell(engine.config, engine, driver_factory=_no_driver, lock=lock)
