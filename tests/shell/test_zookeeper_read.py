@@ -1,6 +1,6 @@
 """Reading the node znodes (``es_framework/shell/state_store/zookeeper_read.py``): multiRead against a
 real ZooKeeper, the fallback to one request per znode where the server has none, decoding every
-entry at once (and each alone when in doubt), and the store's encoded basis, which must compare and
+entry at once (and each alone when in doubt), and the store's basis of digests, which must compare and
 write exactly as the decoded one did."""
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, UnimplementedError
 from kazoo.protocol.connection import _CONNECTION_DROP
 from kazoo.protocol.states import KazooState
 
-from es_framework.core.state_layout import Layout, apply_changes, split_document
+from es_framework.core.state_layout import split_document
 from es_framework.shell.state_store import StateCorruptError
 from es_framework.shell.state_store.base import encode
+from es_framework.shell.state_store.stored_entries import DIGEST_BYTES, StoredEntries
 from es_framework.shell.state_store.zookeeper_read import (
     MULTI_READ_BATCH,
-    EncodedEntries,
     NodeFetcher,
-    apply_entry_changes,
     decode_entries,
-    encoded,
 )
-from tests.core.test_state_layout import documents
 from tests.shell.conftest import StoreFactory
 from tests.shell.test_zookeeper_layout import document, root, stats
 
@@ -133,35 +128,7 @@ def test_entries_are_decoded_together_or_each_alone() -> None:
     assert decode_entries({}, path) == {}
 
 
-def test_encoded_entries_decode_afresh_and_follow_what_was_sent() -> None:
-    entries = EncodedEntries({"1": b'{"nodes":{"node_id":1}}', "2": b'{"pins":{}}'})
-    first = entries["1"]
-    first["nodes"]["node_id"] = 99
-    assert entries["1"] == {"nodes": {"node_id": 1}} and len(entries) == 2 and "2" in entries
-    updated = encoded(entries, [("3", b"{}")], removed=["2"])
-    assert dict(updated) == {"1": {"nodes": {"node_id": 1}}, "3": {}}
-    assert dict(entries) == {"1": {"nodes": {"node_id": 1}}, "2": {"pins": {}}}
-    assert encoded({"4": {"b": 1, "a": 2}}).raw == {"4": b'{"a":2,"b":1}'}
-
-
-@given(documents(), documents(), st.data())
-@settings(max_examples=100, deadline=None)
-def test_applying_changes_to_encoded_entries_is_apply_changes(
-    old: dict[str, Any], new: dict[str, Any], data: st.DataObject
-) -> None:
-    before, after = split_document(old), split_document(new)
-    keys = sorted(set(before.entries) | set(after.entries))
-    chosen = data.draw(st.lists(st.sampled_from(keys), unique=True) if keys else st.just([]))
-    changes = {key: after.entries.get(key) for key in chosen}
-    stored = Layout(before.cluster, before.split_fields, encoded(before.entries))
-    got, diff = apply_entry_changes(stored, after.cluster, changes)
-    want, want_diff = apply_changes(before, after.cluster, changes)
-    assert diff == want_diff
-    assert dict(got.entries) == dict(want.entries) and len(got.entries) == len(want.entries)
-    assert all((key in got.entries) == (key in want.entries) for key in keys)
-
-
-def test_the_basis_keeps_what_was_stored_as_bytes(make_store: StoreFactory, raw: KazooClient) -> None:
+def test_the_basis_keeps_digests_of_what_was_stored(make_store: StoreFactory, raw: KazooClient) -> None:
     store = make_store()
     assert store.acquire_leadership(timeout=5)
     doc = document(3)
@@ -169,7 +136,13 @@ def test_the_basis_keeps_what_was_stored_as_bytes(make_store: StoreFactory, raw:
     stored = store.read()
     assert stored is not None
     basis = store._basis
-    assert basis is not None and isinstance(basis.layout.entries, EncodedEntries)
-    assert basis.layout.entries.raw["2"] == encode(dict(split_document(doc).entries["2"]))
+    assert basis is not None and isinstance(basis.layout.entries, StoredEntries)
+    entries = split_document(doc).entries
+    assert all(basis.stored.holds(key, encode(dict(entries[key]))) for key in ("1", "2", "3"))
+    assert not basis.stored.holds("1", encode(dict(entries["2"])))
+    assert all(len(d) == DIGEST_BYTES for d in basis.stored.digests.values())
+    # What the caller changes in its document is not what is stored: the next write sends it.
     stored.document["nodes"][0]["state"] = "CHANGED BY THE CALLER"
-    assert basis.layout.entries["1"]["nodes"]["state"] == "TASK_RUNNING"
+    store.write(stored.document, stored.version)
+    again = store.read()
+    assert again is not None and again.document["nodes"][0]["state"] == "CHANGED BY THE CALLER"

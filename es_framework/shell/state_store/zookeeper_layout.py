@@ -70,9 +70,8 @@ from kazoo.exceptions import (
 from es_framework.core.state_layout import (
     Layout,
     LayoutDiff,
-    diff_layouts,
     ids_digest,
-    keys_ahead,
+    may_go_ahead,
     split_document,
     update_digest,
 )
@@ -90,14 +89,13 @@ from es_framework.shell.state_store.base import (
     log,
     version_conflict,
 )
-from es_framework.shell.state_store.zookeeper_read import (
-    LAYOUT_VERSION,
-    Basis,
-    NodeFetcher,
+from es_framework.shell.state_store.stored_entries import (
+    StoredEntries,
     apply_entry_changes,
-    encoded,
-    parse_layout,
+    diff_stored,
+    entries_read_back,
 )
+from es_framework.shell.state_store.zookeeper_read import LAYOUT_VERSION, Basis, NodeFetcher, parse_layout
 from es_framework.shell.state_store.zookeeper_write import Op, StateTooLargeError, batches, plan_write
 
 __all__ = ["LAYOUT_VERSION", "MAX_TRANSACTION_BYTES", "Basis", "StateTooLargeError", "ZooKeeperLayout"]
@@ -174,7 +172,7 @@ class ZooKeeperLayout:
     def read(self) -> tuple[Basis, dict[str, Any]] | None:
         """The stored state (layout 2, or layout 1 with ``legacy`` set) and the document, or None.
 
-        The basis keeps the node znodes' bytes, never the document's objects: a caller may change it."""
+        The basis keeps digests of the node znodes, never the document's objects: a caller may change it."""
         deadline = time.monotonic() + _READ_RETRY_SECONDS
         attempt = 0
         fell_back = -10  # the attempt whose multiRead the server refused
@@ -263,7 +261,8 @@ class ZooKeeperLayout:
     def write(self, basis: Basis, new: Layout, fence: str | None) -> tuple[Basis, LayoutDiff]:
         """Write what differs between ``basis`` (stored at ``basis.version``) and ``new``: one multi, or
         when that does not fit, several (:func:`~es_framework.shell.state_store.zookeeper_write.plan_write`)."""
-        return self._write(basis, new, diff_layouts(basis.layout, new), fence)
+        diff, payloads = diff_stored(basis.layout, basis.stored, new, self.encode_entry)
+        return self._write(basis, new, diff, payloads, fence)
 
     def write_changes(
         self,
@@ -275,10 +274,26 @@ class ZooKeeperLayout:
         """As :meth:`write` of ``basis`` with the cluster part ``cluster`` and the node entries
         ``entries`` (key -> its new entry, None: gone); every other entry is as stored. Compares only
         these entries (O(changed)); the set of cut fields must be the stored one."""
-        new, diff = apply_entry_changes(basis.layout, cluster, entries)
-        return self._write(basis, new, diff, fence)
+        new, diff, payloads = apply_entry_changes(basis.layout, basis.stored, cluster, entries, self.encode_entry)
+        return self._write(basis, new, diff, payloads, fence)
 
-    def _write(self, basis: Basis, new: Layout, diff: LayoutDiff, fence: str | None) -> tuple[Basis, LayoutDiff]:
+    def _keys_ahead(self, basis: Basis, new: Layout, diff: LayoutDiff) -> frozenset[str]:
+        """The changed ids of ``diff`` that may be stored ahead of the cluster znode
+        (:func:`~es_framework.core.state_layout.may_go_ahead`), their old entries read back from
+        ZooKeeper (the basis keeps only digests); an entry not as kept never goes ahead."""
+        if basis.nodes_version is None or basis.layout.split_fields != new.split_fields or not diff.changed:
+            return frozenset()
+        paths = {key: self.node_path(key) for key in diff.changed}
+        try:
+            found, _ = self.fetcher.fetch(paths)
+        except UnimplementedError:
+            found, _ = self.fetcher.fetch(paths)  # the fetcher now reads one znode per request
+        old = entries_read_back(basis.stored, basis.node_versions, found)
+        return frozenset(key for key in diff.changed if may_go_ahead(old.get(key), new.entries.get(key)))
+
+    def _write(
+        self, basis: Basis, new: Layout, diff: LayoutDiff, payloads: Mapping[str, bytes], fence: str | None
+    ) -> tuple[Basis, LayoutDiff]:
         if diff.empty:
             return basis, diff
         digest = update_digest(basis.digest, diff.appeared, diff.removed)
@@ -287,11 +302,10 @@ class ZooKeeperLayout:
         )
         known = basis.node_versions
         node_ops = [
-            Op("create", self.node_path(key), "node", self.encode_entry(key, new.entries[key]), key=key)
-            for key in sorted(diff.appeared, key=int)
+            Op("create", self.node_path(key), "node", payloads[key], key=key) for key in sorted(diff.appeared, key=int)
         ]
         node_ops += [
-            Op("set", self.node_path(key), "node", self.encode_entry(key, new.entries[key]), known.get(key, -1), key)
+            Op("set", self.node_path(key), "node", payloads[key], known.get(key, -1), key)
             for key in sorted(diff.changed, key=int)
         ]
         node_ops += [
@@ -304,7 +318,7 @@ class ZooKeeperLayout:
             nodes_path=self.nodes_path,
             nodes_version=basis.nodes_version,
             node_ops=node_ops,
-            ahead=keys_ahead(basis.layout, new, diff) if basis.nodes_version is not None else frozenset(),
+            ahead=lambda: self._keys_ahead(basis, new, diff),
             limit=MAX_TRANSACTION_BYTES,
             what=self.root,
         )
@@ -335,7 +349,7 @@ class ZooKeeperLayout:
                     sent.append((op.key, op.data))
             if number < len(plan.steps) and self.after_write_step is not None:
                 self.after_write_step(number)
-        entries = encoded(basis.layout.entries, sent, diff.removed)
+        entries = basis.stored.after(sent, diff.removed)
         stored = Layout(json.loads(cluster_op.data)["state"], new.split_fields, entries)
         version = basis.base + cluster_version
         return Basis(stored, version, basis.base, digest, versions, nodes_version=plan.nodes_version), diff
@@ -415,7 +429,7 @@ class ZooKeeperLayout:
                     sent.append((op.key, op.data))
             if number < len(steps) and self.after_install_step is not None:
                 self.after_install_step(number)
-        stored = Layout(json.loads(cluster.data)["state"], layout.split_fields, encoded({}, sent))
+        stored = Layout(json.loads(cluster.data)["state"], layout.split_fields, StoredEntries.of_bytes(sent))
         return Basis(stored, base, base, digest, versions, nodes_version=nodes_version)
 
     def delete(self) -> None:

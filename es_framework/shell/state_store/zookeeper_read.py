@@ -14,25 +14,24 @@ older than 3.6 does not know the opcode: its ``UnimplementedRequestProcessor`` a
 ``UNIMPLEMENTED`` and closes the connection (not the session), and the reader falls back, for the
 rest of the process, to one pipelined ``get_async`` per znode (:class:`NodeFetcher`).
 
-**Keeping.** The store keeps what it last read or wrote (its basis, to send only differences). At
-10,000 nodes the decoded entries took about 65 MB; :class:`EncodedEntries` keeps each entry as the
-bytes stored in its znode (about 1 KB) and decodes one only when a write compares it, afresh each
-time (a caller may change what it gets).
+**Keeping.** The store keeps what it last read or wrote (its basis, to send only differences): of
+each node znode only a digest of its bytes (:mod:`~es_framework.shell.state_store.stored_entries`;
+at 10,000 nodes the decoded entries took about 65 MB, their bytes 11 MB).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from kazoo.exceptions import EXCEPTIONS, NoNodeError, UnimplementedError
 from kazoo.protocol.serialization import int_struct, multiheader_struct, read_buffer, stat_struct, write_string
 
-from es_framework.core.state_layout import Layout, LayoutDiff, check_layout, ids_digest, is_node_key, merge_document
-from es_framework.shell.state_store.base import StateCorruptError, decode_json, encode, log
+from es_framework.core.state_layout import Layout, check_layout, ids_digest, is_node_key, merge_document
+from es_framework.shell.state_store.base import StateCorruptError, decode_json, log
+from es_framework.shell.state_store.stored_entries import StoredEntries
 
 #: The layout this store writes; it refuses a newer one.
 LAYOUT_VERSION = 2
@@ -45,8 +44,8 @@ MULTI_READ_BATCH = 200
 
 @dataclass(frozen=True)
 class Basis:
-    """What is stored at ``version``, as this store last read or wrote it: the layout (its entries
-    kept encoded, :class:`EncodedEntries`, except for layout 1), the node znodes' versions, and for
+    """What is stored at ``version``, as this store last read or wrote it: the layout (of its entries
+    only digests, :class:`StoredEntries`, except for layout 1), the node znodes' versions, and for
     layout 1 (``legacy``) the version of the old document."""
 
     layout: Layout
@@ -61,6 +60,14 @@ class Basis:
     @property
     def znode_version(self) -> int:
         return self.version - self.base
+
+    @property
+    def stored(self) -> StoredEntries:
+        """The digests of the node znodes (layout 2; a layout-1 basis has none)."""
+        entries = self.layout.entries
+        if not isinstance(entries, StoredEntries):
+            raise TypeError("a basis of layout 1 keeps no node znodes")
+        return entries
 
 
 class MultiRead(NamedTuple):
@@ -163,104 +170,6 @@ class NodeFetcher:
         return found, vanished
 
 
-class EncodedEntries(Mapping[str, Mapping[str, Any]]):
-    """Node key -> entry, kept as the JSON bytes stored in the node's znode and decoded on access
-    (a new object each time). ``raw`` is the key -> bytes map itself (not to be changed)."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: dict[str, bytes]) -> None:
-        self.raw = raw
-
-    def __getitem__(self, key: str) -> Mapping[str, Any]:
-        return decode_json(self.raw[key], f"the stored entry of node {key}")  # type: ignore[no-any-return]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.raw
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-
-def encoded(
-    entries: Mapping[str, Mapping[str, Any]], sent: Iterable[tuple[str, bytes]] = (), removed: Iterable[str] = ()
-) -> EncodedEntries:
-    """``entries`` (an :class:`EncodedEntries`, or decoded entries: encoded here as the store
-    encodes them) without the keys ``removed``, with each ``(key, bytes)`` of ``sent`` over it."""
-    if isinstance(entries, EncodedEntries):
-        raw = dict(entries.raw)  # copies references to the bytes (in C), nothing is decoded
-    else:
-        raw = {key: encode(dict(entry)) for key, entry in entries.items()}
-    for key in removed:
-        raw.pop(key, None)
-    raw.update(sent)
-    return EncodedEntries(raw)
-
-
-class OverlayEntries(Mapping[str, Mapping[str, Any]]):
-    """``base`` with the entries of ``updates`` over it and the keys ``removed`` gone, without
-    copying ``base`` (whose entries may be decoded on access, :class:`EncodedEntries`)."""
-
-    def __init__(
-        self, base: Mapping[str, Mapping[str, Any]], updates: Mapping[str, Mapping[str, Any]], removed: AbstractSet[str]
-    ) -> None:
-        self.base, self.updates, self.removed = base, updates, removed
-
-    def __getitem__(self, key: str) -> Mapping[str, Any]:
-        if key in self.updates:
-            return self.updates[key]
-        if key in self.removed:
-            raise KeyError(key)
-        return self.base[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.updates or (key not in self.removed and key in self.base)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from (key for key in self.base if key not in self.removed or key in self.updates)
-        yield from (key for key in self.updates if key not in self.base)
-
-    def __len__(self) -> int:  # O(changed): the cluster znode's count is taken on every write
-        gone = sum(1 for key in self.removed if key in self.base and key not in self.updates)
-        return len(self.base) - gone + sum(1 for key in self.updates if key not in self.base)
-
-
-def apply_entry_changes(
-    old: Layout, cluster: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any] | None]
-) -> tuple[Layout, LayoutDiff]:
-    """As :func:`es_framework.core.state_layout.apply_changes`, without copying (or decoding) the
-    stored entries: only the entries given are decoded and compared (O(changed))."""
-    stored = old.entries
-    appeared: set[str] = set()
-    changed: set[str] = set()
-    removed: set[str] = set()
-    updates: dict[str, Mapping[str, Any]] = {}
-    for key, entry in entries.items():
-        if not is_node_key(key):
-            raise ValueError(f"entry key {key!r} is not a node id")
-        present = key in stored
-        if entry is None:
-            if present:
-                removed.add(key)
-        elif not present:
-            appeared.add(key)
-            updates[key] = entry
-        elif stored[key] != entry:
-            changed.add(key)
-            updates[key] = entry
-    diff = LayoutDiff(
-        cluster_changed=old.cluster != cluster,
-        appeared=frozenset(appeared),
-        changed=frozenset(changed),
-        removed=frozenset(removed),
-    )
-    new = Layout(cluster=cluster, split_fields=old.split_fields, entries=OverlayEntries(stored, updates, removed))
-    return new, diff
-
-
 def _decode_together(raw: Mapping[str, bytes]) -> list[Any] | None:
     """Every entry decoded by one ``json.loads`` of ``[e1,e2,…]``, or None when that does not give
     exactly one object per entry (then each is decoded alone, which names the bad one)."""
@@ -303,7 +212,7 @@ def parse_layout(
 ) -> tuple[Basis, dict[str, Any]]:
     """The basis and the document of what was read: the cluster znode's ``data`` at ``znode_version``
     and each node znode's (data, version). ``where_to`` is the :class:`ZooKeeperLayout` (its paths).
-    Each node znode is decoded once: the document gets the decoded entries, the basis the bytes."""
+    Each node znode is decoded once: the document gets the decoded entries, the basis their digests."""
     where = f"znode {where_to.cluster_path}"
     payload = decode_json(data, where)
     if not isinstance(payload, dict):
@@ -345,8 +254,8 @@ def parse_layout(
         check_layout(layout)
     except ValueError as exc:
         raise StateCorruptError(f"{where_to.root}: {exc}") from None
-    # The caller owns the document (and may change it): the basis keeps the bytes and its own
+    # The caller owns the document (and may change it): the basis keeps digests and its own
     # decoding of the (small) cluster part, never an object of the document.
-    kept = Layout(json.loads(data)["state"], layout.split_fields, EncodedEntries(raw))
+    kept = Layout(json.loads(data)["state"], layout.split_fields, StoredEntries.of_bytes(raw.items()))
     basis = Basis(kept, base + znode_version, base, digest, versions, nodes_version=nodes_version)
     return basis, merge_document(layout)

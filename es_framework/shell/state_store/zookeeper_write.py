@@ -46,7 +46,7 @@ Fencing holds in every step: a scheduler that lost the lock has no later step ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from es_framework.shell.state_store.base import StateStoreError
@@ -112,12 +112,13 @@ def plan_write(
     nodes_path: str,
     nodes_version: int | None,
     node_ops: Sequence[Op],
-    ahead: frozenset[str],
+    ahead: frozenset[str] | Callable[[], frozenset[str]],
     limit: int,
     what: str,
 ) -> WritePlan:
     """The multis that write ``cluster`` (the set of the cluster znode at the expected version) and
-    ``node_ops``, each at most ``limit`` bytes; the ops of keys in ``ahead`` may go in earlier steps.
+    ``node_ops``, each at most ``limit`` bytes; the ops of keys in ``ahead`` may go in earlier steps
+    (a callable is called only when the write does not fit in one multi: finding them costs a read).
 
     Raises :class:`StateTooLargeError` when the last step alone would exceed ``limit``."""
 
@@ -128,6 +129,8 @@ def plan_write(
     if size_of(single) <= limit:
         return WritePlan((tuple(single),), nodes_version, 0)
     # Without a known ``nodes`` version nothing may go ahead (a stale read could not be told apart).
+    if callable(ahead):
+        ahead = ahead() if nodes_version is not None else frozenset()
     early = [op for op in node_ops if op.key in ahead] if nodes_version is not None else []
     last = [op for op in node_ops if op.key not in ahead] if early else list(node_ops)
     final_size = size_of([*fence, *check_nodes(nodes_version), cluster, *last])
