@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from es_framework.core.certificates import KEY_SIZE_BITS
 
@@ -16,6 +16,12 @@ def new_private_key() -> rsa.RSAPrivateKey:
     """An RSA key of :data:`~es_framework.core.certificates.KEY_SIZE_BITS` bits, public exponent 65537
     (the only one ``cryptography`` recommends; Java and OpenSSL expect it)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE_BITS)
+
+
+def new_node_key() -> ec.EllipticCurvePrivateKey:
+    """A node's key: ECDSA on P-256, about 0.05 ms to draw where RSA 2048 takes 100–250 ms (see
+    :mod:`es_framework.core.certificates`)."""
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def new_serial() -> int:

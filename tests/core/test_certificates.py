@@ -10,7 +10,7 @@ import ipaddress
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from hypothesis import assume, given, settings
@@ -27,7 +27,7 @@ from es_framework.core.certificates import (
     key_pair_from_pem,
     subject_alternative_names,
 )
-from es_framework.shell.key_material import new_private_key, new_serial
+from es_framework.shell.key_material import new_node_key, new_private_key, new_serial
 
 NOW = 1_800_000_000.0
 DAY = 86_400.0
@@ -234,3 +234,30 @@ def test_the_edge_makes_fresh_keys_and_serial_numbers() -> None:
     assert new_serial() != new_serial()
     assert 0 < new_serial() < 2**159
     assert key(0).key_size == 2048
+
+
+def test_a_node_key_is_ecdsa_p256_and_its_certificate_only_signs() -> None:
+    node_key = new_node_key()
+    assert isinstance(node_key, ec.EllipticCurvePrivateKey) and node_key.curve.name == "secp256r1"
+    assert new_node_key().private_numbers() != node_key.private_numbers()
+    leaf = issue_node_certificate(
+        ca(), node_key, node_name="elasticsearch3", hostname="agent-2.example.org", ip="10.0.0.8", now=NOW, serial=43
+    )
+    leaf.certificate.verify_directly_issued_by(ca().certificate)
+    usage = leaf.certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    # An EC key signs the handshake and never encrypts a key (RFC 5480 3): no keyEncipherment.
+    assert usage.digital_signature and not usage.key_encipherment and not usage.key_agreement
+    verify_server(leaf, x509.DNSName("agent-2.example.org"))
+    verify_server(leaf, x509.IPAddress(ipaddress.ip_address("10.0.0.8")))
+    assert x509.DNSName("elasticsearch3") in verify_client(leaf)
+    assert "BEGIN PRIVATE KEY" in leaf.key_pem()  # PKCS#8, which Elasticsearch's PemUtils reads
+
+
+def test_an_ec_key_on_another_curve_or_as_a_ca_is_refused() -> None:
+    with pytest.raises(CertificateError, match="secp256k1"):
+        issue_node_certificate(
+            ca(), ec.generate_private_key(ec.SECP256K1()), node_name="n", hostname="h", ip=None, now=NOW, serial=1
+        )
+    ec_ca = KeyPair(ca().certificate, new_node_key())
+    with pytest.raises(CertificateError, match="not RSA"):
+        issue_node_certificate(ec_ca, new_node_key(), node_name="n", hostname="h", ip=None, now=NOW, serial=1)
