@@ -36,6 +36,8 @@ from es_framework import __version__
 from es_framework.api.agents import clear_agent_failures
 from es_framework.api.configuration import BODY, put_configuration
 from es_framework.api.core import ApiCore, ApiError
+from es_framework.api.credentials import executor_answer
+from es_framework.api.credentials import rotate_answer as rotate
 from es_framework.api.lists import agents_page, cluster_answer, endpoints_page, rollouts_page, volumes_page
 from es_framework.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from es_framework.api.metrics import render_metrics
@@ -56,7 +58,7 @@ _JSON = "application/json"
 PEM_CONTENT_TYPE = "application/x-pem-file"
 CA_ABSENT = (
     "the cluster has no certificate authority: the scheduler creates one with --elasticsearchSecurity auto "
-    "(the default is off in this release)"
+    "(the default for a new cluster outside local mode; a cluster whose framework state records off stays off)"
 )
 _MUTATING = ("PUT", "POST", "DELETE")
 
@@ -181,6 +183,8 @@ class ApiApp:
             (re.compile(r"/v1/cluster/endpoints"), {"GET": self._endpoints}),
             (re.compile(r"/v1/cluster/ca\.pem"), {"GET": self._ca_pem}),
             (re.compile(r"/v1/cluster/credentials"), {"GET": self._credentials}),
+            (re.compile(r"/v1/cluster/credentials/rotate"), {"POST": lambda r: json_response(*rotate(self._core))}),
+            (re.compile(r"/v1/executor/credentials"), {"GET": lambda r: json_response(*executor_answer(r))}),
             (re.compile(r"/v1/tasks"), {"GET": self._tasks}),
             (re.compile(r"/v1/nodes/([^/]+)"), {"GET": self._node}),
             (re.compile(r"/v1/nodes/([^/]+)/restart"), {"POST": self._restart}),

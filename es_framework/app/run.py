@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 
 from es_framework.app.scheduler_api import start_api
 from es_framework.app.startup import RefusedError, api_host, check_state_startable
 from es_framework.app.store import EngineStore, open_store
 from es_framework.config import Config
 from es_framework.core.engine import Engine
+from es_framework.core.engine_security import settle_security_mode
 from es_framework.core.node_state import ClusterState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.hooks import NO_HOOKS, Hooks
@@ -68,6 +70,14 @@ def run_scheduler(config: Config, should_stop: threading.Event, hooks: Hooks = N
         if engine.state.torn_down_at is not None:
             raise TornDownError(torn_down_message(config, engine.state))
         check_state_startable(engine.config, engine.state)  # e.g. a version downgrade: refused, nothing written
+        # The cluster's security mode: what its state records, else decided now and recorded before
+        # anything registers or launches (core/security_mode.py); the shell and the API run with it.
+        security = settle_security_mode(engine)
+        for line in security.warnings:
+            log.warning("%s", line)
+        for line in security.notes:
+            log.info("%s", line)
+        config = replace(config, elasticsearch_security=security.mode)
         if engine.config.creates_ca or engine.state.certificate_authority is not None:
             # --elasticsearchSecurity auto: the CA, created once (a stored one checked against
             # --secretKeyFile). Imported only then: cryptography adds about 20 MB to the process.

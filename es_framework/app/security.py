@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from es_framework.app.credentials_rotation import install_credentials
 from es_framework.app.node_certificates import NodeIssuer
 from es_framework.app.startup import RefusedError
 from es_framework.config import Config
@@ -140,7 +141,9 @@ def _completed(stored: StoredCa, box: SecretBox | None, password: Callable[[], s
         secret = box.seal(secret)
     if seal and box is not None:
         key = box.seal(key)
-    return StoredCa(stored.certificate_pem, key, stored.sealed or seal, stored.created_at, secret)
+    # A pending rotation (app/credentials_rotation.py) is sealed with the rest.
+    pending = box.seal(stored.pending_password) if seal and box and stored.pending_password else stored.pending_password
+    return StoredCa(stored.certificate_pem, key, stored.sealed or seal, stored.created_at, secret, pending)
 
 
 def _install(
@@ -157,5 +160,6 @@ def _install(
         secret = open_secret(stored, box, stored.elastic_password, PASSWORD)
     except (SealError, CertificateError) as error:
         raise RefusedError(str(error)) from None
-    engine.finish_launch = NodeIssuer(ca, secret, clock=clock)
+    engine.finish_launch = issuer = NodeIssuer(ca, secret, clock=clock)
     es_client.trust_cluster(stored.certificate_pem, secret)
+    install_credentials(config, engine, box, ca, issuer)  # rotation, and the executors' fetch

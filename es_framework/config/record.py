@@ -103,7 +103,9 @@ class Config:
     insecure_api: bool = False
     #: ``--elasticsearchSecurity``: ``auto`` has the scheduler create the cluster's CA
     #: (:mod:`es_framework.config.flags_security`); ``--secretKeyFile``'s key seals what the state keeps.
-    elasticsearch_security: Literal["auto", "off"] = "off"
+    #: None: not given, decided at leadership from the state (:mod:`es_framework.core.security_mode`),
+    #: which then runs with the decided mode. ``off`` here for a Config built without the flag table.
+    elasticsearch_security: Literal["auto", "off"] | None = "off"
     secret_key: Secret | None = None
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)
@@ -167,8 +169,10 @@ class Config:
     @property
     def security_warning(self) -> str | None:
         """What the scheduler logs at start and the API shows while security is off (a deliberate
-        default that must never be silent)."""
-        return None if self.security_enabled or self.creates_ca else SECURITY_OFF_WARNING
+        choice that must never be silent). None while the mode is undecided (the flag not given): the
+        leadership's decision says it then (:mod:`es_framework.core.security_mode`)."""
+        undecided = self.elasticsearch_security is None
+        return None if self.security_enabled or self.creates_ca or undecided else SECURITY_OFF_WARNING
 
     @property
     def heap_mb(self) -> int:

@@ -10,6 +10,11 @@ The same record keeps the ``elastic`` user's generated password (``elastic_passw
 exactly like the CA key (one ``sealed`` flag for both): it is made once, at leadership, with the CA
 (or, for a CA stored by an earlier release, at the first leadership that has none), and every node
 is bootstrapped with it. ``GET /v1/cluster/credentials`` returns it behind the API token.
+
+A rotation (:mod:`es_framework.core.credentials`) first records the new password as
+``pending_password`` (sealed the same way), then changes it in Elasticsearch, then makes it the
+``elastic_password``: a crash in between leaves both in the state, and the next leader finds out
+which one Elasticsearch accepts.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class StoredCa:
     created_at: float
     #: The ``elastic`` user's password: a Fernet token when ``sealed``, else the text; None until made.
     elastic_password: str | None = None
+    #: A rotation's new password, recorded before Elasticsearch is asked to take it (sealed like the rest).
+    pending_password: str | None = None
 
     def __repr__(self) -> str:
         # The key and the password never show in a log line or a traceback, sealed or not.
@@ -44,8 +51,9 @@ def ca_to_json(ca: StoredCa | None) -> dict[str, Any] | None:
         "sealed": ca.sealed,
         "created_at": ca.created_at,
     }
-    if ca.elastic_password is not None:
-        out["elastic_password"] = ca.elastic_password
+    for name in ("elastic_password", "pending_password"):
+        if getattr(ca, name) is not None:
+            out[name] = getattr(ca, name)
     return out
 
 
@@ -63,10 +71,13 @@ def ca_from_json(raw: object) -> StoredCa | None:
         raise ValueError("certificate_authority needs its key (text) and sealed (true or false)")
     if not isinstance(created, (int, float)) or isinstance(created, bool):
         raise ValueError("certificate_authority.created_at must be a number")
-    password = raw.get("elastic_password")
-    if password is not None and (not isinstance(password, str) or not password):
-        raise ValueError("certificate_authority.elastic_password must be text")
-    return StoredCa(certificate, key, sealed, float(created), password)
+    texts = {}
+    for name in ("elastic_password", "pending_password"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"certificate_authority.{name} must be text")
+        texts[name] = value
+    return StoredCa(certificate, key, sealed, float(created), **texts)
 
 
 def ca_certificate_pem(stored: StoredCa | None) -> str | None:

@@ -83,7 +83,7 @@ class Engine(
     AgentChecks,
     AutomaticReplacement,
     MaintenanceAnswers,
-    LaunchHook,  # finish_launch: what the shell adds to a TaskInfo (core/launch_finish.py)
+    LaunchHook,  # finish_launch, after_registration: what the shell adds (core/launch_finish.py)
 ):
     def __init__(
         self,
@@ -149,6 +149,7 @@ class Engine(
         calls.extend(self.pending_kills())
         calls.extend(self._offer_interest(force=True))
         calls.extend(self.seed_host_messages(resend=True))
+        calls.extend(self.after_registration() if self.after_registration is not None else ())
         return calls
 
     def seed_host_messages(

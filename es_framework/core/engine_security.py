@@ -1,4 +1,8 @@
-"""The engine's half of the cluster's certificate authority: keeping it in the state.
+"""The engine's half of the cluster's security: the mode and the certificate authority in the state.
+
+The mode (:mod:`es_framework.core.security_mode`) is decided and recorded once the state is read at
+leadership, before the scheduler registers with Mesos (so before any launch that depends on it), and
+the engine runs with it (:func:`settle_security_mode`).
 
 The CA is made at the edge (keys from the system's randomness, :mod:`es_framework.app.security`) and
 written here through the engine's own state write, fenced by the leader lock like every write, once
@@ -11,7 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from es_framework.core.cluster_ca import StoredCa
+from es_framework.core.engine_configuration import ConfigurationCommands
 from es_framework.core.engine_state import StatePersistence
+from es_framework.core.security_mode import SecurityDecision, decide_for
 
 
 def record_certificate_authority(engine: StatePersistence, stored: StoredCa, *, reseal: bool = False) -> bool:
@@ -30,3 +36,24 @@ def record_certificate_authority(engine: StatePersistence, stored: StoredCa, *, 
         return False
     # The engine's own write (a mixin of the engine would add lines to core/engine.py, at its limit).
     return engine._persist(replace(engine.state, certificate_authority=stored))
+
+
+def settle_security_mode(engine: StatePersistence) -> SecurityDecision:
+    """Decide the cluster's ``--elasticsearchSecurity`` mode over the state just read
+    (:func:`~es_framework.core.security_mode.decide_for`), record it when the state records none yet,
+    and run the engine with it (its configuration, and the flags it re-applies the overrides to).
+
+    The record is written at once, through the engine's fenced write. Should that write fail (it
+    re-read the state), the mode is decided again over what was read and kept in the engine's state,
+    so that the next write, which precedes any launch (a launch is written before its ACCEPT), records
+    it. What the decision tells the operator is for the caller to log."""
+    decision = decide_for(engine.config, engine.state)
+    if decision.record is not None and not engine._persist(replace(engine.state, security_mode=decision.record)):
+        decision = decide_for(engine.config, engine.state)
+        if decision.record is not None:
+            engine.state = replace(engine.state, security_mode=decision.record)
+    engine.config = replace(engine.config, elasticsearch_security=decision.mode)
+    if isinstance(engine, ConfigurationCommands):
+        # Every re-read of the state applies the overrides to these again (engine_configuration.py).
+        engine.flags_config = replace(engine.flags_config, elasticsearch_security=decision.mode)
+    return decision

@@ -244,6 +244,10 @@ class ClusterState:
     #: The cluster's certificate authority (``--elasticsearchSecurity auto``, :mod:`es_framework.core.cluster_ca`):
     #: created once, at the first leadership with ``auto``; None before.
     certificate_authority: StoredCa | None = None
+    #: ``--elasticsearchSecurity`` as this cluster runs it (``auto`` or ``off``), recorded once at the
+    #: first leadership that decides it (:mod:`es_framework.core.security_mode`); None: not recorded
+    #: (a new state, or one written by an earlier release).
+    security_mode: str | None = None
 
     @cached_property
     def kept_nodes(self) -> int:

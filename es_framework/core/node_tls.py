@@ -7,8 +7,11 @@ and adds it to the executor's environment here:
 - ``ELASTICSEARCH_SECURITY=auto`` (plain; written by :mod:`es_framework.core.task_builder`),
 - ``ELASTICSEARCH_TLS_CERTIFICATE`` and ``ELASTICSEARCH_TLS_CA``: the node's certificate and the
   cluster CA's, PEM (plain: certificates are public),
-- ``ELASTICSEARCH_TLS_KEY`` (the node's private key, PKCS#8 PEM) and ``ELASTIC_PASSWORD``: Mesos
-  ``SECRET`` variables of type ``VALUE`` (``Environment.Variable.type`` and ``Secret.Value`` in
+- ``ES_MESOS_CREDENTIALS_URL`` (plain): where the executor fetches the current password when its
+  probe is refused after a rotation (:mod:`es_framework.core.credentials`),
+- ``ELASTICSEARCH_TLS_KEY`` (the node's private key, PKCS#8 PEM), ``ELASTIC_PASSWORD`` and
+  ``ES_MESOS_TASK_TOKEN`` (the task's token for that fetch): Mesos ``SECRET`` variables of type
+  ``VALUE`` (``Environment.Variable.type`` and ``Secret.Value`` in
   apache/mesos ``include/mesos/v1/mesos.proto``), never plain variables, labels or the command line.
 
 Where a ``SECRET`` value shows and where it does not, in Mesos 1.12 (apache/mesos):
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from es_framework import contract
+from es_framework.core.credentials import ENV_CREDENTIALS_URL, ENV_TASK_TOKEN
 
 #: Elasticsearch's built-in superuser, whose password the nodes are bootstrapped with.
 ELASTIC_USER = "elastic"
@@ -55,8 +59,10 @@ ENV_TLS_CA = "ELASTICSEARCH_TLS_CA"
 #: The node's private key: a SECRET variable, hidden from Elasticsearch's environment by the executor.
 ENV_TLS_KEY = "ELASTICSEARCH_TLS_KEY"
 #: Every variable this module adds (the secret ones: :data:`SECRET_ENV`).
-TLS_ENV = frozenset({ENV_TLS_CERTIFICATE, ENV_TLS_CA, ENV_TLS_KEY, contract.ENV_ELASTIC_PASSWORD})
-SECRET_ENV = frozenset({ENV_TLS_KEY, contract.ENV_ELASTIC_PASSWORD})
+TLS_ENV = frozenset(
+    {ENV_TLS_CERTIFICATE, ENV_TLS_CA, ENV_TLS_KEY, contract.ENV_ELASTIC_PASSWORD, ENV_TASK_TOKEN, ENV_CREDENTIALS_URL}
+)
+SECRET_ENV = frozenset({ENV_TLS_KEY, contract.ENV_ELASTIC_PASSWORD, ENV_TASK_TOKEN})
 
 
 def secret_variable(name: str, value: str) -> dict[str, Any]:
@@ -79,10 +85,18 @@ def _variables(task_info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def with_node_tls(
-    task_info: dict[str, Any], *, certificate_pem: str, ca_pem: str, key_pem: str, password: str
+    task_info: dict[str, Any],
+    *,
+    certificate_pem: str,
+    ca_pem: str,
+    key_pem: str,
+    password: str,
+    task_token: str | None = None,
+    credentials_url: str | None = None,
 ) -> dict[str, Any]:
     """A copy of ``task_info`` whose executor environment carries the node's certificate, the CA, and
-    (as SECRET variables) the node's key and the ``elastic`` password. ``task_info`` is unchanged."""
+    (as SECRET variables) the node's key and the ``elastic`` password; with ``task_token`` also the
+    task's token (SECRET) and ``credentials_url`` (plain). ``task_info`` is unchanged."""
     finished = copy.deepcopy(task_info)
     environment = finished["executor"]["command"].setdefault("environment", {})
     kept = [v for v in environment.get("variables") or [] if v.get("name") not in TLS_ENV]
@@ -93,6 +107,11 @@ def with_node_tls(
         secret_variable(ENV_TLS_KEY, key_pem),
         secret_variable(contract.ENV_ELASTIC_PASSWORD, password),
     ]
+    if task_token is not None and credentials_url is not None:
+        environment["variables"] += [
+            {"name": ENV_CREDENTIALS_URL, "value": credentials_url},
+            secret_variable(ENV_TASK_TOKEN, task_token),
+        ]
     return finished
 
 

@@ -64,6 +64,7 @@ def cluster_to_json(state: ClusterState) -> dict[str, Any]:
         "rollout_history": [dict(entry) for entry in state.rollout_history],
         "config_overrides": overrides_to_json(state.config_overrides),
         "certificate_authority": ca_to_json(state.certificate_authority),
+        "security_mode": state.security_mode,
     }
 
 
@@ -236,6 +237,10 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         certificate_authority = ca_from_json(raw.get("certificate_authority"))
     except ValueError as error:
         raise NodeStateError(f"stored state: {error}") from None
+    # Written since the mode is recorded (core/security_mode.py); an earlier document has none.
+    security_mode = raw.get("security_mode")
+    if security_mode not in (None, "auto", "off"):
+        raise NodeStateError(f"stored state: security_mode must be 'auto', 'off' or null, not {security_mode!r}")
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -256,6 +261,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         config_overrides=overrides,
         node_history=MappingProxyType(histories),
         certificate_authority=certificate_authority,
+        security_mode=security_mode,
     )
 
 

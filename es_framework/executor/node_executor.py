@@ -14,7 +14,10 @@ such a check, is a ``TASK_FAILED`` naming the agent with an
 
 Framework messages are :class:`~es_framework.contract.SeedHosts`: a version newer than the last one
 applied rewrites ``unicast_hosts.txt`` (Elasticsearch re-reads it); older or equal versions are
-ignored. No exception ever escapes a pymesos callback (that would end the driver).
+ignored. A :class:`~es_framework.core.credentials.CredentialsSource` message says where to fetch the
+current ``elastic`` password when Elasticsearch refuses the probes' one after a rotation
+(:mod:`~es_framework.executor.credentials_fetch`).
+No exception ever escapes a pymesos callback (that would end the driver).
 """
 
 from __future__ import annotations
@@ -38,11 +41,14 @@ from es_framework.contract import (
     NodeReport,
     SeedHosts,
 )
+from es_framework.core.credentials import CredentialsSource
 from es_framework.executor import bootstrap_checks
+from es_framework.executor.credentials_fetch import fetch_for
 from es_framework.executor.keystore import password_for_node
 from es_framework.executor.logs import NodeLog, logger
 from es_framework.executor.probes import (
     Answer,
+    CredentialsRefused,
     CredentialsWatch,
     basic_authorization,
     node_healthy,
@@ -120,6 +126,7 @@ class NodeExecutor:
         self._kill_requested = threading.Event()
         self._shutdown_grace: float | None = None
         self._seed_version = 0
+        self._credentials_url: str | None = None  # from the launch, then from CredentialsSource messages
         self._thread: threading.Thread | None = None
         self.log = NodeLog(self.environ.get(ENV_NODE_ID, "?"), "-")
 
@@ -242,6 +249,11 @@ class NodeExecutor:
                 raw = bytes(data)
             else:  # bytes(n) of an int would be n zero bytes: never read anything else as bytes
                 raise TypeError(f"a framework message must be base64 text or bytes, not {type(data).__name__}")
+            source = CredentialsSource.decode(raw)
+            if source is not None:
+                self._credentials_url = source.credentials_url
+                self.log.info("credentials are fetched from %s from now on", source.credentials_url)
+                return
             message = SeedHosts.decode(raw)
         except (ContractError, ValueError, TypeError, binascii.Error) as error:
             self.log.warning("ignoring unreadable framework message: %s", error)
@@ -323,12 +335,19 @@ class NodeExecutor:
         healthy: bool | None = None
         identity: NodeReport | None = None
         credentials = CredentialsWatch(f"{settings.publish_host}:{settings.http_port}")
+        self._credentials_url = self._credentials_url or settings.credentials_url
+        fetch = fetch_for(settings, lambda: self._credentials_url, self.log.info)
 
         def refused(answer: Answer) -> bool:
             """Whether Elasticsearch refuses our credentials (401/403); said once per change. Health is
             then reported false, not left out: a status without ``healthy`` keeps the scheduler's last
             value (possibly true), and the disruption planner counts a node reported unhealthy as
             unavailable, which is what a node whose health nobody can read must be."""
+            nonlocal authorization
+            if isinstance(answer, CredentialsRefused) and fetch is not None:
+                # After a rotation: the scheduler's current password, when the node takes it.
+                fresh = fetch.working(lambda header: node_identity(settings.local_http, header, tls))
+                authorization, answer = fresh if fresh is not None else (authorization, answer)
             news = credentials.observe(answer)
             if news is not None and credentials.refused is not None:
                 self.log.warning("%s", news)

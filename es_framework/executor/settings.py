@@ -23,6 +23,7 @@ from typing import Any
 from pymesos.utils import parse_duration
 
 from es_framework import contract
+from es_framework.core.credentials import ENV_CREDENTIALS_URL, ENV_TASK_TOKEN
 from es_framework.core.es_settings import UserValue
 from es_framework.core.node_tls import ENV_TLS_CA, ENV_TLS_CERTIFICATE, ENV_TLS_KEY, SECURITY_AUTO
 from es_framework.executor import bootstrap_checks
@@ -34,7 +35,15 @@ DEFAULT_ELASTICSEARCH_UID = 1000
 #: Variables Elasticsearch's own process never gets (the password reaches it through the keystore, the
 #: node's key and certificates through files in its config directory).
 CHILD_ENV_HIDDEN = frozenset(
-    {contract.ENV_ELASTIC_PASSWORD, contract.ENV_CERTIFICATES_PASSWORD, ENV_TLS_KEY, ENV_TLS_CERTIFICATE, ENV_TLS_CA}
+    {
+        contract.ENV_ELASTIC_PASSWORD,
+        contract.ENV_CERTIFICATES_PASSWORD,
+        ENV_TLS_KEY,
+        ENV_TLS_CERTIFICATE,
+        ENV_TLS_CA,
+        ENV_TASK_TOKEN,
+        ENV_CREDENTIALS_URL,
+    }
 )
 #: What ELASTICSEARCH_SECURITY may say.
 SECURITY_MODES = (contract.SECURITY_ENABLED, contract.SECURITY_DISABLED, SECURITY_AUTO)
@@ -179,6 +188,9 @@ class NodeSettings:
     certificates_password: str | None = field(default=None, repr=False)
     #: ``--elasticsearchSecurity auto``: the node's own PEM files (then ``security_enabled`` too).
     tls: NodeTlsFiles | None = None
+    #: Where to fetch the current elastic password after a rotation, and the task's token for it (``auto``).
+    credentials_url: str | None = None
+    task_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_task(
@@ -278,6 +290,8 @@ class NodeSettings:
             enforce_bootstrap_checks=enforce,
             certificates_password=(env.get(contract.ENV_CERTIFICATES_PASSWORD) or None) if enabled else None,
             tls=tls,
+            credentials_url=(env.get(ENV_CREDENTIALS_URL, "").strip() or None) if auto else None,
+            task_token=(env.get(ENV_TASK_TOKEN, "").strip() or None) if auto else None,
         )
 
     @property

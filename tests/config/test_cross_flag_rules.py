@@ -85,10 +85,14 @@ def test_disk_with_a_driver_warns_that_it_is_ignored() -> None:
 # --- Elasticsearch security ----------------------------------------------------------------------
 
 
-def test_security_is_off_by_default_and_says_so() -> None:
-    config = resolve_config({}, {})
+def test_security_off_says_so_and_without_the_flag_the_mode_waits_for_the_state() -> None:
+    config = resolve_config({"elasticsearchSecurity": "off"}, {})
     assert not config.security_enabled
     assert config.security_warning is not None and "security is OFF" in config.security_warning
+    # Not given: decided at leadership from the state (core/security_mode.py), which says it then.
+    undecided = resolve_config({}, {})
+    assert undecided.elasticsearch_security is None and undecided.security_warning is None
+    assert not undecided.creates_ca
 
 
 def test_security_needs_the_password_and_the_certificates(tmp_path: Path) -> None:

@@ -291,7 +291,7 @@ ENV_CASES: dict[str, EnvCase] = {
         {"elasticsearchCertificatesUrl": CERTIFICATES_URL, "elasticsearchPasswordFile": write_secret},
     ),
     "elasticsearchVersion": ("8.15.1", lambda c: str(c.elasticsearch_version), "8.15.1", {}),
-    "elasticsearchSecurity": ("auto", lambda c: c.elasticsearch_security, "auto", {}),
+    "elasticsearchSecurity": ("off", lambda c: c.elasticsearch_security, "off", {}),
     "secretKeyFile": (
         write_secret_key,
         lambda c: c.secret_key.reveal() if c.secret_key else None,

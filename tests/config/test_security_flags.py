@@ -24,11 +24,17 @@ def key_file(tmp_path: Path, text: str, name: str = "secret.key") -> str:
     return str(path)
 
 
-def test_security_is_off_by_default_in_this_release_and_no_key_is_needed() -> None:
+def test_without_the_flag_the_mode_is_left_to_the_state_and_no_key_is_needed() -> None:
     config = cfg()
-    assert config.elasticsearch_security == "off" and not config.creates_ca
+    # Decided at leadership (core/security_mode.py): auto for a new cluster, the recorded mode otherwise.
+    assert config.elasticsearch_security is None and not config.creates_ca
     assert config.secret_key is None
     assert not any("elasticsearchSecurity" in w or "secretKeyFile" in w for w in config.warnings)
+
+
+def test_local_mode_without_the_flag_stays_off_as_before() -> None:
+    config = cfg(mesosMaster="local")
+    assert config.elasticsearch_security == "off" and config.security_warning is not None
 
 
 def test_auto_secures_the_nodes_and_says_that_the_key_is_stored_unsealed() -> None:
@@ -48,7 +54,7 @@ def test_auto_with_a_key_stores_it_sealed_and_says_nothing_about_unsealed(tmp_pa
 
 
 def test_a_key_with_security_off_is_ignored_with_a_warning(tmp_path: Path) -> None:
-    config = cfg(secretKeyFile=write_secret_key(tmp_path))
+    config = cfg(elasticsearchSecurity="off", secretKeyFile=write_secret_key(tmp_path))
     assert any(w.startswith("--secretKeyFile is ignored with --elasticsearchSecurity off") for w in config.warnings)
 
 

@@ -44,6 +44,10 @@ def test_three_nodes_on_three_agents_then_replacement_and_failover(
     scheduler.signal(signal.SIGKILL)
     before = {n: t["task_id"] for n, t in replaced.items()}
     all_tasks_before = {t["task_id"] for t in master.state()["tasks"]}
+    # Started again without --elasticsearchSecurity (the harness gave off): the cluster keeps the off
+    # its state records, not a new cluster's default auto, and says so at every start.
+    flag = scheduler.args.index("--elasticsearchSecurity")
+    del scheduler.args[flag : flag + 2]
     scheduler.start()
     # A new subscription: the master may still count the killed scheduler's stream as connected.
     wait_for(
@@ -60,6 +64,9 @@ def test_three_nodes_on_three_agents_then_replacement_and_failover(
     after = running_tasks(master)
     assert {n: t["task_id"] for n, t in after.items()} == before
     assert {t["task_id"] for t in master.state()["tasks"]} == all_tasks_before, "a task was launched after failover"
+    stored = stored_state(zookeeper, cluster)
+    assert stored["security_mode"] == "off" and stored["certificate_authority"] is None
+    assert "security stays off for this cluster (the framework state records it)" in scheduler.log()
 
     # SIGTERM stops the scheduler only: the nodes keep running and the framework is not torn down.
     assert scheduler.signal(signal.SIGTERM) == 0

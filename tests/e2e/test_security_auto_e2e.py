@@ -1,14 +1,19 @@
-"""--elasticsearchSecurity auto end to end: the real ``es-framework`` process with real ZooKeeper and the
-development master, whose three agents run the real executor with demo nodes (which enforce Elasticsearch
-8's security). The scheduler creates the CA and the ``elastic`` password at leadership (sealed with
---secretKeyFile), issues each node a certificate for its agent at launch, and delivers key and password
-as Mesos SECRET variables: the nodes form over mutual TLS, answer HTTPS with basic authentication only,
-and the API proxy and elasticsearch-py (with GET /v1/cluster/ca.pem and GET /v1/cluster/credentials)
-reach them. Neither the password nor a private key shows in the scheduler's log, a task's labels or
-plain variables, the development master's state endpoint or the stored state."""
+"""--elasticsearchSecurity auto end to end, as the default of a new cluster (the flag is not given):
+the real ``es-framework`` process with real ZooKeeper and the development master, whose three agents
+run the real executor with demo nodes (which enforce Elasticsearch 8's security). The scheduler
+records the mode and creates the CA and the ``elastic`` password at leadership (sealed with
+--secretKeyFile), issues each node a certificate for its agent at launch, and delivers key and
+password as Mesos SECRET variables: the nodes form over mutual TLS, answer HTTPS with basic
+authentication only, and the API proxy and elasticsearch-py (with GET /v1/cluster/ca.pem and GET
+/v1/cluster/credentials) reach them. Neither the password nor a private key shows in the scheduler's
+log, a task's labels or plain variables, the development master's state endpoint or the stored state.
+Then the elastic password is rotated (POST /v1/cluster/credentials/rotate): the running executors fetch
+it with their task tokens and their probes keep working, a node restarted after it runs with it, and
+the new password shows nowhere either."""
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import threading
@@ -72,9 +77,9 @@ def test_nodes_form_over_tls_clients_reach_them_with_the_ca_and_no_secret_leaks(
             new_cluster_name(),
             tmp_path,
             len(NODES),
+            # No --elasticsearchSecurity: a new cluster outside local mode is secured by default.
+            security=None,
             extra=(
-                "--elasticsearchSecurity",
-                "auto",
                 "--secretKeyFile",
                 str(key_file),
                 "--apiTokenFile",
@@ -84,6 +89,7 @@ def test_nodes_form_over_tls_clients_reach_them_with_the_ca_and_no_secret_leaks(
         try:
             scheduler.start()
             check_secured_cluster(master, scheduler, launched, zookeeper, tmp_path)
+            check_rotation(master, scheduler, launched, zookeeper, tmp_path)
         finally:
             scheduler.stop()
 
@@ -146,6 +152,9 @@ def check_secured_cluster(
         timeout=20,
     )
     assert requests.get(api + "/v1/cluster", timeout=5).json()["security_warning"] is None
+    # The default's decision is recorded: every later leader keeps this cluster's mode.
+    assert stored_state(zookeeper, scheduler.cluster)["security_mode"] == "auto"
+    assert "--elasticsearchSecurity auto (the default) is recorded" in scheduler.log()
 
     # The scheduler's proxy reaches them over HTTPS as elastic, behind the token.
     proxied = requests.get(api + "/v1/es/_cluster/health", headers=auth, timeout=10)
@@ -156,7 +165,7 @@ def check_secured_cluster(
     for task_info in launched.task_infos:
         variables = task_info["executor"]["command"]["environment"]["variables"]
         secret = {v["name"] for v in variables if v.get("type") == "SECRET"}
-        assert secret == {"ELASTIC_PASSWORD", "ELASTICSEARCH_TLS_KEY"}
+        assert secret == {"ELASTIC_PASSWORD", "ELASTICSEARCH_TLS_KEY", "ES_MESOS_TASK_TOKEN"}
         command = task_info["executor"]["command"]
         plain = [v for v in variables if v.get("type") != "SECRET"]
         visible = json.dumps([plain, task_info["labels"], task_info["executor"]["labels"], command.get("arguments")])
@@ -167,3 +176,75 @@ def check_secured_cluster(
     assert password not in log and PRIVATE not in log and "issued certificate" in log
     stored = json.dumps(stored_state(zookeeper, scheduler.cluster))
     assert password not in stored and PRIVATE not in stored
+
+
+def secret_value(task_info: dict[str, Any], name: str) -> str:
+    variables = task_info["executor"]["command"]["environment"]["variables"]
+    (variable,) = [v for v in variables if v["name"] == name and v.get("type") == "SECRET"]
+    return base64.b64decode(variable["secret"]["value"]["data"]).decode()
+
+
+def check_rotation(
+    master: DevMaster, scheduler: Scheduler, launched: LaunchedTasks, zookeeper: ZooKeeperServer, tmp_path: Path
+) -> None:
+    api = scheduler.api
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    ca_file = str(tmp_path / "ca.pem")
+    old = requests.get(api + "/v1/cluster/credentials", headers=auth, timeout=5).json()["password"]
+    addresses = requests.get(api + "/v1/cluster/endpoints", timeout=5).json()["http"]
+    running = {t["node_id"]: t["id"] for t in node_tasks(api) if t["state"] == "TASK_RUNNING"}
+
+    assert requests.post(api + "/v1/cluster/credentials/rotate", timeout=30).status_code == 401
+    rotated = requests.post(api + "/v1/cluster/credentials/rotate", headers=auth, timeout=60)
+    assert rotated.status_code == 200, rotated.text
+    new = requests.get(api + "/v1/cluster/credentials", headers=auth, timeout=5).json()["password"]
+    assert new != old and new not in rotated.text
+    # Every node takes the new password (Elasticsearch's .security index), none the old one.
+    for address in addresses:
+        assert requests.get(f"https://{address}/", auth=("elastic", new), verify=ca_file, timeout=5).status_code == 200
+        assert requests.get(f"https://{address}/", auth=("elastic", old), verify=ca_file, timeout=5).status_code == 401
+
+    # The running executors' probes were refused once, fetched the password with their task tokens, go on.
+    wait_for(
+        "every running task fetched the new password",
+        lambda: all(
+            f"task {task_id} fetched the current elastic password" in scheduler.log() for task_id in running.values()
+        ),
+        scheduler,
+        timeout=30,
+    )
+
+    def node(node_id: int) -> dict[str, Any]:
+        answer = requests.get(f"{api}/v1/nodes/{node_id}", timeout=5)
+        return dict(answer.json()) if answer.status_code == 200 else {}
+
+    for node_id in running:
+        assert "refuses the executor's credentials" not in json.dumps(node(node_id))
+    wait_for(
+        "the cluster's health read with the new password",
+        lambda: requests.get(api + "/v1/es/_cluster/health", headers=auth, timeout=10).status_code == 200,
+        scheduler,
+        timeout=20,
+    )
+
+    # A node restarted after the rotation is launched with the new password and reaches RUNNING, healthy.
+    restarted = requests.post(f"{api}/v1/nodes/1/restart", json={"force": "rotation e2e"}, headers=auth, timeout=30)
+    assert restarted.status_code == 202, restarted.text
+    wait_for(
+        "node 1 running again, healthy",
+        lambda: (
+            node(1).get("id") not in (None, running[1]) and node(1)["state"] == "TASK_RUNNING" and node(1)["healthy"]
+        ),
+        scheduler,
+        timeout=60,
+    )
+    relaunch = [t for t in launched.task_infos if t["task_id"]["value"] == node(1)["id"]]
+    assert len(relaunch) == 1 and secret_value(relaunch[0], "ELASTIC_PASSWORD") == new
+
+    # The new password is nowhere it must not be.
+    for task_info in launched.task_infos:
+        variables = task_info["executor"]["command"]["environment"]["variables"]
+        plain = [v for v in variables if v.get("type") != "SECRET"]
+        assert new not in json.dumps([plain, task_info["labels"], task_info["executor"]["labels"]])
+    assert new not in requests.get(master.url + "/devcluster/state", timeout=5).text
+    assert new not in scheduler.log() and new not in json.dumps(stored_state(zookeeper, scheduler.cluster))

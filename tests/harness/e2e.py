@@ -62,7 +62,11 @@ class Scheduler:
         *,
         driver: str | None = "rexray",
         extra: Sequence[str] = (),
+        security: str | None = "off",
     ) -> None:
+        """``security``: the ``--elasticsearchSecurity`` given (None: not given, so a new cluster gets
+        the default, auto). ``off`` unless a test asks otherwise: most tests' agents run simulated or
+        demo nodes for behaviours that do not depend on TLS. Given in ``extra``, that one is used."""
         self.cluster = cluster
         #: The production command line (``self.flags`` are its flags).
         self.args = [
@@ -87,6 +91,7 @@ class Scheduler:
             # Outside local mode es-framework refuses to start without an API token: a test that
             # sends no token opts out (one that gives --apiTokenFile in ``extra`` sends it).
             *(() if "--apiTokenFile" in extra else ("--insecureApi", "true")),
+            *(("--elasticsearchSecurity", security) if security and "--elasticsearchSecurity" not in extra else ()),
             *extra,
         ]
         self.log_dir = log_dir

@@ -237,6 +237,10 @@ class World:
             str(port),
             "--apiTokenFile",
             str(self.api_token_file),
+            # Given: the default secures a new cluster, and the runner's own clients (documents.py) speak
+            # plain HTTP without the cluster's CA and password.
+            "--elasticsearchSecurity",
+            "off",
         ]
         return SchedulerProcess(name, args, port, self.workdir)
 

@@ -37,6 +37,8 @@ and JSON answers honour ``filter_path``.
   ``remove``, ``replace``) kept in the cluster state, with statuses ``NOT_STARTED`` / ``IN_PROGRESS`` / ``STALLED``
   / ``COMPLETE``; ``remove``/``replace`` move every copy off the node, a ``restart`` node's copies wait
   ``allocation_delay`` for it (see :mod:`.shutdown`).
+- ``POST|PUT /_security/user[/<username>]/_password`` — change the ``elastic`` user's password; every node then
+  accepts the new one and no longer the bootstrap password (see :mod:`.actions.security_api`).
 - ``GET /_nodes`` (per node ``version``), ``GET /_nodes/stats`` (per node ``indices.docs``, ``indices.store``,
   ``indices.shard_stats.total_count``).
 - ``GET /_cluster/health[/<index>]`` — status green/yellow/red as Elasticsearch computes it (red: a primary is

@@ -185,6 +185,8 @@ class DemoClusterState:
     voting_exclusions: tuple[tuple[str, str], ...] = ()  # (node id, node name)
     #: Node id → its shutdown (metadata, so it is persisted and survives restarts like Elasticsearch's).
     shutdowns: Mapping[str, ShutdownRecord] = field(default_factory=dict)
+    #: The ``elastic`` user's password hash once changed (Elasticsearch's ``.security`` index; see :mod:`.security`).
+    elastic_password_hash: str | None = None
 
     def node(self, node_id: str | None) -> NodeInfo | None:
         return next((n for n in self.nodes if n.node_id == node_id), None)
@@ -233,6 +235,7 @@ def to_json(state: DemoClusterState) -> dict[str, Any]:
         "voting_config": list(state.voting_config),
         "voting_exclusions": [list(pair) for pair in state.voting_exclusions],
         "shutdowns": [vars(record) for record in state.shutdowns.values()],
+        "elastic_password_hash": state.elastic_password_hash,
     }
 
 
@@ -269,6 +272,7 @@ def state_from_json(document: Mapping[str, Any]) -> DemoClusterState:
         voting_config=tuple(document.get("voting_config", [])),
         voting_exclusions=tuple((str(a), str(b)) for a, b in document.get("voting_exclusions", [])),
         shutdowns={str(r["node_id"]): ShutdownRecord(**r) for r in document.get("shutdowns", [])},
+        elastic_password_hash=document.get("elastic_password_hash"),
     )
 
 

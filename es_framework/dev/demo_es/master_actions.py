@@ -6,7 +6,8 @@ reroutes, commits and publishes. The actions are index creation (``create_index`
 ``create_index_if_missing``) and deletion (``delete_index``), the number of replicas
 (``set_replicas``), cluster settings (``cluster_settings``), voting configuration exclusions
 (``voting_exclusions_add``, ``voting_exclusions_clear``), node shutdowns (``shutdown_put``, ``shutdown_delete``,
-see :mod:`.shutdown`), and the shard events data nodes report
+see :mod:`.shutdown`), the ``elastic`` user's password hash (``elastic_password``, see :mod:`.security`), and
+the shard events data nodes report
 (``shard_started``, ``shard_failed``).
 """
 
@@ -83,6 +84,9 @@ def master_change(action: str, payload: Mapping[str, Any], now: int, master_name
         return lambda s: shutdown.put(s, record)
     if action == "shutdown_delete":
         return lambda s: shutdown.delete(s, str(payload["node_id"]))
+    if action == "elastic_password":
+        password_hash = str(payload["hash"])
+        return lambda s: replace(s, elastic_password_hash=password_hash)
     if action in ("shard_started", "shard_failed"):
         return _shard_event(action, payload, now, master_name)
     raise EsError(400, "illegal_argument_exception", f"unknown master action [{action}]")

@@ -23,6 +23,7 @@ from es_framework.dev.demo_es.actions import (
     cluster,
     indices,
     search,
+    security_api,
     shards,
     shutdown,
     stats,
@@ -192,6 +193,8 @@ def route(node: NodeAPI, request: Request) -> Response:
                 return Response(200, None)
         if sub == "state" and method == "GET" and n <= 4:
             return Response(200, cluster.cluster_state(node, seg[2] if n >= 3 else None))
+    elif seg[:2] == ("_security", "user") and n in (3, 4) and seg[-1] == "_password" and method in ("POST", "PUT"):
+        return Response(200, security_api.change_password(node, seg[2] if n == 4 else None, request.raw))
     elif seg[0] == "_nodes" and 2 <= n <= 3 and seg[-1] == "shutdown":
         target = seg[1] if n == 3 else None
         if method == "GET":
@@ -347,7 +350,9 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
             if security.transport is not None:
                 raise EsError(403, "security_exception", "internal paths are served on the transport port only")
             return
-        security.authenticate(self.headers.get("Authorization"), self.path)
+        accepted = self.server.node.last_accepted()  # a changed elastic password is in the cluster state
+        password_hash = accepted.elastic_password_hash if accepted is not None else None
+        security.authenticate(self.headers.get("Authorization"), self.path, password_hash)
 
     def _send(self, response: Response, *, head: bool = False) -> None:
         if response.text is not None:

@@ -23,14 +23,27 @@ reference/8.x/security-settings.html):
   request [<uri>]``, with wrong ones ``unable to authenticate user [<user>] for REST request [<uri>]``,
   both ``security_exception`` with ``WWW-Authenticate: Basic realm="security" charset="UTF-8"``
   (``DefaultAuthenticationFailureHandler``).
+- The ``elastic`` user's own password: once it is changed through the change-password API
+  (:mod:`.actions.security_api`), Elasticsearch keeps its hash in the replicated ``.security`` index and the
+  bootstrap password stops counting ("The Elastic bootstrap password": it is used only until the
+  ``elastic`` user has a password of its own). The demo keeps that hash in its cluster state
+  (``DemoClusterState.elastic_password_hash``), which every node accepts and persists, so every node of the
+  cluster, and a restarted one, accepts the new password and refuses the bootstrap one. A node that never
+  joined a cluster has no such state and accepts the bootstrap password, as Elasticsearch's reserved realm
+  does while the security index does not exist. The hash is PBKDF2-SHA256 (:func:`hash_password`; the form
+  of Elasticsearch's ``pbkdf2`` hashers, ``{PBKDF2}<iterations>$<salt>$<hash>``, "User cache and password
+  hash algorithms"), checked through a small cache as Elasticsearch's realms cache authentications.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import hmac
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -66,8 +79,9 @@ class Security:
         """The x-pack bootstrap checks that fail (``TransportTLSBootstrapCheck``)."""
         return [TRANSPORT_TLS_CHECK] if self.enabled and self.transport is None else []
 
-    def authenticate(self, authorization: str | None, uri: str) -> None:
-        """Raise 401 unless ``authorization`` is HTTP basic for ``elastic`` with the bootstrap password."""
+    def authenticate(self, authorization: str | None, uri: str, password_hash: str | None = None) -> None:
+        """Raise 401 unless ``authorization`` is HTTP basic for ``elastic`` with its password: the one whose
+        ``password_hash`` the cluster state holds once it was changed, else the bootstrap password."""
         if not self.enabled:
             return
         scheme, _, credentials = (authorization or "").strip().partition(" ")
@@ -77,12 +91,41 @@ class Security:
             user, _, password = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise unauthorized(f"missing authentication credentials for REST request [{uri}]") from None
-        if (
-            user != ELASTIC_USER
-            or self.password is None
-            or not hmac.compare_digest(password.encode("utf-8"), self.password.encode("utf-8"))
-        ):
+        if password_hash is not None:
+            accepted = user == ELASTIC_USER and password_matches(password, password_hash)
+        else:
+            accepted = (
+                user == ELASTIC_USER
+                and self.password is not None
+                and hmac.compare_digest(password.encode("utf-8"), self.password.encode("utf-8"))
+            )
+        if not accepted:
             raise unauthorized(f"unable to authenticate user [{user}] for REST request [{uri}]")
+
+
+#: PBKDF2 rounds of :func:`hash_password` (Elasticsearch's ``pbkdf2`` hasher uses 10000).
+PBKDF2_ROUNDS = 10000
+PBKDF2_PREFIX = "{PBKDF2}"
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``password``'s salted PBKDF2-SHA256 hash, ``{PBKDF2}<rounds>$<salt>$<hash>`` (base64)."""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, PBKDF2_ROUNDS)
+    encoded = (base64.b64encode(part).decode("ascii") for part in (salt, digest))
+    return f"{PBKDF2_PREFIX}{PBKDF2_ROUNDS}$" + "$".join(encoded)
+
+
+@functools.lru_cache(maxsize=64)
+def password_matches(password: str, password_hash: str) -> bool:
+    """Whether ``password`` is the one hashed in ``password_hash`` (cached: every request authenticates)."""
+    try:
+        rounds, salt, digest = password_hash.removeprefix(PBKDF2_PREFIX).split("$")
+        expected = base64.b64decode(digest, validate=True)
+        given = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(rounds))
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(given, expected)
 
 
 def unauthorized(reason: str) -> EsError:
