@@ -68,6 +68,23 @@ class StatusUpdate:
     unreachable_time: float | None = None
 
 
+#: The fields of a v1 ``TaskStatus`` that :func:`parse_status` reads; the shell keeps only these of a
+#: queued update (its ``container_status``, ``executor_id``, labels and check status are never read).
+READ_FIELDS = (
+    "task_id",
+    "state",
+    "agent_id",
+    "reason",
+    "source",
+    "message",
+    "uuid",
+    "healthy",
+    "timestamp",
+    "data",
+    "unreachable_time",
+)
+
+
 def parse_status(raw: object) -> StatusUpdate:
     """A TaskStatus from v1 JSON (``event.update.status``); :class:`NodeStateError` if malformed."""
     if not isinstance(raw, Mapping):

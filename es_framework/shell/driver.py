@@ -53,7 +53,7 @@ from es_framework.core.plan import SHORT_REFUSE_S
 from es_framework.shell.framework_info import new_driver, offers_unwanted
 from es_framework.shell.hooks import NO_HOOKS, Hooks
 from es_framework.shell.mesos_objects import IgnoredCallbacks, guard_dispatch, offer_ids, plain, value_of
-from es_framework.shell.queued_updates import QueuedUpdates
+from es_framework.shell.queued_updates import QueuedUpdates, slim
 from es_framework.shell.signals import interrupt_on_sigint
 from es_framework.shell.state_store import Leadership
 from es_framework.shell.subscription import ALWAYS_LEADER, LeaderLock, MesosSubscription, may_send
@@ -173,7 +173,7 @@ class SchedulerShell(IgnoredCallbacks):
 
     def statusUpdate(self, driver: Any, status: Any) -> None:
         # The condition runs first: it reads the update and admits it unless a copy is queued already.
-        self._guard("statusUpdate", lambda: self._put("update", u) if self._queued.admit(u := plain(status)) else None)
+        self._guard("statusUpdate", lambda: self._put("update", u) if self._queued.admit(u := slim(status)) else None)
 
     def inverseOffers(self, driver: Any, offers: Any) -> None:
         self._guard("inverseOffers", lambda: self._put("inverse_offers", [plain(o) for o in offers]))

@@ -8,6 +8,11 @@ re-sent copy behind the original, each one more to handle and acknowledge before
 and hold them all in memory. A copy is the same ``(task id, uuid)``; the original, still queued,
 is handled and acknowledged, which is all the copy asks for. An update without a uuid (a
 reconciliation answer, never acknowledged) is always queued.
+
+What waits is only what the engine reads of an update (:func:`slim`,
+:data:`~es_framework.core.status_updates.READ_FIELDS`): at 10,000 nodes the queue held 8,000
+updates while the engine caught up, and a ``TaskStatus`` with its ``container_status`` (network
+infos, addresses, cgroup info) is several times the size of those fields.
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from es_framework.shell.mesos_objects import value_of
+from es_framework.core.status_updates import READ_FIELDS
+from es_framework.shell.mesos_objects import plain, value_of
+
+
+def slim(status: Any) -> Any:
+    """``status`` (a v1 ``TaskStatus``, plain or addict) as a plain dict with only the fields the engine
+    reads; anything else as it is (the engine refuses it with a clear error)."""
+    status = plain(status)
+    if not isinstance(status, dict):
+        return status
+    return {key: status[key] for key in READ_FIELDS if key in status}
 
 
 def update_key(status: Any) -> tuple[str, str] | None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from es_framework.core.engine import Engine
+from es_framework.core.node_state import NodeStateError
+from es_framework.core.status_updates import READ_FIELDS, parse_status
 from es_framework.shell.driver import SchedulerShell
-from es_framework.shell.queued_updates import QueuedUpdates, update_key
+from es_framework.shell.queued_updates import QueuedUpdates, slim, update_key
 from strategies import strategy_for
 from tests.core.test_engine import Clock, MemoryStore
 from tests.harness.builders import config
@@ -47,3 +52,51 @@ def test_the_shell_queues_one_of_several_copies_mesos_resends() -> None:
     shell.statusUpdate(None, update(uuid=None))
     shell.statusUpdate(None, update(uuid=None))
     assert shell._events.qsize() == 4
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+STATES = st.sampled_from(["TASK_RUNNING", "TASK_FAILED", "TASK_LOST", "TASK_LAUNCHING", "bogus"])
+
+
+@given(
+    base=st.fixed_dictionaries(
+        {"task_id": st.just({"value": "elasticsearch-node3-abc"}), "state": STATES},
+        optional={
+            key: JSON
+            for key in (*READ_FIELDS, "container_status", "executor_id", "labels", "check_status")
+            if key not in ("task_id", "state")
+        },
+    )
+)
+def test_a_queued_update_keeps_everything_the_engine_reads(base: dict[str, Any]) -> None:
+    slimmed = slim(base)
+    assert set(slimmed) <= set(READ_FIELDS) and all(slimmed[key] == base[key] for key in slimmed)
+    try:
+        want: object = parse_status(base)
+    except NodeStateError as error:
+        want = str(error)
+    try:
+        got: object = parse_status(slimmed)
+    except NodeStateError as error:
+        got = str(error)
+    assert got == want
+
+
+def test_the_shell_queues_only_what_the_engine_reads_of_an_update() -> None:
+    cfg = config(mesosMaster="127.0.0.1:5050")
+    engine = Engine(cfg, MemoryStore(), clock=Clock(), strategy=strategy_for(cfg))
+    shell = SchedulerShell(engine.config, engine)
+    status = {
+        **update(),
+        "container_status": {"network_infos": [{"ip_addresses": [{"ip_address": "10.0.0.7"}]}], "executor_pid": 7},
+        "executor_id": {"value": "e1"},
+        "message": "Elasticsearch answers",
+    }
+    shell.statusUpdate(None, status)
+    queued = shell._events.get_nowait().payload
+    assert queued == {key: status[key] for key in ("task_id", "state", "agent_id", "uuid", "message")}
+    assert slim("not a dict") == "not a dict"
