@@ -14,6 +14,8 @@ the new password shows nowhere either."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import ssl
 import threading
@@ -28,6 +30,7 @@ from elasticsearch import Elasticsearch
 
 from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
+from examples import client as client_example
 from tests.harness.demo_agents import demo_agent, demo_cluster
 from tests.harness.e2e import Scheduler, new_cluster_name, stored_state, wait_for
 
@@ -130,6 +133,11 @@ def check_secured_cluster(
         assert client.count(index="secured")["count"] == 1
     finally:
         client.close()
+    # examples/client.py finds the CA and the password through the scheduler, as the README says.
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert client_example.main([api, "--apiTokenFile", str(tmp_path / "token")]) == 0
+    assert printed.getvalue().endswith(", 3 nodes\n"), printed.getvalue()
 
     # The nodes answer HTTPS only, and only to the elastic user.
     context = ssl.create_default_context(cafile=str(ca_file))
