@@ -449,7 +449,7 @@ UNRESOLVABLE = "notaurl.invalid"
         (
             ["--mesosMaster", f"https://{UNRESOLVABLE}:5051"],
             {},
-            "es-framework: cannot start:\n  - --mesosMaster 'https://notaurl.invalid:5051': the host",
+            "--mesosMaster 'https://notaurl.invalid:5051': the scheduler's Mesos client (pymesos) speaks plain HTTP",
         ),
         (list(ZK_MASTER), {"ESMESOS_TEST_CRASH_AT": "after_accept"}, "test hooks are for the end-to-end tests only"),
     ],

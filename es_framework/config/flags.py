@@ -52,7 +52,8 @@ FLAGS: tuple[FlagSpec, ...] = (
         "mesos_master",
         "",
         optional(parse_mesos_master),
-        "Mesos master: host[:port] or http(s)://host[:port] (port 5050 if left out; the host must resolve), "
+        "Mesos master: host[:port] or http://host[:port] (port 5050 if left out; the host must resolve; https:// "
+        "is refused: pymesos speaks plain HTTP), "
         "or zk://host:port[,...]/path (leader detection); "
         f"'local' runs everything on this machine ({LOCAL_MODE_WARNING}).",
         "URL",

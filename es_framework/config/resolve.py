@@ -118,6 +118,14 @@ def _cross_flag_rules(values: dict[str, Any], explicit: set[str], problems: list
             f"--mesosMaster {master.url!r} and --zookeeperMesosUrl {zk_master.url!r} disagree; give one of them"
         )
     values["mesosMaster"] = master or zk_master
+    chosen = values["mesosMaster"]
+    if chosen is not None and chosen.kind == "http" and chosen.url.startswith("https://"):
+        # pymesos opens a plain socket to host:port (pymesos/process.py Connection) and plain
+        # HTTPConnections for calls: an https:// master would get the framework's calls unencrypted.
+        problems.append(
+            f"--mesosMaster {chosen.url!r}: the scheduler's Mesos client (pymesos) speaks plain HTTP only, so it "
+            "cannot reach a master over HTTPS yet; give the master's http:// address or its zk:// URL"
+        )
     if (
         values.get("frameworkSecretPath") is not None
         and "frameworkPrincipal" in values

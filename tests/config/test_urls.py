@@ -124,8 +124,6 @@ def test_good_zookeeper_urls(flag: str, value: str, url: str, hosts: tuple[tuple
         ("h", "http://h:5050", ("h", 5050)),
         ("http://h", "http://h:5050", ("h", 5050)),
         ("http://h:5050/", "http://h:5050", ("h", 5050)),
-        ("https://h:5051", "https://h:5051", ("h", 5051)),
-        (" https://h ", "https://h:5050", ("h", 5050)),
         ("[::1]:5050", "http://[::1]:5050", ("::1", 5050)),
         ("10.0.0.1", "http://10.0.0.1:5050", ("10.0.0.1", 5050)),
         # A bare word is a host name by the grammar; whether it resolves is checked at start
@@ -138,6 +136,15 @@ def test_mesos_master_http_forms(value: str, url: str, host: tuple[str, int]) ->
     master = cfg(mesosMaster=value).mesos_master
     assert master == MesosMaster(kind="http", url=url, hosts=(host,))
     assert master.path == "" and master.zk_auth is None
+
+
+@pytest.mark.parametrize(
+    ("value", "url", "port"), [("https://h:5051", "https://h:5051", 5051), (" https://h ", "https://h:5050", 5050)]
+)
+def test_an_https_master_is_read_and_refused_never_downgraded_to_plain_http(value: str, url: str, port: int) -> None:
+    assert parse_mesos_master(value) == MesosMaster(kind="http", url=url, hosts=(("h", port),))
+    message = only_problem(mesosMaster=value, frameworkStateUrl="file:///tmp/state")
+    assert f"--mesosMaster {url!r}" in message and "speaks plain HTTP only" in message, message
 
 
 @pytest.mark.parametrize(
