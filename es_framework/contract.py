@@ -7,10 +7,18 @@ fails at import or type-check time instead of at run time on a Mesos agent.
 Three channels carry the contract:
 
 - **The task's environment** (``CommandInfo.environment`` of the executor, Mesos ``Environment``
-  variables): the ``ELASTICSEARCH_*`` names below. Unknown variables are ignored by every executor,
-  which is what lets a newer scheduler add one without breaking an older executor.
-- **Framework messages** from the scheduler to an executor (``Call.MESSAGE``, bytes):
-  :class:`SeedHosts`, JSON ``{"version": n, "seed_hosts": ["host:port", ...]}``.
+  variables): the names below; every one the scheduler may write is in :data:`SCHEDULER_ENV`.
+  Unknown variables are ignored by every executor, which is what lets a newer scheduler add one
+  without breaking an older executor, as long as ignoring it changes no meaning.
+- **Framework messages** from the scheduler to an executor (``Call.MESSAGE``, bytes), two kinds:
+  :class:`SeedHosts`, JSON ``{"version": n, "seed_hosts": ["host:port", ...]}``; and
+  :class:`CredentialsSource` (``--elasticsearchSecurity auto``, sent to every running node after a
+  password rotation and at every registration, since the scheduler's address changes with a
+  failover), JSON ``{"kind": "credentials_source", "credentials_url": "http(s)://..."}``. The
+  ``kind`` tells them apart: an executor tries :class:`CredentialsSource` first, and a seed-hosts
+  message has no ``kind``. An executor from before ``auto`` (0.1.0's, contract 2's) reads every
+  message as seed hosts, finds no ``version`` in a credentials message and ignores it (logged as
+  unreadable).
 - **``TaskStatus.data``** of ``TASK_RUNNING`` updates from the executor: :class:`NodeReport`, JSON
   ``{"cluster_uuid", "version", "node_name", "contract"}`` (base64 on the v1 JSON wire).
 
@@ -20,6 +28,28 @@ without naming it; its executors send no ``contract`` field and read no
 older (they are rolled to the new one later), so nothing here may be removed or change meaning
 without bumping the version and keeping the old reading; ``tests/executor/test_contract_compat.py``
 launches a version-1 task definition against this release.
+
+**Where the executor comes from, and an older one meeting ``auto``.** The scheduler does not ship
+its executor: on the Docker containerizer it is the image ``--elasticsearchDockerImage`` (by default
+this release's own tag, but an operator may pin another), on the Mesos containerizer the
+``es-mesos-executor`` on the agent's ``PATH`` (:data:`es_framework.core.task_builder.EXECUTOR_COMMAND`).
+So the scheduler cannot know an executor's contract before it launches; it learns it from the
+:class:`NodeReport` once Elasticsearch answers. Contract 3 is the first whose executors run
+``ELASTICSEARCH_SECURITY=auto`` (:data:`AUTO_SECURITY_CONTRACT`): the node's own certificate, CA and
+key (``ELASTICSEARCH_TLS_*``) and the credentials fetch (``ES_MESOS_TASK_TOKEN``,
+``ES_MESOS_CREDENTIALS_URL``). An executor that ignored those variables would start Elasticsearch
+without TLS, a meaning change; it does not happen because every older executor checks
+``ELASTICSEARCH_SECURITY`` against the values it knows (``enabled``, ``disabled``) and fails the
+task (``TASK_FAILED``, "ELASTICSEARCH_SECURITY='auto': expected enabled or disabled") before it
+prepares or starts anything. The scheduler therefore launches the same ``auto`` TaskInfo whatever
+executor will run it, and such a failure backs the node id off like any other, its message in the
+node's history, until the executor is this release's (``tests/executor/test_contract_compat.py``
+runs 0.1.0's executor on an ``auto`` task; contract 2's executors, before ``auto``, had the same
+check). Nor does the scheduler act on a :class:`NodeReport` of an ``auto`` node that says a contract
+below 3: its executor got that far only by running ``auto`` with TLS (development builds between
+``auto`` and this version's bump did, still saying 2). A new security mode must keep that property:
+a value of ``ELASTICSEARCH_SECURITY`` an older executor does not know is refused by it, never read as
+off.
 """
 
 from __future__ import annotations
@@ -31,9 +61,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: The contract this release speaks. 1: release 0.1.0 (unnamed). 2: adds the version itself.
-CONTRACT_VERSION = 2
+#: 3: the scheduler-made TLS material and the credentials fetch, --elasticsearchSecurity auto
+#: (``ELASTICSEARCH_SECURITY=auto``, ``ELASTICSEARCH_TLS_*``, ``ES_MESOS_TASK_TOKEN``,
+#: ``ES_MESOS_CREDENTIALS_URL``, :class:`CredentialsSource`); ``ELASTICSEARCH_NODE_ZONE``, written
+#: since contract 2 (an older executor ignores it: no zone awareness), is listed from 3 on.
+CONTRACT_VERSION = 3
 #: The oldest executor contract this scheduler still drives.
 OLDEST_SUPPORTED_CONTRACT = 1
+#: The first contract whose executors run ``ELASTICSEARCH_SECURITY=auto``; older ones refuse such a
+#: task before Elasticsearch starts (see the module's docstring).
+AUTO_SECURITY_CONTRACT = 3
 
 # --- the task's environment (scheduler -> executor) ------------------------------------------------
 
@@ -66,9 +103,24 @@ ENV_ELASTIC_PASSWORD = "ELASTIC_PASSWORD"
 #: without one; a Mesos SECRET variable like the password, never logged, hidden from Elasticsearch's
 #: children: it reaches Elasticsearch through the keystore (the transport ``secure_password`` settings).
 ENV_CERTIFICATES_PASSWORD = "ELASTICSEARCH_CERTIFICATES_PASSWORD"
+# --elasticsearchSecurity auto (contract 3; written by es_framework.core.node_tls at launch).
+#: The node's certificate and the cluster CA's, PEM (plain variables: certificates are public).
+ENV_TLS_CERTIFICATE = "ELASTICSEARCH_TLS_CERTIFICATE"
+ENV_TLS_CA = "ELASTICSEARCH_TLS_CA"
+#: The node's private key, PKCS#8 PEM: a Mesos SECRET variable, hidden from Elasticsearch's children.
+ENV_TLS_KEY = "ELASTICSEARCH_TLS_KEY"
+#: The task's token for the credentials fetch: a Mesos SECRET variable, never a plain one or a label,
+#: hidden from Elasticsearch's children.
+ENV_TASK_TOKEN = "ES_MESOS_TASK_TOKEN"
+#: Where the executor fetches the current ``elastic`` password after a rotation (plain: an address is
+#: no secret); later changed by :class:`CredentialsSource` messages.
+ENV_CREDENTIALS_URL = "ES_MESOS_CREDENTIALS_URL"
 
+#: ``ELASTICSEARCH_SECURITY``'s values (absent: ``disabled``). ``auto``: the scheduler's own CA, the
+#: node's certificate and key in the ``ELASTICSEARCH_TLS_*`` variables (contract 3).
 SECURITY_ENABLED = "enabled"
 SECURITY_DISABLED = "disabled"
+SECURITY_AUTO = "auto"
 
 # Set by operators or development tools on the executor, never by the scheduler: listed so that the
 # executor reads every name from here, and so nobody gives one of them a second meaning.
@@ -113,8 +165,14 @@ SCHEDULER_ENV = frozenset(
         ENV_DATA_PATH,
         ENV_CONFIG_VOLUME_PATH,
         ENV_USER,
+        ENV_NODE_ZONE,
         ENV_ELASTIC_PASSWORD,
         ENV_CERTIFICATES_PASSWORD,
+        ENV_TLS_CERTIFICATE,
+        ENV_TLS_CA,
+        ENV_TLS_KEY,
+        ENV_TASK_TOKEN,
+        ENV_CREDENTIALS_URL,
     }
 )
 
@@ -181,6 +239,34 @@ class SeedHosts:
             if not isinstance(host, str) or not host or any(c.isspace() or not c.isprintable() for c in host):
                 raise ContractError(f"not a seed-hosts message: seed host {host!r} is not a host:port text")
         return cls(version, tuple(hosts))
+
+
+@dataclass(frozen=True)
+class CredentialsSource:
+    """Where the executor fetches the current credentials from now on (``--elasticsearchSecurity
+    auto``; :mod:`es_framework.core.credentials` says how the fetch is authenticated). Never a secret:
+    the executor proves itself with its token (:data:`ENV_TASK_TOKEN`), over the scheduler's API."""
+
+    credentials_url: str
+
+    KIND = "credentials_source"
+
+    def encode(self) -> bytes:
+        return json.dumps({"kind": self.KIND, "credentials_url": self.credentials_url}).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> CredentialsSource | None:
+        """The message in ``data``, None when ``data`` is another message (e.g. seed hosts)."""
+        try:
+            message = json.loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if not isinstance(message, dict) or message.get("kind") != cls.KIND:
+            return None
+        url = message.get("credentials_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+            return None
+        return cls(url)
 
 
 # --- TaskStatus.data (executor -> scheduler) -------------------------------------------------------

@@ -24,8 +24,9 @@ presents it (``Authorization: Bearer <task id>.<mac>``, :func:`bearer`) to ``GET
 /v1/executor/credentials`` when Elasticsearch refuses its password, and gets the cluster's current
 ``elastic`` password. Where to ask is in the task's environment at launch
 (:data:`ENV_CREDENTIALS_URL`, not a secret), and again in a framework message
-(:class:`CredentialsSource`) after every rotation, since the scheduler's address changes with a
-failover.
+(:class:`~es_framework.contract.CredentialsSource`) after every rotation and every registration,
+since the scheduler's address changes with a failover. The variables and the message are the
+scheduler↔executor contract's (:mod:`es_framework.contract`, contract 3).
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 
+from es_framework import contract
 from es_framework.core.cluster_ca import StoredCa
 
-#: The task's token (a Mesos SECRET variable, never a plain one or a label).
-ENV_TASK_TOKEN = "ES_MESOS_TASK_TOKEN"
-#: Where the executor asks for the current credentials (plain: an address is no secret).
-ENV_CREDENTIALS_URL = "ES_MESOS_CREDENTIALS_URL"
+# The variables and the message are the scheduler↔executor contract's (contract 3), repeated here so
+# that this module's old names keep working.
+ENV_TASK_TOKEN = contract.ENV_TASK_TOKEN
+ENV_CREDENTIALS_URL = contract.ENV_CREDENTIALS_URL
+CredentialsSource = contract.CredentialsSource
 #: The scheduler's path for it.
 EXECUTOR_CREDENTIALS_PATH = "/v1/executor/credentials"
 #: What the tasks' token key is derived for (a new label makes every token new).
@@ -120,30 +122,3 @@ def task_of_bearer(key: str, authorization: str | None) -> str | None:
         return None
     expected = task_token(key, task_id)
     return task_id if hmac.compare_digest(token.encode("ascii", "replace"), expected.encode("ascii")) else None
-
-
-@dataclass(frozen=True)
-class CredentialsSource:
-    """A framework message: where the executor fetches the current credentials from now on. Never a
-    secret: the executor proves itself with its token, over the scheduler's API."""
-
-    credentials_url: str
-
-    KIND = "credentials_source"
-
-    def encode(self) -> bytes:
-        return json.dumps({"kind": self.KIND, "credentials_url": self.credentials_url}).encode("utf-8")
-
-    @classmethod
-    def decode(cls, data: bytes) -> CredentialsSource | None:
-        """The message in ``data``, None when ``data`` is another message (e.g. seed hosts)."""
-        try:
-            message = json.loads(data.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        if not isinstance(message, dict) or message.get("kind") != cls.KIND:
-            return None
-        url = message.get("credentials_url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
-            return None
-        return cls(url)

@@ -2,7 +2,7 @@
 (``--elasticsearchSecurity auto``; pure).
 
 The scheduler issues each node a certificate at launch (:class:`es_framework.app.node_certificates.NodeIssuer`)
-and adds it to the executor's environment here:
+and adds it to the executor's environment here (the names are :mod:`es_framework.contract`'s, contract 3):
 
 - ``ELASTICSEARCH_SECURITY=auto`` (plain; written by :mod:`es_framework.core.task_builder`),
 - ``ELASTICSEARCH_TLS_CERTIFICATE`` and ``ELASTICSEARCH_TLS_CA``: the node's certificate and the
@@ -48,16 +48,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from es_framework import contract
-from es_framework.core.credentials import ENV_CREDENTIALS_URL, ENV_TASK_TOKEN
+
+# The names are the contract's (contract 3), repeated here so that this module's old names keep working.
+SECURITY_AUTO = contract.SECURITY_AUTO
+ENV_TLS_CERTIFICATE = contract.ENV_TLS_CERTIFICATE
+ENV_TLS_CA = contract.ENV_TLS_CA
+ENV_TLS_KEY = contract.ENV_TLS_KEY
+ENV_TASK_TOKEN = contract.ENV_TASK_TOKEN
+ENV_CREDENTIALS_URL = contract.ENV_CREDENTIALS_URL
 
 #: Elasticsearch's built-in superuser, whose password the nodes are bootstrapped with.
 ELASTIC_USER = "elastic"
-#: ``ELASTICSEARCH_SECURITY``'s value with ``--elasticsearchSecurity auto``.
-SECURITY_AUTO = "auto"
-ENV_TLS_CERTIFICATE = "ELASTICSEARCH_TLS_CERTIFICATE"
-ENV_TLS_CA = "ELASTICSEARCH_TLS_CA"
-#: The node's private key: a SECRET variable, hidden from Elasticsearch's environment by the executor.
-ENV_TLS_KEY = "ELASTICSEARCH_TLS_KEY"
 #: Every variable this module adds (the secret ones: :data:`SECRET_ENV`).
 TLS_ENV = frozenset(
     {ENV_TLS_CERTIFICATE, ENV_TLS_CA, ENV_TLS_KEY, contract.ENV_ELASTIC_PASSWORD, ENV_TASK_TOKEN, ENV_CREDENTIALS_URL}

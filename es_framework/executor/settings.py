@@ -23,9 +23,15 @@ from typing import Any
 from pymesos.utils import parse_duration
 
 from es_framework import contract
-from es_framework.core.credentials import ENV_CREDENTIALS_URL, ENV_TASK_TOKEN
+from es_framework.contract import (
+    ENV_CREDENTIALS_URL,
+    ENV_TASK_TOKEN,
+    ENV_TLS_CA,
+    ENV_TLS_CERTIFICATE,
+    ENV_TLS_KEY,
+    SECURITY_AUTO,
+)
 from es_framework.core.es_settings import UserValue
-from es_framework.core.node_tls import ENV_TLS_CA, ENV_TLS_CERTIFICATE, ENV_TLS_KEY, SECURITY_AUTO
 from es_framework.executor import bootstrap_checks
 from es_framework.executor.logs import logger
 

@@ -103,7 +103,8 @@ def test_failures_come_in_elasticsearchs_order_and_fit_a_report() -> None:
     failed = bc.failures(limits, {"bootstrap.memory_lock": "true"})
     assert names(failed) == [check.name for check in bc.CHECKS]
     report = bc.report("agent1.example.com", failed)
-    assert AgentCheckReport.decode(report.encode()) == AgentCheckReport("agent1.example.com", failed, 2)
+    expected = AgentCheckReport("agent1.example.com", failed, contract.CONTRACT_VERSION)
+    assert AgentCheckReport.decode(report.encode()) == expected
 
 
 def test_every_fix_is_short_enough_for_the_report() -> None:

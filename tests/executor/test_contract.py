@@ -1,4 +1,5 @@
-"""The scheduler↔executor contract: what task_builder writes is what the executor reads back."""
+"""The scheduler↔executor contract: what task_builder (and core/node_tls.py for
+--elasticsearchSecurity auto) writes is what the executor reads back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 
 from es_framework import contract
 from es_framework.core.cluster_view import ClusterView
+from es_framework.core.credentials import EXECUTOR_CREDENTIALS_PATH, task_token, token_key
+from es_framework.core.node_tls import with_node_tls
 from es_framework.core.offers import parse_offer
 from es_framework.core.task_builder import build_task_info
 from es_framework.executor.process import elasticsearch_user
@@ -39,8 +42,38 @@ def environment(task: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+#: What the scheduler writes that is not the executor's to read: Elasticsearch's launcher reads the
+#: heap options, and mesos-module-dvdi its volume variables (DVDI_VOLUME_NAME, ..._DRIVER, ...).
+NOT_THE_EXECUTORS = ("ES_JAVA_OPTS", "DVDI_VOLUME_")
+
+
 def contract_names(env: dict[str, str]) -> set[str]:
-    return {name for name in env if name.startswith("ELASTICSEARCH_") or name == contract.ENV_ELASTIC_PASSWORD}
+    """Every variable written, but those of :data:`NOT_THE_EXECUTORS`."""
+    return {name for name in env if not name.startswith(NOT_THE_EXECUTORS)}
+
+
+#: --elasticsearchSecurity auto: the node's material as NodeIssuer (app/node_certificates.py) adds it
+#: at launch (placeholders: the executor passes PEM through, tests/executor/test_node_tls_files.py
+#: runs real ones).
+TLS = {
+    "certificate_pem": "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n",
+    "ca_pem": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+    "key_pem": "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n",
+    "password": "generated elastic password",
+}
+
+
+def auto_task() -> dict[str, Any]:
+    """An auto node's TaskInfo as the scheduler sends it, on an agent in a zone."""
+    zoned = offer(9)
+    zoned["domain"] = {"fault_domain": {"region": {"name": "eu-west"}, "zone": {"name": "eu-west-1a"}}}
+    built = build_task_info(parse_offer(zoned), 5, config(elasticsearchSecurity="auto"), VIEW, launch_id=LAUNCH)
+    return with_node_tls(
+        built,
+        **TLS,
+        task_token=task_token(token_key("the CA's key"), built["task_id"]["value"]),
+        credentials_url="http://scheduler.example.com:31100" + EXECUTOR_CREDENTIALS_PATH,
+    )
 
 
 def tasks(tmp_path: Path) -> list[dict[str, Any]]:
@@ -64,6 +97,7 @@ def tasks(tmp_path: Path) -> list[dict[str, Any]]:
         build_task_info(parse_offer(offer(6, hostname="localhost")), 4, by_ip, VIEW, launch_id=LAUNCH),
         build_task_info(parse_offer(offer(7)), 2, config(), ClusterView(desired_nodes=3), launch_id=LAUNCH),
         build_task_info(parse_offer(offer(8)), 3, config(**MESOS_CONTAINERIZER), VIEW, launch_id=LAUNCH),
+        auto_task(),
     ]
 
 
@@ -96,17 +130,38 @@ READ_BACK: dict[str, Callable[[NodeSettings, str, dict[str, str]], bool]] = {
     contract.ENV_NODE_ROLES: lambda s, v, _: s.roles is not None and contract.join_list(s.roles) == v,
     contract.ENV_USER_SETTINGS: lambda s, v, _: dict(s.user_settings) == json.loads(v),
     contract.ENV_INITIAL_MASTER_NODES: lambda s, v, _: contract.join_list(s.initial_master_nodes) == v,
-    contract.ENV_SECURITY: lambda s, v, _: s.security_enabled == (v == contract.SECURITY_ENABLED),
+    contract.ENV_SECURITY: lambda s, v, _: (
+        (s.security_enabled, s.tls is not None)
+        == {
+            contract.SECURITY_DISABLED: (False, False),
+            contract.SECURITY_ENABLED: (True, False),
+            contract.SECURITY_AUTO: (True, True),
+        }[v]
+    ),
     contract.ENV_CERTIFICATES: lambda s, v, _: s.certificates == relative(s.sandbox, v),
     contract.ENV_DATA_PATH: lambda s, v, _: s.data_path == relative(s.sandbox, v),
     contract.ENV_CONFIG_VOLUME_PATH: lambda s, v, _: s.config_volume == relative(s.sandbox, v),
     contract.ENV_USER: lambda s, v, _: elasticsearch_user(s) == v,
+    contract.ENV_NODE_ZONE: lambda s, v, _: s.user_settings.get("node.attr.zone") == v,
     # The passwords stay out of Elasticsearch's environment (they go through the keystore).
     contract.ENV_CERTIFICATES_PASSWORD: lambda s, v, _: (
         s.certificates_password == v and contract.ENV_CERTIFICATES_PASSWORD not in s.child_env
     ),
     contract.ENV_ELASTIC_PASSWORD: lambda s, v, _: (
         s.elastic_password == v and contract.ENV_ELASTIC_PASSWORD not in s.child_env
+    ),
+    # auto: the node's PEM files reach Elasticsearch as files in its config directory, the token and
+    # the URL are the executor's own; none of them is in Elasticsearch's environment.
+    contract.ENV_TLS_CERTIFICATE: lambda s, v, _: (
+        s.tls is not None and s.tls.certificate == v and contract.ENV_TLS_CERTIFICATE not in s.child_env
+    ),
+    contract.ENV_TLS_CA: lambda s, v, _: s.tls is not None and s.tls.ca == v and contract.ENV_TLS_CA not in s.child_env,
+    contract.ENV_TLS_KEY: lambda s, v, _: (
+        s.tls is not None and s.tls.key == v and contract.ENV_TLS_KEY not in s.child_env
+    ),
+    contract.ENV_TASK_TOKEN: lambda s, v, _: s.task_token == v and contract.ENV_TASK_TOKEN not in s.child_env,
+    contract.ENV_CREDENTIALS_URL: lambda s, v, _: (
+        s.credentials_url == v and contract.ENV_CREDENTIALS_URL not in s.child_env
     ),
 }
 
@@ -124,7 +179,7 @@ def test_every_variable_the_scheduler_writes_is_in_the_contract(tmp_path: Path) 
     assert set(READ_BACK) == contract.SCHEDULER_ENV
 
 
-@pytest.mark.parametrize("index", [0, 1, 2, 3])
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4])
 def test_the_executor_reads_back_every_value_the_scheduler_wrote(tmp_path: Path, index: int) -> None:
     task = tasks(tmp_path)[index]
     env = environment(task)
@@ -132,6 +187,17 @@ def test_the_executor_reads_back_every_value_the_scheduler_wrote(tmp_path: Path,
     assert settings.task_id == task["task_id"]["value"]
     wrong = [name for name in contract_names(env) if not READ_BACK[name](settings, env[name], env)]
     assert wrong == []
+    # Whatever the scheduler sends as a SECRET never reaches Elasticsearch's environment.
+    secrets = {v["name"] for v in task["executor"]["command"]["environment"]["variables"] if v.get("type") == "SECRET"}
+    assert bool(secrets) == (index in (0, 4))  # the secured and the auto task
+    assert not secrets & set(settings.child_env)
+
+
+def test_the_auto_task_uses_the_contract_3_names() -> None:
+    env = environment(auto_task())
+    assert env[contract.ENV_SECURITY] == contract.SECURITY_AUTO
+    assert contract.AUTO_SECURITY_CONTRACT == 3 <= int(env[contract.ENV_CONTRACT_VERSION])
+    assert {contract.ENV_TLS_KEY, contract.ENV_TASK_TOKEN, contract.ENV_NODE_ZONE} <= set(env)
 
 
 def test_an_environment_without_a_contract_version_is_contract_1() -> None:
@@ -156,11 +222,12 @@ def literals_naming_the_contract(path: Path) -> list[str]:
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and id(node) not in docstrings
-        and ("ELASTICSEARCH_" in node.value or contract.ENV_ELASTIC_PASSWORD in node.value)
+        and ("ELASTICSEARCH_" in node.value or any(name in node.value for name in contract.SCHEDULER_ENV))
     ]
 
 
 def test_both_sides_take_every_contract_name_from_the_contract_module() -> None:
     root = Path(__file__).resolve().parents[2] / "es_framework"
-    sources = [*sorted((root / "executor").glob("*.py")), root / "core" / "task_builder.py"]
+    writers = ("task_builder.py", "node_tls.py", "credentials.py")
+    sources = [*sorted((root / "executor").glob("*.py")), *(root / "core" / name for name in writers)]
     assert [hit for path in sources for hit in literals_naming_the_contract(path)] == []

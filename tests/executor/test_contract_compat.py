@@ -3,7 +3,9 @@
 During an upgrade a new scheduler meets executors and task definitions of the previous release, and
 reads its state document: (i) this executor runs a task definition 0.1.0's scheduler built;
 (ii) 0.1.0's executor, as a real process, runs a node this release's scheduler launches, and its
-reports and the new seed-hosts messages are understood both ways; (iii) 0.1.0's state documents read.
+reports and the new seed-hosts messages are understood both ways, and it refuses an
+``--elasticsearchSecurity auto`` task (contract 3) before it starts anything, rather than run the
+node without TLS; (iii) 0.1.0's state documents read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from es_framework.config import resolve_config
 from es_framework.contract import NodeReport, SeedHosts
 from es_framework.core.cluster_view import ClusterView
 from es_framework.core.node_state import TaskState
+from es_framework.core.node_tls import with_node_tls
 from es_framework.core.offers import parse_offer
 from es_framework.core.state_document import state_from_json, state_to_json
 from es_framework.core.task_builder import build_task_info, task_ports
@@ -119,9 +122,10 @@ class OneNodeScheduler(Scheduler):  # type: ignore[misc]
     what comes back (the parts of the real scheduler this test needs; pymesos' Scheduler ignores the
     other callbacks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, flags: dict[str, str] | None = None) -> None:
         self.lock = threading.Lock()
-        self.config = resolve_config({"frameworkName": "elasticsearch", "externalVolumeDriver": "rexray"}, {})
+        flags = {"frameworkName": "elasticsearch", "externalVolumeDriver": "rexray", **(flags or {})}
+        self.config = resolve_config(flags, {})
         self.task: dict[str, Any] | None = None
         self.updates: list[Any] = []
 
@@ -130,9 +134,13 @@ class OneNodeScheduler(Scheduler):  # type: ignore[misc]
             if self.task is None and offers:
                 offer = offers.pop(0)
                 view = ClusterView(desired_nodes=1, initial_master_nodes=("elasticsearch1",))
-                self.task = build_task_info(
+                task = build_task_info(
                     parse_offer(json.loads(json.dumps(offer))), 1, self.config, view, launch_id=new_launch_id()
                 )
+                if self.config.creates_ca:
+                    # What the scheduler's NodeIssuer (app/node_certificates.py) adds before the ACCEPT.
+                    task = with_node_tls(task, **AUTO_MATERIAL)
+                self.task = task
                 driver.launchTasks(offer.id, [self.task])
         if offers:
             driver.declineOffer([o.id for o in offers], filters={"refuse_seconds": 0.1})
@@ -146,6 +154,21 @@ class OneNodeScheduler(Scheduler):  # type: ignore[misc]
         with self.lock:
             return [s for s in self.updates if s.state == "TASK_RUNNING"]
 
+    def states(self) -> list[str]:
+        with self.lock:
+            return [str(s.state) for s in self.updates]
+
+
+#: An auto node's material (placeholders: the old executor must refuse before it reads any of it).
+AUTO_MATERIAL = {
+    "certificate_pem": "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n",
+    "ca_pem": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+    "key_pem": "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n",
+    "password": "generated-elastic-password",
+    "task_token": "the-task-token",
+    "credentials_url": "http://127.0.0.1:9/v1/executor/credentials",
+}
+
 
 @pytest.fixture
 def old_executor(tmp_path: Path) -> list[str]:
@@ -158,14 +181,18 @@ def old_executor(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def old_cluster(tmp_path: Path, old_executor: list[str]) -> Iterator[tuple[ProcessExecutorBackend, Any, Any]]:
+def old_cluster(
+    tmp_path: Path, old_executor: list[str], request: pytest.FixtureRequest
+) -> Iterator[tuple[ProcessExecutorBackend, Any, Any]]:
+    """0.1.0's executor on one development agent, and a scheduler of this release launching one node
+    (with the flags of an indirect parameter, if any)."""
     ports = sorted({free_port() for _ in range(4)})
     agent = AgentSpec(id="agent-v010-S0", hostname="127.0.0.1", ports=tuple((p, p) for p in ports), ip="127.0.0.1")
     # What a development agent adds to every executor's environment, not the task definition.
     dev_env = {contract.ENV_COMMAND: DEMO_ANYWHERE, contract.ENV_NETWORK_HOST: "127.0.0.1"}
     backend = ProcessExecutorBackend(tmp_path / "work", commands={"es-mesos-executor": old_executor}, extra_env=dev_env)
     master = DevMaster([agent], backend=backend, **FAST).start()
-    scheduler = OneNodeScheduler()
+    scheduler = OneNodeScheduler(getattr(request, "param", None))
     info = {"user": "root", "name": "es-v010-compat", "failover_timeout": 60.0, "checkpoint": True}
     driver = MesosSchedulerDriver(scheduler, info, master.address, use_addict=True, implicit_acknowledgements=False)
     driver.start()
@@ -199,6 +226,24 @@ def test_a_v010_executor_runs_a_node_this_scheduler_launches(old_cluster: tuple[
     )
     driver.killTask(task["task_id"])
     wait_until(lambda: any(s.state == "TASK_KILLED" for s in scheduler.updates), 20, "TASK_KILLED")
+
+
+@pytest.mark.parametrize("old_cluster", [{"elasticsearchSecurity": "auto"}], indirect=True)
+def test_a_v010_executor_refuses_an_auto_task_before_it_starts_anything(old_cluster: tuple[Any, Any, Any]) -> None:
+    # contract.py: the scheduler cannot choose its executor's contract, so an executor older than
+    # AUTO_SECURITY_CONTRACT must fail an auto task loudly, never start the node without TLS.
+    backend, scheduler, _ = old_cluster
+    wait_until(lambda: "TASK_FAILED" in scheduler.states(), 30, "TASK_FAILED")
+    task = scheduler.task
+    env = variables(task)
+    assert env[contract.ENV_SECURITY] == contract.SECURITY_AUTO and contract.ENV_TLS_CERTIFICATE in env
+    assert contract.executor_contract(env) >= contract.AUTO_SECURITY_CONTRACT > contract.OLDEST_SUPPORTED_CONTRACT
+    # Failed before TASK_STARTING: no Elasticsearch was started, with or without TLS (a resent
+    # TASK_FAILED may follow the first).
+    assert set(scheduler.states()) == {"TASK_FAILED"}
+    failed = scheduler.updates[0]
+    assert f"{contract.ENV_SECURITY}='auto'" in failed.message
+    assert not (backend.volume_dir("elasticsearch1config") / "config" / "elasticsearch.yml").exists()
 
 
 # ---------------------------------------------------------------------- (iii) 0.1.0's state documents
