@@ -52,6 +52,7 @@ from es_framework.core.node_state import ClusterState
 from es_framework.core.plan import SHORT_REFUSE_S
 from es_framework.shell.framework_info import new_driver, offers_unwanted
 from es_framework.shell.hooks import NO_HOOKS, Hooks
+from es_framework.shell.memory import PeriodicTrim
 from es_framework.shell.mesos_objects import IgnoredCallbacks, guard_dispatch, offer_ids, plain, value_of
 from es_framework.shell.queued_updates import QueuedUpdates, slim
 from es_framework.shell.signals import interrupt_on_sigint
@@ -112,9 +113,8 @@ class SchedulerShell(IgnoredCallbacks):
         hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.config = config
-        self.engine = engine
-        self._hooks = hooks
-        self._driver_factory = driver_factory
+        self.engine, self._hooks, self._driver_factory = engine, hooks, driver_factory
+        self._trim = PeriodicTrim()  # free C heap pages go back to the system (shell/memory.py)
         self._subscription = MesosSubscription(
             lock,
             config.zookeeper_mesos_timeout_ms / 1000.0,
@@ -217,7 +217,7 @@ class SchedulerShell(IgnoredCallbacks):
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            self.last_turn = time.monotonic()
+            self.last_turn = self._trim.turn()
             try:
                 event = self._events.get(timeout=0.5)
             except queue.Empty:

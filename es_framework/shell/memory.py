@@ -21,6 +21,11 @@ its larger blocks (dict tables, the node znodes' bytes) for reuse: :func:`releas
 asks glibc to return free pages to the system (``malloc_trim(0)``, which since glibc 2.8 releases
 free pages anywhere in the heap, not only at its top), about 20 MB at 10,000 nodes. Where the C
 library has no ``malloc_trim`` (musl, macOS) it does nothing.
+
+The same holds while the scheduler runs: offers, TaskInfos, status updates and their JSON are
+larger blocks that glibc keeps after they are freed. At 10,000 running nodes 15 MB of the
+scheduler's 163 MB were such free pages; :class:`PeriodicTrim` gives them back from the engine
+thread every :data:`TRIM_EVERY_S` (``malloc_trim`` takes about a millisecond here).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger("es_framework.shell.memory")
 
@@ -68,3 +74,25 @@ def release_free_memory() -> bool:
         log.debug("malloc_trim failed: %s", exc)
         return False
     return True
+
+
+#: How often the engine thread gives the C heap's free pages back.
+TRIM_EVERY_S = 30.0
+
+
+class PeriodicTrim:
+    """:func:`release_free_memory` at most every :data:`TRIM_EVERY_S`, from the thread that calls
+    :meth:`turn` (the engine thread, at each turn of its loop)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, release: Callable[[], bool] = release_free_memory):
+        self._clock = clock
+        self._release = release
+        self._last = clock()
+
+    def turn(self) -> float:
+        """The time now (the clock's), after giving free pages back if it is due."""
+        now = self._clock()
+        if now - self._last >= TRIM_EVERY_S:
+            self._release()
+            now = self._last = self._clock()
+        return now
