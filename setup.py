@@ -33,6 +33,9 @@ setup(
         "PyYAML>=6,<7",
         "prometheus-client>=0.22,<1",  # 0.22: CONTENT_TYPE_PLAIN_0_0_4
         "cryptography>=43,<52",  # 43: x509.verification's client verifier; not_valid_after_utc (42)
+        "fastapi>=0.115,<1",  # the REST API (es_framework/api/); pydantic 2 models, Starlette underneath
+        "pydantic>=2.7,<3",
+        "uvicorn>=0.30,<1",  # serves it (plain: h11 and asyncio, no [standard] extras)
     ],
     extras_require={
         "dev": [
@@ -44,6 +47,7 @@ setup(
             "import-linter>=2.10",
             "types-PyYAML",
             "schemathesis>=4.30,<5",
+            "httpx>=0.27,<1",  # Starlette's TestClient
             "playwright>=1.50",
         ],
         # examples/client.py: elasticsearch-py, whose major must match the server's (an 8.x server
