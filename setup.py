@@ -47,7 +47,7 @@ setup(
             "import-linter>=2.10",
             "types-PyYAML",
             "schemathesis>=4.30,<5",
-            "httpx>=0.27,<1",  # Starlette's TestClient
+            "httpx2>=2.16,<3",  # Starlette's TestClient (Starlette 1.x: httpx2)
             "playwright>=1.50",
         ],
         # examples/client.py: elasticsearch-py, whose major must match the server's (an 8.x server

@@ -15,7 +15,7 @@ The lists inside ``GET /v1/cluster`` (one object, polled by the web UI) are not 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 T = TypeVar("T")
@@ -66,39 +66,3 @@ def bounds(query: str, refuse: Callable[[int, str], Exception]) -> tuple[int, in
 def capped(items: Sequence[T], cap: int = CLUSTER_LIST_CAP) -> tuple[Sequence[T], int]:
     """The first ``cap`` of ``items`` and how many there are in all."""
     return items[:cap], len(items)
-
-
-# --- the OpenAPI document's side: one definition of the parameters and the header -------------------
-
-#: The query parameters of every paged list (the same bounds :func:`bounds` enforces).
-PAGE_PARAMETERS: tuple[dict[str, Any], ...] = (
-    {
-        "name": "offset",
-        "in": "query",
-        "required": False,
-        "description": "entries to skip (past the end: an empty page)",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "description": f"at most this many entries (without it: all from offset on); at most {MAX_LIMIT}",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-    },
-)
-
-
-def paged_operation(
-    summary: str, answer: dict[str, Any], total: str, error: Callable[[str], dict[str, Any]]
-) -> dict[str, Any]:
-    """A paged GET: ``answer`` (the 200) gets the ``X-Total-Count`` header (``total`` says of what),
-    and a bad offset or limit is a 400 (``error`` builds that answer)."""
-    return {
-        "summary": summary,
-        "parameters": list(PAGE_PARAMETERS),
-        "responses": {
-            "200": {**answer, "headers": {TOTAL_HEADER: {"description": total, "schema": {"type": "integer"}}}},
-            "400": error("a bad offset or limit"),
-        },
-    }

@@ -45,14 +45,14 @@ MAX_PROXY_BYTES = 16 * 1024 * 1024
 #: An index name or expression (``logs``, ``logs-*``, ``a,b``): what Elasticsearch allows in a name
 #: (lowercase, no ``\\ / * ? " < > | , #`` but the wildcard and the comma of an expression), and not
 #: starting with ``_`` (an API) or ``.`` (so ``..`` is never a path segment).
-_INDEX = r"[a-z0-9*][a-z0-9._*,+-]*"
+INDEX_PATTERN = r"[a-z0-9*][a-z0-9._*,+-]*"
 #: (path pattern, methods) of what the proxy passes on; the app routes each with exactly its methods
 #: (so a wrong method is its usual 405 with ``Allow``) and everything else under /v1/es/ to a 400.
 PASSED: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(rf"_cluster/health(?:/{_INDEX})?"), ("GET",)),
+    (re.compile(rf"_cluster/health(?:/{INDEX_PATTERN})?"), ("GET",)),
     (re.compile(r"_cluster/stats"), ("GET",)),
-    (re.compile(rf"_cat/[a-z_]+(?:/{_INDEX})?"), ("GET",)),
-    (re.compile(rf"(?:{_INDEX}/)?_(?:search|count)"), ("GET", "POST")),
+    (re.compile(rf"_cat/[a-z_]+(?:/{INDEX_PATTERN})?"), ("GET",)),
+    (re.compile(rf"(?:{INDEX_PATTERN}/)?_(?:search|count)"), ("GET", "POST")),
 )
 #: What the refusals name.
 PASSED_TEXT = (

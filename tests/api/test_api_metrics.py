@@ -12,7 +12,7 @@ from es_framework.api.app import ApiApp
 from es_framework.api.core import Metrics
 from es_framework.api.metrics import CONTENT_TYPE, render_metrics
 from es_framework.dev.fake_api import FakeCore
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 METRICS = Metrics(
     nodes_by_state=MappingProxyType({"TASK_RUNNING": 2, "TASK_UNREACHABLE": 1}),

@@ -9,7 +9,7 @@ import pytest
 from es_framework.api.app import ApiApp
 from es_framework.api.proxy import pick_node_http
 from es_framework.dev.fake_api import FakeCore, StubElasticsearch, sample_node
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 TOKEN = "s3cret-token"
 

@@ -15,7 +15,7 @@ import pytest
 from es_framework.api.app import ApiApp
 from es_framework.api.proxy import PASSED_TEXT
 from es_framework.dev.fake_api import FakeCore, sample_node
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 TOKEN = "proxy-paths-token"
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document against the app, with schemathesis, in-process over WSGI.
+"""The OpenAPI document against the app, with schemathesis, in-process over ASGI.
 
 schemathesis generates requests from ``/v1/openapi.json`` (valid ones, and invalid ones that the
 app must refuse with a 4xx) and checks every answer: no 5xx, status codes, content types, headers
@@ -38,7 +38,7 @@ def api_schema(stub: StubElasticsearch) -> Any:
             sample_node(3, state="TASK_UNREACHABLE"),
         )
     )
-    loaded = schemathesis.openapi.from_wsgi("/v1/openapi.json", ApiApp(core, token=TOKEN))
+    loaded = schemathesis.openapi.from_asgi("/v1/openapi.json", ApiApp(core, token=TOKEN))
     # Invalid requests too: each must be refused with a 4xx, never a 5xx or a 2xx.
     loaded.config.generation.update(modes=list(GenerationMode))
     return loaded

@@ -36,7 +36,7 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from es_framework.api.app import ApiApp
 from es_framework.app.scheduler_api import SchedulerCore, cluster_monitor
 from es_framework.core.operations import MAX_NODES
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.dev.test_demo_es_cluster import Cluster
 from tests.harness.builders import offer
 from tests.shell.test_scheduler_shell import start_shell, wait_for
@@ -92,7 +92,7 @@ def real_app(demo_node: tuple[int, int]) -> Iterator[ApiApp]:
 
 @pytest.fixture
 def api_schema(real_app: ApiApp) -> Any:
-    loaded = schemathesis.openapi.from_wsgi("/v1/openapi.json", real_app)
+    loaded = schemathesis.openapi.from_asgi("/v1/openapi.json", real_app)
     loaded.config.generation.update(modes=list(GenerationMode))
     return loaded
 

@@ -12,8 +12,8 @@ import schemathesis
 from es_framework.api.app import ApiApp
 from es_framework.config import MesosMaster
 from es_framework.core.engine import Engine
+from tests.api.http_call import call
 from tests.api.test_scheduler_api import scheduler_core
-from tests.api.wsgi_call import call
 from tests.core.test_engine import launched, make, status
 from tests.harness.builders import offer
 
@@ -44,7 +44,7 @@ def test_the_cluster_says_which_node_waits_and_why_no_offer_fits() -> None:
         "node 5 waiting for an offer: declined offers by first failing rule: agent_has_node 8"
     )
     assert waiting["since"].endswith("Z")
-    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
     case = schema["/v1/cluster"]["GET"].Case()
     case.validate_response(case.call())
 

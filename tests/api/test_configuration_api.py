@@ -16,7 +16,7 @@ from es_framework.api.app import ApiApp
 from es_framework.app.scheduler_api import SchedulerCore, cluster_monitor
 from es_framework.dev.fake_api import FakeCore
 from es_framework.shell.driver import SchedulerShell
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.core.test_engine import MemoryStore
 from tests.harness.builders import offer
 from tests.shell.test_scheduler_shell import start_shell, wait_for
@@ -70,7 +70,11 @@ def test_get_shows_the_changeable_flags_and_no_override(running: tuple[ApiApp, S
         ({"elasticsearchDockerImage": "Not An Image"}, "--elasticsearchDockerImage: 'Not An Image' must be a Docker"),
         ({"elasticsearchSettingsLocation": "/nonexistent/es.yml"}, "is neither an existing file nor a URL"),
         ({}, "no flag to change"),
-        ([1], "the body must be a JSON object"),
+        (
+            [1],
+            "body: Input should be a valid dictionary or object to extract fields from, not [1]; expected a JSON "
+            "object of flag names",
+        ),
     ],
 )
 def test_a_refused_change_is_400_and_changes_nothing(

@@ -18,7 +18,7 @@ from es_framework.api.metrics import DRAIN_SERIES, OTHER_NODES, drain_series, re
 from es_framework.api.pages import CLUSTER_LIST_CAP, MAX_LIMIT
 from es_framework.core.volume_inventory import VolumeInventory
 from es_framework.dev.fake_api import FakeCore, sample_node
-from tests.api.wsgi_call import Answer, call
+from tests.api.http_call import Answer, call
 
 NODES = 10_000
 

@@ -20,8 +20,8 @@ from es_framework.api.metrics import CONTENT_TYPE, render_metrics
 from es_framework.core.node_state import TaskState
 from es_framework.dev.fake_api import FakeCore
 from strategies import strategy_for
+from tests.api.http_call import call
 from tests.api.test_scheduler_api import scheduler_core
-from tests.api.wsgi_call import call
 from tests.core.test_engine import launched, make, status
 from tests.harness.builders import offer
 

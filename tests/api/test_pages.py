@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from es_framework.api.app import ApiApp
 from es_framework.api.pages import MAX_LIMIT, page
 from es_framework.dev.fake_api import FakeCore
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 
 def refuse(status: int, message: str) -> Exception:
@@ -40,7 +40,7 @@ def test_the_tasks_endpoint_pages_and_says_the_total() -> None:
     whole = call(app, "GET", "/v1/tasks")
     everything = whole.json()
     assert whole.status == 200 and len(everything) >= 2
-    assert dict(whole.headers)["X-Total-Count"] == str(len(everything))
+    assert whole.headers["X-Total-Count"] == str(len(everything))
     second = call(app, "GET", "/v1/tasks?offset=1&limit=1")
     assert second.status == 200 and second.json() == everything[1:2]
     assert call(app, "GET", "/v1/tasks?limit=0").status == 400

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from es_framework.api.app import ApiApp
-from es_framework.api.openapi import openapi_document
 from es_framework.dev.fake_api import FakeCore
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 
 def test_a_replace_is_queued_and_a_forced_one_goes_at_once() -> None:
@@ -27,7 +26,7 @@ def test_any_other_body_is_refused_and_reaches_nothing() -> None:
 
 
 def test_the_document_describes_the_force_body_of_both_commands() -> None:
-    paths = openapi_document(secured=False, version="test")["paths"]
+    paths = call(ApiApp(FakeCore()), "GET", "/v1/openapi.json").json()["paths"]
     restart, replace = paths["/v1/nodes/{node_id}/restart"]["post"], paths["/v1/nodes/{node_id}/replace"]["post"]
     assert replace["requestBody"] == restart["requestBody"]
     assert "planner" in replace["summary"] and replace["requestBody"]["required"] is False

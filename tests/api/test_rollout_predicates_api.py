@@ -16,8 +16,8 @@ from es_framework.core.predicates import DISABLEABLE, NEVER_DISABLED
 from es_framework.core.rollouts import RolloutReason
 from es_framework.core.state_document import state_from_json
 from es_framework.dev.fake_api import FakeCore
+from tests.api.http_call import call, resolved
 from tests.api.test_scheduler_api import scheduler_core
-from tests.api.wsgi_call import call
 from tests.core.test_engine import FW
 from tests.core.test_engine_rollouts import cluster
 
@@ -92,7 +92,8 @@ def test_the_real_core_persists_the_set_with_the_rollout(monkeypatch: pytest.Mon
 def test_the_openapi_document_names_what_may_be_disabled() -> None:
     document = call(ApiApp(FakeCore()), "GET", "/v1/openapi.json").json()
     body = document["paths"]["/v1/rollouts/{rollout_id}/predicates"]["post"]["requestBody"]
-    items = body["content"]["application/json"]["schema"]["properties"]["disable_predicates"]["items"]
+    schema = resolved(document, body["content"]["application/json"]["schema"])
+    items = schema["properties"]["disable_predicates"]["items"]
     assert body["required"] is True and items["enum"] == list(DISABLEABLE)
     restart = document["paths"]["/v1/cluster/restart"]["post"]["requestBody"]
     assert restart["required"] is False

@@ -9,7 +9,7 @@ import pytest
 from es_framework.api.app import ApiApp
 from es_framework.api.rollouts import force_reason
 from es_framework.dev.fake_api import FakeCore
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 
 
 def test_cluster_restart_creates_a_rollout_and_the_commands_follow_it() -> None:

@@ -19,7 +19,7 @@ from es_framework.core.node_state import TaskState
 from es_framework.shell.driver import SchedulerShell
 from es_framework.shell.monitor import ClusterMonitor
 from es_framework.shell.state_store import Leadership
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.core.test_engine import launched, make, status
 from tests.harness.builders import offer
 from tests.shell.test_scheduler_shell import FakeLock, RecordingDriver
@@ -103,7 +103,7 @@ def test_cluster_json_shows_the_outcomes_in_order_and_metrics_stay_by_first_fail
 
 
 def test_the_real_cores_cluster_answer_keeps_to_the_openapi_document() -> None:
-    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", ApiApp(scheduler_core(declined_engine()), token="t"))
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", ApiApp(scheduler_core(declined_engine()), token="t"))
     case = schema["/v1/cluster"]["GET"].Case()
     response = case.call()
     assert [len(d["outcomes"]) for d in response.json()["declines"]] == [len(RULES), 0]
@@ -131,7 +131,7 @@ def test_the_cluster_overview_carries_the_mode() -> None:
 
 
 def test_the_local_mode_answer_keeps_to_the_openapi_document() -> None:
-    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", ApiApp(scheduler_core(_local_mode_engine()), token="t"))
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", ApiApp(scheduler_core(_local_mode_engine()), token="t"))
     case = schema["/v1/cluster"]["GET"].Case()
     response = case.call()
     assert response.json()["mode"] == "local" and "NOT Elasticsearch" in response.json()["mode_note"]

@@ -1,14 +1,13 @@
 """A refused API token is logged at WARNING with the client's address, the method and the path,
 never the token given; one WARNING per client address a minute, the rest at DEBUG
-(:mod:`es_framework.api.token_log`), through the real WSGI app."""
+(:mod:`es_framework.api.token_log`), through the real ASGI app."""
 
 from __future__ import annotations
 
-import io
 import logging
-from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from es_framework.api import token_log
 from es_framework.api.app import ApiApp
@@ -21,21 +20,12 @@ LOGGER = "es_framework.api.app"
 
 
 def request(app: ApiApp, method: str, path: str, client: str, authorization: str | None = None) -> int:
-    """One request as a server makes it, from ``client`` (``REMOTE_ADDR``)."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "CONTENT_LENGTH": "13",
-        "CONTENT_TYPE": "application/json",
-        "REMOTE_ADDR": client,
-        "wsgi.input": io.BytesIO(b'{"value": 4}\n'),
-    }
+    """One request as a server makes it, from ``client`` (the peer address the server sees)."""
+    headers = {"Content-Type": "application/json"}
     if authorization is not None:
-        environ["HTTP_AUTHORIZATION"] = authorization
-    seen: list[int] = []
-    app(environ, lambda status, headers, exc_info=None: seen.append(int(status.split()[0])))
-    return seen[0]
+        headers["Authorization"] = authorization
+    with TestClient(app, client=(client, 50000)) as test_client:
+        return test_client.request(method, path, content=b'{"value": 4}\n', headers=headers).status_code
 
 
 def refusals(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
@@ -81,7 +71,7 @@ def test_a_scanner_gets_one_warning_a_minute_and_the_rest_at_debug(
     now = [1000.0]
     app = ApiApp(FakeCore(), token=TOKEN)
     # The app's log with a clock the test turns (the app's own reads time.monotonic).
-    monkeypatch.setattr(app, "_token_log", TokenFailureLog(logging.getLogger(LOGGER), clock=lambda: now[0]))
+    monkeypatch.setattr(app._entry, "_token_log", TokenFailureLog(logging.getLogger(LOGGER), clock=lambda: now[0]))
     for _ in range(50):
         assert request(app, "PUT", "/v1/cluster/elasticsearchNodes", "203.0.113.7", f"Bearer {WRONG}") == 401
     assert len(refusals(caplog, logging.WARNING)) == 1

@@ -20,7 +20,7 @@ from es_framework.core.cluster_ca import ca_certificate_pem
 from es_framework.core.state_document import state_from_json
 from es_framework.dev.fake_api import FakeCore
 from es_framework.shell.secret_box import SecretBox
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.core.test_engine import MemoryStore, make
 
 NOW = 1_800_000_000.0

@@ -35,7 +35,7 @@ from es_framework.dev.fake_api import FakeCore
 from es_framework.shell import credentials_client, es_client
 from es_framework.shell.es_client import ElasticsearchError
 from es_framework.shell.secret_box import SecretBox
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.app.test_node_certificates import agent_offer, secret_of, variables
 from tests.core.test_engine import MemoryStore, accepts, make, status
 

@@ -29,7 +29,7 @@ from es_framework.core.node_tls import ENV_TLS_CA, ENV_TLS_CERTIFICATE, ENV_TLS_
 from es_framework.dev.fake_api import FakeCore
 from es_framework.shell import es_client
 from es_framework.shell.secret_box import SecretBox
-from tests.api.wsgi_call import call
+from tests.api.http_call import call
 from tests.core.test_engine import MemoryStore, accepts, make
 from tests.harness.builders import offer
 
