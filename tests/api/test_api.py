@@ -415,14 +415,18 @@ def test_unexpected_exception_is_500_json_and_logged(
 # --- served over a real socket ---------------------------------------------------------------
 
 
-def test_served_app_answers_over_http_and_stops() -> None:
+def test_served_app_answers_over_http_and_stops(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     import requests
 
     from es_framework.api.server import serve
 
     core = FakeCore()
+    caplog.set_level(logging.DEBUG)
     server = serve(ApiApp(core, token=TOKEN), "127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.port}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         assert requests.get(f"{base}/health", timeout=5).json()["alive"] is True
         answer = requests.put(
@@ -435,7 +439,19 @@ def test_served_app_answers_over_http_and_stops() -> None:
         assert core.calls == [Call("set_desired_nodes", 4)]
         refused = requests.put(f"{base}/v1/cluster/elasticsearchNodes", data=b"x" * (MAX_BODY_BYTES + 1), timeout=5)
         assert refused.status_code == 401  # the token is checked before the body is read
+        # A body without Content-Length (chunked) is stopped at the limit too.
+        chunks = (b"x" * 4096 for _ in range(MAX_BODY_BYTES // 4096 + 2))
+        chunked = requests.put(f"{base}/v1/cluster/elasticsearchNodes", data=chunks, headers=auth, timeout=5)
+        assert chunked.status_code == 413 and "over the limit" in chunked.json()["error"]
+        # curl -d sends a form's Content-Type: the body is read as JSON all the same.
+        form = {**auth, "Content-Type": "application/x-www-form-urlencoded"}
+        answer = requests.put(f"{base}/v1/cluster/elasticsearchNodes", data='{"value": 5}', headers=form, timeout=5)
+        assert (answer.status_code, answer.json()) == (200, {"value": 5})
     finally:
         server.shutdown()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/health", timeout=2)
+    # Each request is logged at DEBUG by the app, and nothing by uvicorn on stderr or at INFO.
+    assert any(r.levelno == logging.DEBUG and "GET /health 200" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.INFO]
+    assert capfd.readouterr().err == ""
