@@ -200,8 +200,9 @@ class Guard:
             else:
                 await refusal(scope, receive, sending)
         except _TooLargeError:
-            too_large = error_response(413, f"request body over the limit of {MAX_BODY_BYTES} bytes")
-            await too_large(scope, receive, sending)
+            if status[0] == 0:
+                too_large = error_response(413, f"request body over the limit of {MAX_BODY_BYTES} bytes")
+                await too_large(scope, receive, sending)
         except Exception:
             logger.exception("%s %s failed", method, path)
             if status[0] == 0:
