@@ -56,7 +56,8 @@ def add_credentials_routes(app: FastAPI, mutating: Group, core: ApiCore) -> None
         },
     )
     def rotate() -> JSONResponse:
-        return answer(*rotate_answer(core))
+        status, payload, _ = rotate_answer(core)  # Guard marks every answer no-store
+        return answer(status, payload)
 
     @app.get(
         "/v1/executor/credentials",
@@ -71,4 +72,5 @@ def add_credentials_routes(app: FastAPI, mutating: Group, core: ApiCore) -> None
         },
     )
     def executor_credentials(request: Request) -> JSONResponse:
-        return answer(*executor_answer(_Headers(request)))
+        status, payload, _ = executor_answer(_Headers(request))
+        return answer(status, payload)
