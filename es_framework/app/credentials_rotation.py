@@ -81,14 +81,16 @@ def direct(body: Callable[[], tuple[T, list[Call]]]) -> T:
 
 def advertised_api_url(config: Config, environ: dict[str, str] | None = None) -> str:
     """Where executors reach this scheduler's API: ``ES_MESOS_API_URL`` if given, else this host
-    (the loopback address when the API listens only there, as in local mode) and ``--webUiPort``."""
+    (the loopback address when the API listens only there, as in local mode) and ``--webUiPort``.
+    This host is ``LIBPROCESS_ADVERTISE_IP`` or ``LIBPROCESS_IP`` when set, else ``HOST`` (the agent's
+    host name, which Marathon gives every task it launches), else the fully qualified host name."""
     env = os.environ if environ is None else environ
     given = env.get(ENV_API_URL, "").strip().rstrip("/")
     if given:
         return given
     host = api_host(config)
     if host in ("0.0.0.0", "::", ""):
-        host = env.get("LIBPROCESS_ADVERTISE_IP") or env.get("LIBPROCESS_IP") or socket.getfqdn()
+        host = env.get("LIBPROCESS_ADVERTISE_IP") or env.get("LIBPROCESS_IP") or env.get("HOST") or socket.getfqdn()
     return f"http://{host}:{config.web_ui_port}"
 
 

@@ -229,6 +229,9 @@ def test_running_executors_are_told_where_to_fetch(cluster: tuple[Engine, Memory
     engine, _, _ = cluster
     assert advertised_api_url(engine.config, {"ES_MESOS_API_URL": "https://lb:443/"}) == "https://lb:443"
     assert advertised_api_url(engine.config, {"LIBPROCESS_IP": "10.1.2.3"}).startswith("http://10.1.2.3:")
+    # Marathon names the agent a task runs on in HOST; LIBPROCESS_IP, when set, says more exactly where.
+    assert advertised_api_url(engine.config, {"HOST": "agent-7.example.org"}).startswith("http://agent-7.example.org:")
+    assert advertised_api_url(engine.config, {"HOST": "a7", "LIBPROCESS_IP": "10.1.2.3"}).startswith("http://10.1.2.3:")
     launched = accepts(engine.on_offers([agent_offer(1)]))[0].task_infos[0]
     assert service().source_messages() == []  # launching, not running yet
     engine.on_updates([status(launched["task_id"]["value"], "TASK_RUNNING", launched["agent_id"]["value"])])
