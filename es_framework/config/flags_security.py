@@ -20,6 +20,9 @@ from es_framework.config.secret_key import SECRET_KEY_HINT, secret_key_problem
 from es_framework.config.values import Secret
 
 SECURITY_MODES = ("auto", "off")
+#: ``--elasticsearchSecuritySwitch``'s one value: switch a cluster recorded ``off`` to ``auto`` by
+#: stopping every node, then launching them all again with TLS (:mod:`es_framework.core.engine_security_switch`).
+FULL_RESTART = "fullRestart"
 
 #: Said at start when ``auto`` keeps the secrets unsealed: with the other flags for a given ``auto``,
 #: at leadership for the default (:func:`es_framework.core.security_mode.decide_for`).
@@ -37,6 +40,15 @@ def parse_security_mode(text: str) -> str:
     return value
 
 
+def parse_security_switch(text: str) -> str | None:
+    value = text.strip()
+    if not value:
+        return None
+    if value.lower() != FULL_RESTART.lower():
+        raise ValueError(f"must be {FULL_RESTART} (or empty)")
+    return FULL_RESTART
+
+
 SECURITY_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec(
         "elasticsearchSecurity",
@@ -52,6 +64,19 @@ SECURITY_FLAGS: tuple[FlagSpec, ...] = (
         "an existing cluster keeps it (switching off to auto needs a full cluster restart); local mode is off "
         "unless auto is given.",
         "auto|off",
+    ),
+    FlagSpec(
+        "elasticsearchSecuritySwitch",
+        "elasticsearch_security_switch",
+        "",
+        parse_security_switch,
+        "fullRestart, only together with an explicit --elasticsearchSecurity auto: switch a cluster whose framework "
+        "state records security off to auto with a full cluster restart (transport TLS cannot be rolled in). The "
+        "scheduler records auto, stops every node, launches none while a node from before the switch still runs (an "
+        "unreachable one holds it until it is marked gone), then launches them all again with TLS, each id on its "
+        "agent and volumes. Every node is down meanwhile. Refused while a rollout is under way; a no-op once the "
+        "state records auto.",
+        "fullRestart",
     ),
     FlagSpec(
         "secretKeyFile",
@@ -83,6 +108,12 @@ def check_security_flags(values: dict[str, Any], explicit: set[str], problems: l
         master = values.get("mesosMaster")
         values["elasticsearchSecurity"] = "off" if master is not None and master.is_local else None
     mode = values.get("elasticsearchSecurity")
+    if values.get("elasticsearchSecuritySwitch") is not None and mode != "auto":
+        # The switch stops every node: it must never follow from a default or a forgotten variable alone.
+        problems.append(
+            f"--elasticsearchSecuritySwitch {FULL_RESTART} needs --elasticsearchSecurity auto given explicitly: "
+            "it switches a cluster recorded off to auto with a full cluster restart"
+        )
     if mode == "off" and key is not None and "secretKeyFile" in explicit:
         warnings.append(
             "--secretKeyFile is ignored with --elasticsearchSecurity off: the state holds no secret to seal"

@@ -106,6 +106,9 @@ class Config:
     #: None: not given, decided at leadership from the state (:mod:`es_framework.core.security_mode`),
     #: which then runs with the decided mode. ``off`` here for a Config built without the flag table.
     elasticsearch_security: Literal["auto", "off"] | None = "off"
+    #: ``--elasticsearchSecuritySwitch fullRestart`` (with an explicit ``auto``): switch a cluster recorded
+    #: ``off`` with a full cluster restart (:mod:`es_framework.core.engine_security_switch`); None: not asked.
+    elasticsearch_security_switch: Literal["fullRestart"] | None = None
     secret_key: Secret | None = None
     #: The settings of --elasticsearchSettingsLocation, once read (:mod:`es_framework.shell.user_settings`).
     user_settings: Mapping[str, str | list[str]] = field(default_factory=dict, compare=False)

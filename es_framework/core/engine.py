@@ -38,6 +38,7 @@ from es_framework.core.engine_configuration import ConfigurationCommands
 from es_framework.core.engine_maintenance import MaintenanceAnswers, MoveMemory
 from es_framework.core.engine_replacement import AutomaticReplacement, ReplacementMemory
 from es_framework.core.engine_rollouts import RolloutCommands
+from es_framework.core.engine_security_switch import switch_kills
 from es_framework.core.engine_state import Store
 from es_framework.core.engine_stats import (
     EVENTS_KEPT,
@@ -415,7 +416,7 @@ class Engine(
     ) -> list[Call]:
         """Kills, back-off bookkeeping and the acknowledgement of one update already written (``holder``:
         the task's record before it, whose ``started_at`` shows a run this scheduler did not see)."""
-        calls: list[Call] = []
+        calls: list[Call] = [*switch_kills(holder, update)]  # a task a full restart stops, live again
         if decision.action is Action.KILL:
             calls.append(Kill(update.task_id, update.agent_id))
         if decision.action is Action.FREE and decision.node_id is not None:

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from es_framework.core.cluster_ca import StoredCa
 from es_framework.core.engine_configuration import ConfigurationCommands
+from es_framework.core.engine_security_switch import start_switch
 from es_framework.core.engine_state import StatePersistence
 from es_framework.core.security_mode import SecurityDecision, decide_for
 
@@ -46,14 +47,39 @@ def settle_security_mode(engine: StatePersistence) -> SecurityDecision:
     The record is written at once, through the engine's fenced write. Should that write fail (it
     re-read the state), the mode is decided again over what was read and kept in the engine's state,
     so that the next write, which precedes any launch (a launch is written before its ACCEPT), records
-    it. What the decision tells the operator is for the caller to log."""
+    it. What the decision tells the operator is for the caller to log.
+
+    A switch from ``off`` to ``auto`` (``--elasticsearchSecuritySwitch fullRestart``) is recorded with
+    every node marked stopping in that one write (:func:`~es_framework.core.engine_security_switch.start_switch`);
+    the kills go out after the registration (``pending_kills``). Should the write fail, nothing is
+    switched: the cluster runs ``off`` for now and a warning says to start again."""
     decision = decide_for(engine.config, engine.state)
-    if decision.record is not None and not engine._persist(replace(engine.state, security_mode=decision.record)):
+    if decision.switch:
+        decision = _start_switch(engine, decision)
+    elif decision.record is not None and not engine._persist(replace(engine.state, security_mode=decision.record)):
         decision = decide_for(engine.config, engine.state)
-        if decision.record is not None:
+        if decision.switch:  # another leader's write came between: the state may have changed in any way
+            decision = _not_switched(decision, "its state changed while it was being recorded")
+        elif decision.record is not None:
             engine.state = replace(engine.state, security_mode=decision.record)
     engine.config = replace(engine.config, elasticsearch_security=decision.mode)
     if isinstance(engine, ConfigurationCommands):
         # Every re-read of the state applies the overrides to these again (engine_configuration.py).
         engine.flags_config = replace(engine.flags_config, elasticsearch_security=decision.mode)
     return decision
+
+
+def _start_switch(engine: StatePersistence, decision: SecurityDecision) -> SecurityDecision:
+    """Record the switch to ``auto`` (the mode, the switch, every node stopping) in one fenced write."""
+    now = engine._clock() if isinstance(engine, ConfigurationCommands) else 0.0
+    if engine._persist(start_switch(engine.state, now)):
+        return decision
+    return _not_switched(decide_for(engine.config, engine.state), "the state could not be written")
+
+
+def _not_switched(decision: SecurityDecision, why: str) -> SecurityDecision:
+    """``decision`` (a switch) not carried out: the cluster runs ``off`` as recorded, and says so."""
+    if not decision.switch:
+        return decision
+    said = f"--elasticsearchSecuritySwitch fullRestart was not started ({why}): the cluster runs off; start the "
+    return SecurityDecision("off", None, (said + "scheduler again with the same flags to switch",))

@@ -21,6 +21,7 @@ from es_framework.core.config_overrides import NO_OVERRIDES, ConfigOverrides
 from es_framework.core.disruption_ledger import Disruption
 from es_framework.core.node_history import NodeHistory
 from es_framework.core.rollout_model import Rollout
+from es_framework.core.security_switch import SecuritySwitch
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, reconcile_removal_tasks
 from identity.allocator import NodeIdAllocator
 
@@ -248,6 +249,9 @@ class ClusterState:
     #: first leadership that decides it (:mod:`es_framework.core.security_mode`); None: not recorded
     #: (a new state, or one written by an earlier release).
     security_mode: str | None = None
+    #: A switch from ``off`` to ``auto`` by full cluster restart under way (:mod:`es_framework.core.security_switch`):
+    #: no node is launched while one of its ids still holds a record; None when none is.
+    security_switch: SecuritySwitch | None = None
 
     @cached_property
     def kept_nodes(self) -> int:

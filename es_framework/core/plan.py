@@ -23,6 +23,7 @@ from es_framework.config import Config
 from es_framework.core.blocked_agents import BlockedAgents
 from es_framework.core.bootstrap import decide_bootstrap, is_master_eligible
 from es_framework.core.cluster_view import ClusterView
+from es_framework.core.engine_security_switch import SWITCH_RULE, switch_gate
 from es_framework.core.evaluation import EvaluationContext, OfferEvaluator, RuleOutcome, Verdict
 from es_framework.core.failures import Backoff
 from es_framework.core.node_state import ClusterState, NodeRecord, Pin, record_launch, record_value
@@ -105,6 +106,10 @@ def plan_offer_cycle(
     strategy: OfferEvaluator,
     agents: BlockedAgents | None = None,
 ) -> OfferPlan:
+    state, held = switch_gate(state, now)  # a full cluster restart: none starts while one from before runs
+    if held is not None:
+        no = [Verdict(o.id, o.agent_id, o.hostname, False, SWITCH_RULE, held) for o in offers]
+        return OfferPlan(state, (), tuple(DeclinedOffer(o, v, SHORT_REFUSE_S) for o, v in zip(offers, no, strict=True)))
     backoff = backoff or Backoff()
     agents = agents or BlockedAgents()
     allocator = state.allocator()

@@ -20,7 +20,11 @@ combination), and :func:`decide_for` reads those values from the configuration a
   no CA, as before;
 - **a cluster whose state records a mode** keeps it, whatever the flag says: a recorded ``off``
   warns at every start, and an explicit ``auto`` there says that the switch needs a full cluster
-  restart (and how to ask for it), but does not switch;
+  restart (and how to ask for it), but does not switch — unless ``--elasticsearchSecuritySwitch
+  fullRestart`` asks for that restart too: then the decision is ``auto``, recorded together with the
+  switch (``switch``: :mod:`es_framework.core.engine_security_switch` stops every node, then launches
+  them all with TLS), with the full-restart warning; refused (a warning, the cluster stays ``off``)
+  while a rollout is under way, whose steps would restart nodes the switch stops;
 - **a cluster whose state records no mode** (written by an earlier release) is ``auto`` when its
   state holds the scheduler's CA (an earlier ``auto`` made it) and ``off`` otherwise; the mode is
   recorded from then on.
@@ -32,7 +36,7 @@ depends on it (:func:`es_framework.core.engine_security.settle_security_mode`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from es_framework.config import SECURITY_OFF_WARNING, Config
@@ -42,14 +46,12 @@ from es_framework.core.node_state import ClusterState
 Mode = Literal["auto", "off"]
 MODES: tuple[Mode, ...] = ("auto", "off")
 
-#: How the operator turns a recorded ``off`` into ``auto`` today: a full cluster restart by hand, through
-#: ``teardown --purge`` (README, "Tearing a cluster down": a new framework re-attaches the same volumes).
+#: How the operator turns a recorded ``off`` into ``auto``: a full cluster restart, asked for explicitly
+#: (:mod:`es_framework.core.engine_security_switch`).
 SWITCH_HOW = (
-    "The scheduler does not switch a running cluster itself yet; to switch by hand: stop the scheduler, run "
-    "'es-framework teardown --purge' with its flags (Mesos stops every node at once; volumes are kept), then start "
-    "it again without --elasticsearchSecurity off: the new state is a new cluster's, secured by default, and "
-    "nodes 1..N re-attach their volumes with TLS (without --externalVolumeDriver the data stays on the agents "
-    "only: take a snapshot first)"
+    "To switch, start the scheduler with --elasticsearchSecurity auto --elasticsearchSecuritySwitch fullRestart: "
+    "it records auto, stops every node, and starts them all again with TLS once every one has ended (the cluster "
+    "is unavailable meanwhile; each node comes back on its agent and volumes)"
 )
 
 
@@ -62,6 +64,8 @@ class SecurityDecision:
     record: Mode | None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Switch the cluster from ``off`` to ``auto`` with a full cluster restart (``record`` is ``auto``).
+    switch: bool = False
 
 
 def is_new_cluster(state: ClusterState) -> bool:
@@ -86,22 +90,37 @@ def decide_security_mode(
     new: bool,
     has_ca: bool,
     user_security: bool = False,
+    switch: bool = False,
+    rollout: bool = False,
 ) -> SecurityDecision:
     """The mode for ``flag`` (``--elasticsearchSecurity``; None when it was not given) over a state
     that records ``recorded`` (None: no mode recorded), is ``new`` (:func:`is_new_cluster`) and holds
     the scheduler's CA or not (``has_ca``). ``user_security``: the operator's own bundle and password
-    secure the nodes (``--elasticsearchCertificatesUrl`` with ``--elasticsearchPasswordFile``)."""
+    secure the nodes (``--elasticsearchCertificatesUrl`` with ``--elasticsearchPasswordFile``).
+    ``switch``: ``--elasticsearchSecuritySwitch fullRestart`` was given (the flags allow it only with an
+    explicit ``auto``); ``rollout``: a rollout is under way (or paused) in the state."""
     if local_mode:
         return SecurityDecision(flag or "off", None)
+    switching = switch and flag == "auto"
     if recorded is not None:
-        return _keep(flag, recorded, user_security, "the framework state records it")
+        kept = _keep(flag, recorded, user_security, "the framework state records it")
+        return _switched(kept, rollout) if switching and recorded == "off" else _unswitched(kept, switching)
     if not new:
         earlier: Mode = "auto" if has_ca else "off"
         why = "the state, written by an earlier release, " + (
             "holds the cluster's certificate authority" if has_ca else "holds no certificate authority"
         )
         kept = _keep(flag, earlier, user_security, why)
-        return SecurityDecision(kept.mode, earlier, kept.warnings, kept.notes)
+        if switching and earlier == "off":
+            return _switched(kept, rollout, earlier)
+        return _unswitched(SecurityDecision(kept.mode, earlier, kept.warnings, kept.notes), switching)
+    if switching:
+        return _unswitched(_new_cluster(flag, user_security), switching)
+    return _new_cluster(flag, user_security)
+
+
+def _new_cluster(flag: Mode | None, user_security: bool) -> SecurityDecision:
+    """The mode of a new cluster (:func:`is_new_cluster`), recorded at once."""
     if user_security and flag != "auto":
         return SecurityDecision(
             "off",
@@ -131,6 +150,41 @@ def decide_security_mode(
             "and every node runs TLS with a password",
         ),
     )
+
+
+#: Said at WARNING when the switch starts: what the operator asked for costs every node at once.
+SWITCH_WARNING = (
+    "--elasticsearchSecuritySwitch fullRestart: switching this cluster from security off to auto with a FULL "
+    "CLUSTER RESTART (transport TLS cannot be rolled in: nodes with and without TLS do not talk to each other). "
+    "Every node is stopped now; none starts again until every node from before the switch has ended (an "
+    "unreachable one until its agent is marked gone); then all start with TLS on their agents and volumes. The "
+    "cluster is unavailable meanwhile"
+)
+
+
+def _switched(kept: SecurityDecision, rollout: bool, record: Mode | None = None) -> SecurityDecision:
+    """A cluster running ``off`` (``kept``; ``record``: the mode to record without a switch) when the
+    switch was asked for: ``auto`` with the switch, or kept ``off`` while a rollout is under way."""
+    if rollout:
+        refused = (
+            "--elasticsearchSecuritySwitch fullRestart is refused while a rollout is under way (its steps would "
+            "restart nodes the switch stops): the cluster stays off. Let the rollout finish or abort it "
+            "(POST /v1/rollouts/<id>/abort), then start the scheduler again with the same flags"
+        )
+        return SecurityDecision("off", record, (*kept.warnings, refused), kept.notes)
+    return SecurityDecision("auto", "auto", (SWITCH_WARNING,), switch=True)
+
+
+def _unswitched(decision: SecurityDecision, switching: bool) -> SecurityDecision:
+    """``decision``, with a note when the switch was asked for but there is nothing to switch."""
+    if not switching:
+        return decision
+    note = (
+        "--elasticsearchSecuritySwitch fullRestart does nothing: this cluster "
+        + ("runs with security auto already" if decision.mode == "auto" else "is not switched")
+        + " (the flag may be dropped)"
+    )
+    return replace(decision, notes=(*decision.notes, note))
 
 
 def _keep(flag: Mode | None, mode: Mode, user_security: bool, why: str) -> SecurityDecision:
@@ -173,6 +227,8 @@ def decide_for(config: Config, state: ClusterState) -> SecurityDecision:
         new=is_new_cluster(state),
         has_ca=state.certificate_authority is not None,
         user_security=config.security_enabled,
+        switch=config.elasticsearch_security_switch is not None,
+        rollout=state.rollout is not None,
     )
     if decision.mode == "auto" and config.elasticsearch_security is None and config.secret_key is None:
         # An explicit auto was warned about with the other flags; the default only now turns out auto.

@@ -20,6 +20,7 @@ from es_framework.core.node_state import ClusterState, NodeRecord, NodeStateErro
 from es_framework.core.permanent_failures import replacement_from_json, replacement_to_json
 from es_framework.core.rollout_json import RolloutStateError, header_to_json, rollout_from_json, steps_to_json
 from es_framework.core.rollout_model import Rollout
+from es_framework.core.security_switch import switch_from_json, switch_to_json
 from es_framework.core.volume_removal_json import removal_from_json, removal_to_json
 from es_framework.core.volumes import VolumeRemoval, VolumeSet, VolumeSpec
 from identity.naming import volume_names
@@ -65,6 +66,7 @@ def cluster_to_json(state: ClusterState) -> dict[str, Any]:
         "config_overrides": overrides_to_json(state.config_overrides),
         "certificate_authority": ca_to_json(state.certificate_authority),
         "security_mode": state.security_mode,
+        "security_switch": switch_to_json(state.security_switch),
     }
 
 
@@ -241,6 +243,10 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
     security_mode = raw.get("security_mode")
     if security_mode not in (None, "auto", "off"):
         raise NodeStateError(f"stored state: security_mode must be 'auto', 'off' or null, not {security_mode!r}")
+    try:  # written since the switch to auto exists (core/security_switch.py); an earlier document has none
+        security_switch = switch_from_json(raw.get("security_switch"))
+    except ValueError as error:
+        raise NodeStateError(f"stored state: {error}") from None
     return ClusterState(
         desired_nodes=desired,
         nodes=MappingProxyType(nodes),
@@ -262,6 +268,7 @@ def state_from_json(raw: object, framework_name: str) -> ClusterState:
         node_history=MappingProxyType(histories),
         certificate_authority=certificate_authority,
         security_mode=security_mode,
+        security_switch=security_switch,
     )
 
 

@@ -91,6 +91,7 @@ NEW_FLAGS = [
     "elasticsearchCertificatesPasswordFile",
     "elasticsearchVersion",
     "elasticsearchSecurity",
+    "elasticsearchSecuritySwitch",
     "secretKeyFile",
 ]
 
@@ -150,6 +151,7 @@ EXPECTED_ENV = {
     "elasticsearchCertificatesPasswordFile": "ES_MESOS_ELASTICSEARCH_CERTIFICATES_PASSWORD_FILE",
     "elasticsearchVersion": "ES_MESOS_ELASTICSEARCH_VERSION",
     "elasticsearchSecurity": "ES_MESOS_ELASTICSEARCH_SECURITY",
+    "elasticsearchSecuritySwitch": "ES_MESOS_ELASTICSEARCH_SECURITY_SWITCH",
     "secretKeyFile": "ES_MESOS_SECRET_KEY_FILE",
 }
 
@@ -292,6 +294,12 @@ ENV_CASES: dict[str, EnvCase] = {
     ),
     "elasticsearchVersion": ("8.15.1", lambda c: str(c.elasticsearch_version), "8.15.1", {}),
     "elasticsearchSecurity": ("off", lambda c: c.elasticsearch_security, "off", {}),
+    "elasticsearchSecuritySwitch": (
+        "fullRestart",
+        lambda c: c.elasticsearch_security_switch,
+        "fullRestart",
+        {"elasticsearchSecurity": "auto"},
+    ),
     "secretKeyFile": (
         write_secret_key,
         lambda c: c.secret_key.reveal() if c.secret_key else None,

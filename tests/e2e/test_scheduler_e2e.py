@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 import signal
 import time
+from typing import Any
 
+import requests
+
+from es_framework.core.node_tls import is_auto
 from es_framework.dev.devcluster import DevMaster
 from es_framework.dev.zookeeper import ZooKeeperServer
 from tests.harness.e2e import FW, Scheduler, running_tasks, stored_state, three_running, wait_for, wait_replaced
 
+#: Mesos task states of a task that may still run.
+LIVE = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"})
 
-def test_three_nodes_on_three_agents_then_replacement_and_failover(
+
+def test_three_nodes_on_three_agents_then_replacement_failover_and_a_switch_to_auto(
     master: DevMaster, zookeeper: ZooKeeperServer, scheduler: Scheduler
 ) -> None:
     scheduler.start()
@@ -74,6 +81,50 @@ def test_three_nodes_on_three_agents_then_replacement_and_failover(
     assert {n: t["task_id"] for n, t in running_tasks(master).items()} == before
     assert framework_id not in master.state()["removed_frameworks"]
     assert "nodes keep running" in scheduler.log()
+
+    # Switched to auto only when asked explicitly: a full cluster restart. Every node from before has
+    # ended before the first launch, then all three come back on their agents with TLS.
+    still_live: list[set[str]] = []  # at each launch: the tasks from before that Mesos still runs
+    accepted: list[dict[str, Any]] = []
+    handle_call = master.handle_call
+
+    def recording(call: object, stream_id: str | None) -> None:
+        if isinstance(call, dict) and call.get("type") == "ACCEPT":
+            for operation in (call.get("accept") or {}).get("operations") or []:
+                launched = (operation.get("launch") or {}).get("task_infos") or []
+                accepted.extend(launched)
+                if launched:
+                    tasks_now = master.state()["tasks"]
+                    still_live.append({t["task_id"] for t in tasks_now if t["state"] in LIVE} & set(before.values()))
+        handle_call(call, stream_id)
+
+    master.handle_call = recording  # type: ignore[method-assign]
+    # Node 3's agent is unreachable: its task may still run, so it holds the switch until marked gone.
+    master.lose_agent(replaced[3]["agent_id"])
+    scheduler.args += ["--elasticsearchSecurity", "auto", "--elasticsearchSecuritySwitch", "fullRestart"]
+    scheduler.start()
+    wait_for(
+        "nodes 1, 2 stopped and offers declined for node 3",
+        lambda: (
+            not {1, 2} & set(running_tasks(master)) and "security_switch: switching security off" in scheduler.log()
+        ),
+        scheduler,
+    )
+    assert "FULL CLUSTER RESTART" in scheduler.log()
+    assert accepted == [], "a node was launched while node 3 from before the switch may still run"
+    master.gone_agent(replaced[3]["agent_id"])
+    wait_for(
+        "all three nodes relaunched",
+        lambda: (t := three_running(master)) and not {x["task_id"] for x in t.values()} & set(before.values()) and t,
+        scheduler,
+        timeout=60,
+    )
+    assert len(accepted) == 3 and all(is_auto(task_info) for task_info in accepted)
+    assert not any(still_live), f"launched while nodes from before ran: {still_live}"
+    stored = stored_state(zookeeper, cluster)
+    assert stored["security_mode"] == "auto" and stored["security_switch"] is None
+    assert stored["certificate_authority"] is not None
+    assert requests.get(scheduler.api + "/v1/cluster/ca.pem", timeout=5).status_code == 200
 
 
 def test_an_unreachable_node_keeps_its_id_and_comes_back(
