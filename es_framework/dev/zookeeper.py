@@ -80,10 +80,14 @@ def four_letter_word(port: int, word: str, timeout: float = 1.0) -> str:
 class ZooKeeperServer:
     """One standalone ZooKeeper in ``workdir`` (``zoo.cfg``, ``data/``, ``zookeeper.log``)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, tick_time_ms: int = 500) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, tick_time_ms: int = 500, max_session_timeout_ms: int | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.tick_time_ms = tick_time_ms
+        #: ZooKeeper's ceiling on a session's timeout (None: its default, 20 ticks).
+        self.max_session_timeout_ms = max_session_timeout_ms
         self.data_dir = workdir / "data"
         self.log_file = workdir / "zookeeper.log"
         self.config_file = workdir / "zoo.cfg"
@@ -113,7 +117,8 @@ class ZooKeeperServer:
             "clientPortAddress=127.0.0.1\n"
             "admin.enableServer=false\n"
             "4lw.commands.whitelist=srvr,ruok\n"
-            "maxClientCnxns=0\n",
+            "maxClientCnxns=0\n"
+            + (f"maxSessionTimeout={self.max_session_timeout_ms}\n" if self.max_session_timeout_ms else ""),
             encoding="utf-8",
         )
         (self.workdir / "log4j.properties").write_text(LOG4J_PROPERTIES.format(log=self.log_file), encoding="utf-8")
