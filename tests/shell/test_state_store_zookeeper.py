@@ -173,12 +173,14 @@ def test_zookeeper_outage_suspends_and_reconnect_resumes(tmp_path: Path, make_st
     # start; a JVM starting on a loaded machine answers its first requests seconds late, so the
     # session must outlast that: 4 s did not, under the whole suite on 2 CPUs ("Session has expired"),
     # nor did 12 s, which the server's default ceiling of 20 ticks cut to 10 s, with other suites
-    # running beside it. So a server of this test's own allows 30 s; the shared one keeps the default
-    # ceiling, which keeps the killed schedulers' sessions of the failover tests short.
+    # running beside it. So a server of this test's own allows 20 s; the shared one keeps the default
+    # ceiling, which keeps the killed schedulers' sessions of the failover tests short. (The client's
+    # first connection to the restarting server hangs until kazoo's read timeout, two thirds of the
+    # session: the session then still has a third of its time to reconnect in.)
     zookeeper = ZooKeeperServer(tmp_path / "zookeeper", max_session_timeout_ms=60_000)
     zookeeper.start()
     try:
-        leader = make_store(zookeeper.url, on_leadership_change=events.append, session_timeout_ms=30_000)
+        leader = make_store(zookeeper.url, on_leadership_change=events.append, session_timeout_ms=20_000)
         leader.create({"v": 0})
         assert leader.acquire_leadership(timeout=5)
 
@@ -190,7 +192,7 @@ def test_zookeeper_outage_suspends_and_reconnect_resumes(tmp_path: Path, make_st
             with pytest.raises(LeadershipLostError):
                 leader.write({"v": 1}, 0)
         # Same session back (the server restores sessions; the client reconnects within the timeout).
-        wait_for(leader.may_act.is_set, 45, "may_act after ZooKeeper came back")
+        wait_for(leader.may_act.is_set, 40, "may_act after ZooKeeper came back")
         assert events == [Leadership.LEADER, Leadership.SUSPENDED, Leadership.LEADER]
         assert leader.write({"v": 1}, 0).version == 1
         leader.close()
