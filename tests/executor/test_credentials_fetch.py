@@ -28,6 +28,7 @@ from es_framework.executor.settings import NodeSettings
 from tests.executor.test_executor import RecordingDriver, node_env, task_info
 from tests.executor.test_executor_node import FakeProcess
 from tests.harness.demo_nodes import wait_until
+from tests.harness.json_server import NODE_ROOT, answer_json, serving
 
 OLD = "launched-with-this-one"
 NEW = "rotated-to-this-one"
@@ -67,15 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/_cluster/health"):
             self._answer(200, {"status": "green"})
         else:
-            self._answer(200, {"name": "elasticsearch1", "cluster_uuid": "uuid-1", "version": {"number": "8.15.1"}})
+            self._answer(200, NODE_ROOT)
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, status, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -83,12 +79,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    yield running
-    running.shutdown()
-    running.server_close()
+    with serving(Server()) as running:
+        yield running
 
 
 def test_a_fetch_tries_the_schedulers_password_and_waits_before_asking_again(server: Server) -> None:

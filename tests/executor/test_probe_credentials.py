@@ -28,6 +28,7 @@ from es_framework.executor.settings import NodeSettings
 from tests.executor.test_executor import RecordingDriver, node_env, task_info
 from tests.executor.test_executor_node import FakeProcess
 from tests.harness.demo_nodes import wait_until
+from tests.harness.json_server import NODE_ROOT, answer_json, serving
 
 PASSWORD = "bootstrap-Pw-1"
 REASON = "unable to authenticate user [elastic] for REST request [/]"
@@ -51,11 +52,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.requests.append((self.path, self.headers.get("Authorization")))
         if self.server.mode == "ok":
-            body: dict[str, Any] = (
-                {"status": "green"}
-                if self.path.startswith("/_cluster/health")
-                else {"name": "elasticsearch1", "cluster_uuid": "uuid-1", "version": {"number": "8.15.1"}}
-            )
+            body: dict[str, Any] = {"status": "green"} if self.path.startswith("/_cluster/health") else NODE_ROOT
             status = 200
         else:
             status = int(self.server.mode)
@@ -63,14 +60,8 @@ class Handler(BaseHTTPRequestHandler):
                 "error": {"root_cause": [{"type": "security_exception", "reason": REASON}], "reason": REASON},
                 "status": status,
             }
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        if status == 401:
-            self.send_header("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"')
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        challenge = (("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"'),) if status == 401 else ()
+        answer_json(self, status, body, challenge)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -78,12 +69,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_node() -> Iterator[FakeNode]:
-    server = FakeNode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeNode()) as server:
+        yield server
 
 
 def base_url(server: FakeNode) -> str:
